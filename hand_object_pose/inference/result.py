@@ -58,6 +58,7 @@ class HandObjectEstimate:
     model: str = ""                                # preset name
     backend: str = ""                              # e.g. "torch:cpu", "onnxruntime:CUDAExecutionProvider"
     timings_ms: dict = field(default_factory=dict) # stage name -> milliseconds
+    warnings: list = field(default_factory=list)   # list[str]: input problems worked around in this frame
 
     def hand(self, side: str) -> Optional[HandEstimate]:
         return next((h for h in self.hands if h.side == side), None)
