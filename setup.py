@@ -1,0 +1,56 @@
+"""pip installation of hand_object_pose for training and offline use, without ROS.
+
+On a ROS 2 machine build the package with colcon instead (it also generates the messages); see
+README.md. Exact, tested versions are pinned in requirements/*.txt; the ranges here are what the code
+needs.
+"""
+from setuptools import find_packages, setup
+
+ROS_RUNTIME = [
+    # Real ROS 2 Jazzy from PyPI wheels (rclpy with its only PyPI RMW, Fast DDS), for machines
+    # without a ROS install. Never mix ros-jazzy-* with unprefixed ros-* names (those are Kilted).
+    "ros-jazzy-rclpy[fastrtps]>=7.1.6",
+    "ros-jazzy-builtin-interfaces>=2.0.3",
+    "ros-jazzy-std-msgs>=5.3.6",
+    "ros-jazzy-geometry-msgs>=5.3.6",
+    "ros-jazzy-sensor-msgs>=5.3.6",
+    "ros-jazzy-visualization-msgs>=5.3.6",
+    "ros-jazzy-diagnostic-msgs>=5.3.6",
+    "ros-wheels-bootstrapper>=0.1.2",
+]
+
+EXTRAS = {
+    "ros": ROS_RUNTIME,
+    # onnxruntime and onnxruntime-gpu install the same `onnxruntime` Python module: with both
+    # installed, the one installed last silently overwrites the other's files, and uninstalling one
+    # breaks the other. Pick exactly one of these two extras.
+    "onnx-cpu": ["onnxruntime>=1.17"],
+    "onnx-gpu": ["onnxruntime-gpu>=1.17"],
+    "train": ["tensorboard>=2.14", "tqdm>=4.66", "pyyaml>=6.0"],
+    "dev": ["pytest>=8.0", "pytest-timeout>=2.2", "pytest-xdist>=3.5"],
+}
+
+setup(
+    name="hand_object_pose",
+    version="0.1.0",
+    description="3D poses of two hands and a manipulated object from a camera stream "
+    "(Keypoint Transformer, OccRobNet, A2J-Transformer, Dense Mutual Attention), for ROS 2 and offline use",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["hand_object_pose", "hand_object_pose.*"]),
+    install_requires=[
+        "numpy>=1.24",
+        "torch>=2.1",
+        "smplx>=0.1.28",
+        "transforms3d>=0.4",
+        "opencv-python-headless>=4.8",
+        "pyyaml>=6.0",
+        "onnx>=1.15",
+    ],
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "hand-object-pose-parity = hand_object_pose.tools.parity:main",
+        ],
+    },
+)

@@ -1,0 +1,65 @@
+"""Process-wide test set-up: keep ROS 2 traffic on this machine and away from other test runs.
+
+Runs at import, before any test can initialise rclpy, and only through os.environ, so that every
+subprocess a test starts with ``env=dict(os.environ, ...)`` (see ros_test_helpers) inherits it:
+
+- ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: without it Fast DDS multicasts discovery out of the
+  machine's network interface.
+- ``ROS_DOMAIN_ID``: one domain per test process (each pytest-xdist worker is a process), claimed
+  with a lock file so that concurrent test runs on the same machine never share a domain.
+- ``ROS_LOG_DIR``: a temporary directory, not ~/.ros/log.
+- ``FASTRTPS_DEFAULT_PROFILES_FILE``: the large-shared-memory, fast-discovery test profile, unless
+  the caller chose a profile.
+"""
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+TEST_DIR = Path(__file__).resolve().parent
+FASTDDS_TEST_PROFILE = TEST_DIR / "fixtures" / "fastdds_test_profile.xml"
+
+# Domain ids 1..100: 0 is everyone's default (a ROS system running on this machine), and ids above
+# 101 collide with the ephemeral port range on Linux.
+DOMAIN_IDS = range(1, 101)
+DOMAIN_LOCK_DIR = Path(tempfile.gettempdir()) / "hand_object_pose_ros_domains"
+
+
+def _claim_domain_id() -> tuple[int, int]:
+    """Return (domain id, fd of its lock file); the lock lasts as long as this process.
+
+    Starts at an id derived from the pid (so that processes rarely probe the same ids), then takes
+    the first id whose lock no live process holds; the kernel drops the lock when a process dies.
+    """
+    DOMAIN_LOCK_DIR.mkdir(exist_ok=True)
+    start = os.getpid()
+    for offset in range(len(DOMAIN_IDS)):
+        domain_id = DOMAIN_IDS[(start + offset) % len(DOMAIN_IDS)]
+        fd = os.open(DOMAIN_LOCK_DIR / f"{domain_id}.lock", os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return domain_id, fd
+    raise RuntimeError(f"all ROS domain ids {DOMAIN_IDS.start}..{DOMAIN_IDS.stop - 1} are in use by other test processes")
+
+
+def _configure_ros_environment() -> None:
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    domain_id, lock_fd = _claim_domain_id()
+    os.environ["ROS_DOMAIN_ID"] = str(domain_id)
+    atexit.register(os.close, lock_fd)
+
+    log_dir = tempfile.mkdtemp(prefix="hand_object_pose_ros_log_")
+    os.environ["ROS_LOG_DIR"] = log_dir
+    atexit.register(shutil.rmtree, log_dir, ignore_errors=True)
+
+    os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(FASTDDS_TEST_PROFILE))
+
+
+_configure_ros_environment()
