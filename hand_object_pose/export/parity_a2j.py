@@ -1,0 +1,101 @@
+"""A2J-Transformer parity runner: our model vs the official code's arrays in a parity kit.
+
+Used by `python -m hand_object_pose.tools.parity a2j_ih26m KIT_DIR`. The official-format weights
+are regenerated from the kit, converted by `models.a2j.checkpoint` (the same path as a real
+checkpoint), the model runs on `input/img`, and every array of the kit is compared after the
+subsampling the kit's json describes ("axis K taken with step S").
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+
+from hand_object_pose.export.parity_kit import ParityKit, ParityReport, compare_array
+from hand_object_pose.models.a2j import PRESETS, build
+from hand_object_pose.models.a2j.checkpoint import load_official
+
+INPUT_ARRAYS = {"input/img": "model input", "input/img_uint8": "model input (uint8 copy of input/img)"}
+_SUBSAMPLE = re.compile(r"axis (\d+) taken with step (\d+)")
+
+
+def subsample(full: np.ndarray, info: dict) -> np.ndarray:
+    """Apply the kit's documented subsampling (every k-th index along one axis) to a full array."""
+    rule = info.get("subsampled")
+    if not rule:
+        return full
+    match = _SUBSAMPLE.search(rule)
+    if match is None:
+        raise ValueError(f"unrecognised subsampling rule {rule!r}")
+    axis, step = int(match.group(1)), int(match.group(2))
+    index = [slice(None)] * full.ndim
+    index[axis] = slice(None, None, step)
+    return full[tuple(index)]
+
+
+def _numpy(t) -> np.ndarray:
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def run_model(kit: ParityKit, config_name: str = "a2j_ih26m") -> dict:
+    """Run our model on the kit's input; return our full arrays under the kit's names."""
+    model = build(PRESETS[config_name]).eval()
+    load_official(model, kit.official_state_dict())
+    cross0 = model.decoder.layers[0].cross_attn
+    captured = {}
+    hooks = [cross0.sampling_offsets.register_forward_hook(lambda m, i, o: captured.setdefault("offsets", o)),
+             cross0.attention_weights.register_forward_hook(lambda m, i, o: captured.setdefault("logits", o)),
+             cross0.register_forward_hook(lambda m, i, o: captured.setdefault("out", o))]
+    trace = {}
+    try:
+        with torch.no_grad():
+            out = model(torch.from_numpy(kit.arrays["input/img"]), all_layers=True, trace=trace)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    d = model.config.d_model
+    last_h, last_w = model.spatial_shapes[-1]
+    ours = {
+        "backbone/c3_layer2": trace["c3"], "backbone/c4_layer3": trace["c4"], "backbone/c5_layer4_dilated": trace["c5"],
+        **{f"input_proj/level{i}": x for i, x in enumerate(trace["levels"])},
+        "transformer/pos_level3": model.position_code[-last_h * last_w:].t().reshape(1, d, last_h, last_w),
+        "encoder/layer_out": torch.stack(trace["encoder_layers"]),
+        "encoder/memory": trace["memory"],
+        "decoder/query_sine_embed": trace["query_sine_embed"],
+        "decoder/ref_point_head_out": trace["ref_point_head_out"],
+        "decoder/query_scale_out": torch.stack(trace["query_scale_out"]),
+        "decoder/hs": torch.stack(trace["hs"]),
+        "decoder/hs_last": trace["hs"][-1],
+        "decoder/cross_attn_sampling_offsets_l0": captured["offsets"],
+        "decoder/cross_attn_attention_logits_l0": captured["logits"],
+        "decoder/cross_attn_out_l0": captured["out"],
+        "decoder/cross_attn_ref_points_l0": trace["cross_attn_ref_points_l0"],
+        "heads/offsets_raw": torch.stack(trace["offsets_raw"]),
+        "heads/offsets_raw_last": trace["offsets_raw"][-1],
+        "heads/anchor_weight_logits": torch.stack(trace["anchor_weight_logits"]),
+        "heads/anchor_weight_logits_last": trace["anchor_weight_logits"][-1],
+        "heads/keypoints_all_layers": out.joints_per_layer,
+        "heads/anchor_positions_all_layers": out.anchor_positions_per_layer,
+        "out/joint_coord": out.joints,
+        "kept/refpoint_embed.weight": model.anchors,
+    }
+    return {name: _numpy(value) for name, value in ours.items()}
+
+
+def run_parity(kit: ParityKit) -> ParityReport:
+    ours = run_model(kit)
+    report = ParityReport(kit.config)
+    descriptions = kit.meta.get("arrays", {})
+    for name, ref in kit.arrays.items():
+        if name in INPUT_ARRAYS:
+            report.not_compared[name] = INPUT_ARRAYS[name]
+            continue
+        if name not in ours:
+            report.not_compared[name] = "NOT PRODUCED by our model"
+            report.rows.append(compare_array(name, np.zeros(0), ref, note="array not produced"))
+            continue
+        info = descriptions.get(name, {})
+        report.rows.append(compare_array(name, subsample(ours[name], info), ref,
+                                         note="subsampled" if info.get("subsampled") else ""))
+    return report
