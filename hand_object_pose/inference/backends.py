@@ -1,0 +1,142 @@
+"""Network runners: ONNX Runtime (TensorRT / CUDA / CPU providers) and torch (CPU / CUDA).
+
+Both take and return numpy arrays keyed by name, so the adapters and the pipeline do not care which
+one runs. Both check after start-up where the network really runs: onnxruntime-gpu silently falls
+back to the CPU when CUDA is unusable (and `get_available_providers()` still lists CUDA), so the
+session's own `get_providers()` is what counts.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .config import GPU_PROVIDERS
+
+LOG = logging.getLogger(__name__)
+
+
+class GpuUnavailableError(RuntimeError):
+    """A GPU was required (`require_gpu`) but the network runs on the CPU."""
+
+
+def check_gpu_use(requested_gpu: bool, in_use: str, active_on_gpu: bool, require_gpu: bool) -> None:
+    """Warn loudly, or raise GpuUnavailableError when `require_gpu`, if a requested GPU is not used."""
+    if not requested_gpu or active_on_gpu:
+        return
+    message = (f"A GPU was requested but the network runs on {in_use}: inference will be much slower. "
+               "Check the CUDA/TensorRT installation (onnxruntime-gpu, not onnxruntime; matching CUDA and "
+               "cuDNN libraries on the library path) or request the CPU explicitly.")
+    if require_gpu:
+        raise GpuUnavailableError(message + " (require_gpu is set)")
+    LOG.warning("!" * 80 + "\n" + message + "\n" + "!" * 80)
+
+
+def provider_options(provider: str, fp16: bool, trt_cache_dir: str) -> dict:
+    """ONNX Runtime options for one provider: fp16 and the engine cache for TensorRT."""
+    if provider != "TensorrtExecutionProvider":
+        return {}
+    options = {"trt_fp16_enable": bool(fp16)}
+    if trt_cache_dir:
+        Path(trt_cache_dir).mkdir(parents=True, exist_ok=True)
+        options.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(trt_cache_dir),
+                       trt_timing_cache_enable=True, trt_timing_cache_path=str(trt_cache_dir))
+    return options
+
+
+class OnnxRuntimeBackend:
+    """An ONNX Runtime session over one .onnx file.
+
+    Attributes: input_names, output_names (the graph's), providers_in_use (the session's own list,
+    first = the provider that runs most of the graph), in_use ("onnxruntime:<first provider>"),
+    on_gpu.
+    """
+
+    def __init__(self, path: str, providers: Sequence[str] = ("CPUExecutionProvider",), fp16: bool = False,
+                 trt_cache_dir: str = "", threads: int = 0, require_gpu: bool = False):
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model file not found: {path} (export one with the model's "
+                                    "export command, or set model_path)")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        # ORT itself only logs (at warning level) that a requested provider is unavailable: keep its
+        # message, and make our own check below the loud one.
+        requested = [(p, provider_options(p, fp16, trt_cache_dir)) for p in providers]
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
+            raise ValueError(f"cannot load ONNX model {path}: {type(exc).__name__}: {exc}") from exc
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.providers_in_use = list(self.session.get_providers())
+        first = self.providers_in_use[0]
+        self.in_use = f"onnxruntime:{first}"
+        self.on_gpu = first in GPU_PROVIDERS
+        check_gpu_use(any(p in GPU_PROVIDERS for p in providers), self.in_use, self.on_gpu, require_gpu)
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph; `inputs` maps every input name to an array; returns output name -> array."""
+        missing = [n for n in self.input_names if n not in inputs]
+        if missing:
+            raise ValueError(f"missing ONNX inputs {missing}; the graph takes {self.input_names}")
+        outputs = self.session.run(None, {n: inputs[n] for n in self.input_names})
+        return dict(zip(self.output_names, outputs))
+
+
+class TorchBackend:
+    """A torch module run under `no_grad` on a device.
+
+    `module` must take tensors in the order of `input_names` and return a tuple of tensors in the order
+    of `output_names` (the same inference wrapper that is exported to ONNX).
+    """
+
+    def __init__(self, module, input_names: Sequence[str], output_names: Sequence[str], device: str = "cpu",
+                 fp16: bool = False, threads: int = 0, require_gpu: bool = False):
+        import torch
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        requested_gpu = device.startswith("cuda")
+        if requested_gpu and not torch.cuda.is_available():
+            check_gpu_use(True, "torch:cpu", False, require_gpu)
+            device = "cpu"
+            fp16 = False
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if fp16 else torch.float32
+        self.module = module.eval().to(self.device, self.dtype)
+        self.input_names = list(input_names)
+        self.output_names = list(output_names)
+        self.in_use = f"torch:{self.device}"
+        self.on_gpu = self.device.type == "cuda"
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        missing = [n for n in self.input_names if n not in inputs]
+        if missing:
+            raise ValueError(f"missing model inputs {missing}; the model takes {self.input_names}")
+        with torch.no_grad():
+            tensors = [torch.from_numpy(np.ascontiguousarray(inputs[n])).to(self.device, self.dtype)
+                       if np.issubdtype(inputs[n].dtype, np.floating)
+                       else torch.from_numpy(np.ascontiguousarray(inputs[n])).to(self.device)
+                       for n in self.input_names]
+            outputs = self.module(*tensors)
+        if not isinstance(outputs, (tuple, list)):
+            outputs = (outputs,)
+        return {name: out.detach().float().cpu().numpy() if out.is_floating_point() else out.cpu().numpy()
+                for name, out in zip(self.output_names, outputs)}
+
+
+def warm_up(run: Callable[[dict], dict], inputs: dict, runs: int) -> None:
+    """Run the network `runs` times so that first-call allocations (and TensorRT engine builds) happen
+    at start-up, not on the first camera frame."""
+    for _ in range(runs):
+        run(inputs)

@@ -1,0 +1,164 @@
+"""The object catalogue: which objects the pipeline may report, their meshes, symmetries and TF names.
+
+YAML schema (see config/objects.yaml and docs/inference.md)::
+
+    objects:
+      - id: "006_mustard_bottle"          # required, unique; the id in results and messages
+        mesh: "meshes/mustard.ply"        # optional; relative to this YAML file, absolute, or a
+                                          #   package://, file:// or http(s):// URI (not checked)
+        mesh_scale: 1.0                   # optional; mesh units -> metres (0.001 for millimetre meshes)
+        symmetry: none                    # optional; none | {kind: discrete|continuous, axis: [x,y,z], order: N}
+        tf_child_frame: "mustard_bottle"  # optional (default: the id); TF child frame name, no leading '/'
+
+The symmetry spelling matches `hand_object_pose.evaluation.objects.symmetry_rotations`.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+_FRAME_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
+_URI = re.compile(r"^(package|file|https?)://")
+SYMMETRY_KINDS = ("none", "discrete", "continuous")
+
+
+@dataclass(frozen=True)
+class ObjectEntry:
+    """One catalogue object.
+
+    mesh_uri: "" (no mesh), a file:// URI of an existing local file, or the URI given in the YAML.
+    symmetry_kind / symmetry_axis (unit 3-vector, object frame) / symmetry_order: see module doc.
+    """
+
+    object_id: str
+    mesh_uri: str
+    mesh_scale: float
+    symmetry_kind: str
+    symmetry_axis: tuple
+    symmetry_order: int
+    tf_child_frame: str
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is missing or invalid; the message names the file, the entry and the field."""
+
+
+class ObjectCatalogue:
+    """Validated object catalogue: `catalogue[id]` -> ObjectEntry; `ids` in file order."""
+
+    def __init__(self, entries: list[ObjectEntry], source: str = "<memory>"):
+        self.source = source
+        self._entries = {e.object_id: e for e in entries}
+        self.ids = tuple(e.object_id for e in entries)
+
+    def __contains__(self, object_id: str) -> bool:
+        return object_id in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, object_id: str) -> ObjectEntry:
+        try:
+            return self._entries[object_id]
+        except KeyError:
+            raise KeyError(f"object id {object_id!r} is not in the object catalogue {self.source}; "
+                           f"known ids: {list(self.ids)}") from None
+
+    def get(self, object_id: str) -> Optional[ObjectEntry]:
+        return self._entries.get(object_id)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ObjectCatalogue":
+        """Read and validate a catalogue YAML; CatalogueError names what is wrong."""
+        path = Path(path)
+        if not path.is_file():
+            raise CatalogueError(f"object catalogue file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise CatalogueError(f"object catalogue {path} is not valid YAML: {exc}") from exc
+        return cls.from_dict(data, base_dir=path.parent, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data, base_dir: Path = Path("."), source: str = "<memory>") -> "ObjectCatalogue":
+        if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+            raise CatalogueError(f"object catalogue {source}: expected a mapping with an 'objects' list")
+        entries, seen_ids, seen_frames = [], set(), set()
+        for index, item in enumerate(data["objects"]):
+            entry = _parse_entry(item, index, Path(base_dir), source)
+            if entry.object_id in seen_ids:
+                raise CatalogueError(f"object catalogue {source}: duplicate id {entry.object_id!r}")
+            if entry.tf_child_frame in seen_frames:
+                raise CatalogueError(f"object catalogue {source}: object {entry.object_id!r} reuses "
+                                     f"tf_child_frame {entry.tf_child_frame!r}")
+            seen_ids.add(entry.object_id)
+            seen_frames.add(entry.tf_child_frame)
+            entries.append(entry)
+        return cls(entries, source)
+
+
+def _parse_entry(item, index: int, base_dir: Path, source: str) -> ObjectEntry:
+    where = f"object catalogue {source}, objects[{index}]"
+    if not isinstance(item, dict):
+        raise CatalogueError(f"{where}: expected a mapping with at least 'id'")
+    unknown = sorted(set(item) - {"id", "mesh", "mesh_scale", "symmetry", "tf_child_frame"})
+    if unknown:
+        raise CatalogueError(f"{where}: unknown field(s) {unknown}; allowed: id, mesh, mesh_scale, symmetry, "
+                             "tf_child_frame")
+    object_id = item.get("id")
+    if not isinstance(object_id, str) or not object_id.strip():
+        raise CatalogueError(f"{where}: 'id' must be a non-empty string, got {object_id!r}")
+    where = f"object catalogue {source}, object {object_id!r}"
+
+    mesh = item.get("mesh", "") or ""
+    if not isinstance(mesh, str):
+        raise CatalogueError(f"{where}: 'mesh' must be a path or URI string, got {mesh!r}")
+    if mesh and not _URI.match(mesh):
+        mesh_path = (base_dir / mesh).resolve()
+        if not mesh_path.is_file():
+            raise CatalogueError(f"{where}: mesh file not found: {mesh_path}")
+        mesh = mesh_path.as_uri()
+    scale = item.get("mesh_scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise CatalogueError(f"{where}: 'mesh_scale' must be a positive number (0.001 for millimetre meshes), "
+                             f"got {scale!r}")
+
+    kind, axis, order = _parse_symmetry(item.get("symmetry", "none"), where)
+
+    frame = item.get("tf_child_frame", object_id)
+    if not isinstance(frame, str) or not _FRAME_NAME.match(frame):
+        raise CatalogueError(f"{where}: 'tf_child_frame' must be a TF frame name of letters, digits, '_' and "
+                             f"inner '/' without a leading '/', got {frame!r}")
+    return ObjectEntry(object_id, mesh, float(scale), kind, axis, order, frame)
+
+
+def _parse_symmetry(symmetry, where: str):
+    if symmetry is None or symmetry == "none":
+        return "none", (0.0, 0.0, 1.0), 1
+    if not isinstance(symmetry, dict):
+        raise CatalogueError(f"{where}: 'symmetry' must be 'none' or a mapping {{kind, axis, order}}, "
+                             f"got {symmetry!r}")
+    unknown = sorted(set(symmetry) - {"kind", "axis", "order"})
+    if unknown:
+        raise CatalogueError(f"{where}: unknown symmetry field(s) {unknown}; allowed: kind, axis, order")
+    kind = symmetry.get("kind", "none")
+    if kind not in SYMMETRY_KINDS:
+        raise CatalogueError(f"{where}: symmetry kind must be one of {SYMMETRY_KINDS}, got {kind!r}")
+    axis = symmetry.get("axis", [0.0, 0.0, 1.0])
+    if not isinstance(axis, (list, tuple)) or len(axis) != 3 or \
+            not all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in axis):
+        raise CatalogueError(f"{where}: symmetry axis must be 3 numbers, got {axis!r}")
+    norm = math.sqrt(sum(a * a for a in axis))
+    if norm < 1e-9:
+        raise CatalogueError(f"{where}: symmetry axis must not be zero")
+    order = symmetry.get("order", 1)
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise CatalogueError(f"{where}: symmetry order must be an integer >= 1, got {order!r}")
+    if kind == "discrete" and order < 2:
+        raise CatalogueError(f"{where}: a discrete symmetry needs order >= 2, got {order}")
+    return kind, tuple(a / norm for a in axis), order

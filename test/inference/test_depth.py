@@ -1,0 +1,139 @@
+"""Root recovery: depth image sampling, the closed-form 2D fit, and depth-only placement."""
+import numpy as np
+import pytest
+
+from hand_object_pose.inference.depth import fit_translation, root_depth_from_image, translation_for_depth
+
+K = np.array([[610.0, 0.0, 322.0], [0.0, 605.0, 238.0], [0.0, 0.0, 1.0]])
+PALM = (0, 5, 9, 13, 17)
+
+
+def synthetic_hand(seed=0):
+    """A plausible root-relative hand: five fans of 4 joints (base at 3-8.5 cm from the wrist, 3 cm
+    segments), spread over ~100 degrees, wrist at the origin, metres."""
+    rng = np.random.default_rng(seed)
+    rel = np.zeros((21, 3))
+    for finger in range(5):
+        angle = -0.9 + 0.45 * finger
+        direction = np.array([np.sin(angle), -np.cos(angle), 0.3 * rng.uniform(-1, 1)])
+        direction /= np.linalg.norm(direction)
+        base = 0.03 if finger == 0 else 0.085
+        for k in range(4):
+            rel[1 + 4 * finger + k] = direction * (base + 0.03 * k) + rng.normal(0, 0.004, 3)
+    return rel
+
+
+def project(points, K=K):
+    uvw = points @ K.T
+    return uvw[:, :2] / uvw[:, 2:3]
+
+
+def render_depth(points, surface_offset, shape=(480, 640), background=2.5, radius_m=0.007):
+    """Depth image: background plane plus a disc (radius 7 mm) at each joint whose depth is the joint
+    depth minus the surface offset (the skin in front of the joint)."""
+    depth = np.full(shape, background, np.float32)
+    uv = project(points)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    order = np.argsort(-points[:, 2])  # far first, near joints overwrite
+    for j in order:
+        radius = radius_m * K[0, 0] / points[j, 2]
+        disc = (xx - uv[j, 0]) ** 2 + (yy - uv[j, 1]) ** 2 <= radius ** 2
+        depth[disc] = points[j, 2] - surface_offset
+    return depth
+
+
+@pytest.mark.parametrize("root", [np.array([0.05, -0.02, 0.45]), np.array([-0.1, 0.08, 0.9])])
+def test_depth_image_gives_true_root_depth_with_holes(root):
+    rel = synthetic_hand()
+    points = rel + root
+    depth = render_depth(points, surface_offset=0.012)
+    rng = np.random.default_rng(1)
+    holes = rng.uniform(size=depth.shape) < 0.3
+    depth[holes] = 0.0
+    depth[rng.uniform(size=depth.shape) < 0.1] = np.nan
+    depth[rng.uniform(size=depth.shape) < 0.05] = np.inf
+    z = root_depth_from_image(depth, project(points), rel[:, 2], PALM, window_px=3, min_m=0.1, max_m=5.0,
+                              min_valid=8, surface_offset_m=0.012)
+    assert z == pytest.approx(root[2], abs=1e-4)
+
+
+def test_depth_image_robust_to_an_occluded_keypoint():
+    rel = synthetic_hand()
+    root = np.array([0.0, 0.0, 0.6])
+    depth = render_depth(rel + root, surface_offset=0.0)
+    uv = project(rel + root)
+    u, v = np.round(uv[9]).astype(int)
+    depth[v - 8:v + 9, u - 8:u + 9] = 0.3  # something in front of the middle MCP
+    z = root_depth_from_image(depth, uv, rel[:, 2], PALM, 3, 0.1, 5.0, 8, 0.0)
+    assert z == pytest.approx(0.6, abs=1e-4)
+
+
+def test_depth_image_without_valid_pixels_gives_none():
+    rel = synthetic_hand()
+    uv = project(rel + [0, 0, 0.5])
+    depth = np.zeros((480, 640), np.float32)
+    depth[::2] = np.nan
+    assert root_depth_from_image(depth, uv, rel[:, 2], PALM, 3, 0.1, 5.0, 8, 0.01) is None
+    far = np.full((480, 640), 7.0, np.float32)  # all beyond depth_max_m
+    assert root_depth_from_image(far, uv, rel[:, 2], PALM, 3, 0.1, 5.0, 8, 0.01) is None
+    outside = uv + 2000.0
+    assert root_depth_from_image(far, outside, rel[:, 2], PALM, 3, 0.1, 5.0, 8, 0.01) is None
+
+
+@pytest.mark.parametrize("root", [np.array([0.05, -0.02, 0.45]), np.array([-0.3, 0.2, 1.6]),
+                                  np.array([0.0, 0.0, 0.25])])
+def test_fit_translation_exact_on_noise_free_data(root):
+    rel = synthetic_hand(3)
+    t = fit_translation(rel, project(rel + root), K)
+    np.testing.assert_allclose(t, root, atol=1e-9)
+
+
+def test_fit_translation_with_skewed_intrinsics():
+    Ks = K.copy()
+    Ks[0, 1] = 3.0
+    rel = synthetic_hand(4)
+    root = np.array([0.1, 0.05, 0.7])
+    np.testing.assert_allclose(fit_translation(rel, project(rel + root, Ks), Ks), root, atol=1e-9)
+
+
+def test_fit_translation_robust_to_noise_and_outliers():
+    rel = synthetic_hand(5)
+    root = np.array([0.04, 0.03, 0.55])
+    rng = np.random.default_rng(7)
+    errors = []
+    for _ in range(20):
+        uv = project(rel + root) + rng.normal(0, 1.5, (21, 2))
+        uv[rng.choice(21, 2, replace=False)] += rng.uniform(30, 60, (2, 2))  # two wrong keypoints
+        t = fit_translation(rel, uv, K)
+        errors.append(np.abs(t - root))
+    errors = np.array(errors)
+    assert np.median(errors[:, 2]) < 0.03  # depth: a few cm at 55 cm from ~1.5 px noise + outliers
+    assert np.median(errors[:, :2]) < 0.005
+
+
+def test_fit_translation_weights_exclude_joints():
+    rel = synthetic_hand(6)
+    root = np.array([0.0, 0.1, 0.8])
+    uv = project(rel + root)
+    uv[3] += 500.0
+    weights = np.ones(21)
+    weights[3] = 0.0
+    np.testing.assert_allclose(fit_translation(rel, uv, K, weights), root, atol=1e-9)
+
+
+def test_fit_translation_rejects_degenerate_and_implausible():
+    rel = np.zeros((21, 3))  # a point hand has no scale: depth is unobservable
+    assert fit_translation(rel, np.full((21, 2), 300.0), K) is None
+    hand = synthetic_hand()
+    assert fit_translation(hand, project(hand + [0, 0, 0.5]), K, max_depth_m=0.3) is None
+    assert fit_translation(hand[:2], project(hand[:2] + [0, 0, 0.5]), K) is None
+
+
+def test_translation_for_depth_places_hand_on_its_rays():
+    rel = synthetic_hand(8)
+    root = np.array([-0.07, 0.02, 0.65])
+    np.testing.assert_allclose(translation_for_depth(rel, project(rel + root), K, 0.65), root, atol=1e-12)
+    # Wrong depth: the hand keeps its place in the image (the mean keypoint stays within a few px).
+    t = translation_for_depth(rel, project(rel + root), K, 1.0)
+    assert t[2] == 1.0
+    np.testing.assert_allclose(project(rel + t).mean(axis=0), project(rel + root).mean(axis=0), atol=3.0)
