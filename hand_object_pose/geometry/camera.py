@@ -60,6 +60,22 @@ def _stack_last(items, like):
     return torch.stack(items, dim=-1)
 
 
+OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
+"""Rotation between the OpenGL camera frame (x right, y up, looking along -z; HO-3D's annotations and
+submission format) and the OpenCV optical frame (x right, y down, z forward). It is its own inverse:
+``p_cv = OPENGL_TO_OPENCV @ p_gl``, ``R_cv = OPENGL_TO_OPENCV @ R_gl`` for an object-to-camera rotation."""
+
+
+def swap_opengl_opencv(points):
+    """Points (..., 3) between the OpenGL and OpenCV camera frames (negates y and z; either direction).
+
+    numpy or torch; returns a new array.
+    """
+    if points.shape[-1] != 3:
+        raise ValueError(f"swap_opengl_opencv: expected points of shape (..., 3), got {tuple(points.shape)}")
+    return _stack_last([points[..., 0], -points[..., 1], -points[..., 2]], points)
+
+
 # --- intrinsics ------------------------------------------------------------------------------------
 
 def _as_array(x, name: str, last: int | None = None) -> np.ndarray:

@@ -231,3 +231,14 @@ def test_bad_affine_inputs_raise():
         cam.warp_image(np.zeros(5), np.eye(2, 3), 4)
     with pytest.raises(ValueError, match="enlarge"):
         cam.square_box([0, 0, 10, 10], enlarge=0)
+
+
+def test_opengl_opencv_swap():
+    gl = np.array([[0.1, 0.2, -0.5]])  # in front of an OpenGL camera: negative z
+    cv = cam.swap_opengl_opencv(gl)
+    np.testing.assert_array_equal(cv, [[0.1, -0.2, 0.5]])
+    np.testing.assert_array_equal(cam.swap_opengl_opencv(cv), gl)
+    np.testing.assert_array_equal(cam.OPENGL_TO_OPENCV @ gl[0], cv[0])
+    assert torch.equal(cam.swap_opengl_opencv(torch.from_numpy(gl)), torch.from_numpy(cv))
+    with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
+        cam.swap_opengl_opencv(np.zeros((4, 2)))
