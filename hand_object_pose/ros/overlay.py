@@ -1,0 +1,39 @@
+"""Debug overlay: 2D skeletons, crop boxes and object axes drawn on the input image (RGB in, RGB out)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from hand_object_pose.geometry.skeleton import BONES
+
+_COLOURS = {"right": (51, 153, 255), "left": (255, 128, 26)}   # RGB, as in the markers
+_AXIS_LENGTH_M = 0.05
+
+
+def draw_overlay(image_rgb: np.ndarray, estimate, camera_matrix: np.ndarray) -> np.ndarray:
+    """Copy of `image_rgb` (H, W, 3 uint8) with each present hand's skeleton (2D keypoints, pixels),
+    its crop box and each object's axes (x red, y green, z blue, 5 cm) projected with `camera_matrix` (3, 3)."""
+    canvas = np.ascontiguousarray(image_rgb).copy()
+    for hand in estimate.hands:
+        if not hand.present:
+            continue
+        colour = _COLOURS.get(hand.side, (255, 255, 255))
+        uv = np.round(np.asarray(hand.joints_uv, np.float64)).astype(np.int32)
+        for a, b in BONES:
+            cv2.line(canvas, tuple(map(int, uv[a])), tuple(map(int, uv[b])), colour, 2, cv2.LINE_AA)
+        for point in uv:
+            cv2.circle(canvas, tuple(map(int, point)), 3, colour, -1, cv2.LINE_AA)
+        if hand.crop_box is not None:
+            x, y, w, h = (int(round(float(v))) for v in hand.crop_box)
+            cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 1)
+    K = np.asarray(camera_matrix, np.float64)
+    for obj in estimate.objects:
+        R, t = np.asarray(obj.rotation, np.float64), np.asarray(obj.translation, np.float64)
+        points = np.vstack([t, t + R.T[0] * _AXIS_LENGTH_M, t + R.T[1] * _AXIS_LENGTH_M, t + R.T[2] * _AXIS_LENGTH_M])
+        if np.any(points[:, 2] <= 1e-6):
+            continue  # behind the camera: nothing sensible to draw
+        uv = (points @ K.T)[:, :2] / points[:, 2:3]
+        origin = tuple(int(round(v)) for v in uv[0])
+        for end, colour in zip(uv[1:], ((255, 0, 0), (0, 255, 0), (0, 0, 255))):
+            cv2.line(canvas, origin, tuple(int(round(v)) for v in end), colour, 2, cv2.LINE_AA)
+    return canvas

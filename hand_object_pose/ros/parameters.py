@@ -1,0 +1,179 @@
+"""The pose node's ROS parameters: declaration (descriptions, ranges), reading and validation.
+
+Two groups, all flat lower_snake_case names:
+* estimator parameters: exactly the fields of `inference.EstimatorConfig` (same names, same meaning;
+  see its docstring), so a parameter YAML reads like the config;
+* node parameters (`NODE_PARAMETERS`): topics/QoS, pairing, TF, markers, diagnostics.
+
+`read_settings(node)` returns (NodeSettings, EstimatorConfig) or raises `ParameterError` with a
+one-line message naming the parameter, its value and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.parameter import Parameter
+
+from hand_object_pose.inference.config import EstimatorConfig
+from hand_object_pose.ros.tf_output import frame_id_problem
+
+RELIABILITIES = ("best_effort", "reliable")
+
+
+class ParameterError(ValueError):
+    """A parameter value that cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    image_reliability: str = "best_effort"
+    image_depth: int = 1
+    use_depth: bool = False
+    sync_slop_s: float = 0.02
+    pairing_queue: int = 5
+    use_rectified_intrinsics: bool = False
+    publish_tf: bool = True
+    right_wrist_frame: str = "right_hand_wrist"
+    left_wrist_frame: str = "left_hand_wrist"
+    object_frame_prefix: str = ""
+    publish_markers: bool = True
+    mesh_marker_rate_hz: float = 2.0
+    diagnostics_period_s: float = 1.0
+
+
+# name -> (description, (low, high) or None). Defaults come from NodeSettings.
+NODE_PARAMETERS = {
+    "image_reliability": ("QoS reliability of the image/depth subscriptions: 'best_effort' (sensor data, "
+                          "default; also receives from reliable publishers) or 'reliable'", None),
+    "image_depth": ("QoS history depth of the image/depth subscriptions; 1 = only the newest frame", (1, 100)),
+    "use_depth": ("subscribe to 'depth' (aligned 16UC1 mm or 32FC1 m) and pair it with each image", None),
+    "sync_slop_s": ("largest stamp difference in seconds between an image and its depth image", (0.0, 1.0)),
+    "pairing_queue": ("images / camera_infos / depth images kept per topic while waiting for partners", (1, 100)),
+    "use_rectified_intrinsics": ("use CameraInfo.P (rectified images) instead of K (raw images)", None),
+    "publish_tf": ("publish TF frames for each wrist and each catalogue object (child of the image frame)", None),
+    "right_wrist_frame": ("TF child frame of the right wrist (no leading slash)", None),
+    "left_wrist_frame": ("TF child frame of the left wrist (no leading slash)", None),
+    "object_frame_prefix": ("prefix of each object's TF child frame (the catalogue's tf_child_frame), "
+                            "e.g. 'hop/'; '' = none", None),
+    "publish_markers": ("publish the 'markers' MarkerArray (skeletons, joints, meshes)", None),
+    "mesh_marker_rate_hz": ("largest refresh rate of the heavy mesh markers in Hz; 0 = no mesh markers",
+                            (0.0, 100.0)),
+    "diagnostics_period_s": ("period of the /diagnostics status in seconds", (0.1, 60.0)),
+}
+
+# EstimatorConfig field -> (description, (low, high) or None). The ranges repeat the config's own
+# validation so that ROS tools (rqt_reconfigure, `ros2 param describe`) can show them.
+ESTIMATOR_PARAMETERS = {
+    "model": ("model preset, e.g. 'kpt_h2o3d_3d' (see docs/models.md)", None),
+    "backend": ("'onnxruntime' (an exported .onnx) or 'torch'", None),
+    "model_path": (".onnx file for onnxruntime; state dict for torch", None),
+    "allow_random_weights": ("torch only: random weights when model_path is empty (tests/timing only)", None),
+    "device": ("torch device: 'cpu', 'cuda' or 'cuda:N'", None),
+    "providers": ("ONNX Runtime providers in priority order, e.g. ['tensorrt', 'cuda', 'cpu']", None),
+    "require_gpu": ("exit at start-up when a requested GPU provider/device is not in use", None),
+    "fp16": ("half precision (TensorRT fp16 / torch .half() on CUDA)", None),
+    "trt_cache_dir": ("TensorRT engine cache directory; '' = no cache", None),
+    "threads": ("CPU threads of the backend; 0 = library default", (0, 256)),
+    "warmup_runs": ("network runs at start-up", (0, 100)),
+    "crop_source": ("'auto' | 'roi' | 'fixed' | 'full': where the network's hand crop comes from", None),
+    "fixed_roi": ("[x, y, width, height] in pixels for crop_source 'fixed'", None),
+    "crop_margin": ("enlargement of the box around the hand", (1.0, 4.0)),
+    "min_crop_size_px": ("smallest crop side in pixels", (8.0, 10000.0)),
+    "presence_threshold": ("hand presence probability at or above which a hand is present", (0.0, 1.0)),
+    "track_lost_after": ("frames without a hand after which tracking restarts with a coarse pass", (1, 1000)),
+    "depth_sources": ("root depth sources in order, from ['depth_image', 'fit_2d', 'default']", None),
+    "depth_joints": ("canonical joint indices sampled in the depth image (0 = wrist)", None),
+    "depth_window_px": ("half side of the depth window around each keypoint, pixels", (0, 100)),
+    "depth_min_m": ("smallest valid depth, metres", (0.0, 100.0)),
+    "depth_max_m": ("largest valid depth, metres", (0.0, 100.0)),
+    "depth_min_valid": ("fewest valid depth pixels needed to use the depth image", (1, 100000)),
+    "hand_surface_offset_m": ("added to the measured skin depth (joints lie inside the hand), metres",
+                              (-0.1, 0.1)),
+    "fit_min_joint_confidence": ("joints below this confidence are left out of the 2D fit", (0.0, 1.0)),
+    "default_depth_m": ("wrist depth when no other source works, metres", (0.0, 100.0)),
+    "object_catalogue": ("object catalogue YAML (config/objects.yaml); '' = none", None),
+    "object_id": ("catalogue id of the manipulated object; '' = the catalogue's only entry", None),
+    "smoothing": ("One-Euro smoothing of joints and object pose", None),
+    "one_euro_min_cutoff_hz": ("One-Euro cutoff at rest, Hz", (0.0, 1000.0)),
+    "one_euro_beta": ("One-Euro speed coefficient", (0.0, 1000.0)),
+    "one_euro_d_cutoff_hz": ("One-Euro cutoff of the speed estimate, Hz", (0.0, 1000.0)),
+    "mano_path": ("directory with MANO_RIGHT.npz / MANO_LEFT.npz; '' = licence-free stand-in hand", None),
+}
+
+_ARRAY_TYPES = {"providers": Parameter.Type.STRING_ARRAY, "depth_sources": Parameter.Type.STRING_ARRAY,
+                "fixed_roi": Parameter.Type.DOUBLE_ARRAY, "depth_joints": Parameter.Type.INTEGER_ARRAY}
+_TYPE_WORDS = {bool: "a boolean (true/false)", int: "an integer", float: "a floating-point number (write 1.0, not 1)",
+               str: "a string"}
+
+
+def _descriptor(description: str, value_range, kind) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=description)
+    if value_range is not None and kind is float:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(value_range[0]),
+                                                              to_value=float(value_range[1]))]
+    elif value_range is not None and kind is int:
+        descriptor.integer_range = [IntegerRange(from_value=int(value_range[0]), to_value=int(value_range[1]), step=1)]
+    return descriptor
+
+
+def _declare(node, name: str, default, description: str, value_range) -> object:
+    """Declare one parameter and return its value; ParameterError naming it when the given value is unusable."""
+    kind = type(default)
+    descriptor = _descriptor(description, value_range, kind)
+    try:
+        if name in _ARRAY_TYPES:
+            # Arrays are declared by type: an empty default list has no inferable ROS type.
+            value = node.declare_parameter(name, _ARRAY_TYPES[name], descriptor).value
+            return tuple(default) if value is None else tuple(value)
+        return node.declare_parameter(name, default, descriptor).value
+    except InvalidParameterTypeException as exc:
+        raise ParameterError(f"parameter '{name}' has the wrong type: expected {_TYPE_WORDS.get(kind, kind.__name__)} "
+                             f"({exc.args[0]})") from None
+    except InvalidParameterValueException as exc:
+        raise ParameterError(f"parameter '{name}' is out of range: expected {value_range[0]} <= {name} <= "
+                             f"{value_range[1]} ({exc.args[0]})") from None
+
+
+def declare_and_read(node) -> tuple:
+    """Declare every parameter on `node` and return (NodeSettings, EstimatorConfig), both validated."""
+    estimator_defaults = {f.name: f.default for f in dataclasses.fields(EstimatorConfig)
+                          if f.default is not dataclasses.MISSING}
+    estimator_defaults["model"] = ""
+    estimator_values = {name: _declare(node, name, estimator_defaults[name], description, value_range)
+                        for name, (description, value_range) in ESTIMATOR_PARAMETERS.items()}
+    node_defaults = NodeSettings()
+    node_values = {name: _declare(node, name, getattr(node_defaults, name), description, value_range)
+                   for name, (description, value_range) in NODE_PARAMETERS.items()}
+    settings = validate_node_settings(NodeSettings(**node_values))
+    if not estimator_values["model"]:
+        raise ParameterError("parameter 'model' is not set: expected a model preset name; start the node with "
+                             "--ros-args --params-file config/<preset>.yaml")
+    try:
+        config = EstimatorConfig.from_dict(estimator_values).validate()
+    except ValueError as exc:
+        raise ParameterError(str(exc).replace("EstimatorConfig.", "parameter ")) from None
+    return settings, config
+
+
+def validate_node_settings(settings: NodeSettings) -> NodeSettings:
+    if settings.image_reliability not in RELIABILITIES:
+        raise ParameterError(f"parameter 'image_reliability'={settings.image_reliability!r} is invalid: "
+                             f"expected one of {RELIABILITIES}")
+    if not math.isfinite(settings.sync_slop_s):
+        raise ParameterError("parameter 'sync_slop_s' must be finite")
+    for name in ("right_wrist_frame", "left_wrist_frame"):
+        problem = frame_id_problem(getattr(settings, name))
+        if problem:
+            raise ParameterError(f"parameter '{name}'={getattr(settings, name)!r} {problem}; expected a TF frame "
+                                 "name such as 'right_hand_wrist'")
+    if settings.object_frame_prefix and frame_id_problem(settings.object_frame_prefix + "x"):
+        raise ParameterError(f"parameter 'object_frame_prefix'={settings.object_frame_prefix!r} "
+                             f"{frame_id_problem(settings.object_frame_prefix + 'x')}; expected e.g. 'hop/' or ''")
+    if settings.right_wrist_frame == settings.left_wrist_frame:
+        raise ParameterError(f"parameters 'right_wrist_frame' and 'left_wrist_frame' are both "
+                             f"{settings.right_wrist_frame!r}; expected two different TF frame names")
+    return settings

@@ -1,0 +1,325 @@
+"""The pose node: camera images in; hands, objects, markers, TF and diagnostics out.
+
+A short adapter around `inference.Estimator`. Threads:
+* the executor thread receives messages, pairs each image with its CameraInfo (and depth), and puts
+  complete frames into a one-element slot (a newer frame replaces a pending one: counted as dropped);
+* one worker thread takes the newest frame, decodes it, runs the estimator and publishes.
+
+Topics (relative, remappable): in `image`, `camera_info`, `depth` (when use_depth), `roi`; out
+`hand_object_poses`, `markers`, `debug_image` (only computed while subscribed), `/tf`, `/diagnostics`.
+Every output carries the input image's header. Parameters: `ros.parameters`; docs: docs/ros.md.
+
+Run: `python -m hand_object_pose.ros.pose_node --ros-args --params-file config/<preset>.yaml`.
+Start-up errors (bad parameter, unknown preset, missing/corrupt model file) exit with status 2 and
+one line on stderr.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
+from visualization_msgs.msg import MarkerArray
+
+from hand_object_pose.inference.estimator import Estimator, InvalidInputError
+from hand_object_pose.msg import HandObjectPoses
+from hand_object_pose.ros.conversions import estimate_to_msg, known_objects, object_infos
+from hand_object_pose.ros.diagnostics import NodeStats
+from hand_object_pose.ros.frame_slot import LatestFrameSlot
+from hand_object_pose.ros.image_codec import ImageError, array_to_image_fields, depth_to_metres, image_to_rgb
+from hand_object_pose.ros.inputs import camera_intrinsics, clip_roi, stamp_ns
+from hand_object_pose.ros.markers import MarkerBuilder
+from hand_object_pose.ros.overlay import draw_overlay
+from hand_object_pose.ros.pairing import FramePairer
+from hand_object_pose.ros.parameters import ParameterError, declare_and_read
+from hand_object_pose.ros.tf_output import TfOutput, estimate_transforms, frame_id_problem
+
+NODE_NAME = "hand_object_pose"
+LOG_PERIOD_S = 5.0          # each kind of input problem is logged at most once per period
+PAIRING_TIMEOUT_S = 2.0     # warn when images arrive but no complete frame formed for this long
+TIME_RESET_S = 1.0          # an image this much older than the previous one means the clock restarted (bag loop)
+
+
+def _make_rgb_decoder():
+    """The project's decoder, with cv_bridge (real ROS installs) for encodings it does not handle (Bayer)."""
+    try:
+        from cv_bridge import CvBridge, CvBridgeError
+    except ImportError:
+        return image_to_rgb
+    bridge = CvBridge()
+
+    def decode(msg):
+        try:
+            return image_to_rgb(msg)
+        except ImageError as exc:
+            if exc.kind != "unsupported_encoding":
+                raise
+            try:
+                return np.ascontiguousarray(bridge.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+            except CvBridgeError:
+                raise exc from None
+    return decode
+
+
+class PoseNode(Node):
+    """Declares and validates its parameters at construction; `start(estimator)` wires the topics."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.settings, self.estimator_config = declare_and_read(self)
+        self.stats = NodeStats()
+        self._last_log: dict = {}
+        self._log_lock = threading.Lock()
+
+    # ----- start-up -------------------------------------------------------------------------------
+    def start(self, estimator) -> None:
+        s = self.settings
+        self._estimator = estimator
+        self._objects = object_infos(estimator.catalogue, s.object_frame_prefix)
+        for info in self._objects.values():
+            problem = frame_id_problem(info.tf_frame)
+            if problem:
+                raise ParameterError(f"object {info.object_id!r}: TF frame {info.tf_frame!r} {problem}")
+        self._wrist_frames = {"right": s.right_wrist_frame, "left": s.left_wrist_frame}
+        self._decode_rgb = _make_rgb_decoder()
+        self._markers = MarkerBuilder(list(self._objects), s.mesh_marker_rate_hz)
+        self._pairer = FramePairer(s.use_depth, s.sync_slop_s, s.pairing_queue)
+        self._slot = LatestFrameSlot()
+        self._last_image_ns = None
+        self._last_frame_s = time.monotonic()
+        self._last_image_s = None
+        self._pending_roi = None
+        self._roi_lock = threading.Lock()
+        self._reset_tracking = threading.Event()
+        self._stop = threading.Event()
+
+        self._result_pub = self.create_publisher(HandObjectPoses, "hand_object_poses", 10)
+        self._marker_pub = self.create_publisher(MarkerArray, "markers", 10) if s.publish_markers else None
+        self._debug_pub = self.create_publisher(Image, "debug_image", 1)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._tf = TfOutput(self, s.publish_tf)
+
+        image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.image_depth,
+                               reliability=ReliabilityPolicy.BEST_EFFORT if s.image_reliability == "best_effort"
+                               else ReliabilityPolicy.RELIABLE)
+        self.create_subscription(Image, "image", self._on_image, image_qos)
+        # CameraInfo follows the camera's QoS convention (sensor data); best effort also matches reliable publishers.
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+                                 QoSProfile(depth=max(s.pairing_queue, qos_profile_sensor_data.depth),
+                                            reliability=qos_profile_sensor_data.reliability))
+        if s.use_depth:
+            self.create_subscription(Image, "depth", self._on_depth, image_qos)
+        self.create_subscription(RegionOfInterest, "roi", self._on_roi, 1)
+        self.create_timer(s.diagnostics_period_s, self._on_timer)
+
+        self._worker = threading.Thread(target=self._work, name="pose_inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"ready: model {estimator.model_name} on {estimator.backend_in_use}; TF via {self._tf.path}; "
+            f"objects {list(self._objects) or 'none'}; depth {'on' if s.use_depth else 'off'}")
+
+    def stop(self) -> None:
+        """Stop the worker (call before destroying the node)."""
+        if hasattr(self, "_stop"):
+            self._stop.set()
+            self._slot.close()
+            self._worker.join(timeout=10.0)
+
+    # ----- logging of input problems: one line per kind per LOG_PERIOD_S, every occurrence counted -------
+    def _problem(self, kind: str, message: str, error: bool = False) -> None:
+        self.stats.error(kind)
+        now = time.monotonic()
+        with self._log_lock:
+            if now - self._last_log.get(kind, -LOG_PERIOD_S) < LOG_PERIOD_S:
+                return
+            self._last_log[kind] = now
+        log = self.get_logger().error if error else self.get_logger().warning
+        log(f"[{kind}] {message}")
+
+    # ----- executor thread ------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        stamp = stamp_ns(msg.header.stamp)
+        self.stats.input()
+        self._last_image_s = time.monotonic()
+        if self._last_image_ns is not None and stamp <= self._last_image_ns:
+            if self._last_image_ns - stamp > TIME_RESET_S * 1e9:
+                self._problem("time_jumped_back", f"image stamp jumped back by {(self._last_image_ns - stamp) / 1e9:.3f} s "
+                              "(bag loop or clock reset?); tracking restarted")
+                self._reset_tracking.set()
+            else:
+                self._problem("out_of_order", f"image stamp {stamp / 1e9:.6f} s is not newer than the previous "
+                              f"image's {self._last_image_ns / 1e9:.6f} s; dropped (expected increasing stamps)")
+                return
+        self._last_image_ns = stamp
+        self._offer(self._pairer.add_image(stamp, msg))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._offer(self._pairer.add_camera_info(stamp_ns(msg.header.stamp), msg))
+
+    def _on_depth(self, msg: Image) -> None:
+        self._offer(self._pairer.add_depth(stamp_ns(msg.header.stamp), msg))
+
+    def _on_roi(self, msg: RegionOfInterest) -> None:
+        with self._roi_lock:
+            self._pending_roi = msg
+
+    def _offer(self, frame) -> None:
+        unpaired = self._pairer.unpaired_images
+        self._pairer.unpaired_images = 0
+        if unpaired:
+            self.stats.dropped(unpaired)
+        if frame is None:
+            return
+        self._last_frame_s = time.monotonic()
+        if self._slot.put(frame):
+            self.stats.dropped()
+
+    def _on_timer(self) -> None:
+        now = time.monotonic()
+        if self._last_image_s is not None and now - self._last_image_s < PAIRING_TIMEOUT_S \
+                and now - self._last_frame_s > PAIRING_TIMEOUT_S:
+            lacking = self._pairer.waiting_for() or "partners"
+            topics = "'camera_info'" + (" / 'depth'" if self.settings.use_depth else "")
+            self._problem("unpaired_images", f"images arrive but none formed a frame for {PAIRING_TIMEOUT_S:g} s: "
+                          f"waiting for {lacking} (check that {topics} are published next to 'image', with the "
+                          f"image's stamp)")
+        status = self.stats.status(f"{self.get_name()}: hand/object pose", self.get_fully_qualified_name(),
+                                   {"backend": self._estimator.backend_in_use, "model": self._estimator.model_name,
+                                    "tf_path": self._tf.path})
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    # ----- worker thread --------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            frame = self._slot.take(timeout_s=0.2)
+            if frame is None:
+                continue
+            try:
+                self._process(frame)
+            except Exception as exc:  # keep serving later frames; the failure is counted and logged
+                self._problem("processing_failure", f"{type(exc).__name__}: {exc}", error=True)
+
+    def _take_roi(self, width: int, height: int):
+        with self._roi_lock:
+            msg, self._pending_roi = self._pending_roi, None
+        if msg is None:
+            return None
+        roi, problem = clip_roi(msg, width, height)
+        if problem:
+            self._problem("roi_outside_image", problem)
+        return roi
+
+    def _decode_depth(self, msg, width: int, height: int):
+        try:
+            depth = depth_to_metres(msg)
+        except ImageError as exc:
+            self._problem(f"depth_{exc.kind}", f"depth image: {exc}; frame processed without depth")
+            return None
+        if depth.shape != (height, width):
+            self._problem("depth_size_mismatch", f"depth image is {depth.shape[1]}x{depth.shape[0]} but the colour "
+                          f"image is {width}x{height}; expected a depth image aligned to the colour image "
+                          "(e.g. aligned_depth_to_color); frame processed without depth")
+            return None
+        if not np.isfinite(depth).any():
+            self._problem("depth_no_valid_pixels", "depth image has no valid pixel (all 0, NaN or inf); the root "
+                          "depth falls back to the 2D fit")
+        return depth
+
+    def _process(self, frame) -> None:
+        started = time.perf_counter()
+        image, header = frame.image, frame.image.header
+        try:
+            rgb = self._decode_rgb(image)
+            camera = camera_intrinsics(frame.camera_info, self.settings.use_rectified_intrinsics, rgb.shape[1],
+                                       rgb.shape[0])
+        except ImageError as exc:
+            self._problem(exc.kind, str(exc))
+            return
+        height, width = rgb.shape[:2]
+        depth = self._decode_depth(frame.depth, width, height) if frame.depth is not None else None
+        roi = self._take_roi(width, height)
+        decode_ms = (time.perf_counter() - started) * 1e3
+        if self._reset_tracking.is_set():
+            self._reset_tracking.clear()
+            self._estimator.reset_tracking()
+        try:
+            estimate = self._estimator.estimate(rgb, camera, depth_m=depth, roi=roi, stamp_s=frame.stamp_ns * 1e-9)
+        except InvalidInputError as exc:
+            self._problem("invalid_input", str(exc))
+            return
+        model_ms = (time.perf_counter() - started) * 1e3 - decode_ms
+        for warning in estimate.warnings:
+            self._problem("estimator_warning", warning)
+        estimate.objects, unknown = known_objects(estimate, self._objects)
+        for object_id in unknown:
+            self._problem("unknown_object", f"object id {object_id!r} is not in the object catalogue "
+                          f"(known: {list(self._objects)}); not published")
+        latency_ms = self._publish(estimate, header, rgb, camera.matrix, decode_ms, started)
+        self.stats.output(latency_ms, model_ms)
+
+    def _publish(self, estimate, header, rgb, K, decode_ms: float, started: float) -> float:
+        """Publish every output of one frame; returns the latency (image stamp -> result publication), ms."""
+        now_ns = self.get_clock().now().nanoseconds
+        latency_ms = (now_ns - stamp_ns(header.stamp)) * 1e-6
+        node_ms = {"decode": decode_ms, "node_total": (time.perf_counter() - started) * 1e3}
+        self._result_pub.publish(estimate_to_msg(estimate, header, self._objects, latency_ms, node_ms))
+        if self._marker_pub is not None:
+            self._marker_pub.publish(self._markers.build(estimate, header, self._objects, time.monotonic()))
+        self._tf.send(estimate_transforms(estimate, header, self._wrist_frames, self._objects))
+        if self._debug_pub.get_subscription_count() > 0:
+            overlay = Image(header=header, **array_to_image_fields(draw_overlay(rgb, estimate, K), "rgb8"))
+            self._debug_pub.publish(overlay)
+        return latency_ms
+
+
+def _stand_in_if_mano_missing(node: PoseNode) -> None:
+    """MANO files are licensed and may be absent: fall back to the licence-free stand-in with a warning."""
+    config = node.estimator_config
+    path = config.mano_path
+    if path and not (os.path.isfile(os.path.join(path, "MANO_RIGHT.npz"))
+                     and os.path.isfile(os.path.join(path, "MANO_LEFT.npz"))):
+        node.get_logger().warning(
+            f"mano_path {path!r} does not hold MANO_RIGHT.npz and MANO_LEFT.npz; using the licence-free stand-in "
+            "hand (NOT MANO: meshes are approximate). Convert the official MANO pkl files to get MANO meshes.")
+        config.mano_path = ""
+
+
+def main(argv=None) -> int:
+    """Plain entry point (`ros2 run hand_object_pose pose_node` calls it too). Returns the exit status."""
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node, executor = None, None
+    try:
+        node = PoseNode()
+        _stand_in_if_mano_missing(node)
+        node.start(Estimator(node.estimator_config))
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (ParameterError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())
+        print(f"{NODE_NAME}: error: {reason}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
