@@ -1,0 +1,139 @@
+"""Keypoint selection: where on the 128x128 maps the transformer's tokens are sampled.
+
+Three ways, all returning fixed-size tensors (so they batch and export):
+
+1. `greedy_peaks` -- the official algorithm, exactly: repeat while some pixel is strictly above
+   the threshold: take the first maximal pixel in row-major order, record it, then set it and every
+   pixel within Euclidean distance <= radius to the threshold value. Peaks come out in descending
+   value. It runs a fixed `max_peaks` iterations of tensor ops (argmax + disk suppression), so it
+   traces into an ONNX graph unchanged; in eager mode it stops as soon as no pixel is left above
+   the threshold.
+2. `maxpool_peaks` -- a cheaper fixed-K variant: a pixel is a peak when it is above the threshold
+   and equals the maximum of its (2r+1)^2 square window; the top-K by value are kept. It differs
+   from (1): the window is a square, not a disk; a pixel on the flank of a broad blob more than r px
+   from the blob's maximum is a greedy peak but never a max-pool peak (so broad blobs give fewer
+   tokens); two equal neighbouring maxima are both kept; it does not "claim" pixels sequentially,
+   so a lower peak within r of a higher one that was itself claimed is treated differently.
+   Order is descending value (ties: lower row-major index first, as top-k does on CPU).
+3. Ground-truth locations (early training): `tokens_from_locations` turns given joint / object
+   pixel positions into the same token layout.
+
+`assemble_tokens` packs hand peaks first, then object samples, then padding, into `max_tokens`
+slots; padding tokens sit at normalised (-1, -1), as in the official code.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+from torch.nn import functional as F
+
+HAND_TOKEN = 1      # token type of a hand peak (official `peak_joints_map` value)
+OBJECT_TOKEN = 43   # token type of an object sample
+PAD_TOKEN = 0
+
+
+class Peaks(NamedTuple):
+    rc: torch.Tensor      # (N, K, 2) int64 (row, col) on the map; (0, 0) where not valid
+    value: torch.Tensor   # (N, K) map value at the peak
+    valid: torch.Tensor   # (N, K) bool; valid entries form a prefix of each row
+
+
+def _tracing() -> bool:
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+def greedy_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_peaks: int) -> Peaks:
+    """Official greedy peak NMS (see module docstring). heatmap: (N, H, W) -> Peaks with K = max_peaks."""
+    n, h, w = heatmap.shape
+    rows = torch.arange(h, device=heatmap.device).view(1, h, 1)
+    cols = torch.arange(w, device=heatmap.device).view(1, 1, w)
+    work = heatmap.reshape(n, h * w).clone()
+    fill = torch.full_like(work, threshold)
+    rcs, values = [], []
+    for _ in range(max_peaks):
+        index = work.argmax(dim=1)                          # first maximum in row-major order
+        value = torch.gather(work, 1, index[:, None])[:, 0]
+        r, c = index // w, index % w
+        rcs.append(torch.stack((r, c), dim=1))
+        values.append(value)
+        dist2 = (rows - r.view(n, 1, 1)) ** 2 + (cols - c.view(n, 1, 1)) ** 2
+        claimed = (dist2 <= radius * radius).reshape(n, h * w) & (value > threshold).view(n, 1)
+        work = torch.where(claimed, fill, work)
+        if not _tracing() and not bool((value > threshold).any()):
+            break
+    rc = torch.stack(rcs, dim=1)
+    value = torch.stack(values, dim=1)
+    valid = value > threshold
+    if rc.shape[1] < max_peaks:  # eager early stop: pad to the fixed size
+        pad = max_peaks - rc.shape[1]
+        rc = F.pad(rc, (0, 0, 0, pad))
+        value = F.pad(value, (0, pad), value=threshold)
+        valid = F.pad(valid, (0, pad), value=False)
+    return Peaks(torch.where(valid[..., None], rc, torch.zeros_like(rc)), value, valid)
+
+
+def maxpool_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_peaks: int) -> Peaks:
+    """Fixed-K max-pool NMS + top-k (see module docstring). heatmap: (N, H, W) -> Peaks, K = max_peaks."""
+    n, h, w = heatmap.shape
+    k = 2 * int(radius) + 1
+    pooled = F.max_pool2d(heatmap[:, None], k, stride=1, padding=k // 2)[:, 0]
+    is_peak = (heatmap == pooled) & (heatmap > threshold)
+    score = torch.where(is_peak, heatmap, torch.full_like(heatmap, float("-inf"))).reshape(n, h * w)
+    value, index = score.topk(max_peaks, dim=1)
+    valid = value > threshold
+    rc = torch.stack((index // w, index % w), dim=2)
+    rc = torch.where(valid[..., None], rc, torch.zeros_like(rc))
+    value = torch.where(valid, value, torch.full_like(value, threshold))
+    return Peaks(rc, value, valid)
+
+
+PEAK_DETECTORS = {"greedy": greedy_peaks, "maxpool": maxpool_peaks}
+
+
+class Tokens(NamedTuple):
+    """Token layout given to the transformer (S = max_tokens slots)."""
+
+    xy: torch.Tensor     # (N, S, 2) float, (x = col, y = row) in grid pixels; padding (0, 0)
+    norm: torch.Tensor   # (N, S, 2) float, normalised sampling coords (x, y) in [-1, 1]; padding (-1, -1)
+    kind: torch.Tensor   # (N, S) int64 token type: 1 hand, 43 object, 0 padding
+    valid: torch.Tensor  # (N, S) bool
+
+
+def assemble_tokens(hand: Peaks, obj: Optional[Peaks], max_tokens: int, grid_size: int) -> Tokens:
+    """Hand peaks first, then object samples, then padding, in `max_tokens` slots.
+
+    Valid entries of `hand`/`obj` must be prefixes (as the detectors return them). Coordinates are
+    normalised for `grid_sample(align_corners=True)`: (pixel - c) / c with c = (grid_size - 1) / 2.
+    """
+    n = hand.rc.shape[0]
+    device = hand.rc.device
+    slot = torch.arange(max_tokens, device=device).view(1, max_tokens).expand(n, max_tokens)
+    n_hand = hand.valid.sum(dim=1, keepdim=True)
+    hand_idx = slot.clamp(max=hand.rc.shape[1] - 1)
+    rc = torch.gather(hand.rc, 1, hand_idx[..., None].expand(n, max_tokens, 2))
+    is_hand = slot < n_hand
+    kind = torch.where(is_hand, torch.full_like(slot, HAND_TOKEN), torch.full_like(slot, PAD_TOKEN))
+    if obj is not None:
+        n_obj = obj.valid.sum(dim=1, keepdim=True)
+        obj_idx = (slot - n_hand).clamp(min=0, max=obj.rc.shape[1] - 1)
+        obj_rc = torch.gather(obj.rc, 1, obj_idx[..., None].expand(n, max_tokens, 2))
+        is_obj = (~is_hand) & (slot < n_hand + n_obj)
+        rc = torch.where(is_obj[..., None], obj_rc, rc)
+        kind = torch.where(is_obj, torch.full_like(slot, OBJECT_TOKEN), kind)
+    valid = kind != PAD_TOKEN
+    return tokens_from_locations(rc.flip(-1).to(torch.float32), valid, kind, grid_size)
+
+
+def tokens_from_locations(xy: torch.Tensor, valid: torch.Tensor, kind: torch.Tensor, grid_size: int) -> Tokens:
+    """Tokens at given positions (e.g. ground-truth joints early in training).
+
+    xy: (N, S, 2) (x, y) in grid pixels (sub-pixel allowed); valid: (N, S) bool; kind: (N, S) int64
+    token types (1 hand / 43 object; forced to 0 where not valid).
+    """
+    centre = (grid_size - 1) / 2.0
+    norm = (xy - centre) / centre
+    norm = torch.where(valid[..., None], norm, torch.full_like(norm, -1.0))
+    kind = torch.where(valid, kind, torch.zeros_like(kind))
+    xy = torch.where(valid[..., None], xy, torch.zeros_like(xy))
+    return Tokens(xy, norm, kind, valid)
