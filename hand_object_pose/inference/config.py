@@ -6,7 +6,7 @@ the field exactly as the user wrote it in the parameter YAML.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 BACKENDS = ("onnxruntime", "torch")
 
@@ -55,6 +55,8 @@ class EstimatorConfig:
       trt_cache_dir: TensorRT engine cache directory (created if missing); empty = no engine cache.
       threads: CPU threads for the backend (ORT intra-op / torch.set_num_threads); 0 = library default.
       warmup_runs: network runs on a blank input at start-up (first-run allocations, TensorRT build).
+      model_overrides: preset fields to replace (torch backend), e.g. {"backbone_depth": 18} for a
+        variant trained with this project; must match the weights.
 
     Where the hands are (crops)
       crop_source: "auto" | "roi" | "fixed" | "full" (see the CROP_* constants above).
@@ -76,6 +78,8 @@ class EstimatorConfig:
       hand_surface_offset_m: added to the measured surface depth: the camera sees the skin, the
         model's joints are inside the hand (about half the palm thickness).
       fit_min_joint_confidence: joints below this confidence are left out of the 2D fit.
+      hand_size_m: summed length of the 20 bones of the user's hand, used by the 2D fit of 2.5D
+        models (A2J, KPT 2.5D), whose scale the image alone cannot give (adult average 0.75 m).
       default_depth_m: wrist depth used when no other source works.
 
     Objects
@@ -106,6 +110,7 @@ class EstimatorConfig:
     trt_cache_dir: str = ""
     threads: int = 0
     warmup_runs: int = 1
+    model_overrides: dict = field(default_factory=dict)
 
     crop_source: str = CROP_AUTO
     fixed_roi: tuple = ()
@@ -122,6 +127,7 @@ class EstimatorConfig:
     depth_min_valid: int = 8
     hand_surface_offset_m: float = 0.01
     fit_min_joint_confidence: float = 0.2
+    hand_size_m: float = 0.75
     default_depth_m: float = 0.5
 
     object_catalogue: str = ""
@@ -181,6 +187,10 @@ class EstimatorConfig:
             fail("fp16", "False with backend='torch' on the CPU (half precision is for CUDA/TensorRT)")
         integer("threads", 0)
         integer("warmup_runs", 0)
+        if not isinstance(self.model_overrides, dict) or not all(isinstance(k, str) for k in self.model_overrides):
+            fail("model_overrides", "a mapping from preset field names to values")
+        if self.model_overrides and self.backend != "torch":
+            fail("model_overrides", "empty for backend='onnxruntime' (the .onnx file fixes the architecture)")
 
         if self.crop_source not in CROP_SOURCES:
             fail("crop_source", f"one of {CROP_SOURCES}")
@@ -210,6 +220,7 @@ class EstimatorConfig:
         integer("depth_min_valid", 1)
         finite("hand_surface_offset_m", -0.1, 0.1)
         finite("fit_min_joint_confidence", 0.0, 1.0)
+        finite("hand_size_m", 0.2, 2.0)
         finite("default_depth_m", 0.0, low_open=True)
 
         if not isinstance(self.object_catalogue, str):

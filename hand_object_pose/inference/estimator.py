@@ -19,19 +19,63 @@ ROI outside the image, ...) is reported in `result.warnings` and the frame is st
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .config import EstimatorConfig
-from .result import HandObjectEstimate
+from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, warp_image
+from hand_object_pose.geometry.skeleton import WRIST
 
-__all__ = ["Estimator", "EstimatorConfig", "InvalidInputError"]
+from . import crops as crop_lib
+from .adapters import CropPrediction, HandInCrop, make_adapter
+from .backends import OnnxRuntimeBackend, TorchBackend, warm_up
+from .catalogue import ObjectCatalogue
+from .config import CROP_AUTO, CROP_FIXED, CROP_FULL, CROP_ROI, EstimatorConfig
+from .depth import fit_translation, root_depth_from_image, translation_for_depth
+from .depth_2p5d import fit_depth_to_hand_size
+from .filtering import OneEuroFilter, PoseFilter
+from .result import (DEPTH_FROM_2D_FIT, DEPTH_FROM_DEFAULT, DEPTH_FROM_DEPTH_IMAGE, HandEstimate,
+                     HandObjectEstimate, ObjectEstimate)
+
+__all__ = ["Estimator", "EstimatorConfig", "InvalidInputError", "TIMING_STAGES"]
+
+LOG = logging.getLogger(__name__)
+
+TIMING_STAGES = ("crop", "coarse_pass", "preprocess", "inference", "postprocess", "root_depth", "smoothing",
+                 "total")
+"""Keys of `HandObjectEstimate.timings_ms` (milliseconds). "coarse_pass" (the whole-frame pass when
+tracking was lost, all its sub-stages included) only appears on frames that ran one; "preprocess",
+"inference" and "postprocess" are those of the final crop."""
+
+DEFAULT_FRAME_PERIOD_S = 1.0 / 30.0
 
 
 class InvalidInputError(ValueError):
     """A frame's input cannot be used (wrong image shape/dtype, unusable intrinsics). The message
     says what was wrong and what was expected; the estimator's state is unchanged."""
+
+
+class _Stopwatch:
+    """Accumulates milliseconds per stage into a dict."""
+
+    def __init__(self, timings: dict):
+        self.timings = timings
+
+    def stage(self, name: str):
+        watch = self
+
+        class _Stage:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                watch.timings[name] = watch.timings.get(name, 0.0) + (time.perf_counter() - self.start) * 1e3
+
+        return _Stage()
 
 
 class Estimator:
@@ -53,10 +97,110 @@ class Estimator:
         `config.warmup_runs` warm-up runs.
 
         Raises ValueError (bad config field / unknown preset listing the known ones / catalogue
-        error), FileNotFoundError (model, catalogue or MANO path missing), RuntimeError (GPU required
-        but not in use).
+        error / corrupt model file naming the path), FileNotFoundError (model or catalogue missing),
+        RuntimeError (GPU required but not in use).
         """
-        raise NotImplementedError("Estimator is being implemented (issue #6); the API above is stable")
+        from hand_object_pose.models.registry import get_preset
+
+        self.config = config = dataclasses.replace(config).validate()
+        self.model_name = config.model
+        family, model_config = get_preset(config.model)
+        if config.model_overrides:
+            model_config = dataclasses.replace(model_config, **config.model_overrides)
+        self._adapter = make_adapter(family, model_config)
+        self.input_size = self._adapter.input_size
+        self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
+        self.object_id = self._resolve_object_id()
+        if config.mano_path or getattr(self._adapter, "uses_mano", False):
+            self._check_mano_path()
+
+        if config.backend == "onnxruntime":
+            self._backend = OnnxRuntimeBackend(config.model_path, config.providers, config.fp16,
+                                               config.trt_cache_dir, config.threads, config.require_gpu)
+            expected = set(self._adapter.input_names) | set(self._adapter.output_names)
+            missing = sorted(expected - set(self._backend.input_names) - set(self._backend.output_names))
+            if missing:
+                raise ValueError(f"ONNX model {config.model_path} does not look like a {config.model!r} export: "
+                                 f"missing tensors {missing} (it has inputs {self._backend.input_names}, "
+                                 f"outputs {self._backend.output_names})")
+        else:
+            model = family.build(model_config)
+            if config.model_path:
+                self._load_torch_weights(model, config.model_path)
+            else:
+                LOG.warning("model %s runs with RANDOM weights (allow_random_weights): its outputs are "
+                            "meaningless", config.model)
+            self._backend = TorchBackend(self._adapter.inference_module(model), self._adapter.input_names,
+                                         self._adapter.output_names, config.device, config.fp16, config.threads,
+                                         config.require_gpu)
+        self.backend_in_use = self._backend.in_use
+        self.gpu_in_use = self._backend.on_gpu
+        blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
+        warm_up(self._backend.run, self._adapter.preprocess(blank), config.warmup_runs)
+
+        self._tracker = crop_lib.CropTracker(config.track_lost_after)
+        self._last_roi: Optional[np.ndarray] = None
+        self._last_stamp: Optional[float] = None
+        self._joint_filters: dict = {}
+        self._object_filters: dict = {}
+        LOG.info("estimator ready: model %s on %s", config.model, self.backend_in_use)
+
+    # --- construction helpers ---------------------------------------------------------------------
+
+    def _resolve_object_id(self) -> str:
+        wanted = self.config.object_id
+        if self.catalogue is None:
+            return wanted or "object"
+        if wanted:
+            if wanted not in self.catalogue:
+                raise ValueError(f"EstimatorConfig.object_id={wanted!r} is not in the object catalogue "
+                                 f"{self.catalogue.source}; known ids: {list(self.catalogue.ids)}")
+            return wanted
+        if len(self.catalogue) == 1:
+            return self.catalogue.ids[0]
+        if getattr(self._adapter, "predicts_object", False):
+            raise ValueError(f"EstimatorConfig.object_id is empty but the catalogue {self.catalogue.source} "
+                             f"holds {len(self.catalogue)} objects: name the one this model tracks "
+                             f"(one of {list(self.catalogue.ids)})")
+        return ""
+
+    def _check_mano_path(self) -> None:
+        path = self.config.mano_path
+        if not path:
+            LOG.warning("mano_path is empty: hand meshes use the licence-free stand-in hand, NOT MANO")
+        elif not Path(path).is_dir():
+            raise FileNotFoundError(f"EstimatorConfig.mano_path: MANO directory not found: {path}")
+
+    def _load_torch_weights(self, model, path: str) -> None:
+        import torch
+
+        file = Path(path)
+        if not file.is_file():
+            raise FileNotFoundError(f"model file not found: {file}")
+        try:
+            if file.name.endswith(".pth.tar"):
+                self._adapter.load_official(model, str(file))
+                return
+            state = torch.load(str(file), map_location="cpu", weights_only=True)
+        except (FileNotFoundError, KeyError):
+            raise
+        except Exception as exc:  # torch raises RuntimeError/UnpicklingError/... on a corrupt file
+            raise ValueError(f"cannot read model file {file}: {type(exc).__name__}: {exc}") from exc
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise ValueError(f"model file {file} holds a {type(state).__name__}, expected a state dict")
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"model file {file} does not fit preset {self.model_name!r}: {exc}") from exc
+
+    # --- per frame ----------------------------------------------------------------------------------
+
+    def run_network(self, crop_rgb: np.ndarray) -> dict:
+        """The network alone on one (S, S, 3) uint8 crop (pre-processing + backend): the model-only
+        time of the benchmark. Returns the raw named outputs."""
+        return self._backend.run(self._adapter.preprocess(crop_rgb))
 
     def estimate(self, image_rgb: np.ndarray, camera, depth_m: Optional[np.ndarray] = None,
                  roi=None, stamp_s: Optional[float] = None) -> HandObjectEstimate:
@@ -64,9 +208,8 @@ class Estimator:
 
         Args:
           image_rgb: (H, W, 3) uint8, RGB channel order (the ROS layer converts bgr8 etc.).
-          camera: the image's intrinsics: a `hand_object_pose.geometry.camera` camera object or a
-            (3, 3) K matrix (pixels). Distortion, when the camera object has it, is applied to 2D
-            keypoints by the camera object's own methods.
+          camera: the image's intrinsics: a `geometry.camera.CameraIntrinsics` (distortion
+            included: keypoints are undistorted before the metric fit) or a (3, 3) K matrix (pixels).
           depth_m: optional (H, W) float32 depth in metres aligned to the image (the ROS layer
             converts 16UC1 millimetres); 0, NaN and inf are invalid pixels. A depth image of another
             size is ignored (warning in the result).
@@ -80,9 +223,197 @@ class Estimator:
         pixels, right hand first; `timings_ms` holds the per-stage times (`TIMING_STAGES`).
         Raises InvalidInputError for unusable input.
         """
-        raise NotImplementedError
+        start = time.perf_counter()
+        image_rgb, camera = self._check_inputs(image_rgb, camera)
+        height, width = image_rgb.shape[:2]
+        result = HandObjectEstimate(model=self.model_name, backend=self.backend_in_use)
+        watch = _Stopwatch(result.timings_ms)
+        if depth_m is not None:
+            depth_m = np.asarray(depth_m)
+            if depth_m.shape != (height, width):
+                result.warnings.append(f"depth image of shape {depth_m.shape} does not match the colour image "
+                                       f"({height}, {width}); depth ignored for this frame")
+                depth_m = None
+        stamp_s = self._next_stamp(stamp_s, result)
+
+        with watch.stage("crop"):
+            crop = self._choose_crop(width, height, camera, roi, result)
+        if crop is None:  # tracking lost: coarse pass on the letterboxed frame, then the hands' crop
+            with watch.stage("coarse_pass"):
+                coarse = crop_lib.make_crop(crop_lib.full_frame_box(width, height), camera, self.input_size,
+                                            crop_lib.FROM_FULL_FRAME)
+                prediction = self._adapter.parse(self.run_network(warp_image(image_rgb, coarse.affine,
+                                                                             self.input_size)))
+                box = self._box_of_present_hands(prediction, coarse)
+            crop = coarse if box is None else crop_lib.make_crop(box, camera, self.input_size,
+                                                                 crop_lib.FROM_TRACKING)
+        with watch.stage("preprocess"):
+            inputs = self._adapter.preprocess(warp_image(image_rgb, crop.affine, self.input_size))
+        with watch.stage("inference"):
+            outputs = self._backend.run(inputs)
+        with watch.stage("postprocess"):
+            prediction = self._adapter.parse(outputs)
+        self._lift(prediction, crop, camera, depth_m, result, watch)
+
+        present = [h.joints_uv for h in result.hands if h.present]
+        box = crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px) \
+            if present else None
+        if box is None:
+            self._tracker.miss()
+        else:
+            self._tracker.update(box)
+        if self.config.smoothing:
+            with watch.stage("smoothing"):
+                self._smooth(result, stamp_s)
+        result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
+        return result
 
     def reset_tracking(self) -> None:
         """Forget the previous frame (crop tracking and smoothing state): the next frame is processed
         as the first one. Call it when the camera moves abruptly or frames were skipped for long."""
-        raise NotImplementedError
+        self._tracker.reset()
+        self._last_roi = None
+        self._last_stamp = None
+        for f in (*self._joint_filters.values(), *self._object_filters.values()):
+            f.reset()
+
+    # --- steps ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_inputs(image_rgb, camera):
+        image = np.asarray(image_rgb)
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+            raise InvalidInputError(f"image must be (H, W, 3) RGB with H, W > 0, got shape {image.shape}")
+        if image.dtype != np.uint8:
+            raise InvalidInputError(f"image must be uint8 (0-255), got {image.dtype}")
+        if not isinstance(camera, CameraIntrinsics):
+            try:
+                camera = CameraIntrinsics.from_matrix(camera)
+            except (ValueError, TypeError) as exc:
+                raise InvalidInputError(f"camera must be a CameraIntrinsics or a 3x3 K with fx, fy > 0: {exc}") \
+                    from None
+        return image, camera
+
+    def _next_stamp(self, stamp_s, result) -> float:
+        if stamp_s is None:
+            stamp_s = 0.0 if self._last_stamp is None else self._last_stamp + DEFAULT_FRAME_PERIOD_S
+        elif self._last_stamp is not None and stamp_s <= self._last_stamp:
+            result.warnings.append(f"frame stamp {stamp_s:.6f} s is not after the previous one "
+                                   f"({self._last_stamp:.6f} s): smoothing restarted")
+            for f in (*self._joint_filters.values(), *self._object_filters.values()):
+                f.reset()
+        self._last_stamp = float(stamp_s)
+        return float(stamp_s)
+
+    def _choose_crop(self, width, height, camera, roi, result) -> Optional[crop_lib.Crop]:
+        """The crop for this frame, or None when a coarse whole-frame pass must find the hands."""
+        c = self.config
+        if roi is not None and c.crop_source in (CROP_AUTO, CROP_ROI):
+            clipped = crop_lib.clip_roi(roi, width, height)
+            if clipped is None:
+                result.warnings.append(f"roi {tuple(roi)} is empty or entirely outside the {width}x{height} image; "
+                                       "ignored")
+            else:
+                self._last_roi = clipped
+                box = crop_lib.enlarge_box(clipped, c.crop_margin, c.min_crop_size_px)
+                return crop_lib.make_crop(box, camera, self.input_size, crop_lib.FROM_ROI)
+        if c.crop_source == CROP_ROI and self._last_roi is not None:
+            box = crop_lib.enlarge_box(self._last_roi, c.crop_margin, c.min_crop_size_px)
+            return crop_lib.make_crop(box, camera, self.input_size, crop_lib.FROM_ROI)
+        if c.crop_source == CROP_FIXED:
+            box = crop_lib.enlarge_box(c.fixed_roi, c.crop_margin, c.min_crop_size_px)
+            return crop_lib.make_crop(box, camera, self.input_size, crop_lib.FROM_FIXED)
+        if c.crop_source in (CROP_FULL, CROP_ROI):
+            return crop_lib.make_crop(crop_lib.full_frame_box(width, height), camera, self.input_size,
+                                      crop_lib.FROM_FULL_FRAME)
+        if self._tracker.box is not None:
+            return crop_lib.make_crop(self._tracker.box, camera, self.input_size, crop_lib.FROM_TRACKING)
+        return None
+
+    def _box_of_present_hands(self, prediction: CropPrediction, crop: crop_lib.Crop):
+        to_image = invert_affine(crop.affine)
+        present = [apply_affine(h.uv_crop, to_image) for h in prediction.hands
+                   if h.presence >= self.config.presence_threshold]
+        if not present:
+            return None
+        return crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px)
+
+    def _lift(self, prediction: CropPrediction, crop, camera: CameraIntrinsics, depth_m, result, watch) -> None:
+        """Crop-frame prediction -> metric camera-frame hands and objects in `result`."""
+        c = self.config
+        to_image = invert_affine(crop.affine)
+        K = camera.matrix
+        roots = {}
+        with watch.stage("root_depth"):
+            for hand in prediction.hands:
+                uv_image = apply_affine(hand.uv_crop, to_image)
+                uv_ideal = camera.undistort_pixels(uv_image)
+                weights = np.where(hand.joint_confidence >= c.fit_min_joint_confidence, hand.joint_confidence, 0.0)
+                joints, source = self._place_hand(hand, uv_image, uv_ideal, weights, K, depth_m)
+                if hand.presence >= c.presence_threshold:
+                    roots[hand.side] = joints[WRIST]
+                result.hands.append(HandEstimate(
+                    side=hand.side, present=hand.presence >= c.presence_threshold, confidence=hand.presence,
+                    joints_xyz=joints, joints_uv=uv_image, joint_confidence=hand.joint_confidence.copy(),
+                    mano_pose=hand.mano_pose, mano_shape=hand.mano_shape, root_depth_source=source,
+                    crop_box=crop.box.copy()))
+        for obj in prediction.objects:
+            if obj.relative_to not in roots:  # its reference hand is not seen: no metric position
+                continue
+            entry = self.catalogue.get(self.object_id) if self.catalogue is not None else None
+            result.objects.append(ObjectEstimate(
+                object_id=entry.object_id if entry is not None else self.object_id, confidence=obj.confidence,
+                rotation=obj.rotation, translation=roots[obj.relative_to] + obj.translation_from_wrist))
+
+    def _place_hand(self, hand: HandInCrop, uv_image, uv_ideal, weights, K, depth_m):
+        """(21, 3) camera-frame joints and the root-depth source used."""
+        c = self.config
+        for source in c.depth_sources:
+            root_z = None
+            if source == "depth_image" and depth_m is not None:
+                root_z = root_depth_from_image(depth_m, uv_image, hand.rel_depth, c.depth_joints, c.depth_window_px,
+                                               c.depth_min_m, c.depth_max_m, c.depth_min_valid,
+                                               c.hand_surface_offset_m)
+                name = DEPTH_FROM_DEPTH_IMAGE
+            elif source == "fit_2d":
+                name = DEPTH_FROM_2D_FIT
+                if hand.joints_rel is not None:
+                    t = fit_translation(hand.joints_rel, uv_ideal, K, weights, c.depth_min_m, c.depth_max_m)
+                    if t is not None:
+                        return hand.joints_rel + t, name
+                else:
+                    root_z = fit_depth_to_hand_size(uv_ideal, hand.rel_depth, K, c.hand_size_m,
+                                                    c.depth_min_m, c.depth_max_m)
+            elif source == "default":
+                root_z, name = c.default_depth_m, DEPTH_FROM_DEFAULT
+            if root_z is not None:
+                return self._joints_at_depth(hand, uv_ideal, weights, K, root_z), name
+        # Only reached when "default" is not among the sources and nothing else worked.
+        return self._joints_at_depth(hand, uv_ideal, weights, K, c.default_depth_m), DEPTH_FROM_DEFAULT
+
+    @staticmethod
+    def _joints_at_depth(hand: HandInCrop, uv_ideal, weights, K, root_z: float) -> np.ndarray:
+        if hand.joints_rel is not None:
+            return hand.joints_rel + translation_for_depth(hand.joints_rel, uv_ideal, K, root_z, weights)
+        depth = np.clip(root_z + hand.rel_depth, 1e-3, None)  # 2.5D: back-project each keypoint at its depth
+        x = (uv_ideal[:, 0] - K[0, 2]) / K[0, 0] * depth
+        y = (uv_ideal[:, 1] - K[1, 2]) / K[1, 1] * depth
+        return np.stack([x, y, depth], axis=1)
+
+    def _smooth(self, result: HandObjectEstimate, stamp_s: float) -> None:
+        c = self.config
+        params = (c.one_euro_min_cutoff_hz, c.one_euro_beta, c.one_euro_d_cutoff_hz)
+        for hand in result.hands:
+            f = self._joint_filters.setdefault(hand.side, OneEuroFilter(*params))
+            if hand.present:
+                hand.joints_xyz = f(hand.joints_xyz, stamp_s)
+            else:
+                f.reset()  # the hand was lost: do not drag the next detection towards a stale pose
+        seen = set()
+        for obj in result.objects:
+            seen.add(obj.object_id)
+            f = self._object_filters.setdefault(obj.object_id, PoseFilter(*params))
+            obj.rotation, obj.translation = f(obj.rotation, obj.translation, stamp_s)
+        for object_id, f in self._object_filters.items():
+            if object_id not in seen:
+                f.reset()

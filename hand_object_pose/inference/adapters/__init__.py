@@ -1,0 +1,20 @@
+"""Per-family model adapters: crop -> network inputs, network outputs -> `CropPrediction`."""
+from __future__ import annotations
+
+from .base import CropPrediction, HandInCrop, ObjectInCrop, crop_to_input
+
+
+def make_adapter(family_module, model_config):
+    """The adapter for a model family (by its `hand_object_pose.models.<family>` module)."""
+    family = family_module.__name__.rsplit(".", 1)[-1]
+    if family == "a2j":
+        from .a2j import A2JAdapter
+        return A2JAdapter(model_config)
+    if family == "kpt":
+        from .kpt import KptAdapter
+        return KptAdapter(model_config)
+    raise ValueError(f"the inference pipeline has no adapter for model family {family!r} yet "
+                     "(supported: kpt, a2j)")
+
+
+__all__ = ["CropPrediction", "HandInCrop", "ObjectInCrop", "crop_to_input", "make_adapter"]

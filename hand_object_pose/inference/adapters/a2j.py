@@ -1,0 +1,74 @@
+"""A2J-Transformer adapter: 2.5D joints of two hands (crop pixels + root-relative depth).
+
+The network predicts, per hand, x and y in crop pixels and z = (d / (R / 2) + 1) / 2 * S in its
+output cube (R = depth_range_mm, S = output_size), with d the depth relative to that hand's wrist
+(models.md §2.2). It has no handedness output: presence and joint confidence are the model's own
+estimates (`A2JOutput.hand_presence` / `joint_confidence`: trained heads when the checkpoint has
+them, else the anchor-weight peakedness heuristic).
+"""
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from hand_object_pose.geometry.skeleton import WRIST, interhand_to_canonical
+from hand_object_pose.inference.result import HAND_SIDES
+
+from .base import CropPrediction, HandInCrop, crop_to_input
+
+INPUT_NAMES = ("image",)
+OUTPUT_NAMES = ("joints", "joint_confidence", "hand_presence")
+
+
+class A2JInferenceGraph(nn.Module):
+    """Tensor-in, tuple-out view of an A2JTransformer (inputs INPUT_NAMES, outputs OUTPUT_NAMES):
+    image (N, 3, S, S) RGB in [0, 1] -> joints (N, 42, 3) output cube, joint_confidence (N, 42),
+    hand_presence (N, 2) [right, left]."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image):
+        out = self.model(image, all_layers=False)
+        return out.joints, out.joint_confidence, out.hand_presence
+
+
+class A2JAdapter:
+    family = "a2j"
+    input_names = INPUT_NAMES
+    output_names = OUTPUT_NAMES
+    predicts_object = False
+
+    def __init__(self, config):
+        self.config = config
+        self.input_size = config.input_size
+        self.sides = HAND_SIDES
+
+    def inference_module(self, model) -> nn.Module:
+        return A2JInferenceGraph(model)
+
+    def preprocess(self, crop_rgb: np.ndarray) -> dict:
+        return {"image": crop_to_input(crop_rgb)}
+
+    def parse(self, outputs: dict) -> CropPrediction:
+        c = self.config
+        joints = interhand_to_canonical(np.asarray(outputs["joints"], np.float64)[0])          # (42, 3)
+        confidence = interhand_to_canonical(np.asarray(outputs["joint_confidence"], np.float64)[0][:, None])[:, 0]
+        presence = np.asarray(outputs["hand_presence"], np.float64)[0]
+        half_range_m = c.depth_range_mm / 2000.0
+        hands = []
+        for k, side in enumerate(HAND_SIDES):
+            hand = joints[21 * k:21 * (k + 1)]
+            depth = (hand[:, 2] / c.output_size * 2.0 - 1.0) * half_range_m
+            hands.append(HandInCrop(
+                side=side, presence=float(presence[k]),
+                uv_crop=hand[:, :2] * (c.input_size / c.output_size),
+                joint_confidence=np.clip(confidence[21 * k:21 * (k + 1)], 0.0, 1.0),
+                rel_depth=depth - depth[WRIST]))
+        return CropPrediction(hands=hands)
+
+    def load_official(self, model, path: str) -> None:
+        """Load the authors' `.pth.tar` into `model` (strict name/shape mapping)."""
+        from hand_object_pose.models.a2j.checkpoint import load_official
+        load_official(model, path)

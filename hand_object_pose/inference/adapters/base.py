@@ -1,0 +1,60 @@
+"""What every model adapter produces: the network's answer for one crop, in crop terms.
+
+An adapter knows one model family: how to turn a crop into the network's input arrays, which
+tensor-only module the torch backend runs (the same graph the family exports to ONNX), and how to
+read the network's named outputs. Everything after that (back to the full image, absolute depth,
+smoothing) is family-independent and lives in the pipeline.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass
+class HandInCrop:
+    """One hand as the network sees it in the crop.
+
+    side: "right" | "left". presence: probability in [0, 1].
+    uv_crop: (21, 2) keypoints in crop pixels, canonical order.
+    joint_confidence: (21,) in [0, 1].
+    rel_depth: (21,) each joint's depth (z) minus the wrist's, metres.
+    joints_rel: (21, 3) joints minus the wrist, metres, camera axes; None for 2.5D models, whose 3D
+      shape follows from uv + rel_depth once the absolute depth is known.
+    mano_pose: (48,) / mano_shape: (10,) when the model predicts MANO parameters.
+    """
+
+    side: str
+    presence: float
+    uv_crop: np.ndarray
+    joint_confidence: np.ndarray
+    rel_depth: np.ndarray
+    joints_rel: Optional[np.ndarray] = None
+    mano_pose: Optional[np.ndarray] = None
+    mano_shape: Optional[np.ndarray] = None
+
+
+@dataclass
+class ObjectInCrop:
+    """The object pose relative to a hand's wrist: camera <- object rotation (3, 3), translation (3,)
+    metres from the `relative_to` hand's wrist to the object frame origin, camera axes."""
+
+    rotation: np.ndarray
+    translation_from_wrist: np.ndarray
+    relative_to: str
+    confidence: float
+
+
+@dataclass
+class CropPrediction:
+    hands: list = field(default_factory=list)     # list[HandInCrop], right first
+    objects: list = field(default_factory=list)   # list[ObjectInCrop]
+
+
+def crop_to_input(crop_rgb: np.ndarray, bgr: bool = False) -> np.ndarray:
+    """(S, S, 3) uint8 crop -> (1, 3, S, S) float32 in [0, 1]: the only normalisation all four
+    official pipelines use (no mean/std). `bgr` swaps to BGR for models trained on cv2 BGR images."""
+    image = crop_rgb[..., ::-1] if bgr else crop_rgb
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1.0 / 255.0)

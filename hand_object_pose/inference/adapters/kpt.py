@@ -1,0 +1,180 @@
+"""Keypoint Transformer adapter ("3D" and "2p5D" representations; "angles" needs a MANO layer and is
+not served by the pipeline yet).
+
+What the network gives (models.md §1.2-1.3, `models.kpt.output.KptOutput`):
+* "3D": parent-relative bone vectors (metres) summed into wrist-relative joints per hand; a
+  weak-perspective camera [s, tx, ty] mapping metres (relative to the right wrist) to 128-grid
+  pixels; the left wrist relative to the right one (`rel_trans`);
+* "2p5D": per joint x, y bins on the 128 grid and a depth bin relative to the parent joint,
+  (d / 0.15 m + 1) / 2 * 128;
+* hand presence [right, left] (sigmoid of the hand-type head);
+* token identities: for every heat-map peak (token), class probabilities over "no joint",
+  42 joints (InterHand2.6M order) and "object". A joint's confidence here is the highest
+  probability any token gives it; a confident token also gives the joint's 2D position (the
+  detected heat-map peak), otherwise the 2D position is the weak-perspective projection of the 3D
+  joint ("3D") or the argmax bins ("2p5D");
+* for object configs: a 6D rotation and the object translation relative to the right wrist;
+  the object segmentation map's peak (in the map's 0-255 training scale) gives the confidence.
+
+Crop pixels = 128-grid pixels x 2 (the grid is the 256 crop at stride 2).
+"""
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from hand_object_pose.geometry.rotations import rotation_6d_to_matrix
+from hand_object_pose.geometry.skeleton import INTERHAND_PARENTS, WRIST, interhand_to_canonical
+from hand_object_pose.inference.result import LEFT, RIGHT
+
+from .base import CropPrediction, HandInCrop, ObjectInCrop, crop_to_input
+
+TOKEN_CONFIDENT = 0.5       # class probability above which a token's position is used as the joint's 2D
+DEPTH_BIN_RANGE_M = 0.15    # 2p5D: depth bins cover the parent-relative depth +- 0.15 m
+SEG_SCALE = 255.0           # object segmentation map training scale
+
+
+class KptInferenceGraph(nn.Module):
+    """Tensor-in, tuple-out view of a KeypointTransformer (last decoder layer), for torch and ONNX.
+
+    image (N, 3, 256, 256) RGB in [0, 1] ->
+      hand_presence (N, 2) [right, left] probabilities,
+      token_xy (N, S, 2) 128-grid px, token_valid (N, S) bool, token_probs (N, S, C) class probabilities,
+      and per representation:
+      "3D":   joints (N, 42, 3) right then left, each wrist-relative in canonical order, metres;
+              cam (N, 3); rel_trans (N, 3);
+      "2p5D": bins (N, 42, 3) int64 argmax x, y, parent-relative depth bin (InterHand2.6M order);
+      object configs: obj_rot6d (N, 6), obj_trans (N, 3) metres from the right wrist, seg_peak (N,).
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        cfg = model.config
+        self.output_names = output_names(cfg)
+
+    def forward(self, image):
+        out = self.model(image)
+        outputs = [out.hand_type, out.token_xy, out.token_valid, out.class_logits[-1].softmax(dim=-1)]
+        if out.joint_vecs is not None:
+            outputs += [out.canonical_joints_3d(), out.cam[-1], out.rel_trans[-1]]
+        else:
+            outputs += [out.joint_2p5d]
+        if out.obj_rot6d is not None:
+            outputs += [out.obj_rot6d[-1], out.obj_trans[-1], out.seg.flatten(1).amax(dim=1)]
+        return tuple(outputs)
+
+
+def output_names(cfg) -> tuple:
+    names = ["hand_presence", "token_xy", "token_valid", "token_probs"]
+    names += ["joints", "cam", "rel_trans"] if cfg.pose_representation == "3D" else ["bins"]
+    if cfg.has_object:
+        names += ["obj_rot6d", "obj_trans", "seg_peak"]
+    return tuple(names)
+
+
+class KptAdapter:
+    family = "kpt"
+    input_names = ("image",)
+
+    def __init__(self, config):
+        if config.pose_representation not in ("3D", "2p5D"):
+            raise ValueError(f"the inference pipeline serves Keypoint Transformer presets with the '3D' or '2p5D' "
+                             f"representation; {config.pose_representation!r} (MANO angles) is not supported yet")
+        self.config = config
+        self.input_size = 2 * config.heatmap_size
+        self.output_names = output_names(config)
+        self.predicts_object = config.has_object
+        # HO-3D models see one right hand; H2O-3D and InterHand2.6M models see two.
+        self.sides = (RIGHT,) if config.has_object and not config.object_left_translation else (RIGHT, LEFT)
+
+    def inference_module(self, model) -> nn.Module:
+        return KptInferenceGraph(model)
+
+    def load_official(self, model, path: str) -> None:
+        from hand_object_pose.models.kpt.checkpoint import load_official, read_official_checkpoint
+        load_official(model, read_official_checkpoint(path))
+
+    def preprocess(self, crop_rgb: np.ndarray) -> dict:
+        return {"image": crop_to_input(crop_rgb)}
+
+    def _token_evidence(self, outputs) -> tuple[np.ndarray, np.ndarray]:
+        """Per joint (42, InterHand2.6M order): best token probability and its 128-grid position."""
+        probs = np.asarray(outputs["token_probs"], np.float64)[0][:, 1:43]      # (S, 42)
+        valid = np.asarray(outputs["token_valid"])[0].astype(bool)
+        probs = np.where(valid[:, None], probs, 0.0)
+        best = probs.argmax(axis=0)
+        xy = np.asarray(outputs["token_xy"], np.float64)[0][best]                # (42, 2)
+        return probs[best, np.arange(42)], xy
+
+    def parse(self, outputs: dict) -> CropPrediction:
+        confidence_ih, token_xy_ih = self._token_evidence(outputs)
+        confidence = interhand_to_canonical(confidence_ih[:, None])[:, 0]
+        token_xy = interhand_to_canonical(token_xy_ih)
+        presence = np.asarray(outputs["hand_presence"], np.float64)[0]
+        if self.config.pose_representation == "3D":
+            hands = self._hands_3d(outputs, presence, confidence, token_xy)
+        else:
+            hands = self._hands_2p5d(outputs, presence, confidence, token_xy)
+        objects = []
+        if self.config.has_object:
+            rotation = rotation_6d_to_matrix(np.asarray(outputs["obj_rot6d"], np.float64)[0])
+            objects.append(ObjectInCrop(
+                rotation=rotation, translation_from_wrist=np.asarray(outputs["obj_trans"], np.float64)[0],
+                relative_to=RIGHT,
+                confidence=float(np.clip(np.asarray(outputs["seg_peak"]).ravel()[0] / SEG_SCALE, 0.0, 1.0))))
+        return CropPrediction(hands=hands, objects=objects)
+
+    def _pick_uv(self, confidence, token_xy, fallback_grid):
+        """Crop pixels: detected token where confident, else the model's own 2D estimate."""
+        grid = np.where((confidence >= TOKEN_CONFIDENT)[:, None], token_xy, fallback_grid)
+        return grid * (self.input_size / self.config.heatmap_size)
+
+    def _hands_3d(self, outputs, presence, confidence, token_xy):
+        joints = np.asarray(outputs["joints"], np.float64)[0].reshape(2, 21, 3)  # right, left
+        s, tx, ty = np.asarray(outputs["cam"], np.float64)[0]
+        rel_trans = np.asarray(outputs["rel_trans"], np.float64)[0]
+        hands = []
+        for k, side in enumerate((RIGHT, LEFT)):
+            if side not in self.sides:
+                continue
+            from_right_wrist = joints[k] + (rel_trans if side == LEFT else 0.0)
+            weak = s * from_right_wrist[:, :2] + np.array([tx, ty])
+            sl = slice(21 * k, 21 * (k + 1))
+            hands.append(HandInCrop(side=side, presence=float(presence[k]),
+                                    uv_crop=self._pick_uv(confidence[sl], token_xy[sl], weak),
+                                    joint_confidence=confidence[sl].copy(), rel_depth=joints[k][:, 2].copy(),
+                                    joints_rel=joints[k].copy()))
+        return hands
+
+    def _hands_2p5d(self, outputs, presence, confidence, token_xy):
+        bins = np.asarray(outputs["bins"], np.float64)[0]                        # (42, 3) IH2.6M order
+        grid = self.config.heatmap_size
+        parent_rel = (bins[:, 2] / grid * 2.0 - 1.0) * DEPTH_BIN_RANGE_M
+        hands = []
+        for k, side in enumerate((RIGHT, LEFT)):
+            if side not in self.sides:
+                continue
+            hand_rel = parent_rel[21 * k:21 * (k + 1)]
+            depth = np.zeros(21)
+            for j in _root_first(INTERHAND_PARENTS):  # sum parent-relative depths from the wrist outwards
+                parent = INTERHAND_PARENTS[j]
+                depth[j] = 0.0 if parent < 0 else depth[parent] + hand_rel[j]
+            sl = slice(21 * k, 21 * (k + 1))
+            xy = interhand_to_canonical(bins[sl, :2])
+            rel_depth = interhand_to_canonical(depth[:, None])[:, 0]
+            hands.append(HandInCrop(side=side, presence=float(presence[k]),
+                                    uv_crop=self._pick_uv(confidence[sl], token_xy[sl], xy),
+                                    joint_confidence=confidence[sl].copy(), rel_depth=rel_depth - rel_depth[WRIST]))
+        return hands
+
+
+def _root_first(parents) -> list[int]:
+    """Joint indices ordered so that every parent comes before its children."""
+    order, placed = [], set()
+    while len(order) < len(parents):
+        for j, p in enumerate(parents):
+            if j not in placed and (p < 0 or p in placed):
+                order.append(j)
+                placed.add(j)
+    return order
