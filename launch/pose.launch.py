@@ -1,0 +1,73 @@
+"""Launch the hand/object pose node (and optionally RViz) on a ROS 2 install.
+
+    ros2 launch hand_object_pose pose.launch.py model:=kpt_h2o3d_3d_r34 \
+        image:=/camera/color/image_raw camera_info:=/camera/color/camera_info use_rviz:=true
+
+Parameters come from config/<model>.yaml (or params_file:=...), the same files the plain entry point
+uses (python -m hand_object_pose.ros.pose_node --ros-args --params-file config/<model>.yaml);
+relative paths in them are resolved against this package's share directory. docs/ros.md lists
+every parameter.
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from hand_object_pose.ros.param_files import load_node_parameters, resolve_paths
+
+PACKAGE = "hand_object_pose"
+
+ARGUMENTS = (
+    ("model", "kpt_h2o3d_3d_r34", "model preset; selects config/<model>.yaml unless params_file is given "
+                                  "(presets: kpt_ho3d_3d, kpt_ho3d_3d_r18, kpt_ho3d_3d_r34, kpt_h2o3d_3d, "
+                                  "kpt_h2o3d_3d_r34, kpt_ih26m_2p5d, kpt_ih26m_angles, a2j_ih26m, dma_ho3d)"),
+    ("params_file", "", "parameter YAML for the node; '' = <share>/config/<model>.yaml"),
+    ("namespace", "", "namespace of the node and its relative topics"),
+    ("image", "image", "input colour image topic (sensor_msgs/Image)"),
+    ("camera_info", "camera_info", "CameraInfo topic of the colour image (same stamps as the image)"),
+    ("depth", "depth", "aligned depth image topic (16UC1 mm or 32FC1 m), used when use_depth is true"),
+    ("roi", "roi", "optional sensor_msgs/RegionOfInterest hand box topic (crop_source auto/roi)"),
+    ("use_depth", "", "true/false overrides the YAML's use_depth; '' keeps it"),
+    ("use_large_shm", "false", "load config/fastdds_large_shm.xml (16 MB shared memory) for the node; the "
+                               "camera process needs the same profile (docs/ros.md)"),
+    ("use_sim_time", "false", "use /clock (bag replay)"),
+    ("log_level", "info", "node log level: debug, info, warn, error"),
+    ("use_rviz", "false", "start RViz with rviz_config"),
+    ("rviz_config", "", "RViz config; '' = <share>/config/pose.rviz"),
+)
+
+
+def _nodes(context):
+    share = get_package_share_directory(PACKAGE)
+    arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    params_file = arg["params_file"] or os.path.join(share, "config", f"{arg['model']}.yaml")
+    overrides = resolve_paths(load_node_parameters(params_file), share)
+    overrides["use_sim_time"] = arg["use_sim_time"].lower() == "true"
+    if arg["use_depth"]:
+        overrides["use_depth"] = arg["use_depth"].lower() == "true"
+    env = {}
+    if arg["use_large_shm"].lower() == "true":
+        env["FASTRTPS_DEFAULT_PROFILES_FILE"] = os.path.join(share, "config", "fastdds_large_shm.xml")
+    pose_node = Node(
+        package=PACKAGE, executable="pose_node", name="hand_object_pose", namespace=arg["namespace"],
+        parameters=[params_file, overrides],
+        remappings=[(topic, arg[topic]) for topic in ("image", "camera_info", "depth", "roi")],
+        arguments=["--ros-args", "--log-level", arg["log_level"]],
+        additional_env=env, output="screen", emulate_tty=True)
+    rviz = Node(
+        package="rviz2", executable="rviz2", name="rviz2", namespace=arg["namespace"],
+        arguments=["-d", arg["rviz_config"] or os.path.join(share, "config", "pose.rviz")],
+        parameters=[{"use_sim_time": overrides["use_sim_time"]}],
+        condition=IfCondition(LaunchConfiguration("use_rviz")), output="screen")
+    return [pose_node, rviz]
+
+
+def generate_launch_description():
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=description)
+         for name, default, description in ARGUMENTS]
+        + [OpaqueFunction(function=_nodes)])
