@@ -28,18 +28,15 @@ from typing import Optional
 import numpy as np
 
 from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, warp_image
-from hand_object_pose.geometry.skeleton import WRIST
 
 from . import crops as crop_lib
-from .adapters import CropPrediction, HandInCrop, make_adapter
+from .adapters import CropPrediction, make_adapter
 from .backends import OnnxRuntimeBackend, TorchBackend, warm_up
 from .catalogue import ObjectCatalogue
 from .config import CROP_AUTO, CROP_FIXED, CROP_FULL, CROP_ROI, EstimatorConfig
-from .depth import fit_translation, root_depth_from_image, translation_for_depth
-from .depth_2p5d import fit_depth_to_hand_size
 from .filtering import OneEuroFilter, PoseFilter
-from .result import (DEPTH_FROM_2D_FIT, DEPTH_FROM_DEFAULT, DEPTH_FROM_DEPTH_IMAGE, HandEstimate,
-                     HandObjectEstimate, ObjectEstimate)
+from .lifting import lift_prediction
+from .result import HandObjectEstimate
 
 __all__ = ["Estimator", "EstimatorConfig", "InvalidInputError", "TIMING_STAGES"]
 
@@ -253,7 +250,9 @@ class Estimator:
             outputs = self._backend.run(inputs)
         with watch.stage("postprocess"):
             prediction = self._adapter.parse(outputs)
-        self._lift(prediction, crop, camera, depth_m, result, watch)
+        with watch.stage("root_depth"):
+            result.hands, result.objects = lift_prediction(prediction, crop, camera, depth_m, self.config,
+                                                           self.object_id)
 
         present = [h.joints_uv for h in result.hands if h.present]
         box = crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px) \
@@ -337,68 +336,6 @@ class Estimator:
         if not present:
             return None
         return crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px)
-
-    def _lift(self, prediction: CropPrediction, crop, camera: CameraIntrinsics, depth_m, result, watch) -> None:
-        """Crop-frame prediction -> metric camera-frame hands and objects in `result`."""
-        c = self.config
-        to_image = invert_affine(crop.affine)
-        K = camera.matrix
-        roots = {}
-        with watch.stage("root_depth"):
-            for hand in prediction.hands:
-                uv_image = apply_affine(hand.uv_crop, to_image)
-                uv_ideal = camera.undistort_pixels(uv_image)
-                weights = np.where(hand.joint_confidence >= c.fit_min_joint_confidence, hand.joint_confidence, 0.0)
-                joints, source = self._place_hand(hand, uv_image, uv_ideal, weights, K, depth_m)
-                if hand.presence >= c.presence_threshold:
-                    roots[hand.side] = joints[WRIST]
-                result.hands.append(HandEstimate(
-                    side=hand.side, present=hand.presence >= c.presence_threshold, confidence=hand.presence,
-                    joints_xyz=joints, joints_uv=uv_image, joint_confidence=hand.joint_confidence.copy(),
-                    mano_pose=hand.mano_pose, mano_shape=hand.mano_shape, root_depth_source=source,
-                    crop_box=crop.box.copy()))
-        for obj in prediction.objects:
-            if obj.relative_to not in roots:  # its reference hand is not seen: no metric position
-                continue
-            entry = self.catalogue.get(self.object_id) if self.catalogue is not None else None
-            result.objects.append(ObjectEstimate(
-                object_id=entry.object_id if entry is not None else self.object_id, confidence=obj.confidence,
-                rotation=obj.rotation, translation=roots[obj.relative_to] + obj.translation_from_wrist))
-
-    def _place_hand(self, hand: HandInCrop, uv_image, uv_ideal, weights, K, depth_m):
-        """(21, 3) camera-frame joints and the root-depth source used."""
-        c = self.config
-        for source in c.depth_sources:
-            root_z = None
-            if source == "depth_image" and depth_m is not None:
-                root_z = root_depth_from_image(depth_m, uv_image, hand.rel_depth, c.depth_joints, c.depth_window_px,
-                                               c.depth_min_m, c.depth_max_m, c.depth_min_valid,
-                                               c.hand_surface_offset_m)
-                name = DEPTH_FROM_DEPTH_IMAGE
-            elif source == "fit_2d":
-                name = DEPTH_FROM_2D_FIT
-                if hand.joints_rel is not None:
-                    t = fit_translation(hand.joints_rel, uv_ideal, K, weights, c.depth_min_m, c.depth_max_m)
-                    if t is not None:
-                        return hand.joints_rel + t, name
-                else:
-                    root_z = fit_depth_to_hand_size(uv_ideal, hand.rel_depth, K, c.hand_size_m,
-                                                    c.depth_min_m, c.depth_max_m)
-            elif source == "default":
-                root_z, name = c.default_depth_m, DEPTH_FROM_DEFAULT
-            if root_z is not None:
-                return self._joints_at_depth(hand, uv_ideal, weights, K, root_z), name
-        # Only reached when "default" is not among the sources and nothing else worked.
-        return self._joints_at_depth(hand, uv_ideal, weights, K, c.default_depth_m), DEPTH_FROM_DEFAULT
-
-    @staticmethod
-    def _joints_at_depth(hand: HandInCrop, uv_ideal, weights, K, root_z: float) -> np.ndarray:
-        if hand.joints_rel is not None:
-            return hand.joints_rel + translation_for_depth(hand.joints_rel, uv_ideal, K, root_z, weights)
-        depth = np.clip(root_z + hand.rel_depth, 1e-3, None)  # 2.5D: back-project each keypoint at its depth
-        x = (uv_ideal[:, 0] - K[0, 2]) / K[0, 0] * depth
-        y = (uv_ideal[:, 1] - K[1, 2]) / K[1, 1] * depth
-        return np.stack([x, y, depth], axis=1)
 
     def _smooth(self, result: HandObjectEstimate, stamp_s: float) -> None:
         c = self.config
