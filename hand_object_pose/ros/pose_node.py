@@ -31,7 +31,7 @@ from visualization_msgs.msg import MarkerArray
 
 from hand_object_pose.inference.estimator import Estimator, InvalidInputError
 from hand_object_pose.msg import HandObjectPoses
-from hand_object_pose.ros.conversions import estimate_to_msg, known_objects, object_infos
+from hand_object_pose.ros.conversions import ObjectInfo, estimate_to_msg, known_objects, object_infos
 from hand_object_pose.ros.diagnostics import NodeStats
 from hand_object_pose.ros.frame_slot import LatestFrameSlot
 from hand_object_pose.ros.image_codec import ImageError, array_to_image_fields, depth_to_metres, image_to_rgb
@@ -84,6 +84,10 @@ class PoseNode(Node):
         s = self.settings
         self._estimator = estimator
         self._objects = object_infos(estimator.catalogue, s.object_frame_prefix)
+        if estimator.catalogue is None and estimator.object_id:
+            # No catalogue: the model's object is still reported and on TF under its id, without a mesh.
+            self._objects = {estimator.object_id: ObjectInfo(estimator.object_id,
+                                                             s.object_frame_prefix + estimator.object_id)}
         for info in self._objects.values():
             problem = frame_id_problem(info.tf_frame)
             if problem:

@@ -1,0 +1,114 @@
+"""The pose node as a subprocess (plain entry point) and a camera-like test peer, for the end-to-end tests.
+
+The node runs a real `Estimator`: the Keypoint Transformer ResNet-18 preset with random weights on
+the torch CPU backend (no trained weights can be shipped with the tests; the node's job is plumbing,
+which random weights exercise just as well) and presence_threshold 0 so that hands are "present".
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from hand_object_pose.ros.image_codec import array_to_image_fields
+from ros_test_helpers import REPO_ROOT, start_python, stop_process, wait_until
+
+OPTICAL_FRAME = "test_camera_optical_frame"
+WIDTH, HEIGHT = 320, 240
+K = (300.0, 0.0, 160.0, 0.0, 300.0, 120.0, 0.0, 0.0, 1.0)
+
+NODE_TEST_PARAMETERS = dict(
+    backend="torch", model_path="", allow_random_weights=True, providers=["cpu"], threads=1, warmup_runs=0,
+    presence_threshold=0.0, object_catalogue=str(REPO_ROOT / "config" / "objects.yaml"), object_id="025_mug",
+    crop_source="full", diagnostics_period_s=0.2, mesh_marker_rate_hz=100.0)
+
+
+def write_params(directory: Path, **changes) -> Path:
+    """config/kpt_ho3d_3d_r18.yaml with the test parameters and `changes` applied."""
+    data = yaml.safe_load((REPO_ROOT / "config" / "kpt_ho3d_3d_r18.yaml").read_text())
+    data["/**"]["ros__parameters"].update(NODE_TEST_PARAMETERS, **changes)
+    path = directory / "pose_node_params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+class NodeProcess:
+    """`python -m hand_object_pose.ros.pose_node --ros-args --params-file ...`, output collected."""
+
+    def __init__(self, params_file: Path, env: dict, extra_ros_args: tuple = ()):
+        self.proc = start_python(["-m", "hand_object_pose.ros.pose_node", "--ros-args", "--params-file",
+                                  str(params_file), *extra_ros_args], env)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        def ready():
+            if self.proc.poll() is not None:
+                self._reader.join(5.0)
+                raise AssertionError(f"the node exited with {self.proc.returncode}:\n{self.output}")
+            return any("ready:" in line for line in self.lines)
+        wait_until(ready, timeout, "the pose node to start", poll=0.05)
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+    def stop(self) -> int:
+        stop_process(self.proc, timeout=15.0)
+        self._reader.join(5.0)
+        return self.proc.returncode
+
+
+def scene_image(seed: int = 0) -> np.ndarray:
+    """A skin-coloured blob on a grey background, (HEIGHT, WIDTH, 3) uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    image = np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
+    yy, xx = np.mgrid[:HEIGHT, :WIDTH]
+    blob = (xx - 160) ** 2 / 50 ** 2 + (yy - 120) ** 2 / 70 ** 2 < 1
+    image[blob] = (220, 170, 140)
+    return np.clip(image.astype(int) + rng.integers(-5, 6, image.shape), 0, 255).astype(np.uint8)
+
+
+def header(stamp_ns: int, frame_id: str = OPTICAL_FRAME) -> Header:
+    return Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
+
+
+def image_msg(stamp_ns: int, rgb: np.ndarray, encoding: str = "rgb8") -> Image:
+    return Image(header=header(stamp_ns), **array_to_image_fields(rgb, encoding))
+
+
+def camera_info_msg(stamp_ns: int, k=K) -> CameraInfo:
+    info = CameraInfo(header=header(stamp_ns), width=WIDTH, height=HEIGHT, distortion_model="plumb_bob")
+    info.k = list(k)
+    info.p = [k[0], 0.0, k[2], 0.0, 0.0, k[4], k[5], 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.d = [0.0] * 5
+    return info
+
+
+def depth_msg(stamp_ns: int, depth_mm: np.ndarray) -> Image:
+    return Image(header=header(stamp_ns), **array_to_image_fields(depth_mm.astype(np.uint16), "16UC1"))
+
+
+def now_ns(node) -> int:
+    return node.get_clock().now().nanoseconds
+
+
+def sleep_until(t: float) -> None:
+    """Pace a publisher (not a wait for a condition): sleep until monotonic time `t`."""
+    delay = t - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
