@@ -15,6 +15,8 @@ from typing import Optional
 
 import torch
 
+from hand_object_pose.geometry import skeleton
+
 
 def joints_from_bone_vectors(vecs: torch.Tensor) -> torch.Tensor:
     """Root-relative joints from parent-relative bone vectors, as the official code sums them.
@@ -76,13 +78,16 @@ class KptOutput:
         return None if self.joint_2p5d_logits is None else self.joint_2p5d_logits[-1].argmax(dim=-1)
 
     def canonical_joints_3d(self) -> Optional[torch.Tensor]:
-        """"3D": last layer joints (N, 2, 21, 3) [right, left], wrist-first canonical order, wrist at
-        the origin of each hand, metres."""
+        """"3D": last-layer joints (N, 42, 3), right then left hand, each in the canonical wrist-first
+        order with its wrist at the origin (left NOT shifted by rel_trans), metres."""
         joints = self.joints_3d
         if joints is None:
             return None
-        from hand_object_pose.geometry import skeleton
-
-        last = joints[-1]
+        last = joints[-1]                                                    # (N, 2, 20, 3)
         with_wrist = torch.cat((last, torch.zeros_like(last[..., :1, :])), dim=-2)  # IH2.6M: wrist at 20
-        return with_wrist[..., torch.as_tensor(skeleton.INTERHAND_TO_CANONICAL), :]
+        return skeleton.interhand_to_canonical(with_wrist.flatten(-3, -2))
+
+    def canonical_joint_2p5d(self) -> Optional[torch.Tensor]:
+        """"2p5D": `joint_2p5d` (N, 42, 3) reordered to right then left canonical wrist-first order."""
+        bins = self.joint_2p5d
+        return None if bins is None else skeleton.interhand_to_canonical(bins)
