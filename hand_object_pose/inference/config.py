@@ -160,6 +160,12 @@ class EstimatorConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 fail(name, f"an integer >= {low}")
 
+        for name in ("allow_random_weights", "require_gpu", "fp16", "smoothing"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "true or false")
+        for name in ("trt_cache_dir", "object_catalogue", "object_id", "mano_path"):
+            if not isinstance(getattr(self, name), str):
+                fail(name, "a string ('' = not set)")
         if not isinstance(self.model, str) or not self.model:
             fail("model", "a preset name such as 'kpt_h2o3d_3d'")
         if self.backend not in BACKENDS:
@@ -223,16 +229,10 @@ class EstimatorConfig:
         finite("hand_size_m", 0.2, 2.0)
         finite("default_depth_m", 0.0, low_open=True)
 
-        if not isinstance(self.object_catalogue, str):
-            fail("object_catalogue", "a YAML file path or ''")
-        if not isinstance(self.object_id, str):
-            fail("object_id", "a catalogue id string or ''")
 
         finite("one_euro_min_cutoff_hz", 0.0, low_open=True)
         finite("one_euro_beta", 0.0)
         finite("one_euro_d_cutoff_hz", 0.0, low_open=True)
-        if not isinstance(self.mano_path, str):
-            fail("mano_path", "a directory path or ''")
         return self
 
     @classmethod

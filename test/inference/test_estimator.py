@@ -128,6 +128,7 @@ def test_roi_crop_and_depth_image(estimator):
     depth = np.full((480, 640), 0.8, np.float32)
     result = estimator.estimate(image, CAMERA, depth_m=depth, roi=(300, 120, 160, 220))
     np.testing.assert_allclose(result.hands[0].crop_box, [242.5, 92.5, 275, 275])
+    assert any(hand.root_depth_source == "depth_image" for hand in result.hands)
     for hand in result.hands:
         if hand.root_depth_source == "depth_image":  # its palm keypoints fell inside the image
             rel_z = hand.joints_xyz[:, 2] - hand.joints_xyz[0, 2]
