@@ -26,26 +26,28 @@ def legacy_pickle(obj) -> bytes:
     return data.replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
 
 
-def write_interhand(root: Path, split: str = "test"):
-    """One capture, one camera, two frames: a right-hand frame and an interacting frame."""
+def write_interhand(root: Path, split: str = "test", frames=(10, 11), all_interacting: bool = False):
+    """One capture, one camera; by default two frames: a right-hand frame and an interacting frame with
+    two unannotated joints. `all_interacting`: every frame interacting with all 42 joints annotated."""
     rng = np.random.default_rng(1)
     angle = 0.3
     camrot = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
     campos = np.array([100.0, -50.0, -600.0])
-    world = {frame: rng.uniform(-80, 80, size=(42, 3)) for frame in (10, 11)}
+    world = {frame: rng.uniform(-80, 80, size=(42, 3)) for frame in frames}
     ann_dir = root / "annotations" / split
     ann_dir.mkdir(parents=True)
     images = [dict(id=i, file_name=f"Capture0/ROM/cam400262/image{frame}.jpg", width=334, height=512,
                    capture=0, camera="400262", frame_idx=frame, subject=0, seq_name="ROM")
-              for i, frame in enumerate((10, 11))]
+              for i, frame in enumerate(frames)]
     valid_interacting = np.ones(42)
-    valid_interacting[[3, 30]] = 0
+    if not all_interacting:
+        valid_interacting[[3, 30]] = 0
     annotations = [
-        dict(id=0, image_id=0, bbox=[10.0, 20.0, 100.0, 120.0], joint_valid=[[1]] * 42, hand_type="right",
-             hand_type_valid=1),
-        dict(id=1, image_id=1, bbox=[15.0, 25.0, 150.0, 160.0], joint_valid=valid_interacting[:, None].tolist(),
-             hand_type="interacting", hand_type_valid=1),
-    ]
+        dict(id=i, image_id=i, bbox=[15.0, 25.0, 150.0, 160.0], joint_valid=valid_interacting[:, None].tolist(),
+             hand_type="interacting", hand_type_valid=1) for i in range(len(frames))]
+    if not all_interacting:
+        annotations[0] = dict(id=0, image_id=0, bbox=[10.0, 20.0, 100.0, 120.0], joint_valid=[[1]] * 42,
+                              hand_type="right", hand_type_valid=1)
     prefix = f"InterHand2.6M_{split}"
     (ann_dir / f"{prefix}_data.json").write_text(json.dumps(dict(images=images, annotations=annotations)))
     cameras = {"0": dict(campos={"400262": campos.tolist()}, camrot={"400262": camrot.tolist()},

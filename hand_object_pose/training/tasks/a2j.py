@@ -1,0 +1,82 @@
+"""Training task of the A2J-Transformer (models.md §2.3: Adam 1e-4, /5 at epochs 24 and 35 of 42,
+batch 12 per GPU; loss = anchor + 3 x regression over all decoder layers; stem and layer1 frozen)."""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from hand_object_pose.geometry.skeleton import canonical_to_interhand, interhand_to_canonical
+from hand_object_pose.models.a2j import A2JConfig, A2JTransformer
+from hand_object_pose.models.a2j.criterion import A2JCriterion
+
+from ..augmentation import AugmentationConfig, TrainingCrop
+from .common import backproject, image_tensor, root_relative_mpjpe_mm, two_hand_arrays
+
+
+class A2JTask:
+    name = "a2j"
+    find_unused_parameters = False
+
+    def __init__(self, model_config: A2JConfig, augmentation: AugmentationConfig = AugmentationConfig(rotation_deg=45.0)):
+        self.model_config = model_config
+        self.augmentation = dataclasses.replace(augmentation)
+        self.criterion = A2JCriterion()
+        self.input_size = model_config.input_size
+
+    def build_model(self) -> nn.Module:
+        model = A2JTransformer(self.model_config)
+        # The official configuration trains layer2-4 only (the stem and layer1 keep ImageNet weights).
+        for module in (model.backbone.conv1, model.backbone.layer1):
+            module.requires_grad_(False)
+        return model
+
+    def parameter_groups(self, model: nn.Module, lr: float) -> list[dict]:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
+
+    def _cube(self, arrays: dict, crops: list[TrainingCrop]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Targets in the output cube (IH order) and their validity."""
+        c = self.model_config
+        scale = c.output_size / c.input_size
+        cam, uv, valid = arrays["joints_cam"], arrays["joints_uv"], arrays["valid"].clone()
+        depth = cam[..., 2]
+        root = torch.stack([depth[:, 0], depth[:, 21]], dim=1).repeat_interleave(21, dim=1)
+        z = ((depth - root) * 1000.0 / (c.depth_range_mm / 2) + 1) / 2 * c.output_size
+        cube = torch.cat([uv * scale, z[..., None]], dim=-1)
+        valid &= ((cube >= 0) & (cube < c.output_size)).all(dim=-1)  # official: outside the cube is invalid
+        return canonical_to_interhand(cube), canonical_to_interhand(valid[..., None])[..., 0]
+
+    def collate(self, crops: list[TrainingCrop]) -> dict:
+        arrays = two_hand_arrays(crops)
+        target, target_valid = self._cube(arrays, crops)
+        return {"image": image_tensor(crops), "target": target, "target_valid": target_valid, **arrays}
+
+    def loss(self, model: nn.Module, batch: dict) -> dict:
+        out = model(batch["image"], all_layers=True)
+        losses = self.criterion(out.joints_per_layer, out.anchor_positions_per_layer, batch["target"],
+                                batch["target_valid"])
+        return {"total": losses.total, "anchor": losses.anchor, "regression": losses.regression}
+
+    def predict_camera(self, model: nn.Module, batch: dict) -> torch.Tensor:
+        """Canonical (N, 42, 3) camera-frame joints of the crops, with the ground-truth root depth
+        (the official evaluation protocol: root-relative errors do not depend on it)."""
+        c = self.model_config
+        out = model(batch["image"], all_layers=False)
+        joints = interhand_to_canonical(out.joints)
+        uv = joints[..., :2] * (c.input_size / c.output_size)
+        depth_gt = batch["joints_cam"][..., 2]
+        root = torch.stack([depth_gt[:, 0], depth_gt[:, 21]], dim=1).repeat_interleave(21, dim=1)
+        depth = (joints[..., 2] / c.output_size * 2 - 1) * (c.depth_range_mm / 2000.0) + root
+        return backproject(uv, depth, batch["intrinsics"])
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches) -> dict:
+        preds, gts, valids = [], [], []
+        for batch in batches:
+            preds.append(self.predict_camera(model, batch))
+            gts.append(batch["joints_cam"])
+            valids.append(batch["valid"])
+        if not preds:
+            return {}
+        return root_relative_mpjpe_mm(torch.cat(preds), torch.cat(gts), torch.cat(valids))
