@@ -8,6 +8,7 @@ output the kit stores. Tolerances: kit README section 7.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -37,30 +38,40 @@ def _subsample(ours: np.ndarray, description: str | None) -> np.ndarray:
     return ours[tuple(index)]
 
 
-def run_parity(kit: ParityKit) -> ParityReport:
-    torch.set_num_threads(2)
+def build_kit_model(kit: ParityKit, compute_discarded_blocks: bool = True):
+    """Our model with the kit's converted weights, hand topology and object template, plus the kit inputs.
+
+    Returns (model in eval mode, conversion report, inputs tuple for `model(*inputs)`, 21x778 regressor
+    built by our code from the kit's MANO J_regressor).
+    """
     arrays = kit.arrays
     preset = PRESETS.get(kit.config, PRESETS["dma_ho3d"])
-    config = type(preset)(**{**preset.__dict__, "name": kit.config, "compute_discarded_blocks": True})
+    config = dataclasses.replace(preset, name=kit.config, compute_discarded_blocks=compute_discarded_blocks)
     regressor = joint_regressor_21(arrays["kept/human_model_layer.th_J_regressor"])
     hand = HandTopology(arrays["kept/human_model_layer.th_faces"], regressor)
     obj = ObjectTemplate(f"kit_class_{int(arrays['input/obj_class'][0])}", arrays["out/obj_verts_template"][0],
                          arrays["out/obj_faces"])
     model = build(config, hand=hand, objects=[obj]).eval()
     conversion = load_official_weights(model, kit.official_state_dict())
-
-    trace: dict = {}
-    root = torch.from_numpy(arrays["input/root_joint"])
     if not np.allclose(arrays["input/root_joint"][:, 2], arrays["input/root_joint_depth"]):
         raise ValueError("kit root_joint_depth differs from root_joint z; our model takes one root position")
+    inputs = (torch.from_numpy(arrays["input/img"]), torch.from_numpy(arrays["input/root_joint"]),
+              torch.from_numpy(arrays["input/focal"]), torch.from_numpy(arrays["input/principal_point"]),
+              torch.zeros(1, dtype=torch.int64))  # the catalogue holds the kit's one object at index 0
+    return model, conversion, inputs, regressor
+
+
+def run_parity(kit: ParityKit) -> ParityReport:
+    torch.set_num_threads(2)
+    arrays = kit.arrays
+    model, conversion, inputs, regressor = build_kit_model(kit)
+    trace: dict = {}
     with torch.no_grad():
-        model(torch.from_numpy(arrays["input/img"]), root, torch.from_numpy(arrays["input/focal"]),
-              torch.from_numpy(arrays["input/principal_point"]), torch.zeros(1, dtype=torch.int64), trace=trace)
+        model(*inputs, trace=trace)
     ours = {name: value.numpy() for name, value in trace.items()}
     ours["graph/hand_edge_index"] = model.hand_edge_index.numpy()
     ours["graph/obj_edge_index"] = model.object_edge_index(0).numpy()
     ours["assets/joint_regressor_21x778"] = regressor
-
 
     report = ParityReport(kit.config)
     for name, ref in arrays.items():

@@ -1,7 +1,7 @@
 """Graph operations on fixed mesh graphs, in plain torch (no torch_geometric).
 
 The official code builds its graphs with torch_geometric's `FaceToEdge` and convolves with
-`GINConv`. Both are re-expressed here with gather + `index_add` so that the graphs are ordinary
+`GINConv`. Both are re-expressed here with gather + `scatter_add` so that the graphs are ordinary
 tensors (buffers) and the whole model exports to ONNX.
 """
 from __future__ import annotations
@@ -73,7 +73,10 @@ class GINConv(nn.Module):
 
     def forward(self, x: torch.Tensor, graph: BatchedGraph) -> torch.Tensor:
         messages = x.index_select(0, graph.source) * graph.weight
-        aggregated = torch.zeros_like(x).index_add(0, graph.target, messages)
+        # scatter_add with a full-width index (not index_add): exports to ScatterElements(reduction="add");
+        # the exporter's index_add lowering lost repeated targets in our test.
+        target = graph.target.unsqueeze(1).expand(-1, x.shape[1])
+        aggregated = torch.zeros_like(x).scatter_add(0, target, messages)
         return self.nn((1 + self.eps) * x + aggregated)
 
 
