@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from hand_object_pose.export.onnx import export_onnx
+from hand_object_pose.export.kpt_onnx import export_kpt_onnx
 from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, warp_image
-from hand_object_pose.inference.adapters.kpt import KptAdapter, KptInferenceGraph
+from hand_object_pose.inference.adapters.kpt import KptAdapter
 from hand_object_pose.inference.crops import box_around_keypoints
 from hand_object_pose.inference.estimator import TIMING_STAGES, Estimator, EstimatorConfig, InvalidInputError
 from hand_object_pose.models.registry import get_preset
@@ -26,9 +26,7 @@ def small_kpt(tmp_path_factory):
     family, config = get_preset(PRESET)
     model = family.build(dataclasses.replace(config, **SMALL)).eval()
     folder = tmp_path_factory.mktemp("kpt")
-    graph = KptInferenceGraph(model)
-    onnx_path = export_onnx(graph, (torch.rand(1, 3, 256, 256),), folder / "kpt_small.onnx", ["image"],
-                            list(graph.output_names))
+    onnx_path = export_kpt_onnx(model, folder / "kpt_small.onnx")
     state_path = folder / "kpt_small.pt"
     torch.save(model.state_dict(), state_path)
     return str(onnx_path), str(state_path)

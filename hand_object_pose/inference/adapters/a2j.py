@@ -11,30 +11,16 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
+from hand_object_pose.export.a2j_onnx import INPUT_NAMES, OUTPUT_NAMES, A2JInferenceGraph
 from hand_object_pose.geometry.skeleton import WRIST, interhand_to_canonical
 from hand_object_pose.inference.result import HAND_SIDES
 
 from .base import CropPrediction, HandInCrop, crop_to_input
 
-INPUT_NAMES = ("image",)
-OUTPUT_NAMES = ("joints", "joint_confidence", "hand_presence")
-
-
-class A2JInferenceGraph(nn.Module):
-    """Tensor-in, tuple-out view of an A2JTransformer (inputs INPUT_NAMES, outputs OUTPUT_NAMES):
-    image (N, 3, S, S) RGB in [0, 1] -> joints (N, 42, 3) output cube, joint_confidence (N, 42),
-    hand_presence (N, 2) [right, left]."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, image):
-        out = self.model(image, all_layers=False)
-        return out.joints, out.joint_confidence, out.hand_presence
-
 
 class A2JAdapter:
+    """Reads the outputs of `export.a2j_onnx.A2JInferenceGraph` (torch backend and ONNX files alike)."""
+
     family = "a2j"
     input_names = INPUT_NAMES
     output_names = OUTPUT_NAMES

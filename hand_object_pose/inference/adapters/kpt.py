@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
+from hand_object_pose.export.kpt_onnx import INPUT_NAMES, KptInferenceGraph, output_names
 from hand_object_pose.geometry.rotations import rotation_6d_to_matrix
 from hand_object_pose.geometry.skeleton import INTERHAND_PARENTS, WRIST, interhand_to_canonical
 from hand_object_pose.inference.result import LEFT, RIGHT
@@ -34,48 +35,11 @@ DEPTH_BIN_RANGE_M = 0.15    # 2p5D: depth bins cover the parent-relative depth +
 SEG_SCALE = 255.0           # object segmentation map training scale
 
 
-class KptInferenceGraph(nn.Module):
-    """Tensor-in, tuple-out view of a KeypointTransformer (last decoder layer), for torch and ONNX.
-
-    image (N, 3, 256, 256) RGB in [0, 1] ->
-      hand_presence (N, 2) [right, left] probabilities,
-      token_xy (N, S, 2) 128-grid px, token_valid (N, S) bool, token_probs (N, S, C) class probabilities,
-      and per representation:
-      "3D":   joints (N, 42, 3) right then left, each wrist-relative in canonical order, metres;
-              cam (N, 3); rel_trans (N, 3);
-      "2p5D": bins (N, 42, 3) int64 argmax x, y, parent-relative depth bin (InterHand2.6M order);
-      object configs: obj_rot6d (N, 6), obj_trans (N, 3) metres from the right wrist, seg_peak (N,).
-    """
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        cfg = model.config
-        self.output_names = output_names(cfg)
-
-    def forward(self, image):
-        out = self.model(image)
-        outputs = [out.hand_type, out.token_xy, out.token_valid, out.class_logits[-1].softmax(dim=-1)]
-        if out.joint_vecs is not None:
-            outputs += [out.canonical_joints_3d(), out.cam[-1], out.rel_trans[-1]]
-        else:
-            outputs += [out.joint_2p5d]
-        if out.obj_rot6d is not None:
-            outputs += [out.obj_rot6d[-1], out.obj_trans[-1], out.seg.flatten(1).amax(dim=1)]
-        return tuple(outputs)
-
-
-def output_names(cfg) -> tuple:
-    names = ["hand_presence", "token_xy", "token_valid", "token_probs"]
-    names += ["joints", "cam", "rel_trans"] if cfg.pose_representation == "3D" else ["bins"]
-    if cfg.has_object:
-        names += ["obj_rot6d", "obj_trans", "seg_peak"]
-    return tuple(names)
-
-
 class KptAdapter:
+    """Reads the outputs of `export.kpt_onnx.KptInferenceGraph` (torch backend and ONNX files alike)."""
+
     family = "kpt"
-    input_names = ("image",)
+    input_names = INPUT_NAMES
 
     def __init__(self, config):
         if config.pose_representation not in ("3D", "2p5D"):
@@ -100,7 +64,9 @@ class KptAdapter:
 
     def _token_evidence(self, outputs) -> tuple[np.ndarray, np.ndarray]:
         """Per joint (42, InterHand2.6M order): best token probability and its 128-grid position."""
-        probs = np.asarray(outputs["token_probs"], np.float64)[0][:, 1:43]      # (S, 42)
+        logits = np.asarray(outputs["joint_class"], np.float64)[0]               # (S, C)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = (probs / probs.sum(axis=1, keepdims=True))[:, 1:43]              # (S, 42) joint classes
         valid = np.asarray(outputs["token_valid"])[0].astype(bool)
         probs = np.where(valid[:, None], probs, 0.0)
         best = probs.argmax(axis=0)
@@ -111,7 +77,7 @@ class KptAdapter:
         confidence_ih, token_xy_ih = self._token_evidence(outputs)
         confidence = interhand_to_canonical(confidence_ih[:, None])[:, 0]
         token_xy = interhand_to_canonical(token_xy_ih)
-        presence = np.asarray(outputs["hand_presence"], np.float64)[0]
+        presence = np.asarray(outputs["hand_type"], np.float64)[0]
         if self.config.pose_representation == "3D":
             hands = self._hands_3d(outputs, presence, confidence, token_xy)
         else:
@@ -122,7 +88,7 @@ class KptAdapter:
             objects.append(ObjectInCrop(
                 rotation=rotation, translation_from_wrist=np.asarray(outputs["obj_trans"], np.float64)[0],
                 relative_to=RIGHT,
-                confidence=float(np.clip(np.asarray(outputs["seg_peak"]).ravel()[0] / SEG_SCALE, 0.0, 1.0))))
+                confidence=float(np.clip(np.asarray(outputs["seg"])[0].max() / SEG_SCALE, 0.0, 1.0))))
         return CropPrediction(hands=hands, objects=objects)
 
     def _pick_uv(self, confidence, token_xy, fallback_grid):
@@ -131,7 +97,8 @@ class KptAdapter:
         return grid * (self.input_size / self.config.heatmap_size)
 
     def _hands_3d(self, outputs, presence, confidence, token_xy):
-        joints = np.asarray(outputs["joints"], np.float64)[0].reshape(2, 21, 3)  # right, left
+        ih = np.asarray(outputs["joints_3d"], np.float64)[0]                     # (2, 20, 3) IH2.6M, no wrist
+        joints = interhand_to_canonical(np.concatenate([ih, np.zeros((2, 1, 3))], axis=1))  # (2, 21, 3)
         s, tx, ty = np.asarray(outputs["cam"], np.float64)[0]
         rel_trans = np.asarray(outputs["rel_trans"], np.float64)[0]
         hands = []
@@ -148,7 +115,7 @@ class KptAdapter:
         return hands
 
     def _hands_2p5d(self, outputs, presence, confidence, token_xy):
-        bins = np.asarray(outputs["bins"], np.float64)[0]                        # (42, 3) IH2.6M order
+        bins = np.asarray(outputs["joint_2p5d"], np.float64)[0]                  # (42, 3) IH2.6M order
         grid = self.config.heatmap_size
         parent_rel = (bins[:, 2] / grid * 2.0 - 1.0) * DEPTH_BIN_RANGE_M
         hands = []
