@@ -91,7 +91,9 @@ class Peer:
 
 @pytest.fixture
 def node_with_depth(tmp_path):
-    node = NodeProcess(write_params(tmp_path, use_depth=True), env_with_tf2_fixture())
+    # mano_path points nowhere: the node must start anyway, on the stand-in hand, with one warning.
+    node = NodeProcess(write_params(tmp_path, use_depth=True, mano_path=str(tmp_path / "no_mano")),
+                       env_with_tf2_fixture())
     try:
         node.wait_ready()
         yield node
@@ -152,6 +154,7 @@ def test_images_in_results_markers_tf_diagnostics_out(node_with_depth):
     assert wrist.transform.translation.z == pytest.approx(right.joints[0].z, abs=1e-6)
     assert ("mug", stamps[-1]) in transforms
 
+    assert node_with_depth.count("using the licence-free stand-in hand") == 1
     overlay = peer.overlays[-1]
     assert (overlay.width, overlay.height, overlay.encoding) == (WIDTH, HEIGHT, "rgb8")
     assert stamp_ns(overlay.header.stamp) in stamps and overlay.header.frame_id == OPTICAL_FRAME
