@@ -1,0 +1,216 @@
+"""One-time converter: official MANO `.pkl` -> plain `.npz` (no chumpy, no scipy, no arbitrary pickle).
+
+    python -m hand_object_pose.tools.convert_mano MANO_RIGHT.pkl MANO_RIGHT.npz
+    python -m hand_object_pose.tools.convert_mano path/to/mano/models/ out_dir/   # both hands
+
+The official files are Python-2 pickles whose ``shapedirs`` is a ``chumpy.ch.Ch`` and whose
+``J_regressor`` is a ``scipy.sparse.csc_matrix``. They are read with a restricted unpickler: only numpy
+array/dtype reconstruction, ``set``/``object`` and stand-ins for those two classes (which keep their
+pickled state and never run their code) are allowed; any other global is refused with an error naming
+it. The npz holds the arrays of `geometry.hand_model_files` plus ``side``; a left hand's ``shapedirs``
+is mirrored (``[:, 0, :] *= -1``, the official LEFT file's known quirk) and flagged
+``left_shapedirs_fixed``. MANO is under the MANO licence (non-commercial): never commit the outputs.
+"""
+from __future__ import annotations
+
+import argparse
+import copyreg
+import os
+import pickle
+import sys
+import warnings
+from typing import Optional
+
+import numpy as np
+
+from hand_object_pose.geometry.hand_model_files import REQUIRED_KEYS, save_hand_model
+
+try:  # numpy >= 2 moved numpy.core to numpy._core
+    from numpy._core.multiarray import _reconstruct, scalar as _numpy_scalar
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct, scalar as _numpy_scalar
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """The pickle asked for a global outside the MANO allow-list."""
+
+
+class PickledChumpyArray:
+    """Stand-in for ``chumpy.ch.Ch``: keeps the pickled attribute dict; the array is ``state['x']``."""
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def to_array(self) -> np.ndarray:
+        state = getattr(self, "state", None)
+        if not isinstance(state, dict) or "x" not in state:
+            raise ValueError("pickled chumpy.ch.Ch has no 'x' array in its state")
+        return _to_array(state["x"])
+
+
+class PickledSparseMatrix:
+    """Stand-in for ``scipy.sparse.csc_matrix`` / ``csr_matrix``: densified from data/indices/indptr."""
+
+    compressed_axis = 1  # csc: indptr runs over columns
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def to_array(self) -> np.ndarray:
+        state = getattr(self, "state", None)
+        if not isinstance(state, dict):
+            raise ValueError("pickled sparse matrix has no attribute dict")
+        missing = [k for k in ("data", "indices", "indptr") if k not in state]
+        shape = state.get("_shape", state.get("shape"))
+        if missing or shape is None:
+            raise ValueError(f"pickled sparse matrix lacks {missing or ['_shape']}")
+        data, indices, indptr = (np.asarray(state[k]) for k in ("data", "indices", "indptr"))
+        rows, cols = (int(s) for s in shape)
+        dense = np.zeros((rows, cols), dtype=np.float64)
+        outer = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        if self.compressed_axis == 1:
+            np.add.at(dense, (indices, outer), data)
+        else:
+            np.add.at(dense, (outer, indices), data)
+        return dense
+
+
+class PickledCsrMatrix(PickledSparseMatrix):
+    compressed_axis = 0
+
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("copy_reg", "_reconstructor"): copyreg._reconstructor,
+    ("copyreg", "_reconstructor"): copyreg._reconstructor,
+    ("__builtin__", "object"): object,
+    ("builtins", "object"): object,
+    ("__builtin__", "set"): set,
+    ("builtins", "set"): set,
+    ("chumpy.ch", "Ch"): PickledChumpyArray,
+    ("chumpy", "Ch"): PickledChumpyArray,
+}
+for _module in ("scipy.sparse.csc", "scipy.sparse._csc", "scipy.sparse"):
+    _ALLOWED_GLOBALS[(_module, "csc_matrix")] = PickledSparseMatrix
+for _module in ("scipy.sparse.csr", "scipy.sparse._csr", "scipy.sparse"):
+    _ALLOWED_GLOBALS[(_module, "csr_matrix")] = PickledCsrMatrix
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only the allow-listed globals above."""
+
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"refusing to load global '{module}.{name}': a MANO file may only contain numpy arrays, "
+                f"chumpy.ch.Ch and scipy sparse matrices") from None
+
+
+def _to_array(value) -> np.ndarray:
+    if isinstance(value, (PickledChumpyArray, PickledSparseMatrix)):
+        return value.to_array()
+    if isinstance(value, np.ndarray):
+        return value
+    raise ValueError(f"expected an array, got {type(value).__name__}")
+
+
+def read_mano_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The MANO arrays (``REQUIRED_KEYS``) of an official pkl, as plain numpy arrays."""
+    with open(path, "rb") as handle, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        content = RestrictedUnpickler(handle, encoding="latin1").load()
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a pickled dict of MANO arrays, got {type(content).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in content]
+    if missing:
+        raise ValueError(f"{path}: missing MANO key(s) {missing}")
+    arrays = {}
+    for key in REQUIRED_KEYS:
+        try:
+            arrays[key] = _to_array(content[key])
+        except ValueError as exc:
+            raise ValueError(f"{path}: '{key}': {exc}") from None
+    return arrays
+
+
+def side_from_filename(path: str | os.PathLike) -> Optional[str]:
+    name = os.path.basename(os.fspath(path)).upper()
+    if "RIGHT" in name and "LEFT" not in name:
+        return "right"
+    if "LEFT" in name and "RIGHT" not in name:
+        return "left"
+    return None
+
+
+def convert(pkl_path, npz_path, side: Optional[str] = None,
+            right_shapedirs: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+    """Convert one file. ``right_shapedirs`` (from the matching right file) lets a left file be checked:
+    its shapedirs are mirrored only if they are not mirrored already."""
+    if not os.fspath(npz_path).endswith(".npz"):
+        raise ValueError(f"output file must end with .npz, got {npz_path}")
+    side = side or side_from_filename(pkl_path)
+    if side not in ("right", "left"):
+        raise ValueError(f"{pkl_path}: cannot tell the hand side from the file name; pass --side right|left")
+    arrays = read_mano_pickle(pkl_path)
+    arrays["side"] = np.array(side)
+    if side == "left":
+        shapedirs = arrays["shapedirs"].astype(np.float64).copy()
+        already_mirrored = (right_shapedirs is not None
+                            and np.allclose(shapedirs[:, 0], -right_shapedirs[:, 0])
+                            and not np.allclose(shapedirs[:, 0], right_shapedirs[:, 0]))
+        if not already_mirrored:
+            shapedirs[:, 0, :] *= -1.0
+        arrays["shapedirs"] = shapedirs
+        arrays["left_shapedirs_fixed"] = np.array(True)
+    save_hand_model(npz_path, arrays)
+    return arrays
+
+
+def convert_directory(source_dir, out_dir) -> list[str]:
+    """Convert MANO_RIGHT.pkl and MANO_LEFT.pkl of ``source_dir`` into ``out_dir`` (same stems, .npz)."""
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    right_shapedirs = None
+    for stem, side in (("MANO_RIGHT", "right"), ("MANO_LEFT", "left")):
+        source = os.path.join(source_dir, stem + ".pkl")
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"{source} not found (expected the official MANO_RIGHT.pkl and MANO_LEFT.pkl)")
+        target = os.path.join(out_dir, stem + ".npz")
+        arrays = convert(source, target, side=side, right_shapedirs=right_shapedirs)
+        if side == "right":
+            right_shapedirs = arrays["shapedirs"]
+        written.append(target)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Convert official MANO .pkl files to plain .npz (restricted unpickler; needs neither "
+                    "chumpy nor scipy). Given a directory, converts MANO_RIGHT.pkl and MANO_LEFT.pkl.")
+    parser.add_argument("source", help="MANO_{RIGHT,LEFT}.pkl, or the directory holding both")
+    parser.add_argument("target", help="output .npz (or output directory when source is a directory)")
+    parser.add_argument("--side", choices=("right", "left"), help="hand side when the file name does not say")
+    args = parser.parse_args(argv)
+    try:
+        if os.path.isdir(args.source):
+            written = convert_directory(args.source, args.target)
+        else:
+            convert(args.source, args.target, side=args.side)
+            written = [args.target]
+    except (ValueError, FileNotFoundError, pickle.UnpicklingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
