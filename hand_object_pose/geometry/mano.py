@@ -12,7 +12,8 @@ smplx's default does.
 
 Left hands: the official MANO_LEFT file stores un-mirrored ``shapedirs`` (x component with the wrong
 sign). Our npz records whether that was fixed (``left_shapedirs_fixed``, written by the converter and the
-stand-in); a left file without that flag is fixed here with ``shapedirs[:, 0, :] *= -1``.
+stand-in); a left file without that flag is fixed here with ``shapedirs[:, 0, :] *= -1``. Pass
+``fix_left_shapedirs=False`` to get the official un-mirrored behaviour instead.
 """
 from __future__ import annotations
 
@@ -41,10 +42,17 @@ class ManoOutput(NamedTuple):
     full_pose: torch.Tensor    # (B, 48) axis-angle actually applied (global + 15 joints, incl. mean)
 
 
-def _mirrored_shapedirs_needed(arrays: Mapping[str, np.ndarray], side: str, fix: Optional[bool]) -> bool:
-    if fix is not None:
-        return bool(fix) and side == "left"
-    return side == "left" and not bool(arrays.get("left_shapedirs_fixed", False))
+def _flip_left_shapedirs(arrays: Mapping[str, np.ndarray], side: str, fix: Optional[bool]) -> bool:
+    """Whether to negate shapedirs' x so that the left hand gets the requested convention.
+
+    fix=True/None: mirrored (correct) shapedirs; fix=False: the official file's un-mirrored ones, which
+    some datasets' left-hand annotations were fitted with (e.g. DexYCB).
+    """
+    if side != "left":
+        return False
+    file_is_fixed = bool(arrays.get("left_shapedirs_fixed", False))
+    want_fixed = True if fix is None else bool(fix)
+    return file_is_fixed != want_fixed
 
 
 class ManoLayer(nn.Module):
@@ -53,7 +61,8 @@ class ManoLayer(nn.Module):
     model: path to a MANO-layout `.npz` or its arrays (see `geometry.hand_model_files`).
     side: 'right' | 'left'; taken from the file when it records one (must agree when both are given).
     use_pca / num_pca_comps: hand_pose holds that many PCA coefficients instead of 45 axis-angle values.
-    fix_left_shapedirs: None = decide from the file (see module doc); True/False force it.
+    fix_left_shapedirs: left hands only. None/True: mirrored (correct) shapedirs whatever the file holds;
+        False: the official file's un-mirrored shapedirs (to reproduce annotations fitted with them).
     """
 
     def __init__(self, model, side: Optional[str] = None, use_pca: bool = False, num_pca_comps: int = 45,
@@ -80,7 +89,7 @@ class ManoLayer(nn.Module):
         shapedirs = arrays["shapedirs"].copy()
         if num_betas > shapedirs.shape[2]:
             raise ValueError(f"num_betas={num_betas} but the model has {shapedirs.shape[2]} shape components")
-        if _mirrored_shapedirs_needed(arrays, self.side, fix_left_shapedirs):
+        if _flip_left_shapedirs(arrays, self.side, fix_left_shapedirs):
             shapedirs[:, 0, :] *= -1.0
         struct = Struct(**{**arrays, "shapedirs": shapedirs})
         # smplx prints a warning about MANO's 10 shape coefficients on every construction: keep stdout clean.

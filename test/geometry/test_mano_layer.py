@@ -113,6 +113,9 @@ def test_left_shapedirs_quirk_is_fixed_when_not_flagged(tmp_path, left):
     # Forcing the fix off reproduces the broken (un-mirrored) shape, which differs by millimetres.
     broken = ManoLayer(tmp_path / "raw_left.npz", fix_left_shapedirs=False)(*zero, betas).vertices
     assert (broken - expected).abs().max() > 1e-3
+    # ... also from a fixed file (to reproduce annotations fitted with the official left file).
+    unfixed = ManoLayer(standin_hand_path("left"), fix_left_shapedirs=False)(*zero, betas).vertices
+    torch.testing.assert_close(unfixed, broken)
     # A right hand is never touched.
     right_arrays = load_hand_model(standin_hand_path("right"))
     plain = ManoLayer(right_arrays, fix_left_shapedirs=True)(*zero, betas).vertices
