@@ -45,10 +45,10 @@ def _tracing() -> bool:
 
 def greedy_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_peaks: int) -> Peaks:
     """Official greedy peak NMS (see module docstring). heatmap: (N, H, W) -> Peaks with K = max_peaks."""
-    n, h, w = heatmap.shape
+    h, w = heatmap.shape[1:]
     rows = torch.arange(h, device=heatmap.device).view(1, h, 1)
     cols = torch.arange(w, device=heatmap.device).view(1, 1, w)
-    work = heatmap.reshape(n, h * w).clone()
+    work = heatmap.reshape(-1, h * w).clone()
     fill = torch.full_like(work, threshold)
     rcs, values = [], []
     for _ in range(max_peaks):
@@ -57,8 +57,8 @@ def greedy_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_pea
         r, c = index // w, index % w
         rcs.append(torch.stack((r, c), dim=1))
         values.append(value)
-        dist2 = (rows - r.view(n, 1, 1)) ** 2 + (cols - c.view(n, 1, 1)) ** 2
-        claimed = (dist2 <= radius * radius).reshape(n, h * w) & (value > threshold).view(n, 1)
+        dist2 = (rows - r.view(-1, 1, 1)) ** 2 + (cols - c.view(-1, 1, 1)) ** 2
+        claimed = (dist2 <= radius * radius).reshape(-1, h * w) & (value > threshold).view(-1, 1)
         work = torch.where(claimed, fill, work)
         if not _tracing() and not bool((value > threshold).any()):
             break
@@ -75,11 +75,11 @@ def greedy_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_pea
 
 def maxpool_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_peaks: int) -> Peaks:
     """Fixed-K max-pool NMS + top-k (see module docstring). heatmap: (N, H, W) -> Peaks, K = max_peaks."""
-    n, h, w = heatmap.shape
+    h, w = heatmap.shape[1:]
     k = 2 * int(radius) + 1
     pooled = F.max_pool2d(heatmap[:, None], k, stride=1, padding=k // 2)[:, 0]
     is_peak = (heatmap == pooled) & (heatmap > threshold)
-    score = torch.where(is_peak, heatmap, torch.full_like(heatmap, float("-inf"))).reshape(n, h * w)
+    score = torch.where(is_peak, heatmap, torch.full_like(heatmap, float("-inf"))).reshape(-1, h * w)
     value, index = score.topk(max_peaks, dim=1)
     valid = value > threshold
     rc = torch.stack((index // w, index % w), dim=2)
