@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-FAMILY_MODULES = ("hand_object_pose.models.kpt", "hand_object_pose.models.a2j", "hand_object_pose.models.dma")
+FAMILY_MODULES = ("hand_object_pose.models.kpt", "hand_object_pose.models.a2j", "hand_object_pose.models.dma",
+                  "hand_object_pose.models.occrobnet")
 
 
 def _families():

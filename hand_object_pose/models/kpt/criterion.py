@@ -11,8 +11,9 @@ uses mm (joint vectors, root-relative joints, object corners), metres for transl
 hand / object translation), grid pixels for 2D.
 
 Terms (name: weight, what):
-- heatmap: 0.01, L2 of the hand heat-map against summed 255-scaled Gaussians (per-joint maps of
-  OccRobNet are compared with per-joint Gaussians the same way);
+- heatmap: 0.01, L2 of the hand heat-map against summed 255-scaled Gaussians; a model with per-joint
+  maps (OccRobNet's `joint_heatmaps`) is compared with one Gaussian per joint, the squared errors
+  summed over joints (OccRobNet eq. 3) and averaged over samples and pixels;
 - obj_seg: 0.001, L2 of the segmentation map against the 0..255 mask;
 - identity: 1, cross-entropy of token identities (labels: `targets.token_identity_labels`);
 - "3D": joint_vec 1 (parent-relative bone vectors, mm, joint and parent valid), joint_3d 0.1 (wrist-
@@ -77,9 +78,12 @@ class KptLossWeights:
 # --- individual terms (each returns a scalar) ---------------------------------------------------------
 
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of maps (N, ...) with a per-sample mask valid (N,)."""
-    w = valid.to(pred.dtype).reshape(-1, *([1] * (pred.dim() - 1)))
-    return ((pred - target) ** 2 * w).mean()
+    """Squared error of maps with a per-sample mask valid (N,): (N, H, W) maps -> mean; per-joint
+    (N, J, H, W) maps -> summed over joints, then the mean over samples and pixels."""
+    err = (pred - target) ** 2
+    if err.dim() == 4:
+        err = err.sum(dim=1)
+    return (err * valid.to(pred.dtype)[:, None, None]).mean()
 
 
 def segmentation_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -288,11 +292,13 @@ class KptCriterion(nn.Module):
     def raw(self, output: KptOutput, targets: KptTargets) -> dict[str, torch.Tensor]:
         cfg = self.config
         terms: dict[str, torch.Tensor] = {}
-        target_map = targets.heatmap
-        if output.heatmap.dim() == 4:  # per-joint maps (OccRobNet)
-            target_map = gaussian_heatmaps(targets.joint_xy, targets.joint_valid, output.heatmap.shape[-1],
-                                           per_joint=True)
-        terms["heatmap"] = heatmap_loss(output.heatmap, target_map, targets.heatmap_valid)
+        joint_maps = getattr(output, "joint_heatmaps", None)
+        if joint_maps is not None:  # per-joint maps (OccRobNet)
+            target_maps = gaussian_heatmaps(targets.joint_xy, targets.joint_valid, joint_maps.shape[-1],
+                                            per_joint=True)
+            terms["heatmap"] = heatmap_loss(joint_maps, target_maps, targets.heatmap_valid)
+        else:
+            terms["heatmap"] = heatmap_loss(output.heatmap, targets.heatmap, targets.heatmap_valid)
         if cfg.has_object:
             if not targets.has_object:
                 raise ValueError("this configuration has object heads: targets need the object fields")
