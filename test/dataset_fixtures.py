@@ -65,10 +65,12 @@ def write_interhand(root: Path, split: str = "test", frames=(10, 11), all_intera
 
 def ho3d_meta(rng, two_hands: bool, evaluation: bool) -> dict:
     joints = rng.uniform(-0.1, 0.1, size=(21, 3)) + np.array([0.0, 0.0, -0.5])  # OpenGL: z < 0 in front
+    obj_rot, obj_trans = np.array([[0.1], [0.2], [0.3]]), np.array([0.02, -0.03, -0.55])
+    rest = np.array([[x, y, z] for x in (-0.04, 0.04) for y in (-0.03, 0.03) for z in (-0.08, 0.08)])
+    posed = rest @ cv2.Rodrigues(obj_rot)[0].T + obj_trans  # the dataset's objCorners3D: posed rest corners
     meta = dict(camMat=np.array([[614.0, 0, 320.0], [0, 615.0, 240.0], [0, 0, 1]]),
-                objRot=np.array([[0.1], [0.2], [0.3]]), objTrans=np.array([0.02, -0.03, -0.55]),
-                objName="006_mustard_bottle", objCorners3D=rng.uniform(-0.1, 0.1, (8, 3)) + [0, 0, -0.5],
-                handBeta=np.linspace(-1, 1, 10))
+                objRot=obj_rot, objTrans=obj_trans, objName="006_mustard_bottle", objCorners3D=posed,
+                objCorners3DRest=rest, handBeta=np.linspace(-1, 1, 10))
     if two_hands:
         left = joints + [0.15, 0, 0]
         meta.update(rightHandJoints3D=joints[0] if evaluation else joints,

@@ -58,6 +58,8 @@ class ObjectCrop:
     object_id: str
     rotation: np.ndarray             # (3, 3) crop camera <- object
     translation: np.ndarray          # (3,) metres
+    corners_rest: Optional[np.ndarray] = None   # (8, 3) object-frame bounding box, metres
+    symmetric_z180: bool = False
 
 
 @dataclass
@@ -162,7 +164,8 @@ def make_training_crop(sample: Sample, image: np.ndarray, rng: np.random.Generat
                                     label.joints_valid & inside, None if pose is None else pose.astype(np.float32),
                                     label.mano_shape)
     objects = [ObjectCrop(o.object_id, rotation_z @ np.asarray(o.rotation, np.float64),
-                          rotation_z @ np.asarray(o.translation, np.float64)) for o in sample.objects]
+                          rotation_z @ np.asarray(o.translation, np.float64), o.corners_rest, o.symmetric_z180)
+               for o in sample.objects]
     import cv2
 
     warped_masks = [warp_image(m, full_transform[:2], out_size, interpolation=cv2.INTER_NEAREST) for m in masks]

@@ -4,6 +4,7 @@ Schema:
   model: <preset name>              # models.registry, e.g. a2j_ih26m
   model_overrides: {field: value}   # optional, replace preset config fields
   augmentation: {field: value}      # AugmentationConfig fields
+  task: {option: value}             # options of the model family's task (e.g. gt_token_epochs for KPT)
   dataset:
     train: {type: interhand26m | ho3d | h2o3d | dexycb, root: PATH, split: NAME}
     val:   {...}                    # optional, for periodic evaluation
@@ -20,7 +21,7 @@ import yaml
 
 from .engine import TrainConfig
 
-SECTIONS = ("model", "model_overrides", "augmentation", "dataset", "train")
+SECTIONS = ("model", "model_overrides", "augmentation", "task", "dataset", "train")
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ExperimentConfig:
     train: TrainConfig
     model_overrides: dict = field(default_factory=dict)
     augmentation: dict = field(default_factory=dict)
+    task: dict = field(default_factory=dict)
 
 
 def _apply_override(tree: dict, assignment: str) -> None:
@@ -68,4 +70,4 @@ def load_experiment(path: str | Path, overrides: tuple = ()) -> ExperimentConfig
         raise ValueError(f"{path}: bad train section: {exc}") from None
     return ExperimentConfig(model=tree["model"], dataset=tree["dataset"], train=train,
                             model_overrides=tree.get("model_overrides") or {},
-                            augmentation=tree.get("augmentation") or {})
+                            augmentation=tree.get("augmentation") or {}, task=tree.get("task") or {})

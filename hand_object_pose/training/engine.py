@@ -78,6 +78,7 @@ class TrainingTask(Protocol):
     def build_model(self) -> nn.Module: ...
     def parameter_groups(self, model: nn.Module, lr: float) -> list[dict]: ...
     def collate(self, crops: list[TrainingCrop]) -> dict: ...
+    # optional: def on_epoch_start(self, epoch: int) -> None
     def loss(self, model: nn.Module, batch: dict) -> dict: ...         # {"total": tensor, ...}
     def evaluate(self, model: nn.Module, batches) -> dict: ...         # metric name -> float
 
@@ -101,7 +102,15 @@ class CropDataset(Dataset):
     def __getitem__(self, index: int) -> TrainingCrop:
         sample = self.reader[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        return make_training_crop(sample, sample.load_image(), rng, self.augmentation, self.input_size)
+        masks = ()
+        if sample.object_mask_path:
+            import cv2
+
+            mask = cv2.imread(sample.object_mask_path, cv2.IMREAD_GRAYSCALE)
+            if mask is None:
+                raise FileNotFoundError(f"object mask missing or unreadable: {sample.object_mask_path}")
+            masks = ((mask > 0).astype(np.uint8),)
+        return make_training_crop(sample, sample.load_image(), rng, self.augmentation, self.input_size, masks)
 
 
 def seed_everything(seed: int) -> None:
@@ -237,6 +246,8 @@ class Trainer:
         progress = _Progress(total_steps, self.step, enabled=cfg.progress_bar and self.context.is_main)
         while self.epoch < cfg.epochs and (not cfg.max_steps or self.step < cfg.max_steps):
             self.model.train()
+            if hasattr(self.task, "on_epoch_start"):  # e.g. KPT's ground-truth token epochs
+                self.task.on_epoch_start(self.epoch)
             for index, batch in enumerate(self._loader(self.epoch)):
                 if index < self.step_in_epoch:
                     continue  # resumed mid-epoch: these batches were already trained on

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         experiment = load_experiment(args.config, tuple(args.overrides))
-        task = build_task(experiment.model, experiment.model_overrides, experiment.augmentation)
+        task = build_task(experiment.model, experiment.model_overrides, experiment.augmentation, experiment.task)
         train_reader = build_reader(experiment.dataset["train"])
         val_spec = experiment.dataset.get("val")
         val_reader = build_reader(val_spec) if val_spec else None

@@ -58,6 +58,9 @@ def test_ho3d_opengl_flip_mano_order_and_object(tmp_path):
     assert obj.object_id == "006_mustard_bottle"
     np.testing.assert_allclose(obj.rotation, FLIP @ axis_angle_to_matrix(np.array([0.1, 0.2, 0.3])), atol=1e-12)
     np.testing.assert_allclose(obj.translation, [0.02, 0.03, 0.55])
+    # Rest corners posed with the converted pose land on the converted camera-frame corners.
+    np.testing.assert_allclose(obj.corners_rest @ obj.rotation.T + obj.translation, obj.corners_cam, atol=1e-12)
+    np.testing.assert_allclose(obj.corners_cam, meta["objCorners3D"] @ FLIP, atol=1e-12)
     assert np.linalg.det(obj.rotation) == pytest.approx(1.0)  # diag(1,-1,-1) is a proper rotation (180 deg about x)
     evaluation = HO3DDataset(tmp_path, "evaluation")[0]
     assert evaluation.hands["right"].root_only and evaluation.hands["right"].joints_valid.sum() == 1

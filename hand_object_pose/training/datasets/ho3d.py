@@ -115,13 +115,16 @@ class HO3DDataset:
                 hands[side] = label
         objects = []
         if meta.get("objRot") is not None and meta.get("objTrans") is not None:
-            rotation_gl = axis_angle_to_matrix(_array(meta, "objRot", (3,)))
+            rotation = OPENGL_TO_OPENCV @ axis_angle_to_matrix(_array(meta, "objRot", (3,)))
+            translation = OPENGL_TO_OPENCV @ _array(meta, "objTrans", (3,))
             corners = _array(meta, "objCorners3D")
+            corners_cam = None if corners is None else corners.reshape(-1, 3) @ OPENGL_TO_OPENCV.T
+            rest = _array(meta, "objCorners3DRest")
+            if rest is None and corners_cam is not None:  # X_cam = R X_obj + t  =>  X_obj = R^T (X_cam - t)
+                rest = (corners_cam - translation) @ rotation
             objects.append(ObjectLabel(
-                object_id=str(meta.get("objName", "")),
-                rotation=OPENGL_TO_OPENCV @ rotation_gl,
-                translation=OPENGL_TO_OPENCV @ _array(meta, "objTrans", (3,)),
-                corners_cam=None if corners is None else corners.reshape(-1, 3) @ OPENGL_TO_OPENCV.T))
+                object_id=str(meta.get("objName", "")), rotation=rotation, translation=translation,
+                corners_cam=corners_cam, corners_rest=None if rest is None else rest.reshape(-1, 3)))
         box = _array(meta, "handBoundingBox")
         hand_box = None if box is None else np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])
         image_path = self._image_path(seq, frame)

@@ -37,6 +37,8 @@ class ObjectLabel:
     rotation: np.ndarray                       # (3, 3) camera <- object
     translation: np.ndarray                    # (3,) metres, camera frame
     corners_cam: Optional[np.ndarray] = None   # (8, 3) metres, camera frame, when the dataset gives them
+    corners_rest: Optional[np.ndarray] = None  # (8, 3) metres, object frame: the 3D bounding box
+    symmetric_z180: bool = False               # looks the same after 180 deg about its z axis
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Sample:
     hand_box: Optional[np.ndarray] = None      # (4,) x, y, width, height (pixels) when the dataset gives one
     interacting: bool = False                  # both hands annotated and interacting (IH2.6M "interacting")
     depth_path: Optional[str] = None
+    object_mask_path: Optional[str] = None     # image whose non-zero pixels are the object
     load_image_fn: Optional[Callable[[str], np.ndarray]] = None
 
     def load_image(self) -> np.ndarray:

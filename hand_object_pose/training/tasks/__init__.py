@@ -6,8 +6,10 @@ import dataclasses
 from ..augmentation import AugmentationConfig
 
 
-def build_task(model: str, model_overrides: dict | None = None, augmentation: dict | None = None):
-    """Task for a model preset name (models.registry); overrides replace preset config fields."""
+def build_task(model: str, model_overrides: dict | None = None, augmentation: dict | None = None,
+               task_options: dict | None = None):
+    """Task for a model preset name (models.registry); overrides replace preset config fields;
+    `task_options` are keyword arguments of the family's task (e.g. KPT's gt_token_epochs)."""
     from hand_object_pose.models.registry import get_preset
 
     family, config = get_preset(model)
@@ -18,6 +20,10 @@ def build_task(model: str, model_overrides: dict | None = None, augmentation: di
     if family_name == "a2j":
         from .a2j import A2JTask
 
-        return A2JTask(config, aug)
+        return A2JTask(config, aug, **(task_options or {}))
+    if family_name in ("kpt", "occrobnet"):
+        from .kpt import KptTask
+
+        return KptTask(family, config, aug, **(task_options or {}))
     raise ValueError(f"no training task for model family {family_name!r} (preset {model!r}) yet; "
-                     f"available: a2j")
+                     f"available: a2j, kpt, occrobnet")

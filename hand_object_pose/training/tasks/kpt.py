@@ -1,0 +1,152 @@
+"""Training task of the Keypoint Transformer (and of OccRobNet, which shares its outputs and losses).
+
+Official recipe (models.md §1.4): AdamW, lr 1e-4, backbone and U-Net decoder 1e-5, default weight
+decay, batch 90 per GPU, constant LR (the official StepLR never fires), the losses of `KptCriterion`
+with the official weights, and ground-truth joint locations as tokens for the first epochs
+(5 on InterHand2.6M, 25 elsewhere) before switching to detected heat-map peaks.
+
+Objects: the segmentation target comes from the sample's object mask when the dataset has one,
+else from the convex hull of the projected 3D bounding box (an approximation, documented here).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from hand_object_pose.geometry.skeleton import NUM_JOINTS, interhand_to_canonical
+from hand_object_pose.models.kpt.criterion import KptCriterion
+from hand_object_pose.models.kpt.targets import ground_truth_tokens, kpt_targets
+
+from ..augmentation import AugmentationConfig, TrainingCrop
+from .common import SIDES, image_tensor, root_relative_mpjpe_mm
+
+
+def _object_mask(crop: TrainingCrop, obj, grid: int) -> np.ndarray:
+    """(grid, grid) float mask of the object on the heat-map grid."""
+    scale = grid / crop.image.shape[0]
+    if crop.masks:
+        return cv2.resize(crop.masks[0].astype(np.float32), (grid, grid), interpolation=cv2.INTER_AREA)
+    mask = np.zeros((grid, grid), np.float32)
+    if obj.corners_rest is not None:
+        cam = np.asarray(obj.corners_rest) @ obj.rotation.T + obj.translation
+        if np.all(cam[:, 2] > 1e-3):
+            uv = cam @ crop.intrinsics.T
+            uv = uv[:, :2] / uv[:, 2:] * scale
+            cv2.fillConvexPoly(mask, cv2.convexHull(np.round(uv).astype(np.int32)), 1.0)
+    return mask
+
+
+class KptTask:
+    name = "kpt"
+    find_unused_parameters = True  # e.g. the official unused LayerNorm `norm1`
+
+    def __init__(self, family, model_config, augmentation: AugmentationConfig = AugmentationConfig(),
+                 gt_token_epochs: int = 25, backbone_lr_factor: float = 0.1, mano_layers=None):
+        self.family = family
+        self.model_config = model_config
+        self.augmentation = dataclasses.replace(augmentation)
+        self.gt_token_epochs = gt_token_epochs
+        self.backbone_lr_factor = backbone_lr_factor
+        self.criterion = KptCriterion(model_config, mano_layers=mano_layers)
+        self.input_size = 2 * model_config.heatmap_size
+        self.epoch = 0
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def build_model(self) -> nn.Module:
+        model = self.family.build(self.model_config)
+        model.backbone.freeze_norm_affine()  # the official code freezes backbone parameters named *bn*
+        self.criterion.to(next(model.parameters()).device)
+        return model
+
+    def parameter_groups(self, model: nn.Module, lr: float) -> list[dict]:
+        slow = [p for m in (model.backbone, model.decoder) for p in m.parameters() if p.requires_grad]
+        slow_ids = {id(p) for p in slow}
+        fast = [p for p in model.parameters() if p.requires_grad and id(p) not in slow_ids]
+        return [{"params": slow, "lr": lr * self.backbone_lr_factor}, {"params": fast, "lr": lr}]
+
+    def collate(self, crops: list[TrainingCrop]) -> dict:
+        n = len(crops)
+        cam = np.zeros((n, 2, NUM_JOINTS, 3), np.float32)
+        uv = np.zeros((n, 2, NUM_JOINTS, 2), np.float32)
+        valid = np.zeros((n, 2, NUM_JOINTS), bool)
+        mano_pose = np.zeros((n, 2, 16, 3), np.float32)
+        mano_shape = np.zeros((n, 2, 10), np.float32)
+        mano_valid = np.zeros((n, 2), bool)
+        for i, crop in enumerate(crops):
+            for h, side in enumerate(SIDES):
+                hand = crop.hands.get(side)
+                if hand is None:
+                    continue
+                cam[i, h], uv[i, h], valid[i, h] = hand.joints_cam, hand.joints_uv, hand.joints_valid
+                if hand.mano_pose is not None and hand.mano_shape is not None:
+                    mano_pose[i, h] = np.asarray(hand.mano_pose).reshape(16, 3)
+                    mano_shape[i, h] = np.asarray(hand.mano_shape)[:10]
+                    mano_valid[i, h] = True
+        batch = {"image": image_tensor(crops), "joints_cam": torch.from_numpy(cam), "joints_2d": torch.from_numpy(uv),
+                 "joint_valid": torch.from_numpy(valid), "mano_pose": torch.from_numpy(mano_pose),
+                 "mano_shape": torch.from_numpy(mano_shape), "mano_valid": torch.from_numpy(mano_valid)}
+        if self.model_config.has_object:
+            grid = self.model_config.heatmap_size
+            rot = np.tile(np.eye(3, dtype=np.float32), (n, 1, 1))
+            trans = np.zeros((n, 3), np.float32)
+            corners = np.zeros((n, 8, 3), np.float32)
+            mask = np.zeros((n, grid, grid), np.float32)
+            symmetric = np.zeros(n, bool)
+            weight = np.zeros(n, np.float32)
+            for i, crop in enumerate(crops):
+                if not crop.objects or crop.objects[0].corners_rest is None:
+                    continue  # no object label: its losses get weight 0
+                obj = crop.objects[0]
+                rot[i], trans[i], corners[i] = obj.rotation, obj.translation, obj.corners_rest
+                mask[i], symmetric[i], weight[i] = _object_mask(crop, obj, grid), obj.symmetric_z180, 1.0
+            batch.update(obj_rot=torch.from_numpy(rot), obj_trans=torch.from_numpy(trans),
+                         obj_corners_rest=torch.from_numpy(corners), obj_mask=torch.from_numpy(mask),
+                         obj_symmetric=torch.from_numpy(symmetric), obj_weight=torch.from_numpy(weight))
+        return batch
+
+    def targets(self, batch: dict):
+        c = self.model_config
+        kwargs = {}
+        if c.pose_representation == "angles":
+            kwargs.update(mano_pose=batch["mano_pose"], mano_shape=batch["mano_shape"], mano_valid=batch["mano_valid"])
+        if c.has_object:
+            kwargs.update({k: batch[k] for k in ("obj_mask", "obj_rot", "obj_trans", "obj_corners_rest",
+                                                 "obj_symmetric", "obj_weight")})
+        return kpt_targets(batch["joints_cam"], batch["joints_2d"], batch["joint_valid"], crop_size=self.input_size,
+                           heatmap_size=c.heatmap_size, **kwargs)
+
+    def loss(self, model: nn.Module, batch: dict) -> dict:
+        targets = self.targets(batch)
+        tokens = None
+        if self.epoch < self.gt_token_epochs:
+            tokens = ground_truth_tokens(targets, self.model_config.max_tokens, self.model_config.max_object_tokens,
+                                         self.model_config.heatmap_size)
+        return self.criterion(model(batch["image"], tokens=tokens), targets)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches) -> dict:
+        """Root-aligned MPJPE per hand ("3D" representation) and hand-presence accuracy."""
+        preds, gts, valids, presence_ok = [], [], [], []
+        for batch in batches:
+            out = model(batch["image"])
+            gt_present = batch["joint_valid"].any(dim=-1)
+            presence_ok.append(((out.hand_type > 0.5) == gt_present).float().flatten())
+            if out.joints_3d is None:
+                continue
+            rel = out.joints_3d[-1]                                              # (N, 2, 20, 3) IH order
+            rel = torch.cat([rel, torch.zeros_like(rel[..., :1, :])], dim=-2)     # wrist (IH index 20) at 0
+            rel = interhand_to_canonical(rel)                                     # (N, 2, 21, 3) canonical
+            gt = batch["joints_cam"]
+            preds.append((rel + gt[..., :1, :]).flatten(1, 2))                    # root-aligned to the GT wrist
+            gts.append(gt.flatten(1, 2))
+            valids.append(batch["joint_valid"].flatten(1, 2))
+        metrics = {"hand_presence_accuracy": float(torch.cat(presence_ok).mean())} if presence_ok else {}
+        if preds:
+            metrics.update(root_relative_mpjpe_mm(torch.cat(preds), torch.cat(gts), torch.cat(valids)))
+        return metrics
