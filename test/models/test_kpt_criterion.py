@@ -134,6 +134,14 @@ def test_heatmap_loss_respects_sample_mask():
     assert heatmap_loss(pred, target, torch.tensor([True, False])).item() == pytest.approx((1 + 4) / 8)
 
 
+def test_per_joint_heatmap_loss_sums_joints_then_averages_pixels():
+    pred = torch.zeros(2, 3, 2, 2)
+    target = torch.zeros(2, 3, 2, 2)
+    target[0, 0, 0, 0], target[0, 2, 0, 0], target[0, 1, 1, 1] = 1.0, 2.0, 3.0
+    target[1] = 9.0                                   # masked sample
+    assert heatmap_loss(pred, target, torch.tensor([True, False])).item() == pytest.approx((1 + 4 + 9) / 8)
+
+
 def test_identity_loss_is_mean_cross_entropy_over_layers_and_real_tokens():
     logits = torch.tensor([[[[1.0, 2.0, 3.0], [9.0, 9.0, 9.0]]], [[[0.0, 0.0, 0.0], [7.0, 0.0, 0.0]]]])  # (2, 1, 2, 3)
     labels = torch.tensor([[2, 0]])
