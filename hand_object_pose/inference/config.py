@@ -96,7 +96,8 @@ class EstimatorConfig:
 
     Hand model
       mano_path: directory holding MANO_RIGHT.npz / MANO_LEFT.npz (converted); empty = the licence-free
-        stand-in hand (a warning is logged). Only models that output MANO parameters use it.
+        stand-in hand. Only models that output MANO parameters use it (none of the presets the
+        pipeline serves yet); a path that is not a directory logs a warning, it is not fatal.
     """
 
     model: str

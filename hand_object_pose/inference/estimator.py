@@ -19,6 +19,7 @@ ROI outside the image, ...) is reported in `result.warnings` and the frame is st
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -46,7 +47,9 @@ TIMING_STAGES = ("crop", "coarse_pass", "preprocess", "inference", "postprocess"
                  "total")
 """Keys of `HandObjectEstimate.timings_ms` (milliseconds). "coarse_pass" (the whole-frame pass when
 tracking was lost, all its sub-stages included) only appears on frames that ran one; "preprocess",
-"inference" and "postprocess" are those of the final crop."""
+"inference" and "postprocess" are those of the final crop, absent when the coarse pass found no
+hand (its answer is the frame's result, the network is not run twice on the same crop);
+"smoothing" only with smoothing on."""
 
 DEFAULT_FRAME_PERIOD_S = 1.0 / 30.0
 
@@ -62,17 +65,13 @@ class _Stopwatch:
     def __init__(self, timings: dict):
         self.timings = timings
 
+    @contextlib.contextmanager
     def stage(self, name: str):
-        watch = self
-
-        class _Stage:
-            def __enter__(self):
-                self.start = time.perf_counter()
-
-            def __exit__(self, *exc):
-                watch.timings[name] = watch.timings.get(name, 0.0) + (time.perf_counter() - self.start) * 1e3
-
-        return _Stage()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - start) * 1e3
 
 
 class Estimator:
@@ -94,8 +93,8 @@ class Estimator:
         `config.warmup_runs` warm-up runs.
 
         Raises ValueError (bad config field / unknown preset listing the known ones / catalogue
-        error / corrupt model file naming the path), FileNotFoundError (model or catalogue missing),
-        RuntimeError (GPU required but not in use).
+        error / corrupt model file naming the path), FileNotFoundError (model file missing),
+        RuntimeError (GPU required but not in use). A missing MANO directory only logs a warning.
         """
         from hand_object_pose.models.registry import get_preset
 
@@ -108,8 +107,10 @@ class Estimator:
         self.input_size = self._adapter.input_size
         self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
         self.object_id = self._resolve_object_id()
-        if config.mano_path or getattr(self._adapter, "uses_mano", False):
-            self._check_mano_path()
+        if config.mano_path and not Path(config.mano_path).is_dir():
+            # Not fatal: meshes fall back to the licence-free stand-in hand, loudly.
+            LOG.warning("mano_path %s is not a directory: hand meshes fall back to the licence-free stand-in "
+                        "hand, NOT MANO (convert the official files first, see docs/mano.md)", config.mano_path)
 
         if config.backend == "onnxruntime":
             self._backend = OnnxRuntimeBackend(config.model_path, config.providers, config.fp16,
@@ -160,13 +161,6 @@ class Estimator:
                              f"holds {len(self.catalogue)} objects: name the one this model tracks "
                              f"(one of {list(self.catalogue.ids)})")
         return ""
-
-    def _check_mano_path(self) -> None:
-        path = self.config.mano_path
-        if not path:
-            LOG.warning("mano_path is empty: hand meshes use the licence-free stand-in hand, NOT MANO")
-        elif not Path(path).is_dir():
-            raise FileNotFoundError(f"EstimatorConfig.mano_path: MANO directory not found: {path}")
 
     def _load_torch_weights(self, model, path: str) -> None:
         import torch
@@ -235,21 +229,24 @@ class Estimator:
 
         with watch.stage("crop"):
             crop = self._choose_crop(width, height, camera, roi, result)
+        prediction = None
         if crop is None:  # tracking lost: coarse pass on the letterboxed frame, then the hands' crop
             with watch.stage("coarse_pass"):
-                coarse = crop_lib.make_crop(crop_lib.full_frame_box(width, height), camera, self.input_size,
-                                            crop_lib.FROM_FULL_FRAME)
-                prediction = self._adapter.parse(self.run_network(warp_image(image_rgb, coarse.affine,
+                crop = crop_lib.make_crop(crop_lib.full_frame_box(width, height), camera, self.input_size,
+                                          crop_lib.FROM_FULL_FRAME)
+                prediction = self._adapter.parse(self.run_network(warp_image(image_rgb, crop.affine,
                                                                              self.input_size)))
-                box = self._box_of_present_hands(prediction, coarse)
-            crop = coarse if box is None else crop_lib.make_crop(box, camera, self.input_size,
-                                                                 crop_lib.FROM_TRACKING)
-        with watch.stage("preprocess"):
-            inputs = self._adapter.preprocess(warp_image(image_rgb, crop.affine, self.input_size))
-        with watch.stage("inference"):
-            outputs = self._backend.run(inputs)
-        with watch.stage("postprocess"):
-            prediction = self._adapter.parse(outputs)
+                box = self._box_of_present_hands(prediction, crop)
+            if box is not None:  # hands found: run again on their box (else the coarse pass is the answer)
+                crop = crop_lib.make_crop(box, camera, self.input_size, crop_lib.FROM_TRACKING)
+                prediction = None
+        if prediction is None:
+            with watch.stage("preprocess"):
+                inputs = self._adapter.preprocess(warp_image(image_rgb, crop.affine, self.input_size))
+            with watch.stage("inference"):
+                outputs = self._backend.run(inputs)
+            with watch.stage("postprocess"):
+                prediction = self._adapter.parse(outputs)
         with watch.stage("root_depth"):
             result.hands, result.objects = lift_prediction(prediction, crop, camera, depth_m, self.config,
                                                            self.object_id)

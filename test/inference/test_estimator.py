@@ -88,6 +88,16 @@ def test_estimate_end_to_end_onnxruntime(estimator):
         np.testing.assert_allclose(hand.joints_xyz - hand.joints_xyz[0], mine.joints_rel, atol=1e-9)
 
 
+def test_coarse_pass_without_hands_is_the_answer(small_kpt):
+    nobody = Estimator(EstimatorConfig(model=PRESET, model_path=small_kpt[0], threads=1, warmup_runs=0,
+                                       presence_threshold=1.0))  # nothing reaches it: no hand is ever present
+    for _ in range(2):
+        result = nobody.estimate(scene(), CAMERA)
+        assert "coarse_pass" in result.timings_ms and "inference" not in result.timings_ms
+        assert not any(h.present for h in result.hands) and result.objects == []
+        np.testing.assert_allclose(result.hands[0].crop_box, [0, -80, 640, 640])  # the letterboxed frame
+
+
 def test_torch_backend_with_state_dict_matches_onnxruntime(small_kpt, estimator):
     estimator.reset_tracking()
     config = EstimatorConfig(model=PRESET, backend="torch", model_path=small_kpt[1], model_overrides=SMALL,
@@ -176,8 +186,9 @@ def test_start_up_errors(small_kpt, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         with_gpu_request = Estimator(EstimatorConfig(model=PRESET, model_path=small_kpt[0], warmup_runs=0,
                                                      providers=("cuda", "cpu"), object_catalogue=str(catalogue),
-                                                     object_id="box"))
+                                                     object_id="box", mano_path=str(tmp_path / "no_mano")))
     assert with_gpu_request.backend_in_use == "onnxruntime:CPUExecutionProvider"
     assert any("GPU was requested" in r.message for r in caplog.records)
+    assert any("no_mano is not a directory" in r.getMessage() for r in caplog.records)
     result = with_gpu_request.estimate(scene(), CAMERA)
     assert [o.object_id for o in result.objects] in ([], ["box"])
