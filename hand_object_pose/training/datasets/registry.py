@@ -1,7 +1,7 @@
 """Dataset readers by name, for YAML configs: {type: ..., root: ..., split: ...}."""
 from __future__ import annotations
 
-READERS = ("interhand26m", "ho3d", "h2o3d", "dexycb")
+READERS = ("interhand26m", "ho3d", "h2o3d", "dexycb", "synthetic")
 
 
 def build_reader(spec: dict):
@@ -19,4 +19,7 @@ def build_reader(spec: dict):
     if kind == "dexycb":
         from .dexycb import DexYCBDataset
         return DexYCBDataset(**spec)
+    if kind == "synthetic":
+        from .synthetic import SyntheticDataset
+        return SyntheticDataset(**spec)
     raise ValueError(f"unknown dataset type {kind!r}; known: {', '.join(READERS)}")
