@@ -25,7 +25,8 @@ from torch import nn
 
 from hand_object_pose.export.kpt_onnx import INPUT_NAMES, KptInferenceGraph, output_names
 from hand_object_pose.geometry.rotations import rotation_6d_to_matrix
-from hand_object_pose.geometry.skeleton import INTERHAND_PARENTS, WRIST, interhand_to_canonical
+from hand_object_pose.geometry.skeleton import (INTERHAND_JOINT_NAMES, INTERHAND_PARENTS, WRIST, bones_to_joints,
+                                                interhand_to_canonical)
 from hand_object_pose.inference.result import LEFT, RIGHT
 
 from .base import CropPrediction, HandInCrop, ObjectInCrop, crop_to_input
@@ -33,6 +34,7 @@ from .base import CropPrediction, HandInCrop, ObjectInCrop, crop_to_input
 TOKEN_CONFIDENT = 0.5       # class probability above which a token's position is used as the joint's 2D
 DEPTH_BIN_RANGE_M = 0.15    # 2p5D: depth bins cover the parent-relative depth +- 0.15 m
 SEG_SCALE = 255.0           # object segmentation map training scale
+INTERHAND_WRIST = INTERHAND_JOINT_NAMES.index("wrist")
 
 
 class KptAdapter:
@@ -122,11 +124,9 @@ class KptAdapter:
         for k, side in enumerate((RIGHT, LEFT)):
             if side not in self.sides:
                 continue
-            hand_rel = parent_rel[21 * k:21 * (k + 1)]
-            depth = np.zeros(21)
-            for j in _root_first(INTERHAND_PARENTS):  # sum parent-relative depths from the wrist outwards
-                parent = INTERHAND_PARENTS[j]
-                depth[j] = 0.0 if parent < 0 else depth[parent] + hand_rel[j]
+            bones = parent_rel[21 * k:21 * (k + 1)].copy()
+            bones[INTERHAND_WRIST] = 0.0  # the wrist is the root: its depth bin carries nothing
+            depth = bones_to_joints(bones[:, None], INTERHAND_PARENTS)[:, 0]  # summed from the wrist out
             sl = slice(21 * k, 21 * (k + 1))
             xy = interhand_to_canonical(bins[sl, :2])
             rel_depth = interhand_to_canonical(depth[:, None])[:, 0]
@@ -135,13 +135,3 @@ class KptAdapter:
                                     joint_confidence=confidence[sl].copy(), rel_depth=rel_depth - rel_depth[WRIST]))
         return hands
 
-
-def _root_first(parents) -> list[int]:
-    """Joint indices ordered so that every parent comes before its children."""
-    order, placed = [], set()
-    while len(order) < len(parents):
-        for j, p in enumerate(parents):
-            if j not in placed and (p < 0 or p in placed):
-                order.append(j)
-                placed.add(j)
-    return order
