@@ -408,8 +408,8 @@ def test_criterion_angles_with_standin_hand_zero_at_truth():
     uv = ((joints[..., :2] - joints[:, :1, :1, :2]) * s + c) * 2
     t = kpt_targets(joints, uv, torch.ones(1, 2, 21, dtype=torch.bool), mano_pose=pose, mano_shape=betas)
     cam, _ = camera_targets(t)
-    out = KptOutput(heatmap=t.heatmap, seg=None, token_xy=torch.zeros(1, 4, 2), token_kind=torch.zeros(1, 4, dtype=torch.long),
-                    token_valid=torch.zeros(1, 4, dtype=torch.bool), class_logits=torch.zeros(1, 1, 4, 43),
+    out = KptOutput(heatmap=t.heatmap, seg=None, token_xy=torch.zeros(1, 4, 2), token_kind=torch.ones(1, 4, dtype=torch.long),
+                    token_valid=torch.ones(1, 4, dtype=torch.bool), class_logits=torch.zeros(1, 1, 4, 43),
                     hand_type_logits=torch.full((1, 2), 50.0), rel_trans=t.rel_trans[None], cam=cam[None],
                     cross_attn_weights=torch.zeros(1, 1, 34, 4), mano_pose=pose.reshape(1, 1, 32, 3).clone(),
                     mano_shape=torch.zeros(1, 1, 10))
@@ -443,3 +443,24 @@ def test_criterion_trains_a_tiny_model_end_to_end():
                  "heads.linear_obj_left_rel_trans.layers.2.weight"):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_samples_without_tokens_train_no_pose_and_without_object_tokens_no_object():
+    t = _weak_perspective_batch()
+    crit = KptCriterion(CFG_3D_OBJ)
+    out = _perfect_output(t)
+    out.joint_vecs = out.joint_vecs.clone()
+    out.joint_vecs[:, 0] += 0.02                      # sample 0 badly wrong ...
+    out.obj_trans = out.obj_trans.clone()
+    out.obj_trans[:, 1] += 0.05                       # ... and sample 1's object
+    before = crit.raw(out, t)
+    assert before["joint_vec"] > 1 and before["obj_trans"] > 1e-3
+    out.token_valid = out.token_valid.clone()
+    out.token_valid[0] = False                        # sample 0: no token at all
+    out.token_kind = torch.where(out.token_kind == 43, torch.ones_like(out.token_kind), out.token_kind)
+    out.token_kind[0] = 0
+    after = crit.raw(out, t)                          # ... and no sample has object tokens any more
+    for name in ("joint_vec", "joint_3d", "obj_trans", "obj_corners"):
+        assert after[name].item() == pytest.approx(0.0, abs=1e-4), name
+    assert after["joint_2d"].item() < 0.01          # sample 1's weak-perspective residual only
+    assert after["heatmap"].item() == pytest.approx(before["heatmap"].item())

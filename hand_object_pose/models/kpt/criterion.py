@@ -30,12 +30,17 @@ Terms (name: weight, what):
   z-flip for symmetric objects);
 - hand_type: 0 (binary cross-entropy of [right, left] presence; kept for experiments).
 
+Official corner cases kept: a sample without any real token trains no hand pose (its joint, MANO
+and hand-type validity are cleared for the pose terms), and a sample without object tokens trains
+no object pose. (The official code also clears that sample's heat-map target; not done here, as it
+would teach the detector to keep missing.)
+
 The official weight-0 terms (shape regulariser, vertices, 2D corner head, object weak projection)
 and the direct 6D-rotation loss (zero with the 6D parameterisation) are not computed.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Mapping, Optional
 
 import torch
@@ -47,6 +52,7 @@ from hand_object_pose.geometry.rotations import rotation_6d_to_matrix_kpt
 
 from .config import KptConfig
 from .output import KptOutput, joints_from_bone_vectors
+from .selection import OBJECT_TOKEN
 from .targets import (INTERHAND_PARENTS, JOINTS_PER_HAND, LEFT_WRIST, RIGHT_WRIST, KptTargets, gaussian_1d,
                       gaussian_heatmaps, parent_valid, token_identity_labels)
 
@@ -253,6 +259,20 @@ def hand_type_loss(logits: torch.Tensor, targets: KptTargets) -> torch.Tensor:
 
 # --- the criterion -----------------------------------------------------------------------------------
 
+def mask_samples_without_tokens(output: KptOutput, targets: KptTargets) -> KptTargets:
+    """The official corner cases: no real token -> no hand-pose supervision for the sample (joint,
+    MANO and hand-type validity cleared); no object token -> object weight 0."""
+    has_token = output.token_valid.any(dim=1)
+    changes = dict(joint_valid=targets.joint_valid & has_token[:, None],
+                   hand_type_valid=targets.hand_type_valid & has_token)
+    if targets.mano_valid is not None:
+        changes["mano_valid"] = targets.mano_valid & has_token[:, None]
+    if targets.obj_weight is not None:
+        has_obj = (output.token_valid & (output.token_kind == OBJECT_TOKEN)).any(dim=1)
+        changes["obj_weight"] = targets.obj_weight * has_obj.to(targets.obj_weight.dtype)
+    return replace(targets, **changes)
+
+
 class KptCriterion(nn.Module):
     """All training losses of one Keypoint Transformer (or OccRobNet) configuration.
 
@@ -303,6 +323,7 @@ class KptCriterion(nn.Module):
             if not targets.has_object:
                 raise ValueError("this configuration has object heads: targets need the object fields")
             terms["obj_seg"] = segmentation_loss(output.seg, targets.obj_seg)
+        targets = mask_samples_without_tokens(output, targets)
         depth = targets.joint_rel[..., 2]
         labels = token_identity_labels(output.token_xy, output.token_kind, output.token_valid, targets.joint_xy,
                                        targets.joint_valid, depth, targets.obj_seg)
