@@ -1,0 +1,253 @@
+"""Random hands-and-object scenes rendered with ground truth (the synthetic data of issue #8).
+
+One scene: a procedural object (or none) at 0.3-0.7 m in front of a pinhole camera with random
+intrinsics, a right and/or a left stand-in hand (NOT MANO) holding it or posed near it, random skin
+tone, object colour, background, lighting and sensor noise. Everything is in the OpenCV camera frame
+(metres); hand parameters are MANO-format for ``ManoLayer(..., flat_hand_mean=True)`` with the global
+orientation and translation given in the camera frame, so the layer reproduces the rendered hand.
+
+Rendering uses the project's torch rasteriser (no GL). Each call is deterministic in (seed, index).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from hand_object_pose.geometry.mano import ManoLayer
+from hand_object_pose.geometry.rotations import matrix_to_axis_angle
+from hand_object_pose.synthetic.objects import ObjectModel, default_objects
+from hand_object_pose.synthetic.poses import sample_hand_pose
+from hand_object_pose.synthetic.raster import render_mesh
+from hand_object_pose.synthetic.standin_hand import standin_hand_path
+
+LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3}
+"""Values of the instance label image."""
+
+SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.84, 0.62, 0.48], [0.72, 0.50, 0.36],
+                       [0.56, 0.38, 0.26], [0.40, 0.26, 0.18], [0.30, 0.19, 0.13]])
+
+
+@dataclass
+class SceneConfig:
+    image_size: tuple[int, int] = (256, 256)     # (width, height) pixels
+    focal_range: tuple[float, float] = (0.9, 1.7)  # focal length / image width
+    distance_range: tuple[float, float] = (0.3, 0.7)  # object (or hands) distance, metres
+    p_object: float = 0.85
+    p_right: float = 0.85
+    p_left: float = 0.6                          # a scene always has at least one hand
+    p_both_grasp: float = 0.35                   # with two hands and an object: both hold it
+    noise_std: float = 2.0 / 255.0
+
+
+@dataclass
+class HandSample:
+    side: str
+    joints_cam: np.ndarray       # (21, 3) metres, camera frame, canonical order
+    joints_2d: np.ndarray        # (21, 2) pixels
+    joints_visible: np.ndarray   # (21,) bool: in the image and not hidden behind another surface
+    mano_pose: np.ndarray        # (48,) axis-angle: camera-frame global orientation + 15 joints
+    mano_shape: np.ndarray       # (10,)
+    mano_trans: np.ndarray       # (3,) metres, camera frame
+    vertices: np.ndarray         # (778, 3) metres, camera frame
+    style: str
+    mask_pixels: int = 0
+
+
+@dataclass
+class ObjectSample:
+    object_id: str
+    rotation: np.ndarray         # (3, 3) camera <- object
+    translation: np.ndarray      # (3,) metres, camera frame
+    corners_rest: np.ndarray     # (8, 3) metres, object frame
+    symmetry: dict = field(default_factory=dict)
+    mask_pixels: int = 0
+
+
+@dataclass
+class SceneSample:
+    rgb: np.ndarray              # (H, W, 3) uint8
+    depth: np.ndarray            # (H, W) float32 metres, 0 = nothing
+    labels: np.ndarray           # (H, W) uint8, LABEL_IDS
+    K: np.ndarray                # (3, 3)
+    hands: dict                  # side -> HandSample
+    objects: list                # [ObjectSample]
+
+
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q = rng.normal(size=4)
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def _hand_rotation(palm_towards: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Camera <- model rotation with the palm normal (model +z) along ``palm_towards`` and the fingers
+    (model +y) in a random direction perpendicular to it."""
+    z = palm_towards / np.linalg.norm(palm_towards)
+    helper = rng.normal(size=3)
+    y = helper - helper @ z * z
+    y /= np.linalg.norm(y)
+    return np.stack([np.cross(y, z), y, z], axis=1)
+
+
+def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """(H, W, 3) float: gradient, stripes or clutter rectangles, plus low-frequency noise."""
+    yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
+    c0, c1 = rng.uniform(0.05, 0.95, 3), rng.uniform(0.05, 0.95, 3)
+    kind = rng.integers(3)
+    if kind == 0:
+        angle = rng.uniform(0, np.pi)
+        t = np.clip((np.cos(angle) * xx + np.sin(angle) * yy), 0, 1)[..., None]
+        image = c0 * (1 - t) + c1 * t
+    elif kind == 1:
+        freq, angle = rng.uniform(4, 20), rng.uniform(0, np.pi)
+        t = (np.sin(2 * np.pi * freq * (np.cos(angle) * xx + np.sin(angle) * yy)) > 0)[..., None]
+        image = np.where(t, c0, c1)
+    else:
+        image = np.broadcast_to(c0, (height, width, 3)).copy()
+        for _ in range(rng.integers(5, 15)):
+            x0, y0 = rng.integers(0, width), rng.integers(0, height)
+            w, h = rng.integers(width // 10, width // 2), rng.integers(height // 10, height // 2)
+            image[y0:y0 + h, x0:x0 + w] = rng.uniform(0.05, 0.95, 3)
+    blobs = sum(np.sin(2 * np.pi * (rng.uniform(1, 4) * xx + rng.uniform(1, 4) * yy) + rng.uniform(0, 6))
+                for _ in range(3))
+    return np.clip(image * (1 + 0.08 * blobs[..., None]), 0, 1)
+
+
+class SceneGenerator:
+    """Renders random scenes; holds the two stand-in hand layers and the object set."""
+
+    def __init__(self, config: SceneConfig | None = None, objects: Optional[list[ObjectModel]] = None,
+                 hand_model_dir: Optional[str] = None):
+        self.config = config or SceneConfig()
+        self.objects = objects if objects is not None else default_objects()
+        self.layers = {side: ManoLayer(standin_hand_path(side, hand_model_dir), flat_hand_mean=True)
+                       for side in ("right", "left")}
+        self.faces = {side: layer.faces.numpy() for side, layer in self.layers.items()}
+
+    def _pose_hand(self, side, rotation, hand_pose, betas, palm_target) -> tuple[HandSample, np.ndarray]:
+        """Place the hand so that its palm point (mid wrist-middle knuckle) lands on ``palm_target``."""
+        layer = self.layers[side]
+        orient = matrix_to_axis_angle(rotation)
+        args = (torch.tensor(orient[None], dtype=torch.float32), torch.tensor(hand_pose[None], dtype=torch.float32),
+                torch.tensor(betas[None], dtype=torch.float32))
+        with torch.no_grad():
+            rest = layer(*args)
+            palm = 0.5 * (rest.joints[0, 0] + rest.joints[0, 9]).numpy()
+            transl = palm_target - palm
+            out = layer(*args, transl=torch.tensor(transl[None], dtype=torch.float32))
+        hand = HandSample(side=side, joints_cam=out.joints[0].numpy().astype(np.float64),
+                          joints_2d=np.zeros((21, 2)), joints_visible=np.zeros(21, bool),
+                          mano_pose=np.concatenate([orient, hand_pose]), mano_shape=betas, mano_trans=transl,
+                          vertices=out.vertices[0].numpy().astype(np.float64), style="")
+        return hand, out.vertices[0].numpy()
+
+    def sample(self, seed: int, index: int) -> SceneSample:
+        cfg = self.config
+        rng = np.random.default_rng([seed, index])
+        width, height = cfg.image_size
+        f = rng.uniform(*cfg.focal_range) * width
+        K = np.array([[f * rng.uniform(0.98, 1.02), 0, (width - 1) / 2 + rng.normal(0, 0.02 * width)],
+                      [0, f, (height - 1) / 2 + rng.normal(0, 0.02 * height)], [0, 0, 1]])
+
+        def point_in_view(distance, spread=0.2):
+            u = width * rng.uniform(0.5 - spread, 0.5 + spread)
+            v = height * rng.uniform(0.5 - spread, 0.5 + spread)
+            return np.array([(u - K[0, 2]) * distance / K[0, 0], (v - K[1, 2]) * distance / K[1, 1], distance])
+
+        centre = point_in_view(rng.uniform(*cfg.distance_range))
+        obj = self.objects[rng.integers(len(self.objects))] if rng.random() < cfg.p_object else None
+        sides = [s for s, p in (("right", cfg.p_right), ("left", cfg.p_left)) if rng.random() < p]
+        if not sides:
+            sides = [("right", "left")[rng.integers(2)]]
+
+        meshes, objects, hands = [], [], {}
+        if obj is not None:
+            R_obj = _random_rotation(rng)
+            meshes.append(("object", obj.vertices @ R_obj.T + centre, obj.faces,
+                           self._object_colors(rng, obj)))
+            objects.append(ObjectSample(obj.object_id, R_obj, centre.copy(), obj.corners(), dict(obj.symmetry)))
+        skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1, 3), 0, 1)
+        approach = None
+        for k, side in enumerate(sides):
+            grasping = obj is not None and (k == 0 or rng.random() < cfg.p_both_grasp)
+            if grasping:
+                # Approach from a random side, not from behind the object (the hand would be hidden).
+                while approach is None or approach[2] > 0.3:
+                    approach = rng.normal(size=3)
+                    approach /= np.linalg.norm(approach)
+                direction = approach if k == 0 else -approach + rng.normal(0, 0.3, 3)
+                direction /= np.linalg.norm(direction)
+                rotation = _hand_rotation(-direction, rng)
+                target = centre + direction * (obj.grasp_radius + 0.025)
+                style = "grasp"
+                curl = float(np.clip(0.028 / obj.grasp_radius, 0.35, 1.15))
+            else:
+                rotation = _random_rotation(rng)
+                target = (centre + rng.normal(0, 0.06, 3) * [1, 1, 0.5] + [(-1) ** k * 0.08, 0, 0]
+                          if obj is not None or k > 0 else centre)
+                style, curl = None, 0.7
+            hand_pose, betas = sample_hand_pose(rng, style=style, grasp_curl=curl, side=side)
+            hand, vertices = self._pose_hand(side, rotation, hand_pose, betas, target)
+            hand.style = style or "random"
+            hands[side] = hand
+            meshes.append((side, vertices, self.faces[side], self._skin_colors(rng, skin, vertices)))
+
+        rgb, depth, labels = self._render(rng, K, meshes)
+        for hand in hands.values():
+            self._annotate_joints(hand, K, depth, labels)
+            hand.mask_pixels = int((labels == LABEL_IDS[hand.side]).sum())
+        for o in objects:
+            o.mask_pixels = int((labels == LABEL_IDS["object"]).sum())
+        ordered = {s: hands[s] for s in ("right", "left") if s in hands}
+        return SceneSample(rgb, depth, labels, K, ordered, objects)
+
+    @staticmethod
+    def _skin_colors(rng, skin, vertices) -> np.ndarray:
+        # Low-frequency tone variation (blotches, darker creases) as a cheap texture.
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        wave = np.sin(vertices @ rng.normal(0, 60, (3, 3)) + phase).mean(axis=1, keepdims=True)
+        return np.clip(skin * (1 + 0.07 * wave), 0, 1)
+
+    @staticmethod
+    def _object_colors(rng, obj: ObjectModel) -> np.ndarray:
+        base, second = rng.uniform(0.1, 0.95, 3), rng.uniform(0.1, 0.95, 3)
+        z = obj.vertices[:, 2]
+        bands = (np.sin(z * rng.uniform(30, 120) + rng.uniform(0, 6)) > rng.uniform(-0.3, 0.8))[:, None]
+        return np.where(bands, base, second)
+
+    def _render(self, rng, K, meshes):
+        cfg = self.config
+        width, height = cfg.image_size
+        offsets = np.cumsum([0] + [len(m[1]) for m in meshes])
+        vertices = np.vstack([m[1] for m in meshes])
+        faces = np.vstack([m[2] + o for m, o in zip(meshes, offsets)])
+        colors = np.vstack([m[3] for m in meshes])
+        face_label = np.concatenate([np.full(len(m[2]), LABEL_IDS[m[0]], np.uint8) for m in meshes])
+        light = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), -rng.uniform(0.3, 1.5)])
+        out = render_mesh(vertices, faces, K, (height, width), vertex_colors=colors, light_direction=light,
+                          ambient=rng.uniform(0.25, 0.6), background=_background(rng, width, height))
+        face_index = out.face_index.numpy()
+        labels = np.where(face_index >= 0, face_label[np.maximum(face_index, 0)], 0).astype(np.uint8)
+        rgb = out.rgb.numpy() * rng.uniform(0.8, 1.15) + rng.normal(0, cfg.noise_std, (height, width, 3))
+        return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), out.depth.numpy().astype(np.float32), labels
+
+    @staticmethod
+    def _annotate_joints(hand: HandSample, K, depth, labels):
+        p = hand.joints_cam
+        uv = np.stack([K[0, 0] * p[:, 0] / p[:, 2] + K[0, 1] * p[:, 1] / p[:, 2] + K[0, 2],
+                       K[1, 1] * p[:, 1] / p[:, 2] + K[1, 2]], axis=1)
+        hand.joints_2d = uv
+        height, width = depth.shape
+        col, row = np.round(uv[:, 0]).astype(int), np.round(uv[:, 1]).astype(int)
+        inside = (p[:, 2] > 0) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+        col, row = np.clip(col, 0, width - 1), np.clip(row, 0, height - 1)
+        # Visible: the surface seen at the joint's pixel is this hand's, and not far in front of the
+        # joint (joints lie ~1 cm under the skin).
+        own = labels[row, col] == LABEL_IDS[hand.side]
+        near = depth[row, col] > p[:, 2] - 0.025
+        hand.joints_visible = inside & own & near

@@ -1,0 +1,118 @@
+"""Synthetic scenes: ground truth consistent with the pixels, MANO parameters reproduce the hands,
+deterministic per (seed, index), and the generator CLI writes the documented files."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hand_object_pose.geometry.mano import ManoLayer
+from hand_object_pose.inference.catalogue import ObjectCatalogue
+from hand_object_pose.synthetic import generate
+from hand_object_pose.synthetic.objects import default_objects
+from hand_object_pose.synthetic.scene import LABEL_IDS, SceneConfig, SceneGenerator
+from hand_object_pose.synthetic.standin_hand import standin_hand_path
+
+SIZE = (160, 120)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    torch.set_num_threads(1)
+    return SceneGenerator(SceneConfig(image_size=SIZE))
+
+
+@pytest.fixture(scope="module")
+def samples(generator):
+    return [generator.sample(7, i) for i in range(6)]
+
+
+def test_images_and_labels_have_the_documented_types(samples):
+    for s in samples:
+        assert s.rgb.shape == (120, 160, 3) and s.rgb.dtype == np.uint8
+        assert s.depth.shape == (120, 160) and s.depth.dtype == np.float32
+        assert set(np.unique(s.labels)) <= set(LABEL_IDS.values())
+        assert ((s.depth > 0) == (s.labels > 0)).all()
+        assert 1 <= len(s.hands) <= 2 and list(s.hands) in (["right"], ["left"], ["right", "left"])
+        assert s.depth[s.depth > 0].min() > 0.15 and s.depth.max() < 1.2
+
+
+def test_hand_ground_truth_matches_the_render(samples):
+    layers = {side: ManoLayer(standin_hand_path(side)) for side in ("right", "left")}
+    for s in samples:
+        for side, hand in s.hands.items():
+            # MANO-format parameters (camera frame) reproduce the 3D joints.
+            out = layers[side](torch.tensor(hand.mano_pose[None, :3], dtype=torch.float32),
+                               torch.tensor(hand.mano_pose[None, 3:], dtype=torch.float32),
+                               torch.tensor(hand.mano_shape[None], dtype=torch.float32),
+                               torch.tensor(hand.mano_trans[None], dtype=torch.float32))
+            np.testing.assert_allclose(out.joints[0].numpy(), hand.joints_cam, atol=1e-5)
+            # 2D joints are the projection of the 3D joints.
+            p = hand.joints_cam @ s.K.T
+            np.testing.assert_allclose(hand.joints_2d, p[:, :2] / p[:, 2:], atol=1e-6)
+            # A visible joint lies on this hand's pixels, not behind a surface more than 2.5 cm in front
+            # (joints are inside the finger; at a silhouette edge the pixel may show a farther part).
+            for (u, v), visible, z in zip(hand.joints_2d, hand.joints_visible, hand.joints_cam[:, 2]):
+                if visible:
+                    row, col = int(round(v)), int(round(u))
+                    assert s.labels[row, col] == LABEL_IDS[side]
+                    assert s.depth[row, col] > z - 0.025
+            assert hand.mask_pixels == int((s.labels == LABEL_IDS[side]).sum())
+    visible = [h.joints_visible.mean() for s in samples for h in s.hands.values()]
+    assert 0.2 < np.mean(visible) < 0.9  # self- and object occlusion hide some joints, not all
+
+
+def test_object_pose_matches_the_render(samples):
+    meshes = {o.object_id: o for o in default_objects()}
+    seen = 0
+    for s in samples:
+        for obj in s.objects:
+            seen += 1
+            vertices = meshes[obj.object_id].vertices @ obj.rotation.T + obj.translation
+            np.testing.assert_allclose(obj.rotation @ obj.rotation.T, np.eye(3), atol=1e-9)
+            if obj.mask_pixels < 50:
+                continue
+            # The object's pixels lie inside the projection of its posed mesh's bounding box, and its
+            # nearest surface depth equals the posed mesh's nearest visible vertex depth.
+            uv = vertices @ s.K.T
+            uv = uv[:, :2] / uv[:, 2:]
+            rows, cols = np.nonzero(s.labels == LABEL_IDS["object"])
+            assert cols.min() >= uv[:, 0].min() - 1 and cols.max() <= uv[:, 0].max() + 1
+            assert rows.min() >= uv[:, 1].min() - 1 and rows.max() <= uv[:, 1].max() + 1
+            assert s.depth[rows, cols].min() >= vertices[:, 2].min() - 1e-3
+    assert seen >= 3
+
+
+def test_scenes_are_deterministic_and_varied(generator, samples):
+    again = generator.sample(7, 2)
+    np.testing.assert_array_equal(again.rgb, samples[2].rgb)
+    np.testing.assert_array_equal(again.depth, samples[2].depth)
+    assert not np.array_equal(generator.sample(8, 2).rgb, samples[2].rgb)
+    assert len({s.K[0, 0] for s in samples}) == len(samples)
+
+
+def test_generator_cli_writes_the_documented_dataset(tmp_path):
+    out = tmp_path / "syn"
+    assert generate.main([str(out), "--count", "3", "--seed", "3", "--size", "96", "80"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["count"] == 3 and meta["format"] == generate.FORMAT and meta["samples_per_second"] > 0
+    assert meta["joint_names"][0] == "wrist" and meta["label_ids"] == LABEL_IDS
+    catalogue = ObjectCatalogue.load(out / "catalogue.yaml")
+    for i in range(3):
+        ann = json.loads((out / "annotations" / f"{i:06d}.json").read_text())
+        rgb = cv2.imread(str(out / ann["image"]), cv2.IMREAD_UNCHANGED)
+        depth = cv2.imread(str(out / ann["depth"]), cv2.IMREAD_UNCHANGED)
+        labels = cv2.imread(str(out / ann["labels"]), cv2.IMREAD_UNCHANGED)
+        assert rgb.shape == (80, 96, 3) and depth.dtype == np.uint16 and labels.dtype == np.uint8
+        assert ann["image_size"] == [96, 80] and np.array(ann["K"]).shape == (3, 3)
+        for side, hand in ann["hands"].items():
+            assert side in ("right", "left")
+            assert np.array(hand["joints_cam"]).shape == (21, 3) and len(hand["mano_pose"]) == 48
+            assert len(hand["joints_visible"]) == 21 and len(hand["box"]) == 4
+        for obj in ann["objects"]:
+            assert obj["id"] in catalogue
+        # The PNG depth is the rendered depth in millimetres.
+        sample = SceneGenerator(SceneConfig(image_size=(96, 80))).sample(3, i)
+        np.testing.assert_array_equal(depth, np.round(sample.depth * 1000).astype(np.uint16))
+        np.testing.assert_array_equal(labels, sample.labels)
