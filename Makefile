@@ -5,8 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 VENV_ABS := $(abspath $(VENV))
 VPY := $(VENV)/bin/python
-# Extra pytest arguments, e.g. `make test PYTEST_ARGS="test/msgs -x"`.
+# What to test and how, e.g. `make test PYTEST_ARGS="test/msgs -x" PYTEST_WORKERS=0`.
 PYTEST_ARGS ?= test
+# pytest-xdist processes (0 = none). Two on the 2-core CI machine: many tests wait on subprocesses and
+# DDS discovery, and --dist loadfile keeps each file's module fixtures (e.g. the colcon build) in one worker.
+PYTEST_WORKERS ?= 2
 
 # --- venv: reused while the requirement files and the interpreter version stay the same -------------
 REQ_INSTALL := $(sort $(filter-out requirements/constraints.txt,$(wildcard requirements/*.txt)))
@@ -73,10 +76,10 @@ $(TF2_FIXTURE_STAMP): $(VENV_STAMP) $(wildcard test/fixtures/tf2_msgs/* test/fix
 test: venv msgs
 	@# Remove shared-memory segments left by crashed DDS participants (only unused ones are touched).
 	-@$(VENV)/bin/fastdds shm clean > /dev/null 2>&1
-	$(TEST_ENV) $(VPY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 colcon-check: venv msgs
-	$(TEST_ENV) $(VPY) -m pytest test/build/test_colcon_build.py
+	$(TEST_ENV) $(VPY) -m pytest -n 0 test/build/test_colcon_build.py
 
 demo: venv msgs
 	@echo "make demo: the venv and the messages are ready."

@@ -10,6 +10,8 @@ subprocess a test starts with ``env=dict(os.environ, ...)`` (see ros_test_helper
 - ``ROS_LOG_DIR``: a temporary directory, not ~/.ros/log.
 - ``FASTRTPS_DEFAULT_PROFILES_FILE``: the large-shared-memory, fast-discovery test profile, unless
   the caller chose a profile.
+- ``OMP_NUM_THREADS`` under pytest-xdist: the cores shared out between the workers (torch reads it
+  at import), so that two workers do not each start one thread per core.
 """
 from __future__ import annotations
 
@@ -60,6 +62,10 @@ def _configure_ros_environment() -> None:
     atexit.register(shutil.rmtree, log_dir, ignore_errors=True)
 
     os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(FASTDDS_TEST_PROFILE))
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 _configure_ros_environment()
