@@ -81,7 +81,7 @@ def resample_mesh(vertices: np.ndarray, faces: np.ndarray, num_vertices: int = 1
     while mesh.n_points * 4 ** subdivisions < 20 * num_vertices and subdivisions < max_subdivisions:
         subdivisions += 1
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # pyacvd 0.4 uses a deprecated pyvista accessor
+        warnings.filterwarnings("ignore", message=".*_connectivity_array")  # pyacvd 0.4 vs newer pyvista
         clustering = pyacvd.Clustering(mesh)
         if subdivisions:
             clustering.subdivide(subdivisions)
