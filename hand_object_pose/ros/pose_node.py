@@ -30,7 +30,7 @@ from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from visualization_msgs.msg import MarkerArray
 
 from hand_object_pose.inference.estimator import Estimator, InvalidInputError
-from hand_object_pose.msg import HandObjectPoses
+from hand_object_pose.msg import HandObjectPoses, StageTiming
 from hand_object_pose.ros.conversions import ObjectInfo, estimate_to_msg, known_objects, object_infos
 from hand_object_pose.ros.diagnostics import NodeStats
 from hand_object_pose.ros.frame_slot import LatestFrameSlot
@@ -154,9 +154,10 @@ class PoseNode(Node):
         self.stats.input()
         self._last_image_s = time.monotonic()
         if self._last_image_ns is not None and stamp <= self._last_image_ns:
-            if self._last_image_ns - stamp > TIME_RESET_S * 1e9:
-                self._problem("time_jumped_back", f"image stamp jumped back by {(self._last_image_ns - stamp) / 1e9:.3f} s "
-                              "(bag loop or clock reset?); tracking restarted")
+            back_s = (self._last_image_ns - stamp) / 1e9
+            if back_s > TIME_RESET_S:
+                self._problem("time_jumped_back", f"image stamp jumped back by {back_s:.3f} s (bag loop or clock "
+                              "reset?); tracking restarted")
                 self._reset_tracking.set()
             else:
                 self._problem("out_of_order", f"image stamp {stamp / 1e9:.6f} s is not newer than the previous "
@@ -272,11 +273,14 @@ class PoseNode(Node):
         self.stats.output(latency_ms, model_ms)
 
     def _publish(self, estimate, header, rgb, K, decode_ms: float, started: float) -> float:
-        """Publish every output of one frame; returns the latency (image stamp -> result publication), ms."""
-        now_ns = self.get_clock().now().nanoseconds
-        latency_ms = (now_ns - stamp_ns(header.stamp)) * 1e-6
-        node_ms = {"decode": decode_ms, "node_total": (time.perf_counter() - started) * 1e3}
-        self._result_pub.publish(estimate_to_msg(estimate, header, self._objects, latency_ms, node_ms))
+        """Publish every output of one frame, the result first (consumers wait for it; markers, TF and the
+        overlay are for people and tools); returns the latency (image stamp -> result publication), ms."""
+        result = estimate_to_msg(estimate, header, self._objects, 0.0, {"decode": decode_ms})
+        # node_total: decode + checks + estimator + message building, i.e. everything before publishing.
+        result.timings.append(StageTiming(stage="node_total", milliseconds=(time.perf_counter() - started) * 1e3))
+        latency_ms = (self.get_clock().now().nanoseconds - stamp_ns(header.stamp)) * 1e-6
+        result.latency_ms = latency_ms
+        self._result_pub.publish(result)
         if self._marker_pub is not None:
             self._marker_pub.publish(self._markers.build(estimate, header, self._objects, time.monotonic()))
         self._tf.send(estimate_transforms(estimate, header, self._wrist_frames, self._objects))

@@ -50,7 +50,8 @@ def test_params_file_helpers(tmp_path):
 def test_rviz_config_shows_image_markers_and_tf():
     config = yaml.safe_load((REPO / "config" / "pose.rviz").read_text())
     displays = {d["Class"]: d for d in config["Visualization Manager"]["Displays"]}
-    assert {"rviz_default_plugins/TF", "rviz_default_plugins/MarkerArray", "rviz_default_plugins/Image"} <= set(displays)
+    assert {"rviz_default_plugins/TF", "rviz_default_plugins/MarkerArray",
+            "rviz_default_plugins/Image"} <= set(displays)
     assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/markers"
     assert displays["rviz_default_plugins/Image"]["Topic"]["Value"] == "/debug_image"
 

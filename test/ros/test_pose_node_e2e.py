@@ -229,6 +229,11 @@ def test_bad_input_is_counted_and_the_node_keeps_running(node_with_depth):
         peer.wait_result(s_new)
         peer.send(s_new - 10_000_000)
         peer.wait_counter("errors.out_of_order")
+        # A stamp far in the past (bag loop, clock reset): processed, tracking restarted, counted.
+        s_back = s_new - 2_000_000_000
+        peer.send(s_back)
+        peer.wait_result(s_back)
+        peer.wait_counter("errors.time_jumped_back")
         # No camera_info: the node waits and warns (throttled) naming what is missing.
         for _ in range(3):
             sleep_until(time.monotonic() + 0.5)
