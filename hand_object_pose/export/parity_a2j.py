@@ -44,16 +44,21 @@ def run_model(kit: ParityKit, config_name: str = "a2j_ih26m") -> dict:
     load_official(model, kit.official_state_dict())
     cross0 = model.decoder.layers[0].cross_attn
     captured = {}
-    hooks = [cross0.sampling_offsets.register_forward_hook(lambda m, i, o: captured.setdefault("offsets", o)),
-             cross0.attention_weights.register_forward_hook(lambda m, i, o: captured.setdefault("logits", o)),
-             cross0.register_forward_hook(lambda m, i, o: captured.setdefault("out", o))]
+    # The fused attention does not call its `sampling_offsets` / `attention_weights` modules; the
+    # kit's layer-0 internals are those modules applied to the query the layer received.
+    def keep_first_call(module, args, out):
+        captured.setdefault("query_out", (args[0], out))      # returns None: output unchanged
+
+    hook = cross0.register_forward_hook(keep_first_call)
     trace = {}
     try:
         with torch.no_grad():
             out = model(torch.from_numpy(kit.arrays["input/img"]), all_layers=True, trace=trace)
     finally:
-        for hook in hooks:
-            hook.remove()
+        hook.remove()
+    query, cross_out = captured["query_out"]
+    with torch.no_grad():
+        offsets, logits = cross0.sampling_offsets(query), cross0.attention_weights(query)
     d = model.config.d_model
     last_h, last_w = model.spatial_shapes[-1]
     ours = {
@@ -67,9 +72,9 @@ def run_model(kit: ParityKit, config_name: str = "a2j_ih26m") -> dict:
         "decoder/query_scale_out": torch.stack(trace["query_scale_out"]),
         "decoder/hs": torch.stack(trace["hs"]),
         "decoder/hs_last": trace["hs"][-1],
-        "decoder/cross_attn_sampling_offsets_l0": captured["offsets"],
-        "decoder/cross_attn_attention_logits_l0": captured["logits"],
-        "decoder/cross_attn_out_l0": captured["out"],
+        "decoder/cross_attn_sampling_offsets_l0": offsets,
+        "decoder/cross_attn_attention_logits_l0": logits,
+        "decoder/cross_attn_out_l0": cross_out,
         "decoder/cross_attn_ref_points_l0": trace["cross_attn_ref_points_l0"],
         "heads/offsets_raw": torch.stack(trace["offsets_raw"]),
         "heads/offsets_raw_last": trace["offsets_raw"][-1],

@@ -1,5 +1,5 @@
-"""Multi-scale deformable attention: the fast atlas sampler equals the per-level reference, which
-equals bilinear sampling with zero padding written out by hand."""
+"""Multi-scale deformable attention: both fast paths (eager weighted gather, exportable canvas)
+equal the reference formulation, which equals bilinear sampling with zero padding by hand."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,21 +7,10 @@ import pytest
 import torch
 
 from hand_object_pose.models.common.deformable_attention import (
-    MultiScaleDeformableAttention, sample_atlas, sample_per_level)
+    MultiScaleDeformableAttention, ms_deform_attn_reference, reference_geometry)
 
 SHAPES = [(6, 5), (3, 4), (3, 3), (2, 2)]
-
-
-def _random_inputs(n=2, queries=7, heads=2, dim=3, points=3, spread=0.6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    s = sum(h * w for h, w in SHAPES)
-    value = torch.randn(n, s, heads, dim, generator=g, dtype=torch.float64)
-    # Locations well outside [0, 1] too, to exercise the zero padding and the atlas clamp.
-    loc = 0.5 + spread * 2 * (torch.rand(n, queries, heads, len(SHAPES), points, 2, generator=g, dtype=torch.float64) - 0.5)
-    loc[0, 0, 0, :, 0] = torch.tensor([-0.3, 1.2], dtype=torch.float64)      # far outside
-    loc[0, 0, 0, :, 1] = torch.tensor([0.0, 1.0], dtype=torch.float64)       # exactly on the borders
-    weights = torch.rand(n, queries, heads, len(SHAPES), points, generator=g, dtype=torch.float64)
-    return value, loc, weights
+TOKENS = sum(h * w for h, w in SHAPES)
 
 
 def _bilinear_zero_padded(image: np.ndarray, x: float, y: float) -> np.ndarray:
@@ -37,11 +26,13 @@ def _bilinear_zero_padded(image: np.ndarray, x: float, y: float) -> np.ndarray:
     return out
 
 
-def test_reference_sampler_is_bilinear_with_zero_padding():
-    value, loc, weights = _random_inputs(n=1, queries=3)
-    got = sample_per_level(value, SHAPES, loc, weights).numpy()
-    _, queries, heads, levels, points, _ = loc.shape
-    dim = value.shape[-1]
+def test_reference_is_bilinear_with_zero_padding():
+    g = torch.Generator().manual_seed(0)
+    heads, dim, queries, points = 2, 3, 3, 3
+    value = torch.randn(1, TOKENS, heads, dim, generator=g, dtype=torch.float64)
+    loc = torch.rand(1, queries, heads, len(SHAPES), points, 2, generator=g, dtype=torch.float64) * 1.4 - 0.2
+    weights = torch.rand(1, queries, heads, len(SHAPES), points, generator=g, dtype=torch.float64)
+    got = ms_deform_attn_reference(value, SHAPES, loc, weights).numpy()
     starts = np.cumsum([0] + [h * w for h, w in SHAPES])
     expected = np.zeros((1, queries, heads * dim))
     for q in range(queries):
@@ -55,31 +46,51 @@ def test_reference_sampler_is_bilinear_with_zero_padding():
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("spread", [0.3, 1.0, 4.0])
-def test_atlas_sampler_equals_reference(spread):
-    value, loc, weights = _random_inputs(spread=spread)
-    torch.testing.assert_close(sample_atlas(value, SHAPES, loc, weights),
-                               sample_per_level(value, SHAPES, loc, weights), rtol=0, atol=1e-12)
-
-
-def test_module_gradients_agree_between_samplers():
-    torch.manual_seed(1)
+def _module_and_inputs(offset_gain: float, seed: int = 0):
+    torch.manual_seed(seed)
     attn = MultiScaleDeformableAttention(d_model=16, n_levels=4, n_heads=2, n_points=3).double()
-    with torch.no_grad():  # large offsets so that samples also leave the maps
-        attn.sampling_offsets.weight.mul_(20)
-    s = sum(h * w for h, w in SHAPES)
+    with torch.no_grad():  # large gains push samples far outside the maps and onto their borders
+        attn.sampling_offsets.weight.mul_(offset_gain)
+        attn.sampling_offsets.bias.mul_(offset_gain)
     query = torch.randn(2, 5, 16, dtype=torch.float64)
-    memory = torch.randn(2, s, 16, dtype=torch.float64)
+    memory = torch.randn(2, TOKENS, 16, dtype=torch.float64)
     ref = torch.rand(2, 5, 4, 2, dtype=torch.float64)
-    results = []
-    for sampler in (sample_per_level, sample_atlas):
+    ref[0, 0] = torch.tensor([0.0, 1.0], dtype=torch.float64)          # reference exactly on the map edges
+    return attn, query, memory, ref
+
+
+def _reference_forward(attn, query, ref, memory):
+    """The module's function written the reference way, from its own parameters."""
+    n, q, _ = query.shape
+    m, lv, p = attn.n_heads, attn.n_levels, attn.n_points
+    value = attn.value_proj(memory).view(n, TOKENS, m, -1)
+    offsets = attn.sampling_offsets(query).view(n, q, m, lv, p, 2)
+    weights = attn.attention_weights(query).view(n, q, m, lv * p).softmax(-1).view(n, q, m, lv, p)
+    normaliser = query.new_tensor([[w, h] for h, w in SHAPES])
+    locations = ref[:, :, None, :, None, :] + offsets / normaliser[None, None, None, :, None, :]
+    return attn.output_proj(ms_deform_attn_reference(value, SHAPES, locations, weights))
+
+
+@pytest.mark.parametrize("gain", [1.0, 10.0, 100.0])
+def test_both_fast_paths_equal_the_reference(gain):
+    attn, query, memory, ref = _module_and_inputs(gain)
+    expected = _reference_forward(attn, query, ref, memory)
+    torch.testing.assert_close(attn(query, ref, memory, SHAPES), expected, rtol=0, atol=1e-12)
+    geometry = reference_geometry(ref, SHAPES, attn.n_points)
+    offsets, logits = attn.head_major_projections(query)
+    canvas = attn.output_proj(attn.sample_canvas(memory, SHAPES, offsets + geometry.base, logits.softmax(-1), geometry))
+    torch.testing.assert_close(canvas, expected, rtol=0, atol=1e-12)
+
+
+def test_gradients_equal_the_reference():
+    attn, query, memory, ref = _module_and_inputs(20.0)
+    grads = []
+    for run in (lambda: attn(query, ref, memory, SHAPES), lambda: _reference_forward(attn, query, ref, memory)):
         attn.zero_grad()
-        attn.sampler = sampler
-        out = attn(query, ref, memory, SHAPES)
-        out.square().sum().backward()
-        results.append((out.detach(), attn.value_proj.weight.grad.clone(), attn.sampling_offsets.weight.grad.clone()))
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+        run().square().sum().backward()
+        grads.append([p.grad.clone() for p in attn.parameters()])
+    for ours, ref_grad in zip(*grads):
+        torch.testing.assert_close(ours, ref_grad, rtol=1e-9, atol=1e-9)
 
 
 def test_bad_shapes_are_reported():
@@ -87,4 +98,4 @@ def test_bad_shapes_are_reported():
     with pytest.raises(ValueError, match="tokens"):
         attn(torch.zeros(1, 5, 16), torch.zeros(1, 5, 4, 2), torch.zeros(1, 10, 16), SHAPES)
     with pytest.raises(ValueError, match="reference_points"):
-        attn(torch.zeros(1, 5, 16), torch.zeros(1, 5, 2), torch.zeros(1, 58, 16), SHAPES)
+        attn(torch.zeros(1, 5, 16), torch.zeros(1, 5, 2), torch.zeros(1, TOKENS, 16), SHAPES)

@@ -21,7 +21,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from hand_object_pose.models.common import MLP, sine_axis_code
-from hand_object_pose.models.common.deformable_attention import MultiScaleDeformableAttention
+from hand_object_pose.models.common.deformable_attention import (
+    MultiScaleDeformableAttention, ReferenceGeometry, reference_geometry)
 
 SpatialShapes = Sequence[tuple[int, int]]
 
@@ -50,9 +51,10 @@ class EncoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
 
     def forward(self, src: torch.Tensor, pos: torch.Tensor, reference_points: torch.Tensor,
-                spatial_shapes: SpatialShapes) -> torch.Tensor:
+                spatial_shapes: SpatialShapes, geometry: ReferenceGeometry | None = None) -> torch.Tensor:
         """src, pos: (N, S, d); reference_points: (N, S, L, 2). Returns (N, S, d)."""
-        src = self.norm1(src + self.dropout1(self.self_attn(src + pos, reference_points, src, spatial_shapes)))
+        attended = self.self_attn(src + pos, reference_points, src, spatial_shapes, geometry)
+        src = self.norm1(src + self.dropout1(attended))
         return self.norm2(src + self.dropout2(self.ffn(src)))
 
 
@@ -70,12 +72,13 @@ class DecoderLayer(nn.Module):
         self.dropout3 = nn.Dropout(dropout)
 
     def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, reference_points: torch.Tensor,
-                memory: torch.Tensor, spatial_shapes: SpatialShapes) -> torch.Tensor:
+                memory: torch.Tensor, spatial_shapes: SpatialShapes,
+                geometry: ReferenceGeometry | None = None) -> torch.Tensor:
         """tgt, query_pos: (N, Q, d); reference_points: (N, Q, L, 2); memory: (N, S, d)."""
         q = tgt + query_pos
         tgt = self.norm2(tgt + self.dropout2(self.self_attn(q, q, tgt, need_weights=False)[0]))
-        tgt = self.norm1(tgt + self.dropout1(self.cross_attn(tgt + query_pos, reference_points, memory,
-                                                             spatial_shapes)))
+        attended = self.cross_attn(tgt + query_pos, reference_points, memory, spatial_shapes, geometry)
+        tgt = self.norm1(tgt + self.dropout1(attended))
         return self.norm3(tgt + self.dropout3(self.ffn(tgt)))
 
 
@@ -111,11 +114,12 @@ class DeformableEncoder(nn.Module):
     def forward(self, src: torch.Tensor, pos: torch.Tensor, spatial_shapes: SpatialShapes,
                 return_all: bool = False):
         """src, pos: (N, S, d). Returns memory (N, S, d), and with return_all the list of layer outputs."""
-        n_levels = self.layers[0].self_attn.n_levels
-        reference = encoder_reference_points(spatial_shapes, n_levels, src.device).expand(src.shape[0], -1, -1, -1)
+        attn = self.layers[0].self_attn
+        reference = encoder_reference_points(spatial_shapes, attn.n_levels, src.device).expand(src.shape[0], -1, -1, -1)
+        geometry = reference_geometry(reference, spatial_shapes, attn.n_points)   # shared by all layers
         outputs = []
         for layer in self.layers:
-            src = layer(src, pos, reference, spatial_shapes)
+            src = layer(src, pos, reference, spatial_shapes, geometry)
             outputs.append(src)
         return (src, outputs) if return_all else src
 
@@ -138,8 +142,9 @@ class AnchorDecoder(nn.Module):
         `trace`, when given, receives intermediates for parity checks (query_sine_embed,
         ref_point_head_out, query_scale_out (list), cross_attn_ref_points_l0).
         """
-        n_levels = self.layers[0].cross_attn.n_levels
-        reference = anchors_unit[:, :, None, :2].expand(-1, -1, n_levels, 2)
+        attn = self.layers[0].cross_attn
+        reference = anchors_unit[:, :, None, :2].expand(-1, -1, attn.n_levels, 2)
+        geometry = reference_geometry(reference, spatial_shapes, attn.n_points)   # fixed anchors: shared
         sine = anchor_sine_code(anchors_unit, self.d_model // 2)
         raw_pos = self.ref_point_head(sine)
         if trace is not None:
@@ -154,6 +159,6 @@ class AnchorDecoder(nn.Module):
                 if trace is not None:
                     trace["query_scale_out"].append(scale)
                 query_pos = scale * raw_pos
-            tgt = layer(tgt, query_pos, reference, memory, spatial_shapes)
+            tgt = layer(tgt, query_pos, reference, memory, spatial_shapes, geometry)
             outputs.append(tgt)
         return outputs

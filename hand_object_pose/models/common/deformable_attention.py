@@ -1,27 +1,36 @@
 """Multi-scale deformable attention (Deformable DETR), in pure PyTorch and exportable to ONNX.
 
-Each query attends to `n_points` sampled locations on each of `n_levels` feature maps, per head.
-The locations are the query's reference point plus learned offsets (in pixels of each level);
-the features there are read by bilinear interpolation with zero padding outside the map
-(`grid_sample`, `align_corners=False`), weighted by softmax-normalised attention weights
-(softmax over levels x points, per head) and summed.
+Each query attends, per head, to `n_points` locations on each of `n_levels` feature maps: its
+reference point plus learned offsets (in pixels of each level). Features are read by bilinear
+interpolation with zero padding outside the map (as `grid_sample` with `align_corners=False`),
+weighted by attention weights softmax-normalised over levels x points, and summed.
 
-Two samplers compute the same function:
+`ms_deform_attn_reference` is the reference formulation (one `grid_sample` per level, heads folded
+into the batch axis, then a weighted sum), kept for the tests and the benchmark baseline. The
+module computes the same function, organised for speed:
 
-* `sample_per_level` follows the reference formulation: one `grid_sample` per level with the heads
-  folded into the batch axis, the per-level results stacked and weighted.
-* `sample_atlas` (used by the module) first pastes all levels into one zero-bordered canvas,
-  clamps every sampling position to its level's 1-pixel border (a position beyond the border reads
-  only zeros either way, so the clamp is exact) and shifts it into the canvas, then reads all
-  levels and points with a single `grid_sample` and reduces the weights with one batched
-  matrix product. This replaces n_levels sampler calls, the stack and a broadcast-multiply-sum
-  by one sampler call and one `matmul`.
+* **Fused, head-major projections.** `sampling_offsets` and `attention_weights` run as one batched
+  product writing (N, heads, Q, ...) directly; the reference-point part of the sampling position
+  (`reference_geometry`) is computed once per forward and shared by all layers with the same
+  reference points, so per layer the positions cost one add.
+* **Eager (torch) path: one weighted gather.** The bilinear corner weights are multiplied by the
+  attention weights and all 4 corners x levels x points of a query and head are summed by one
+  `embedding_bag` over the rows of the value projection's output as it is, (N, S, heads, head_dim)
+  viewed as rows of head_dim: no transpose of the values, no per-level loop, no (Q x points)
+  intermediate. Corners outside their level get weight 0 (zero padding).
+* **ONNX path: one `grid_sample` for all levels.** The exporter has no fast `embedding_bag`, so the
+  exported graph pastes the levels into one canvas (stacked, each framed by a 1-pixel zero border),
+  clamps every position to its level's border (beyond it every bilinear corner lies outside the
+  level, so the clamp keeps the result exactly zero and no sample reads a neighbouring level), reads
+  all levels and points with a single `grid_sample` and reduces over the points in place.
 
-Spatial shapes are python tuples, so every shape in the graph is static apart from the batch axis.
+The parameters keep the official names and layouts (`sampling_offsets`, `attention_weights`,
+`value_proj`, `output_proj`), so checkpoints load unchanged. Spatial shapes are python tuples:
+every shape in the graph is static apart from the batch axis.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -30,45 +39,9 @@ from torch.nn import functional as F
 SpatialShapes = Sequence[tuple[int, int]]
 
 
-def check_spatial_shapes(value: torch.Tensor, spatial_shapes: SpatialShapes) -> None:
-    """Raise if value's token axis does not hold exactly the levels' H*W tokens."""
-    total = sum(h * w for h, w in spatial_shapes)
-    if value.shape[1] != total:
-        raise ValueError(f"value has {value.shape[1]} tokens but spatial_shapes {list(spatial_shapes)} "
-                         f"describe {total}")
-
-
-def sample_per_level(value: torch.Tensor, spatial_shapes: SpatialShapes, locations: torch.Tensor,
-                     weights: torch.Tensor) -> torch.Tensor:
-    """Reference sampler.
-
-    value: (N, S, M, D) per-head values of the S = sum(H_l*W_l) tokens (levels concatenated,
-        each row-major). locations: (N, Q, M, L, P, 2) normalised (x, y) in [0, 1] of each level.
-    weights: (N, Q, M, L, P) attention weights. Returns (N, Q, M*D).
-    """
-    n, _, heads, dim = value.shape
-    _, queries, _, levels, points, _ = locations.shape
-    per_level = value.split([h * w for h, w in spatial_shapes], dim=1)
-    grids = 2 * locations - 1
-    sampled = []
-    for lvl, (h, w) in enumerate(spatial_shapes):
-        # (N, H*W, M, D) -> (N*M, D, H, W)
-        level_value = per_level[lvl].flatten(2).transpose(1, 2).reshape(n * heads, dim, h, w)
-        # (N, Q, M, P, 2) -> (N*M, Q, P, 2)
-        level_grid = grids[:, :, :, lvl].transpose(1, 2).flatten(0, 1)
-        sampled.append(F.grid_sample(level_value, level_grid, mode="bilinear", padding_mode="zeros",
-                                     align_corners=False))                      # (N*M, D, Q, P)
-    w = weights.transpose(1, 2).reshape(n * heads, 1, queries, levels * points)
-    out = (torch.stack(sampled, dim=-2).flatten(-2) * w).sum(-1)                 # (N*M, D, Q)
-    return out.view(n, heads * dim, queries).transpose(1, 2).contiguous()
-
-
-def _atlas_layout(spatial_shapes: SpatialShapes) -> tuple[int, int, list[int]]:
-    """Levels stacked vertically, each with a 1-pixel zero border: (height, width, level row offsets).
-
-    Level l occupies rows [top_l + 1, top_l + 1 + H_l) and columns [1, 1 + W_l); the border rows and
-    columns around it are zero, and levels do not share border rows.
-    """
+def atlas_layout(spatial_shapes: SpatialShapes) -> tuple[int, int, list[int]]:
+    """Canvas (height, width) and each level's first row: levels stacked vertically, each framed
+    by a 1-pixel zero border. Level l occupies rows [top_l + 1, top_l + 1 + H_l), columns [1, 1 + W_l)."""
     width = max(w for _, w in spatial_shapes) + 2
     tops, row = [], 0
     for h, _ in spatial_shapes:
@@ -77,43 +50,90 @@ def _atlas_layout(spatial_shapes: SpatialShapes) -> tuple[int, int, list[int]]:
     return row, width, tops
 
 
-def sample_atlas(value: torch.Tensor, spatial_shapes: SpatialShapes, locations: torch.Tensor,
-                 weights: torch.Tensor) -> torch.Tensor:
-    """Single-call sampler; same contract and result as `sample_per_level` (to rounding)."""
+def ms_deform_attn_reference(value: torch.Tensor, spatial_shapes: SpatialShapes, locations: torch.Tensor,
+                             weights: torch.Tensor) -> torch.Tensor:
+    """Reference formulation of the sampling (as the official pure-PyTorch fallback computes it).
+
+    value: (N, S, M, D) per-head values of the S = sum(H_l*W_l) tokens (levels concatenated, each
+    row-major); locations: (N, Q, M, L, P, 2) normalised (x, y) in [0, 1] of each level;
+    weights: (N, Q, M, L, P) attention weights. Returns (N, Q, M*D).
+    """
     n, _, heads, dim = value.shape
     _, queries, _, levels, points, _ = locations.shape
-    atlas_h, atlas_w, tops = _atlas_layout(spatial_shapes)
-    # (N, S, M, D) -> (N*M, D, S), then paste each level into the zero canvas.
-    value_cf = value.permute(0, 2, 3, 1).reshape(n * heads, dim, -1)
+    per_level = value.split([h * w for h, w in spatial_shapes], dim=1)
+    grids = 2 * locations - 1
+    sampled = []
+    for lvl, (h, w) in enumerate(spatial_shapes):
+        level_value = per_level[lvl].flatten(2).transpose(1, 2).reshape(n * heads, dim, h, w)
+        level_grid = grids[:, :, :, lvl].transpose(1, 2).flatten(0, 1)                  # (N*M, Q, P, 2)
+        sampled.append(F.grid_sample(level_value, level_grid, mode="bilinear", padding_mode="zeros",
+                                     align_corners=False))                               # (N*M, D, Q, P)
+    w = weights.transpose(1, 2).reshape(n * heads, 1, queries, levels * points)
+    out = (torch.stack(sampled, dim=-2).flatten(-2) * w).sum(-1)                          # (N*M, D, Q)
+    return out.view(n, heads * dim, queries).transpose(1, 2)
+
+
+def paste_levels(value: torch.Tensor, spatial_shapes: SpatialShapes) -> torch.Tensor:
+    """(B, C, S) channels-first flattened levels -> (B, C, canvas_h, canvas_w) zero-framed canvas."""
+    _, canvas_w, _ = atlas_layout(spatial_shapes)
     rows, start = [], 0
     for h, w in spatial_shapes:
-        level = value_cf[..., start:start + h * w].reshape(n * heads, dim, h, w)
-        rows.append(F.pad(level, (1, atlas_w - 1 - w, 1, 1)))
+        level = value[..., start:start + h * w].reshape(value.shape[0], value.shape[1], h, w)
+        rows.append(F.pad(level, (1, canvas_w - 1 - w, 1, 1)))
         start += h * w
-    canvas = torch.cat(rows, dim=2)                                              # (N*M, D, Ha, Wa)
+    return torch.cat(rows, dim=2)
 
-    sizes = locations.new_tensor([[w, h] for h, w in spatial_shapes])            # (L, 2) as (W, H)
-    shift = locations.new_tensor([[1.0, top + 1.0] for top in tops])             # (L, 2)
-    canvas_size = locations.new_tensor([atlas_w, atlas_h])
-    # Pixel position in the level (align_corners=False: pixel centres at k + 0.5, so p = x*W - 0.5).
-    pixel = locations * sizes[:, None, :] - 0.5
-    # Outside [-1, W] every bilinear corner is outside the level: clamping keeps it zero.
-    pixel = torch.minimum(torch.maximum(pixel, torch.full_like(sizes, -1.0)[:, None, :]),
-                          sizes[:, None, :])
-    grid = (pixel + shift[:, None, :] + 0.5) / canvas_size * 2 - 1              # (N, Q, M, L, P, 2)
-    grid = grid.transpose(1, 2).reshape(n * heads, queries, levels * points, 2)
-    sampled = F.grid_sample(canvas, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False)                                 # (N*M, D, Q, L*P)
-    w = weights.transpose(1, 2).reshape(n * heads, queries, levels * points, 1)
-    out = torch.matmul(sampled.permute(0, 2, 1, 3), w).squeeze(-1)               # (N*M, Q, D)
-    return out.view(n, heads, queries, dim).transpose(1, 2).reshape(n, queries, heads * dim)
+
+class ReferenceGeometry(NamedTuple):
+    """Per-forward constants of the sampling positions (see `reference_geometry`); K = L*P.
+
+    base: (N, 1, Q, 2K) level-pixel position of the reference point on each level, repeated per
+        point, laid out (level, point, xy) like the offsets; pixel p = x * W - 0.5 (pixel centres
+        at integers, the `align_corners=False` convention).
+    level_start, level_w, level_h: (K,) first token, width and height of each sample's level.
+    low, high, grid_scale, grid_bias: (2K,) canvas-path constants: clamp bounds -1 and W (H) in level
+        pixels, and the affine map of a clamped level pixel to the canvas grid coordinate.
+    """
+
+    base: torch.Tensor
+    level_start: torch.Tensor
+    level_w: torch.Tensor
+    level_h: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+    grid_scale: torch.Tensor
+    grid_bias: torch.Tensor
+
+
+def reference_geometry(reference_points: torch.Tensor, spatial_shapes: SpatialShapes, n_points: int
+                       ) -> ReferenceGeometry:
+    """reference_points (N, Q, L, 2) normalised (x, y) per level -> `ReferenceGeometry`."""
+    canvas_h, canvas_w, tops = atlas_layout(spatial_shapes)
+    n, q, levels, _ = reference_points.shape
+    like = reference_points
+    size = like.new_tensor([[w, h] for h, w in spatial_shapes])                    # (L, 2) as (W, H)
+    shift = like.new_tensor([[1.0, top + 1.0] for top in tops])                    # level -> canvas pixel
+    scale = 2 / like.new_tensor([canvas_w, canvas_h])
+    base = reference_points * size - 0.5                                           # (N, Q, L, 2)
+    starts, start = [], 0
+    for h, w in spatial_shapes:
+        starts.append(start)
+        start += h * w
+    per_sample = lambda t: t[:, None].expand(levels, n_points).reshape(-1)        # (L,) -> (K,)
+    per_coord = lambda t: t[:, None, :].expand(levels, n_points, 2).reshape(-1)   # (L, 2) -> (2K,)
+    return ReferenceGeometry(
+        base=base[:, None, :, :, None, :].expand(n, 1, q, levels, n_points, 2).reshape(n, 1, q, -1),
+        level_start=per_sample(like.new_tensor(starts)),
+        level_w=per_sample(size[:, 0]), level_h=per_sample(size[:, 1]),
+        low=per_coord(torch.full_like(size, -1.0)), high=per_coord(size),
+        grid_scale=per_coord(scale.expand(levels, 2)), grid_bias=per_coord((shift + 0.5) * scale - 1))
 
 
 class MultiScaleDeformableAttention(nn.Module):
     """Deformable DETR's MSDeformAttn with the official parameter names.
 
-    `sampling_offsets` (d -> M*L*P*2), `attention_weights` (d -> M*L*P), `value_proj` (d -> d),
-    `output_proj` (d -> d).
+    `sampling_offsets` (d -> M*L*P*2, offsets in level pixels), `attention_weights` (d -> M*L*P),
+    `value_proj` (d -> d), `output_proj` (d -> d); M heads, L levels, P points.
     """
 
     def __init__(self, d_model: int = 256, n_levels: int = 4, n_heads: int = 8, n_points: int = 4):
@@ -125,32 +145,86 @@ class MultiScaleDeformableAttention(nn.Module):
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
         self.value_proj = nn.Linear(d_model, d_model)
         self.output_proj = nn.Linear(d_model, d_model)
-        self.sampler = sample_atlas
 
-    def sampling(self, query: torch.Tensor, reference_points: torch.Tensor, spatial_shapes: SpatialShapes
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sampling locations (N, Q, M, L, P, 2) in [0, 1] per level and softmaxed weights (N, Q, M, L, P).
+    def _check(self, reference_points: torch.Tensor, value_input: torch.Tensor, spatial_shapes: SpatialShapes):
+        if len(spatial_shapes) != self.n_levels:
+            raise ValueError(f"expected {self.n_levels} spatial shapes, got {list(spatial_shapes)}")
+        if reference_points.dim() != 4 or reference_points.shape[-2:] != (self.n_levels, 2):
+            raise ValueError(f"reference_points must be (N, Q, {self.n_levels}, 2), got {tuple(reference_points.shape)}")
+        total = sum(h * w for h, w in spatial_shapes)
+        if value_input.shape[1] != total:
+            raise ValueError(f"value has {value_input.shape[1]} tokens but spatial_shapes {list(spatial_shapes)} "
+                             f"describe {total}")
 
-        reference_points: (N, Q, L, 2) normalised (x, y) per level.
-        """
-        n, q, _ = query.shape
-        m, lv, p = self.n_heads, self.n_levels, self.n_points
-        offsets = self.sampling_offsets(query).view(n, q, m, lv, p, 2)
-        logits = self.attention_weights(query).view(n, q, m, lv * p)
-        weights = logits.softmax(-1).view(n, q, m, lv, p)
-        # Offsets are in pixels of each level: normalise by (W, H).
-        normaliser = query.new_tensor([[w, h] for h, w in spatial_shapes])
-        locations = reference_points[:, :, None, :, None, :] + offsets / normaliser[None, None, None, :, None, :]
-        return locations, weights
+    def head_major_projections(self, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Offsets in level pixels (N, M, Q, 2K) and attention logits (N, M, Q, K), in one product."""
+        m, k = self.n_heads, self.n_levels * self.n_points
+        weight = torch.cat((self.sampling_offsets.weight.view(m, 2 * k, -1),
+                            self.attention_weights.weight.view(m, k, -1)), dim=1)                # (M, 3K, d)
+        bias = torch.cat((self.sampling_offsets.bias.view(m, 2 * k), self.attention_weights.bias.view(m, k)), dim=1)
+        out = torch.matmul(query[:, None], weight.transpose(1, 2)) + bias[:, None, :]            # (N, M, Q, 3K)
+        return out[..., :2 * k], out[..., 2 * k:]
 
     def forward(self, query: torch.Tensor, reference_points: torch.Tensor, value_input: torch.Tensor,
-                spatial_shapes: SpatialShapes) -> torch.Tensor:
-        """query: (N, Q, d) (content + position); reference_points: (N, Q, L, 2) in [0, 1];
-        value_input: (N, S, d) flattened levels; returns (N, Q, d)."""
-        if reference_points.shape[-2:] != (self.n_levels, 2):
-            raise ValueError(f"reference_points must be (N, Q, {self.n_levels}, 2), got {tuple(reference_points.shape)}")
-        check_spatial_shapes(value_input, spatial_shapes)
-        n, s, _ = value_input.shape
-        value = self.value_proj(value_input).view(n, s, self.n_heads, self.d_model // self.n_heads)
-        locations, weights = self.sampling(query, reference_points, spatial_shapes)
-        return self.output_proj(self.sampler(value, spatial_shapes, locations, weights))
+                spatial_shapes: SpatialShapes, geometry: ReferenceGeometry | None = None) -> torch.Tensor:
+        """query: (N, Q, d) (content + position); reference_points: (N, Q, L, 2) normalised (x, y);
+        value_input: (N, S, d) flattened levels (row-major, level order); geometry: the result of
+        `reference_geometry(reference_points, spatial_shapes, n_points)` when shared between layers.
+        Returns (N, Q, d).
+        """
+        self._check(reference_points, value_input, spatial_shapes)
+        if geometry is None:
+            geometry = reference_geometry(reference_points, spatial_shapes, self.n_points)
+        offsets, logits = self.head_major_projections(query)
+        pixel = offsets + geometry.base                                                          # (N, M, Q, 2K)
+        weights = logits.softmax(dim=-1)                                                         # (N, M, Q, K)
+        if torch.onnx.is_in_onnx_export():
+            out = self.sample_canvas(value_input, spatial_shapes, pixel, weights, geometry)
+        else:
+            out = self.sample_bags(self.value_proj(value_input), pixel, weights, geometry)
+        return self.output_proj(out)
+
+    def sample_bags(self, value: torch.Tensor, pixel: torch.Tensor, weights: torch.Tensor,
+                     geometry: ReferenceGeometry) -> torch.Tensor:
+        """value (N, S, d) projected; pixel (N, M, Q, 2K); weights (N, M, Q, K) -> (N, Q, d)."""
+        n, s, _ = value.shape
+        m, q = self.n_heads, pixel.shape[2]
+        head_dim = self.d_model // m
+        xy = pixel.view(n, m, q, -1, 2)
+        corner = xy.floor()
+        frac = xy - corner
+        # The 4 bilinear corners along a new last axis: (x0, y0), (x0+1, y0), (x0, y0+1), (x0+1, y0+1).
+        dx = pixel.new_tensor([0.0, 1.0, 0.0, 1.0])
+        dy = pixel.new_tensor([0.0, 0.0, 1.0, 1.0])
+        cx = corner[..., 0, None] + dx                                                            # (N, M, Q, K, 4)
+        cy = corner[..., 1, None] + dy
+        wx = (1 - dx) + (2 * dx - 1) * frac[..., 0, None]
+        wy = (1 - dy) + (2 * dy - 1) * frac[..., 1, None]
+        width, height = geometry.level_w[:, None], geometry.level_h[:, None]                    # (K, 1)
+        inside = (cx >= 0) & (cx <= width - 1) & (cy >= 0) & (cy <= height - 1)
+        bag_weights = torch.where(inside, wx * wy * weights[..., None], torch.zeros_like(wx))
+        token = (geometry.level_start[:, None] + cy.clamp(min=0) * width + cx.clamp(min=0)).long()
+        token = torch.minimum(token, (geometry.level_start[:, None] + width * height - 1).long())
+        # Row of (n, token, head) in value viewed as (N*S*M, head_dim).
+        head_row = (torch.arange(n, device=value.device)[:, None] * (s * m)
+                    + torch.arange(m, device=value.device)[None, :])[:, :, None, None, None]
+        rows = head_row + token * m
+        out = F.embedding_bag(rows.reshape(n * m * q, -1), value.reshape(n * s * m, head_dim),
+                              per_sample_weights=bag_weights.reshape(n * m * q, -1), mode="sum")
+        return out.view(n, m, q, head_dim).transpose(1, 2).reshape(n, q, self.d_model)
+
+    def sample_canvas(self, value_input: torch.Tensor, spatial_shapes: SpatialShapes, pixel: torch.Tensor,
+                       weights: torch.Tensor, geometry: ReferenceGeometry) -> torch.Tensor:
+        """The exportable path: one grid_sample on the zero-framed canvas of all levels."""
+        n, q = value_input.shape[0], pixel.shape[2]
+        m, k = self.n_heads, self.n_levels * self.n_points
+        head_dim = self.d_model // m
+        # value_proj written channels-first: (N, d, S) = (N*M, head_dim, S) without a transpose.
+        value = torch.matmul(self.value_proj.weight, value_input.transpose(1, 2)) + self.value_proj.bias[:, None]
+        canvas = paste_levels(value.reshape(n * m, head_dim, -1), spatial_shapes)
+        clamped = torch.minimum(torch.maximum(pixel, geometry.low), geometry.high)
+        grid = clamped * geometry.grid_scale + geometry.grid_bias
+        sampled = F.grid_sample(canvas, grid.reshape(n * m, q, k, 2), mode="bilinear", padding_mode="zeros",
+                                align_corners=False)                                           # (N*M, hd, Q, K)
+        out = (sampled * weights.reshape(n * m, 1, q, k)).sum(dim=-1)                           # (N*M, hd, Q)
+        return out.reshape(n, m * head_dim, q).transpose(1, 2)
