@@ -50,7 +50,14 @@ setup(
     extras_require=EXTRAS,
     entry_points={
         "console_scripts": [
+            "hand-object-pose-train = hand_object_pose.training.train:main",
+            "hand-object-pose-evaluate = hand_object_pose.evaluation.evaluate:main",
+            "hand-object-pose-convert-mano = hand_object_pose.tools.convert_mano:main",
+            "hand-object-pose-generate-synthetic = hand_object_pose.tools.generate_synthetic:main",
+            "hand-object-pose-object-template = hand_object_pose.tools.object_template:main",
             "hand-object-pose-parity = hand_object_pose.tools.parity:main",
+            # Needs the [ros] extra (or a ROS 2 install providing rclpy and the messages).
+            "hand-object-pose-node = hand_object_pose.ros.pose_node:main",
         ],
     },
 )

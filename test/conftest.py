@@ -8,8 +8,9 @@ subprocess a test starts with ``env=dict(os.environ, ...)`` (see ros_test_helper
 - ``ROS_DOMAIN_ID``: one domain per test process (each pytest-xdist worker is a process), claimed
   with a lock file so that concurrent test runs on the same machine never share a domain.
 - ``ROS_LOG_DIR``: a temporary directory, not ~/.ros/log.
-- ``FASTRTPS_DEFAULT_PROFILES_FILE``: the large-shared-memory, fast-discovery test profile, unless
-  the caller chose a profile.
+- ``FASTRTPS_DEFAULT_PROFILES_FILE``: the profile the package ships for users
+  (config/fastdds_large_shm.xml: 16 MB shared-memory segment so camera frames go through shared
+  memory, 250 ms lease announcement so late joiners are found fast), unless the caller chose one.
 - ``OMP_NUM_THREADS`` under pytest-xdist: the cores shared out between the workers (torch reads it
   at import), so that two workers do not each start one thread per core.
 """
@@ -22,8 +23,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-TEST_DIR = Path(__file__).resolve().parent
-FASTDDS_TEST_PROFILE = TEST_DIR / "fixtures" / "fastdds_test_profile.xml"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FASTDDS_PROFILE = REPO_ROOT / "config" / "fastdds_large_shm.xml"
 
 # Domain ids 1..100: 0 is everyone's default (a ROS system running on this machine), and ids above
 # 101 collide with the ephemeral port range on Linux.
@@ -61,7 +62,9 @@ def _configure_ros_environment() -> None:
     os.environ["ROS_LOG_DIR"] = log_dir
     atexit.register(shutil.rmtree, log_dir, ignore_errors=True)
 
-    os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(FASTDDS_TEST_PROFILE))
+    if not FASTDDS_PROFILE.is_file():
+        raise FileNotFoundError(f"{FASTDDS_PROFILE} is missing: the tests use the Fast DDS profile shipped in config/")
+    os.environ.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
 
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
     if workers > 1:
