@@ -77,7 +77,7 @@ def write_sample(out_dir: str, frame_id: str, sample: SceneSample) -> None:
 
 
 def generate(out_dir: str, count: int, seed: int = 0, start: int = 0, config: SceneConfig | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, renderer: str = "auto") -> dict:
     """Render samples start..start+count-1 into ``out_dir``; returns (and writes) the meta dict."""
     from tqdm import tqdm
 
@@ -85,7 +85,7 @@ def generate(out_dir: str, count: int, seed: int = 0, start: int = 0, config: Sc
     for sub in SUBDIRS:
         os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
     write_catalogue(out_dir)
-    generator = SceneGenerator(config)
+    generator = SceneGenerator(config, renderer=renderer)
     began = time.perf_counter()
     for index in tqdm(range(start, start + count), desc="synthetic", unit="sample", disable=not progress):
         write_sample(out_dir, f"{index:06d}", generator.sample(seed, index))
@@ -96,7 +96,8 @@ def generate(out_dir: str, count: int, seed: int = 0, start: int = 0, config: Sc
         "depth_png": "uint16 millimetres, 0 = no surface", "catalogue": "catalogue.yaml",
         "hand_model": "licence-free stand-in hand (NOT MANO), models/standin_hand; "
                       "ManoLayer(flat_hand_mean=True) with camera-frame global orientation and translation",
-        "seconds": round(seconds, 3), "samples_per_second": round(count / seconds, 3) if seconds > 0 else None,
+        "renderer": generator.renderer, "seconds": round(seconds, 3),
+        "samples_per_second": round(count / seconds, 3) if seconds > 0 else None,
     }
     with open(os.path.join(out_dir, "meta.json" if start == 0 else f"meta_{start:06d}.json"), "w") as handle:
         json.dump(meta, handle, indent=2)
@@ -110,6 +111,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=int, default=0, help="index of the first sample (parallel runs)")
     parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("WIDTH", "HEIGHT"))
+    parser.add_argument("--renderer", choices=("auto", "gl", "torch"), default="auto",
+                        help="gl: moderngl/EGL (fast); torch: the pure-torch rasteriser; auto: gl if it starts")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is fastest for these small tensors; run processes in parallel)")
     args = parser.parse_args(argv)
@@ -117,9 +120,9 @@ def main(argv=None) -> int:
     if args.count <= 0 or min(args.size) <= 0:
         parser.error("--count and --size must be positive")
     meta = generate(args.out_dir, args.count, seed=args.seed, start=args.start,
-                    config=SceneConfig(image_size=tuple(args.size)))
+                    config=SceneConfig(image_size=tuple(args.size)), renderer=args.renderer)
     print(f"wrote {args.count} samples to {args.out_dir} in {meta['seconds']:.1f} s "
-          f"({meta['samples_per_second']:.2f} samples/s)", file=sys.stderr)
+          f"({meta['samples_per_second']:.2f} samples/s, {meta['renderer']} renderer)", file=sys.stderr)
     return 0
 
 

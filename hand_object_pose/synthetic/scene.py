@@ -6,7 +6,9 @@ tone, object colour, background, lighting and sensor noise. Everything is in the
 (metres); hand parameters are MANO-format for ``ManoLayer(..., flat_hand_mean=True)`` with the global
 orientation and translation given in the camera frame, so the layer reproduces the rendered hand.
 
-Rendering uses the project's torch rasteriser (no GL). Each call is deterministic in (seed, index).
+Rendering uses headless OpenGL (moderngl + EGL) when it starts, else the project's torch rasteriser;
+both give the same pixels up to ties on triangle edges. Each call is deterministic in (seed, index)
+for a given renderer.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.geometry.rotations import matrix_to_axis_angle
 from hand_object_pose.synthetic.objects import ObjectModel, default_objects
 from hand_object_pose.synthetic.poses import sample_hand_pose
-from hand_object_pose.synthetic.raster import render_mesh
+from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.standin_hand import standin_hand_path
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3}
@@ -122,8 +124,15 @@ class SceneGenerator:
     """Renders random scenes; holds the two stand-in hand layers and the object set."""
 
     def __init__(self, config: SceneConfig | None = None, objects: Optional[list[ObjectModel]] = None,
-                 hand_model_dir: Optional[str] = None):
+                 hand_model_dir: Optional[str] = None, renderer: str = "auto"):
+        """renderer: "gl" (moderngl/EGL), "torch" (the rasteriser) or "auto" (GL when it starts)."""
         self.config = config or SceneConfig()
+        if renderer not in ("auto", "gl", "torch"):
+            raise ValueError(f"renderer must be 'auto', 'gl' or 'torch', got {renderer!r}")
+        width, height = self.config.image_size
+        self.renderer, self._render_fn = make_renderer((height, width), prefer_gl=renderer != "torch")
+        if renderer == "gl" and self.renderer != "gl":
+            raise RuntimeError("renderer='gl' requested but no OpenGL (moderngl + EGL) context could be created")
         self.objects = objects if objects is not None else default_objects()
         self.layers = {side: ManoLayer(standin_hand_path(side, hand_model_dir), flat_hand_mean=True)
                        for side in ("right", "left")}
@@ -229,8 +238,8 @@ class SceneGenerator:
         colors = np.vstack([m[3] for m in meshes])
         face_label = np.concatenate([np.full(len(m[2]), LABEL_IDS[m[0]], np.uint8) for m in meshes])
         light = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), -rng.uniform(0.3, 1.5)])
-        out = render_mesh(vertices, faces, K, (height, width), vertex_colors=colors, light_direction=light,
-                          ambient=rng.uniform(0.25, 0.6), background=_background(rng, width, height))
+        out = self._render_fn(vertices, faces, K, vertex_colors=colors, light_direction=light,
+                              ambient=rng.uniform(0.25, 0.6), background=_background(rng, width, height))
         face_index = out.face_index.numpy()
         labels = np.where(face_index >= 0, face_label[np.maximum(face_index, 0)], 0).astype(np.uint8)
         rgb = out.rgb.numpy() * rng.uniform(0.8, 1.15) + rng.normal(0, cfg.noise_std, (height, width, 3))
