@@ -23,8 +23,7 @@ PACKAGE = "hand_object_pose"
 
 ARGUMENTS = (
     ("model", "kpt_h2o3d_3d_r34", "model preset; selects config/<model>.yaml unless params_file is given "
-                                  "(presets: kpt_ho3d_3d, kpt_ho3d_3d_r18, kpt_ho3d_3d_r34, kpt_h2o3d_3d, "
-                                  "kpt_h2o3d_3d_r34, kpt_ih26m_2p5d, kpt_ih26m_angles, a2j_ih26m, dma_ho3d)"),
+                                  "(one YAML per preset: kpt_*, occrobnet_*, a2j_*, dma_*; see docs/ros.md)"),
     ("params_file", "", "parameter YAML for the node; '' = <share>/config/<model>.yaml"),
     ("namespace", "", "namespace of the node and its relative topics"),
     ("image", "image", "input colour image topic (sensor_msgs/Image)"),

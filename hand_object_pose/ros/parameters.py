@@ -1,8 +1,9 @@
 """The pose node's ROS parameters: declaration (descriptions, ranges), reading and validation.
 
 Two groups, all flat lower_snake_case names:
-* estimator parameters: exactly the fields of `inference.EstimatorConfig` (same names, same meaning;
-  see its docstring), so a parameter YAML reads like the config;
+* estimator parameters: the fields of `inference.EstimatorConfig` (same names, same meaning; see its
+  docstring), so a parameter YAML reads like the config. Not exposed: `model_overrides` (a mapping,
+  which ROS parameters cannot hold; a development option of the torch backend);
 * node parameters (`NODE_PARAMETERS`): topics/QoS, pairing, TF, markers, diagnostics.
 
 `read_settings(node)` returns (NodeSettings, EstimatorConfig) or raises `ParameterError` with a
@@ -94,6 +95,8 @@ ESTIMATOR_PARAMETERS = {
     "hand_surface_offset_m": ("added to the measured skin depth (joints lie inside the hand), metres",
                               (-0.1, 0.1)),
     "fit_min_joint_confidence": ("joints below this confidence are left out of the 2D fit", (0.0, 1.0)),
+    "hand_size_m": ("summed length of the 20 bones of the user's hand, metres (2D fit of 2.5D models)",
+                    (0.2, 2.0)),
     "default_depth_m": ("wrist depth when no other source works, metres", (0.0, 100.0)),
     "object_catalogue": ("object catalogue YAML (config/objects.yaml); '' = none", None),
     "object_id": ("catalogue id of the manipulated object; '' = the catalogue's only entry", None),

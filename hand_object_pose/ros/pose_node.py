@@ -132,7 +132,7 @@ class PoseNode(Node):
 
     def stop(self) -> None:
         """Stop the worker (call before destroying the node)."""
-        if hasattr(self, "_stop"):
+        if getattr(self, "_worker", None) is not None:
             self._stop.set()
             self._slot.close()
             self._worker.join(timeout=10.0)

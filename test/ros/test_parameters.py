@@ -1,4 +1,5 @@
 """Parameter declaration, the shipped per-preset YAMLs, and start-up rejection of invalid values."""
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from rclpy.context import Context
 from rclpy.signals import SignalHandlerOptions
 
 from hand_object_pose.inference.catalogue import ObjectCatalogue
+from hand_object_pose.inference.config import EstimatorConfig
 from hand_object_pose.models.registry import preset_names
 from hand_object_pose.ros.parameters import ESTIMATOR_PARAMETERS, NODE_PARAMETERS, ParameterError
 from hand_object_pose.ros.pose_node import PoseNode
@@ -38,6 +40,12 @@ def write_params(tmp_path: Path, base: Path = REPO / "config" / "kpt_ho3d_3d_r18
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def test_every_estimator_config_field_is_a_parameter():
+    fields = {f.name for f in dataclasses.fields(EstimatorConfig)}
+    assert set(ESTIMATOR_PARAMETERS) <= fields
+    assert fields - set(ESTIMATOR_PARAMETERS) <= {"model_overrides"}   # a mapping: no ROS parameter type
 
 
 def test_one_yaml_per_preset():
