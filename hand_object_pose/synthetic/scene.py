@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+import cv2
 import numpy as np
 import torch
 
@@ -115,8 +116,11 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
             x0, y0 = rng.integers(0, width), rng.integers(0, height)
             w, h = rng.integers(width // 10, width // 2), rng.integers(height // 10, height // 2)
             image[y0:y0 + h, x0:x0 + w] = rng.uniform(0.05, 0.95, 3)
-    blobs = sum(np.sin(2 * np.pi * (rng.uniform(1, 4) * xx + rng.uniform(1, 4) * yy) + rng.uniform(0, 6))
+    # Low-frequency shading blobs, computed on a coarse grid and upsampled (cheap).
+    coarse_y, coarse_x = np.mgrid[0:17, 0:17] / 16.0
+    blobs = sum(np.sin(2 * np.pi * (rng.uniform(1, 4) * coarse_x + rng.uniform(1, 4) * coarse_y) + rng.uniform(0, 6))
                 for _ in range(3))
+    blobs = cv2.resize(blobs, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(image * (1 + 0.08 * blobs[..., None]), 0, 1)
 
 
@@ -145,15 +149,17 @@ class SceneGenerator:
         args = (torch.tensor(orient[None], dtype=torch.float32), torch.tensor(hand_pose[None], dtype=torch.float32),
                 torch.tensor(betas[None], dtype=torch.float32))
         with torch.no_grad():
-            rest = layer(*args)
-            palm = 0.5 * (rest.joints[0, 0] + rest.joints[0, 9]).numpy()
-            transl = palm_target - palm
-            out = layer(*args, transl=torch.tensor(transl[None], dtype=torch.float32))
-        hand = HandSample(side=side, joints_cam=out.joints[0].numpy().astype(np.float64),
+            out = layer(*args)
+        # The layer adds the translation after skinning: shifting the outputs is exact.
+        palm = 0.5 * (out.joints[0, 0] + out.joints[0, 9]).numpy().astype(np.float64)
+        transl = palm_target - palm
+        joints = out.joints[0].numpy().astype(np.float64) + transl
+        vertices = out.vertices[0].numpy().astype(np.float64) + transl
+        hand = HandSample(side=side, joints_cam=joints,
                           joints_2d=np.zeros((21, 2)), joints_visible=np.zeros(21, bool),
                           mano_pose=np.concatenate([orient, hand_pose]), mano_shape=betas, mano_trans=transl,
-                          vertices=out.vertices[0].numpy().astype(np.float64), style="")
-        return hand, out.vertices[0].numpy()
+                          vertices=vertices, style="")
+        return hand, vertices
 
     def sample(self, seed: int, index: int) -> SceneSample:
         cfg = self.config
@@ -242,7 +248,8 @@ class SceneGenerator:
                               ambient=rng.uniform(0.25, 0.6), background=_background(rng, width, height))
         face_index = out.face_index.numpy()
         labels = np.where(face_index >= 0, face_label[np.maximum(face_index, 0)], 0).astype(np.uint8)
-        rgb = out.rgb.numpy() * rng.uniform(0.8, 1.15) + rng.normal(0, cfg.noise_std, (height, width, 3))
+        noise = rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(cfg.noise_std)
+        rgb = out.rgb.numpy() * np.float32(rng.uniform(0.8, 1.15)) + noise
         return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), out.depth.numpy().astype(np.float32), labels
 
     @staticmethod

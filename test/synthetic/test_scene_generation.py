@@ -1,15 +1,11 @@
 """Synthetic scenes: ground truth consistent with the pixels, MANO parameters reproduce the hands,
-deterministic per (seed, index), and the generator CLI writes the documented files."""
-import json
-
-import cv2
+deterministic per (seed, index), with both renderers. (Writing them to disk and reading them back as
+Samples: test/training/test_synthetic_dataset.py.)"""
 import numpy as np
 import pytest
 import torch
 
 from hand_object_pose.geometry.mano import ManoLayer
-from hand_object_pose.inference.catalogue import ObjectCatalogue
-from hand_object_pose.synthetic import generate
 from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.scene import LABEL_IDS, SceneConfig, SceneGenerator
 from hand_object_pose.synthetic.standin_hand import standin_hand_path
@@ -93,30 +89,3 @@ def test_scenes_are_deterministic_and_varied(generator, samples):
     np.testing.assert_array_equal(again.depth, samples[2].depth)
     assert not np.array_equal(generator.sample(8, 2).rgb, samples[2].rgb)
     assert len({s.K[0, 0] for s in samples}) == len(samples)
-
-
-def test_generator_cli_writes_the_documented_dataset(tmp_path):
-    out = tmp_path / "syn"
-    assert generate.main([str(out), "--count", "3", "--seed", "3", "--size", "96", "80"]) == 0
-    meta = json.loads((out / "meta.json").read_text())
-    assert meta["count"] == 3 and meta["format"] == generate.FORMAT and meta["samples_per_second"] > 0
-    assert meta["renderer"] in ("gl", "torch")
-    assert meta["joint_names"][0] == "wrist" and meta["label_ids"] == LABEL_IDS
-    catalogue = ObjectCatalogue.load(out / "catalogue.yaml")
-    for i in range(3):
-        ann = json.loads((out / "annotations" / f"{i:06d}.json").read_text())
-        rgb = cv2.imread(str(out / ann["image"]), cv2.IMREAD_UNCHANGED)
-        depth = cv2.imread(str(out / ann["depth"]), cv2.IMREAD_UNCHANGED)
-        labels = cv2.imread(str(out / ann["labels"]), cv2.IMREAD_UNCHANGED)
-        assert rgb.shape == (80, 96, 3) and depth.dtype == np.uint16 and labels.dtype == np.uint8
-        assert ann["image_size"] == [96, 80] and np.array(ann["K"]).shape == (3, 3)
-        for side, hand in ann["hands"].items():
-            assert side in ("right", "left")
-            assert np.array(hand["joints_cam"]).shape == (21, 3) and len(hand["mano_pose"]) == 48
-            assert len(hand["joints_visible"]) == 21 and len(hand["box"]) == 4
-        for obj in ann["objects"]:
-            assert obj["id"] in catalogue
-        # The PNG depth is the rendered depth in millimetres.
-        sample = SceneGenerator(SceneConfig(image_size=(96, 80)), renderer=meta["renderer"]).sample(3, i)
-        np.testing.assert_array_equal(depth, np.round(sample.depth * 1000).astype(np.uint16))
-        np.testing.assert_array_equal(labels, sample.labels)
