@@ -84,3 +84,9 @@ def test_invalid_values_are_rejected_naming_the_parameter(tmp_path, changes, mes
         read_params(write_params(tmp_path, **changes))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_every_parameter_is_documented():
+    docs = (REPO / "docs" / "ros.md").read_text()
+    missing = [name for name in (*NODE_PARAMETERS, *ESTIMATOR_PARAMETERS) if f"| `{name}` |" not in docs]
+    assert not missing, f"parameters missing from docs/ros.md: {missing}"
