@@ -127,3 +127,18 @@ def test_placeholder_assets_have_the_model_sizes():
     assert obj.vertices.shape == (1000, 3) and obj.faces.max() == 999 and len(obj.faces) <= 2007
     vertices, faces = tube_mesh(4, 6, 1.0, 0.5)
     assert vertices.shape == (26, 3) and faces.shape == (2 * 6 * 3 + 12, 3)
+
+
+def test_hand_topology_from_the_standin_hand_file():
+    from hand_object_pose.geometry.hand_model_files import load_hand_model
+    from hand_object_pose.models.dma.assets import hand_topology_from_model
+    from hand_object_pose.export.parity_kit import REPO_ROOT
+
+    arrays = load_hand_model(REPO_ROOT / "models" / "standin_hand" / "standin_hand_right.npz")
+    hand = hand_topology_from_model(arrays)
+    assert hand.faces.shape == (1538, 3) and hand.joint_regressor.shape == (21, 778)
+    np.testing.assert_allclose(hand.joint_regressor[0], arrays["J_regressor"][0], rtol=1e-6)  # wrist
+    assert hand.joint_regressor[4].argmax() == FINGERTIP_VERTICES[0]  # thumb tip
+    edges = faces_to_edge_index(torch.from_numpy(hand.faces), 778)
+    pairs = set(map(tuple, edges.T.tolist()))
+    assert all((j, i) in pairs for i, j in pairs) and len(pairs) > 4000  # undirected, about MANO's 4640

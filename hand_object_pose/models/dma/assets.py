@@ -101,3 +101,10 @@ def placeholder_object() -> ObjectTemplate:
     """A 1000-vertex open tube of 12 cm x 4 cm (not a real object), for untrained builds and tests."""
     vertices, faces = tube_mesh(rings=40, ring_size=25, length=0.12, radius=0.02, caps=False)
     return ObjectTemplate("placeholder_tube", vertices, faces)
+
+
+def hand_topology_from_model(arrays) -> HandTopology:
+    """HandTopology from MANO-layout arrays (`geometry.hand_model_files.load_hand_model`: the user's converted
+    MANO file or the stand-in hand): faces `f` and the 21x778 regressor built from `J_regressor` with the
+    official DMA fingertip vertices (745, 317, 445, 556, 673; smplx uses slightly different ids)."""
+    return HandTopology(arrays["f"], joint_regressor_21(arrays["J_regressor"]))
