@@ -263,9 +263,12 @@ def _build_mesh():
     top_u = _arc_fractions(top_points)
 
     def palm_ring(t: float, count: int) -> np.ndarray:
-        u = top_u if count == PALM_RING else np.arange(count) / count
-        top = top_points if count == PALM_RING else _resample_closed(top_points, u)
-        ring = (1.0 - t) * _resample_closed(wrist_curve, u) + t * top
+        # Evenly spaced columns low in the palm, converging to the finger-base spacing at the top
+        # (uneven spacing all the way down shows as creases under smooth shading).
+        u = np.arange(count) / count
+        if count == PALM_RING:
+            u = (1.0 - t ** 2) * u + t ** 2 * top_u
+        ring = (1.0 - t) * _resample_closed(wrist_curve, u) + t * _resample_closed(top_points, u)
         ring[:, 2] *= 1.0 + PALM_BULGE * np.sin(np.pi * t)
         return ring
 
