@@ -8,6 +8,11 @@ from hand_object_pose.geometry.skeleton import BONES
 
 _COLOURS = {"right": (51, 153, 255), "left": (255, 128, 26)}   # RGB, as in the markers
 _AXIS_LENGTH_M = 0.05
+_LIMIT_PX = 1 << 15   # cv2 drawing takes int coordinates; far-off points are clipped (cv2 clips the lines)
+
+
+def _pixel(uv) -> tuple:
+    return tuple(int(round(float(np.clip(v, -_LIMIT_PX, _LIMIT_PX)))) for v in uv)
 
 
 def draw_overlay(image_rgb: np.ndarray, estimate, camera_matrix: np.ndarray) -> np.ndarray:
@@ -18,11 +23,13 @@ def draw_overlay(image_rgb: np.ndarray, estimate, camera_matrix: np.ndarray) -> 
         if not hand.present:
             continue
         colour = _COLOURS.get(hand.side, (255, 255, 255))
-        uv = np.round(np.asarray(hand.joints_uv, np.float64)).astype(np.int32)
+        uv = np.asarray(hand.joints_uv, np.float64)
+        finite = np.all(np.isfinite(uv), axis=1)
         for a, b in BONES:
-            cv2.line(canvas, tuple(map(int, uv[a])), tuple(map(int, uv[b])), colour, 2, cv2.LINE_AA)
-        for point in uv:
-            cv2.circle(canvas, tuple(map(int, point)), 3, colour, -1, cv2.LINE_AA)
+            if finite[a] and finite[b]:
+                cv2.line(canvas, _pixel(uv[a]), _pixel(uv[b]), colour, 2, cv2.LINE_AA)
+        for point in uv[finite]:
+            cv2.circle(canvas, _pixel(point), 3, colour, -1, cv2.LINE_AA)
         if hand.crop_box is not None:
             x, y, w, h = (int(round(float(v))) for v in hand.crop_box)
             cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, 1)
@@ -30,10 +37,9 @@ def draw_overlay(image_rgb: np.ndarray, estimate, camera_matrix: np.ndarray) -> 
     for obj in estimate.objects:
         R, t = np.asarray(obj.rotation, np.float64), np.asarray(obj.translation, np.float64)
         points = np.vstack([t, t + R.T[0] * _AXIS_LENGTH_M, t + R.T[1] * _AXIS_LENGTH_M, t + R.T[2] * _AXIS_LENGTH_M])
-        if np.any(points[:, 2] <= 1e-6):
-            continue  # behind the camera: nothing sensible to draw
+        if not np.all(np.isfinite(points)) or np.any(points[:, 2] <= 1e-6):
+            continue  # behind the camera (or undefined): nothing sensible to draw
         uv = (points @ K.T)[:, :2] / points[:, 2:3]
-        origin = tuple(int(round(v)) for v in uv[0])
         for end, colour in zip(uv[1:], ((255, 0, 0), (0, 255, 0), (0, 0, 255))):
-            cv2.line(canvas, origin, tuple(int(round(v)) for v in end), colour, 2, cv2.LINE_AA)
+            cv2.line(canvas, _pixel(uv[0]), _pixel(end), colour, 2, cv2.LINE_AA)
     return canvas
