@@ -390,18 +390,16 @@ def _skinning_weights(points, labels) -> np.ndarray:
         a3 = _smoothstep((s - l1 - l2) / 0.005)
         j1, j2, j3 = digit.joints
         weights[np.ix_(on, [0, j1, j2, j3])] = np.stack([1 - a1, a1 - a2, a2 - a3, a3], axis=1)
-    # Palm vertices below the knuckles follow their column's finger a little (s < 0 there) ...
+    # Palm vertices below the knuckles follow the finger of the nearest top-ring column a little
+    # (s < 0 there) ...
     palm = np.flatnonzero(part == -1)
     top = points[labels["top_ids"]]
-    for v in palm:
-        weights[v, 0] = 1.0
-    palm_32 = [v for v in palm if v not in set(labels["wrist"].tolist())]
-    for v in palm_32:
-        column = np.argmin(np.linalg.norm(top[:, [0, 2]] - points[v, [0, 2]], axis=1))
-        digit = labels["top_column_digit"][column]
-        s = (points[v] - top[column]) @ finger_frame(digit.name)[0]
-        a1 = float(_smoothstep(s / 0.012))
-        weights[v, 0], weights[v, digit.joints[0]] = 1.0 - a1, a1
+    column = np.argmin(np.linalg.norm(points[palm][:, None, [0, 2]] - top[None, :, [0, 2]], axis=2), axis=1)
+    digits = [labels["top_column_digit"][c] for c in column]
+    directions = np.array([finger_frame(d.name)[0] for d in digits])
+    a1 = _smoothstep(np.einsum("ij,ij->i", points[palm] - top[column], directions) / 0.012)
+    weights[palm, 0] = 1.0 - a1
+    weights[palm, [d.joints[0] for d in digits]] = a1
     # ... and those around the thumb hole follow the thumb's base joint.
     hole_points = points[labels["hole"]]
     hole_radius = np.linalg.norm(hole_points - labels["cmc"], axis=1).mean()
