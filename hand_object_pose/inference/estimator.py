@@ -102,7 +102,12 @@ class Estimator:
         self.model_name = config.model
         family, model_config = get_preset(config.model)
         if config.model_overrides:
-            model_config = dataclasses.replace(model_config, **config.model_overrides)
+            try:
+                model_config = dataclasses.replace(model_config, **config.model_overrides)
+            except TypeError as exc:  # a name that is not a field of the preset's config
+                known = [f.name for f in dataclasses.fields(model_config)]
+                raise ValueError(f"EstimatorConfig.model_overrides={config.model_overrides!r} is invalid: {exc}; "
+                                 f"fields of {type(model_config).__name__}: {known}") from None
         self._adapter = make_adapter(family, model_config)
         self.input_size = self._adapter.input_size
         self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
@@ -173,9 +178,7 @@ class Estimator:
                 self._adapter.load_official(model, str(file))
                 return
             state = torch.load(str(file), map_location="cpu", weights_only=True)
-        except (FileNotFoundError, KeyError):
-            raise
-        except Exception as exc:  # torch raises RuntimeError/UnpicklingError/... on a corrupt file
+        except Exception as exc:  # corrupt file (RuntimeError/UnpicklingError/...), foreign checkpoint (KeyError)
             raise ValueError(f"cannot read model file {file}: {type(exc).__name__}: {exc}") from exc
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
