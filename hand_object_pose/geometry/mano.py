@@ -95,12 +95,15 @@ class ManoLayer(nn.Module):
         # smplx prints a warning about MANO's 10 shape coefficients on every construction: keep stdout clean.
         with contextlib.redirect_stdout(io.StringIO()):
             self.mano = smplx.MANO(
-                model_path="", data_struct=struct, is_rhand=self.side == "right", use_pca=use_pca,
-                num_pca_comps=num_pca_comps, flat_hand_mean=flat_hand_mean, num_betas=num_betas,
+                model_path="", data_struct=struct, is_rhand=self.side == "right", use_pca=False,
+                flat_hand_mean=flat_hand_mean, num_betas=num_betas,
                 create_global_orient=False, create_hand_pose=False, create_betas=False,
                 create_transl=False, create_body_pose=False, dtype=dtype)
-        self.use_pca = self.mano.use_pca
-        self.num_pose = num_pca_comps if self.use_pca else NUM_HAND_POSE
+        # The PCA projection is done here: smplx silently ignores use_pca when num_pca_comps == 45.
+        self.use_pca = use_pca
+        self.num_pose = num_pca_comps if use_pca else NUM_HAND_POSE
+        self.register_buffer("hand_components",
+                             torch.tensor(arrays["hands_components"][:num_pca_comps], dtype=dtype), persistent=False)
         self.num_betas = num_betas
         self.register_buffer("tip_ids", torch.tensor(TIP_VERTEX_IDS, dtype=torch.long), persistent=False)
         self.register_buffer("canonical_order", torch.tensor(MANO_TO_CANONICAL, dtype=torch.long),
@@ -127,6 +130,8 @@ class ManoLayer(nn.Module):
         batch = global_orient.shape[0]
         global_orient = self._check("global_orient", global_orient, 3, batch)
         hand_pose = self._check("hand_pose", hand_pose, self.num_pose, batch)
+        if self.use_pca:
+            hand_pose = hand_pose @ self.hand_components
         betas = self._check("betas", betas, self.num_betas, batch)
         transl = self._check("transl", transl, 3, batch)
         out = self.mano(betas=betas, global_orient=global_orient, hand_pose=hand_pose, return_full_pose=True)

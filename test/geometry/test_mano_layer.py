@@ -133,6 +133,10 @@ def test_pca_and_hand_mean(right):
     axis_angle = coeffs @ components[:6] + mean
     torch.testing.assert_close(out.full_pose, torch.cat([orient, axis_angle], dim=1))
     torch.testing.assert_close(out.vertices, right(orient, axis_angle).vertices, atol=1e-6, rtol=0)
+    # All 45 components is still PCA (smplx alone would silently switch to axis-angle there).
+    full = ManoLayer(standin_hand_path("right"), use_pca=True, num_pca_comps=45)
+    coeffs45 = torch.linspace(-1.0, 1.0, 45)[None]
+    torch.testing.assert_close(full(orient, coeffs45).full_pose[:, 3:], coeffs45 @ components, atol=1e-6, rtol=0)
 
 
 def test_bad_inputs_raise_clear_errors(tmp_path, right):
