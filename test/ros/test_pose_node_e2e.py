@@ -20,8 +20,8 @@ from node_process import (HEIGHT, OPTICAL_FRAME, WIDTH, NodeProcess, camera_info
 from ros_test_helpers import (env_with_tf2_fixture, env_without_tf2_fixture, ros_session, tf2_msgs_importable_here,
                               wait_for_publishers, wait_for_subscribers, wait_until)
 
-pytestmark = pytest.mark.skipif(not tf2_msgs_importable_here(),
-                                reason="needs the tf2_msgs test fixture on this process's paths (make test)")
+needs_tf2_msgs = pytest.mark.skipif(not tf2_msgs_importable_here(),
+                                    reason="needs the tf2_msgs test fixture on this process's paths (make test)")
 
 DEPTH_MM = 600
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
@@ -31,7 +31,6 @@ class Peer:
     """Camera publishers and output subscriptions in one test node; received messages are kept."""
 
     def __init__(self, session, with_tf: bool = True):
-        from tf2_msgs.msg import TFMessage
         node = session.node("camera_peer")
         self.node = node
         self.lock = threading.Lock()
@@ -45,6 +44,7 @@ class Peer:
                      node.create_subscription(MarkerArray, "markers", keep(self.markers), 50),
                      node.create_subscription(DiagnosticArray, "/diagnostics", keep(self.diagnostics), 50)]
         if with_tf:
+            from tf2_msgs.msg import TFMessage
             self.subs.append(node.create_subscription(TFMessage, "/tf", keep(self.tf), TF_QOS))
 
     def subscribe_overlay(self):
@@ -101,6 +101,7 @@ def node_with_depth(tmp_path):
         node.stop()
 
 
+@needs_tf2_msgs
 def test_images_in_results_markers_tf_diagnostics_out(node_with_depth):
     with ros_session() as session:
         peer = Peer(session)
