@@ -15,12 +15,40 @@ import yaml
 
 
 @dataclass(frozen=True)
+class Primitive:
+    """A solid for cheap inside tests: "box" (size = half extents), "cylinder" about z (size = radius,
+    half height) or "sphere" (size = radius,), centred at ``center`` (object frame, metres)."""
+    kind: str
+    center: tuple
+    size: tuple
+
+    def depth(self, points: np.ndarray) -> np.ndarray:
+        """(N,) how deep each point lies inside (metres; <= 0 outside)."""
+        p = np.asarray(points, dtype=np.float64) - np.asarray(self.center)
+        if self.kind == "box":
+            return (np.asarray(self.size) - np.abs(p)).min(axis=1)
+        if self.kind == "cylinder":
+            radius, half_height = self.size
+            return np.minimum(radius - np.linalg.norm(p[:, :2], axis=1), half_height - np.abs(p[:, 2]))
+        if self.kind == "sphere":
+            return self.size[0] - np.linalg.norm(p, axis=1)
+        raise ValueError(f"unknown primitive kind {self.kind!r}")
+
+
+@dataclass(frozen=True)
 class ObjectModel:
     object_id: str
     vertices: np.ndarray                 # (V, 3) metres, object frame
     faces: np.ndarray                    # (F, 3) int64, counter-clockwise seen from outside
     symmetry: dict = field(default_factory=lambda: {"kind": "none"})
     grasp_radius: float = 0.04           # metres: half the width a hand closes around
+    solids: tuple = ()                   # Primitives approximating the volume (thin parts left out)
+
+    def penetration(self, points: np.ndarray) -> np.ndarray:
+        """(N,) depth of object-frame points inside the object's solids (metres, 0 outside)."""
+        if not self.solids:
+            return np.zeros(len(points))
+        return np.clip(np.max([s.depth(points) for s in self.solids], axis=0), 0.0, None)
 
     def corners(self) -> np.ndarray:
         """(8, 3) corners of the axis-aligned bounding box (x, y, z bits in that order)."""
@@ -130,22 +158,27 @@ def make_mug(radius=0.04, height=0.095, handle_radius=0.028, handle_thickness=0.
     return vertices, np.vstack([body_f, handle_f + len(body_v)])
 
 
-def _centred(vertices: np.ndarray) -> np.ndarray:
-    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
-    return vertices - (lo + hi) / 2.0
-
-
 def default_objects() -> list[ObjectModel]:
-    """The synthetic catalogue: ids, meshes, symmetries (catalogue spelling), grasp sizes."""
+    """The synthetic catalogue: ids, meshes, symmetries (catalogue spelling), grasp sizes, solids."""
     z = [0.0, 0.0, 1.0]
-    specs = [
-        ("synthetic_box", make_box(), {"kind": "discrete", "axis": z, "order": 2}, 0.03),
-        ("synthetic_cylinder", make_cylinder(), {"kind": "continuous", "axis": z}, 0.035),
-        ("synthetic_sphere", make_sphere(), {"kind": "continuous", "axis": z}, 0.04),
-        ("synthetic_mug", make_mug(), {"kind": "none"}, 0.04),
-        ("synthetic_bottle", make_bottle(), {"kind": "continuous", "axis": z}, 0.033),
+    box, cyl, sph = "box", "cylinder", "sphere"
+    specs = [  # id, mesh, symmetry, grasp radius, solids (in the mesh's frame before centring)
+        ("synthetic_box", make_box(), {"kind": "discrete", "axis": z, "order": 2}, 0.03,
+         [(box, (0, 0, 0), (0.03, 0.045, 0.025))]),
+        ("synthetic_cylinder", make_cylinder(), {"kind": "continuous", "axis": z}, 0.035,
+         [(cyl, (0, 0, 0), (0.035, 0.06))]),
+        ("synthetic_sphere", make_sphere(), {"kind": "continuous", "axis": z}, 0.04, [(sph, (0, 0, 0), (0.04,))]),
+        ("synthetic_mug", make_mug(), {"kind": "none"}, 0.04, [(cyl, (0, 0, 0), (0.04, 0.0475))]),
+        ("synthetic_bottle", make_bottle(), {"kind": "continuous", "axis": z}, 0.033,
+         [(cyl, (0, 0, -0.043), (0.033, 0.057)), (cyl, (0, 0, 0.077), (0.012, 0.023))]),  # body, neck
     ]
-    return [ObjectModel(oid, _centred(v), f, sym, r) for oid, (v, f), sym, r in specs]
+    objects = []
+    for oid, (v, f), sym, r, solids in specs:
+        lo, hi = v.min(axis=0), v.max(axis=0)
+        shift = (lo + hi) / 2.0  # meshes are centred on their bounding box; solids move with them
+        objects.append(ObjectModel(oid, v - shift, f, sym, r, tuple(
+            Primitive(kind, tuple(np.asarray(c) - shift), size) for kind, c, size in solids)))
+    return objects
 
 
 def write_ply(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray) -> None:

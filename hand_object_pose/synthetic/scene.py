@@ -22,7 +22,7 @@ import torch
 from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.geometry.rotations import matrix_to_axis_angle
 from hand_object_pose.synthetic.objects import ObjectModel, default_objects
-from hand_object_pose.synthetic.poses import sample_hand_pose
+from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.standin_hand import standin_hand_path
 
@@ -141,6 +141,10 @@ class SceneGenerator:
         self.layers = {side: ManoLayer(standin_hand_path(side, hand_model_dir), flat_hand_mean=True)
                        for side in ("right", "left")}
         self.faces = {side: layer.faces.numpy() for side, layer in self.layers.items()}
+        # Vertices by the joint that moves them most: the palm (wrist) and each digit.
+        dominant = self.layers["right"].mano.lbs_weights.argmax(dim=1).numpy()
+        self.palm_vertices = np.flatnonzero(dominant == 0)
+        self.digit_vertices = {name: np.flatnonzero(np.isin(dominant, joints)) for name, joints in MANO_JOINTS.items()}
 
     def _pose_hand(self, side, rotation, hand_pose, betas, palm_target) -> tuple[HandSample, np.ndarray]:
         """Place the hand so that its palm point (mid wrist-middle knuckle) lands on ``palm_target``."""
@@ -198,9 +202,9 @@ class SceneGenerator:
                 direction = approach if k == 0 else -approach + rng.normal(0, 0.3, 3)
                 direction /= np.linalg.norm(direction)
                 rotation = _hand_rotation(-direction, rng)
-                target = centre + direction * (obj.grasp_radius + 0.025)
-                style = "grasp"
-                curl = float(np.clip(0.028 / obj.grasp_radius, 0.35, 1.15))
+                target = centre + direction * (obj.grasp_radius + 0.02)
+                # Aim for a firm grasp: each digit then stops where it meets the object.
+                style, curl = "grasp", 1.1
             else:
                 rotation = _random_rotation(rng)
                 target = (centre + rng.normal(0, 0.06, 3) * [1, 1, 0.5] + [(-1) ** k * 0.08, 0, 0]
@@ -208,6 +212,10 @@ class SceneGenerator:
                 style, curl = None, 0.7
             hand_pose, betas = sample_hand_pose(rng, style=style, grasp_curl=curl, side=side)
             hand, vertices = self._pose_hand(side, rotation, hand_pose, betas, target)
+            if obj is not None:
+                away = direction if grasping else hand.joints_cam[9] - centre
+                vertices = self._close_on_object(hand, obj, R_obj, centre, away / np.linalg.norm(away),
+                                                 close=grasping)
             hand.style = style or "random"
             hands[side] = hand
             meshes.append((side, vertices, self.faces[side], self._skin_colors(rng, skin, vertices)))
@@ -220,6 +228,57 @@ class SceneGenerator:
             o.mask_pixels = int((labels == LABEL_IDS["object"]).sum())
         ordered = {s: hands[s] for s in ("right", "left") if s in hands}
         return SceneSample(rgb, depth, labels, K, ordered, objects)
+
+    def _close_on_object(self, hand: HandSample, obj: ObjectModel, rotation: np.ndarray, centre: np.ndarray,
+                         direction: np.ndarray, close: bool, tolerance: float = 0.002) -> np.ndarray:
+        """Make the hand touch the object instead of cutting into it (judged on the object's solids).
+
+        The hand slides out along ``direction`` until its open pose clears the object; with ``close``
+        each digit then bends along its sampled pose only as far as it stays out (within
+        ``tolerance``), else the hand keeps its pose and only slides out. Updates the hand in place
+        (translation is exact) and returns its vertices.
+        """
+        layer = self.layers[hand.side]
+        fractions = np.linspace(0.0, 1.0, 7) if close else np.ones(1)
+        pose = hand.mano_pose[3:].reshape(15, 3)
+
+        def forward(hand_pose, transl):
+            batch = len(hand_pose)
+            args = [np.repeat(hand.mano_pose[None, :3], batch, 0), hand_pose.reshape(batch, 45),
+                    np.repeat(hand.mano_shape[None], batch, 0), np.repeat(transl[None], batch, 0)]
+            with torch.no_grad():
+                out = layer(*(torch.tensor(a, dtype=torch.float32) for a in args))
+            return out.vertices.numpy().astype(np.float64), out.joints.numpy().astype(np.float64)
+
+        def depth(vertices):
+            return obj.penetration(((vertices - centre) @ rotation).reshape(-1, 3)).reshape(vertices.shape[:-1])
+
+        def slide_out(vertices, transl):
+            for _ in range(20):
+                deepest = depth(vertices).max()
+                if deepest <= tolerance:
+                    break
+                shift = direction * (deepest + 0.5 * tolerance)
+                transl, vertices = transl + shift, vertices + shift
+            return vertices, transl
+
+        vertices, _ = forward(pose[None] * fractions[:, None, None], hand.mano_trans)
+        _, transl = slide_out(vertices[0], hand.mano_trans)
+        vertices = vertices + (transl - hand.mano_trans)
+        if close:
+            scale = np.ones(15)
+            all_depth = depth(vertices)
+            for name, joints in MANO_JOINTS.items():
+                cuts = all_depth[:, self.digit_vertices[name]].max(axis=1) > tolerance
+                first_cut = int(np.argmax(cuts)) if cuts.any() else len(fractions)
+                scale[np.asarray(joints) - 1] = fractions[max(first_cut - 1, 0)]
+            pose = pose * scale[:, None]
+        vertices, joints = forward(pose[None], transl)
+        # Digits interact a little through the palm's blended skinning: a last check on the whole hand.
+        vertices, new_transl = slide_out(vertices[0], transl)
+        hand.mano_pose = np.concatenate([hand.mano_pose[:3], pose.reshape(45)])
+        hand.mano_trans, hand.vertices, hand.joints_cam = new_transl, vertices, joints[0] + (new_transl - transl)
+        return hand.vertices
 
     @staticmethod
     def _skin_colors(rng, skin, vertices) -> np.ndarray:

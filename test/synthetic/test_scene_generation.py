@@ -83,6 +83,25 @@ def test_object_pose_matches_the_render(samples):
     assert seen >= 3
 
 
+def test_grasping_hands_touch_but_do_not_cut_into_the_object(generator):
+    meshes = {o.object_id: o for o in default_objects()}
+    grasps = 0
+    for i in range(12):
+        s = generator.sample(11, i)
+        for obj in s.objects:
+            model = meshes[obj.object_id]
+            for hand in s.hands.values():
+                depth = model.penetration((hand.vertices - obj.translation) @ obj.rotation)
+                assert depth.max() <= 0.0021, (i, hand.side, hand.style, depth.max())
+                if hand.style == "grasp":
+                    grasps += 1
+                    # In reach: some hand vertex within 2 cm of the object's surface region.
+                    local = (hand.vertices - obj.translation) @ obj.rotation
+                    gap = np.min(np.linalg.norm(local[:, None] - model.vertices[None], axis=2))
+                    assert gap < 0.02, (i, gap)
+    assert grasps >= 5
+
+
 def test_scenes_are_deterministic_and_varied(generator, samples):
     again = generator.sample(7, 2)
     np.testing.assert_array_equal(again.rgb, samples[2].rgb)
