@@ -83,7 +83,9 @@ def test_kpt_targets_native_order_units_and_references():
     t = kpt_targets(cam, uv, valid)
     # canonical wrist -> native 20; 2D halves (256 crop -> 128 grid).
     assert torch.equal(t.joint_xy[:, 20], uv[:, 0, 0] / 2)
-    assert torch.equal(t.joint_xy, skeleton.canonical_to_interhand(uv.reshape(n, 42, 2)) / 2)
+    native = skeleton.canonical_to_interhand(uv.reshape(n, 42, 2)) / 2
+    assert torch.equal(t.joint_xy[0], native[0]) and torch.equal(t.joint_xy[1, :21], native[1, :21])
+    assert t.joint_xy[1, 21:].abs().max() == 0      # the absent left hand is zeroed
     assert torch.allclose(t.joint_rel[:, 20], torch.zeros(2, 3))
     assert t.joint_rel[0, 41].tolist() == pytest.approx([0.1, 0.0, 0.1])
     # native 3 = right thumb1, parent = wrist: depth +0.075 m -> bin (0.5 + 1) / 2 * 128 = 96.
@@ -95,6 +97,20 @@ def test_kpt_targets_native_order_units_and_references():
     assert t.heatmap[1].sum() < t.heatmap[0].sum()   # sample 1 has half the joints
     with pytest.raises(ValueError, match="canonical"):
         kpt_targets(cam[:, :, :20], uv, valid)
+
+
+def test_invalid_joints_with_nan_give_finite_targets_and_losses():
+    cam = torch.full((1, 2, 21, 3), 0.5)
+    uv = torch.full((1, 2, 21, 2), 100.0)
+    valid = torch.ones(1, 2, 21, dtype=torch.bool)
+    valid[0, 1] = False
+    cam[0, 1] = float("nan")
+    uv[0, 1] = float("nan")
+    t = kpt_targets(cam, uv, valid)
+    for name in ("joint_xy", "joint_rel", "joint_2p5d", "heatmap", "rel_trans"):
+        assert torch.isfinite(getattr(t, name)).all(), name
+    loss = joint_vector_losses(torch.zeros(1, 1, 40, 3), torch.ones(1, 1, 3), torch.zeros(1, 1, 3), t)
+    assert all(torch.isfinite(v) for v in loss)
 
 
 def test_kpt_targets_object_fields_and_gt_tokens():

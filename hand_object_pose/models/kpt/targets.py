@@ -221,7 +221,8 @@ def kpt_targets(joints_cam: torch.Tensor, joints_2d: torch.Tensor, joint_valid: 
     """All Keypoint Transformer targets of a batch from canonical-order ground truth.
 
     Args (N = batch; "pair" = [right, left] on axis 1; joints in the canonical wrist-first order):
-        joints_cam: (N, 2, 21, 3) joints in the crop camera frame (OpenCV), metres.
+        joints_cam: (N, 2, 21, 3) joints in the crop camera frame (OpenCV), metres (invalid joints may
+            hold anything, NaN included: they are zeroed).
         joints_2d: (N, 2, 21, 2) joint (x, y) in crop pixels (crop_size x crop_size input image).
         joint_valid: (N, 2, 21) bool (an absent hand is all False).
         hand_type: (N, 2) [right, left] presence; default: the hand has a valid joint.
@@ -240,6 +241,9 @@ def kpt_targets(joints_cam: torch.Tensor, joints_2d: torch.Tensor, joint_valid: 
     if joint_valid.shape != joints_cam.shape[:3]:
         raise ValueError(f"joint_valid must have shape {tuple(joints_cam.shape[:3])}, got {tuple(joint_valid.shape)}")
     valid = _canonical_pair_to_native(joint_valid[..., None], "joint_valid", 1)[..., 0].bool()
+    # Invalid joints may hold anything (NaN in some datasets); masks multiply errors, so they must be finite.
+    xyz = torch.where(valid[..., None], xyz, torch.zeros_like(xyz))
+    xy = torch.where(valid[..., None], xy, torch.zeros_like(xy))
     n = xyz.shape[0]
     right_ok, left_ok = valid[:, RIGHT_WRIST], valid[:, LEFT_WRIST]
     reference = torch.where(right_ok[:, None], xyz[:, RIGHT_WRIST], xyz[:, LEFT_WRIST])     # (N, 3)
@@ -268,9 +272,10 @@ def kpt_targets(joints_cam: torch.Tensor, joints_2d: torch.Tensor, joint_valid: 
             raise ValueError(f"obj_mask must be (N, {heatmap_size}, {heatmap_size}) on the heat-map grid, "
                              f"got {tuple(obj_mask.shape)}")
         out.obj_seg = obj_mask.float() * HEATMAP_SCALE
-        out.obj_rot = obj_rot.float()
-        out.obj_trans = obj_trans.float() - reference
-        out.obj_corners_rest = obj_corners_rest.float()
+        # An object without a valid pose (weight 0) may carry NaN; keep the masked errors finite.
+        out.obj_rot = torch.nan_to_num(obj_rot.float())
+        out.obj_trans = torch.nan_to_num(obj_trans.float()) - reference
+        out.obj_corners_rest = torch.nan_to_num(obj_corners_rest.float())
         out.obj_symmetric = (torch.zeros(n, dtype=torch.bool, device=xy.device) if obj_symmetric is None
                              else obj_symmetric.bool())
         out.obj_weight = (torch.ones(n, device=xy.device) if obj_weight is None else obj_weight.float())
