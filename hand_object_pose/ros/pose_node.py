@@ -26,19 +26,19 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
+from sensor_msgs.msg import Image, RegionOfInterest
 from visualization_msgs.msg import MarkerArray
 
 from hand_object_pose.inference.estimator import Estimator, InvalidInputError
 from hand_object_pose.msg import HandObjectPoses, StageTiming
 from hand_object_pose.ros.conversions import ObjectInfo, estimate_to_msg, known_objects, object_infos
 from hand_object_pose.ros.diagnostics import NodeStats
+from hand_object_pose.ros.frame_inputs import make_frame_inputs
 from hand_object_pose.ros.frame_slot import LatestFrameSlot
 from hand_object_pose.ros.image_codec import ImageError, array_to_image_fields, depth_to_metres, image_to_rgb
 from hand_object_pose.ros.inputs import camera_intrinsics, clip_roi, stamp_ns
 from hand_object_pose.ros.markers import MarkerBuilder
 from hand_object_pose.ros.overlay import draw_overlay
-from hand_object_pose.ros.pairing import FramePairer
 from hand_object_pose.ros.parameters import ParameterError, declare_and_read
 from hand_object_pose.ros.tf_output import TfOutput, estimate_transforms, frame_id_problem
 
@@ -95,7 +95,6 @@ class PoseNode(Node):
         self._wrist_frames = {"right": s.right_wrist_frame, "left": s.left_wrist_frame}
         self._decode_rgb = _make_rgb_decoder()
         self._markers = MarkerBuilder(list(self._objects), s.mesh_marker_rate_hz)
-        self._pairer = FramePairer(s.use_depth, s.sync_slop_s, s.pairing_queue)
         self._slot = LatestFrameSlot()
         self._last_image_ns = None
         self._last_frame_s = time.monotonic()
@@ -114,13 +113,12 @@ class PoseNode(Node):
         image_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.image_depth,
                                reliability=ReliabilityPolicy.BEST_EFFORT if s.image_reliability == "best_effort"
                                else ReliabilityPolicy.RELIABLE)
-        self.create_subscription(Image, "image", self._on_image, image_qos)
         # CameraInfo follows the camera's QoS convention (sensor data); best effort also matches reliable publishers.
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
-                                 QoSProfile(depth=max(s.pairing_queue, qos_profile_sensor_data.depth),
-                                            reliability=qos_profile_sensor_data.reliability))
-        if s.use_depth:
-            self.create_subscription(Image, "depth", self._on_depth, image_qos)
+        info_qos = QoSProfile(depth=max(s.pairing_queue, qos_profile_sensor_data.depth),
+                              reliability=qos_profile_sensor_data.reliability)
+        self._inputs = make_frame_inputs(self, s.use_depth, s.sync_slop_s, s.pairing_queue, image_qos, info_qos,
+                                         accept_image=self._accept_image, on_frame=self._offer,
+                                         on_unpaired=self.stats.dropped)
         self.create_subscription(RegionOfInterest, "roi", self._on_roi, 1)
         self.create_timer(s.diagnostics_period_s, self._on_timer)
 
@@ -128,6 +126,7 @@ class PoseNode(Node):
         self._worker.start()
         self.get_logger().info(
             f"ready: model {estimator.model_name} on {estimator.backend_in_use}; TF via {self._tf.path}; "
+            f"pairing via {self._inputs.path}; "
             f"objects {list(self._objects) or 'none'}; depth {'on' if s.use_depth else 'off'}")
 
     def stop(self) -> None:
@@ -149,7 +148,8 @@ class PoseNode(Node):
         log(f"[{kind}] {message}")
 
     # ----- executor thread ------------------------------------------------------------------------
-    def _on_image(self, msg: Image) -> None:
+    def _accept_image(self, msg: Image) -> bool:
+        """Count every image; reject one not newer than the previous (a big jump back restarts tracking)."""
         stamp = stamp_ns(msg.header.stamp)
         self.stats.input()
         self._last_image_s = time.monotonic()
@@ -162,27 +162,15 @@ class PoseNode(Node):
             else:
                 self._problem("out_of_order", f"image stamp {stamp / 1e9:.6f} s is not newer than the previous "
                               f"image's {self._last_image_ns / 1e9:.6f} s; dropped (expected increasing stamps)")
-                return
+                return False
         self._last_image_ns = stamp
-        self._offer(self._pairer.add_image(stamp, msg))
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._offer(self._pairer.add_camera_info(stamp_ns(msg.header.stamp), msg))
-
-    def _on_depth(self, msg: Image) -> None:
-        self._offer(self._pairer.add_depth(stamp_ns(msg.header.stamp), msg))
+        return True
 
     def _on_roi(self, msg: RegionOfInterest) -> None:
         with self._roi_lock:
             self._pending_roi = msg
 
     def _offer(self, frame) -> None:
-        unpaired = self._pairer.unpaired_images
-        self._pairer.unpaired_images = 0
-        if unpaired:
-            self.stats.dropped(unpaired)
-        if frame is None:
-            return
         self._last_frame_s = time.monotonic()
         if self._slot.put(frame):
             self.stats.dropped()
@@ -191,14 +179,14 @@ class PoseNode(Node):
         now = time.monotonic()
         if self._last_image_s is not None and now - self._last_image_s < PAIRING_TIMEOUT_S \
                 and now - self._last_frame_s > PAIRING_TIMEOUT_S:
-            lacking = self._pairer.waiting_for() or "partners"
+            lacking = self._inputs.waiting_for() or "partners"
             topics = "'camera_info'" + (" / 'depth'" if self.settings.use_depth else "")
             self._problem("unpaired_images", f"images arrive but none formed a frame for {PAIRING_TIMEOUT_S:g} s: "
                           f"waiting for {lacking} (check that {topics} are published next to 'image', with the "
                           f"image's stamp)")
         status = self.stats.status(f"{self.get_name()}: hand/object pose", self.get_fully_qualified_name(),
                                    {"backend": self._estimator.backend_in_use, "model": self._estimator.model_name,
-                                    "tf_path": self._tf.path})
+                                    "tf_path": self._tf.path, "pairing": self._inputs.path})
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)

@@ -1,0 +1,113 @@
+"""The node's camera inputs: subscriptions to `image`, `camera_info` and (optionally) `depth`, paired
+into `pairing.Frame`s.
+
+Two implementations with the same behaviour, chosen once by `make_frame_inputs`:
+* `MessageFiltersInputs`: `message_filters` (a ROS install): TimeSynchronizer(image, camera_info), or
+  ApproximateTimeSynchronizer(image, camera_info, depth) with slop = `sync_slop_s`;
+* `OwnInputs`: the project's `FramePairer` where message_filters is not importable (pip installs).
+Both require camera_info with exactly the image's stamp, pass only images the node accepted
+(`accept_image`: counting, stamp order), never hand over a frame older than one already handed
+over, and report images superseded before they were complete (`on_unpaired`).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from sensor_msgs.msg import CameraInfo, Image
+
+from hand_object_pose.ros.inputs import stamp_ns
+from hand_object_pose.ros.pairing import Frame, FramePairer
+
+
+class OwnInputs:
+    path = "own"
+
+    def __init__(self, node, use_depth: bool, slop_s: float, queue: int, image_qos, info_qos,
+                 accept_image: Callable, on_frame: Callable, on_unpaired: Callable):
+        self._pairer = FramePairer(use_depth, slop_s, queue)
+        self._accept_image, self._on_frame, self._on_unpaired = accept_image, on_frame, on_unpaired
+        node.create_subscription(Image, "image", self._image, image_qos)
+        node.create_subscription(CameraInfo, "camera_info", self._camera_info, info_qos)
+        if use_depth:
+            node.create_subscription(Image, "depth", self._depth, image_qos)
+
+    def _image(self, msg) -> None:
+        if self._accept_image(msg):
+            self._hand_over(self._pairer.add_image(stamp_ns(msg.header.stamp), msg))
+
+    def _camera_info(self, msg) -> None:
+        self._hand_over(self._pairer.add_camera_info(stamp_ns(msg.header.stamp), msg))
+
+    def _depth(self, msg) -> None:
+        self._hand_over(self._pairer.add_depth(stamp_ns(msg.header.stamp), msg))
+
+    def _hand_over(self, frame) -> None:
+        if self._pairer.unpaired_images:
+            self._on_unpaired(self._pairer.unpaired_images)
+            self._pairer.unpaired_images = 0
+        if frame is not None:
+            self._on_frame(frame)
+
+    def waiting_for(self) -> str:
+        return self._pairer.waiting_for()
+
+
+class MessageFiltersInputs:
+    path = "message_filters"
+
+    def __init__(self, node, use_depth: bool, slop_s: float, queue: int, image_qos, info_qos,
+                 accept_image: Callable, on_frame: Callable, on_unpaired: Callable, message_filters):
+        self._use_depth, self._slop_s = use_depth, slop_s
+        self._accept_image, self._on_frame, self._on_unpaired = accept_image, on_frame, on_unpaired
+        self._accepted: list = []          # stamps of accepted images not yet handed over or superseded
+        self._last_stamp = None            # stamp of the last frame handed over
+        image = message_filters.Subscriber(node, Image, "image", qos_profile=image_qos)
+        image.registerCallback(self._image)   # before the synchroniser's own callback on the same input
+        inputs = [image, message_filters.Subscriber(node, CameraInfo, "camera_info", qos_profile=info_qos)]
+        if use_depth:
+            inputs.append(message_filters.Subscriber(node, Image, "depth", qos_profile=image_qos))
+            sync = message_filters.ApproximateTimeSynchronizer(inputs, queue, slop_s)
+        else:
+            sync = message_filters.TimeSynchronizer(inputs, queue)
+        sync.registerCallback(self._synchronised)
+        self._filters = (inputs, sync)     # message_filters objects must live as long as the node
+
+    def _image(self, msg) -> None:
+        if self._accept_image(msg):
+            self._accepted.append(stamp_ns(msg.header.stamp))
+            del self._accepted[:-64]           # bounded: images that never pair are forgotten
+
+    def _synchronised(self, image, camera_info, depth=None) -> None:
+        stamp = stamp_ns(image.header.stamp)
+        # Approximate sync may pair a camera_info from a neighbouring frame: its intrinsics are for
+        # another image only in theory, but its stamp says the camera did not send this image's one.
+        if stamp not in self._accepted or stamp_ns(camera_info.header.stamp) != stamp:
+            return
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            return
+        older = [s for s in self._accepted if s < stamp]
+        self._accepted = [s for s in self._accepted if s > stamp]
+        if older:
+            self._on_unpaired(len(older))
+        self._last_stamp = stamp
+        self._on_frame(Frame(stamp, image, camera_info, depth))
+
+    def waiting_for(self) -> str:
+        # message_filters does not say which partner is missing.
+        depth = f" and a depth image within {self._slop_s:g} s" if self._use_depth else ""
+        return f"a camera_info with exactly the same stamp{depth}"
+
+
+def make_frame_inputs(node, use_depth: bool, slop_s: float, queue: int, image_qos, info_qos,
+                      accept_image: Callable, on_frame: Callable, on_unpaired: Callable):
+    """`MessageFiltersInputs` when message_filters is importable, else `OwnInputs`.
+
+    accept_image(msg) -> bool: called for every image (False = rejected, never paired);
+    on_frame(Frame): a complete frame, newest so far; on_unpaired(n): n images superseded unpaired.
+    """
+    args = (node, use_depth, slop_s, queue, image_qos, info_qos, accept_image, on_frame, on_unpaired)
+    try:
+        import message_filters
+    except ImportError:
+        return OwnInputs(*args)
+    return MessageFiltersInputs(*args, message_filters=message_filters)
