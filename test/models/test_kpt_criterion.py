@@ -122,7 +122,8 @@ def test_kpt_targets_object_fields_and_gt_tokens():
     valid[0, 1, 5:] = False
     mask = torch.zeros(n, 128, 128)
     mask[0, 60:70, 60:70] = 1.0
-    t = kpt_targets(cam, uv, valid, obj_mask=mask, obj_rot=torch.eye(3)[None], obj_trans=torch.tensor([[0.0, 0.1, 0.6]]),
+    t = kpt_targets(cam, uv, valid, obj_mask=mask, obj_rot=torch.eye(3)[None],
+                    obj_trans=torch.tensor([[0.0, 0.1, 0.6]]),
                     obj_corners_rest=torch.zeros(n, 8, 3))
     assert t.obj_trans.tolist()[0] == pytest.approx([0.0, 0.1, 0.1])
     assert t.obj_seg.max().item() == 255.0
@@ -308,7 +309,8 @@ def _weak_perspective_batch(n=2):
     mask[:, 50:70, 40:80] = 1.0
     rot = torch.eye(3).expand(n, 3, 3).clone()
     t = kpt_targets(cam3d, uv, valid, obj_mask=mask, obj_rot=rot, obj_trans=ref + torch.tensor([0.05, 0.0, 0.02]),
-                    obj_corners_rest=torch.randn(n, 8, 3, generator=g) * 0.05, obj_symmetric=torch.tensor([True, False]))
+                    obj_corners_rest=torch.randn(n, 8, 3, generator=g) * 0.05,
+                    obj_symmetric=torch.tensor([True, False]))
     return t
 
 
@@ -324,7 +326,10 @@ def _perfect_output(t: KptTargets, layers=2) -> KptOutput:
     parents = torch.tensor(INTERHAND_PARENTS)
     vecs = (own - own[:, parents])[:, [j for j in range(42) if j not in (20, 41)]]
     cam, _ = camera_targets(t)
-    rep = lambda x: x[None].expand(layers, *x.shape).clone()  # noqa: E731
+
+    def rep(x):
+        return x[None].expand(layers, *x.shape).clone()
+
     rot6d = torch.cat((t.obj_rot[..., 0], t.obj_rot[..., 1]), dim=-1)
     return KptOutput(heatmap=t.heatmap.clone(), seg=t.obj_seg.clone(), token_xy=tokens.xy, token_kind=tokens.kind,
                      token_valid=tokens.valid, class_logits=rep(logits),
@@ -424,7 +429,8 @@ def test_criterion_angles_with_standin_hand_zero_at_truth():
     uv = ((joints[..., :2] - joints[:, :1, :1, :2]) * s + c) * 2
     t = kpt_targets(joints, uv, torch.ones(1, 2, 21, dtype=torch.bool), mano_pose=pose, mano_shape=betas)
     cam, _ = camera_targets(t)
-    out = KptOutput(heatmap=t.heatmap, seg=None, token_xy=torch.zeros(1, 4, 2), token_kind=torch.ones(1, 4, dtype=torch.long),
+    out = KptOutput(heatmap=t.heatmap, seg=None, token_xy=torch.zeros(1, 4, 2),
+                    token_kind=torch.ones(1, 4, dtype=torch.long),
                     token_valid=torch.ones(1, 4, dtype=torch.bool), class_logits=torch.zeros(1, 1, 4, 43),
                     hand_type_logits=torch.full((1, 2), 50.0), rel_trans=t.rel_trans[None], cam=cam[None],
                     cross_attn_weights=torch.zeros(1, 1, 34, 4), mano_pose=pose.reshape(1, 1, 32, 3).clone(),

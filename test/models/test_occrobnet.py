@@ -126,7 +126,8 @@ def test_presets_are_registered_and_valid():
     assert {"occrobnet_ih26m", "occrobnet_h2o3d", "occrobnet_ho3d"} <= set(PRESETS)
     family, config = get_preset("occrobnet_h2o3d")
     assert family.__name__ == "hand_object_pose.models.occrobnet" and config.attention == "gated"
-    assert PRESETS["occrobnet_h2o3d"].max_object_tokens == 20 and PRESETS["occrobnet_ih26m"].pose_representation == "2p5D"
+    assert PRESETS["occrobnet_h2o3d"].max_object_tokens == 20
+    assert PRESETS["occrobnet_ih26m"].pose_representation == "2p5D"
     assert PRESETS["occrobnet_ho3d_ciet_only"].attention == "softmax"
     assert not PRESETS["occrobnet_ho3d_sigmoid_only"].use_ciet
 
@@ -141,7 +142,8 @@ def _batch(n=2):
     mask = torch.zeros(n, 128, 128)
     mask[:, 50:70, 40:80] = 1.0
     return kpt_targets(cam, uv, valid, obj_mask=mask, obj_rot=torch.eye(3).expand(n, 3, 3),
-                       obj_trans=torch.tensor([0.0, 0.0, 0.65]).expand(n, 3), obj_corners_rest=torch.randn(n, 8, 3) * 0.05)
+                       obj_trans=torch.tensor([0.0, 0.0, 0.65]).expand(n, 3),
+                       obj_corners_rest=torch.randn(n, 8, 3) * 0.05)
 
 
 def test_forward_shapes_loss_and_gradients():

@@ -67,7 +67,8 @@ class OccRobNetConfig(KptConfig):
         if self.token_map not in TOKEN_MAPS:
             raise ValueError(f"token_map {self.token_map!r}; expected one of {TOKEN_MAPS}")
         if self.ciet_layers < 1 or self.ciet_kernel < 1 or self.ciet_kernel % 2 == 0:
-            raise ValueError(f"ciet_layers must be >= 1 and ciet_kernel odd, got {self.ciet_layers}, {self.ciet_kernel}")
+            raise ValueError(f"ciet_layers must be >= 1 and ciet_kernel odd, got {self.ciet_layers}, "
+                             f"{self.ciet_kernel}")
         for name in ("ciet_attention_groups", "ciet_key_groups"):
             if self.fpn_channels % getattr(self, name):
                 raise ValueError(f"fpn_channels {self.fpn_channels} must be divisible by {name} {getattr(self, name)}")
