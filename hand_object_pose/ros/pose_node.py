@@ -292,7 +292,11 @@ def _stand_in_if_mano_missing(node: PoseNode) -> None:
 
 def main(argv=None) -> int:
     """Plain entry point (`ros2 run hand_object_pose pose_node` calls it too). Returns the exit status."""
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    try:
+        rclpy.init(args=argv if argv is not None else sys.argv)
+    except Exception as exc:  # rcl's RCLError, e.g. a params file that is missing or not YAML
+        print(f"{NODE_NAME}: error: cannot initialise ROS: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     node, executor = None, None
     try:
         node = PoseNode()

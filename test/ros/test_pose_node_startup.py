@@ -1,5 +1,7 @@
 """Start-up failures of the plain entry point: exit status 2 and ONE line naming the reason. (The MANO
 fallback at start-up is checked by the end-to-end tests' node, which starts with a missing mano_path.)"""
+import pytest
+
 from node_process import NodeProcess, write_params
 from ros_test_helpers import env_without_tf2_fixture
 
@@ -30,3 +32,15 @@ def test_startup_failures_exit_with_one_line(tmp_path):
         assert rc == 2, f"{name}: exit {rc}\n{proc.output}"
         assert len(errors) == 1 and FAILURES[name][1] in errors[0], f"{name}:\n{proc.output}"
         assert "Traceback" not in proc.output, f"{name}:\n{proc.output}"
+
+
+@pytest.mark.parametrize("content", [None, "/**:\n  ros__parameters:\n    model: [unclosed\n"])
+def test_missing_or_broken_params_file(tmp_path, content):
+    path = tmp_path / "params.yaml"
+    if content is not None:
+        path.write_text(content)
+    proc = NodeProcess(path, env_without_tf2_fixture())
+    proc.proc.wait(timeout=120)
+    assert proc.stop() == 2
+    errors = [line for line in proc.lines if line.startswith("hand_object_pose: error: cannot initialise ROS")]
+    assert len(errors) == 1 and "Couldn't parse params file" in errors[0] and "Traceback" not in proc.output
