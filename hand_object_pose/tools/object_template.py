@@ -10,8 +10,9 @@ many more vertices than requested, clustered into N Voronoi regions of equal are
 one vertex per region.
 
 The npz (no pickled objects) holds: `vertices` (N, 3) float32 metres in the mesh's own frame,
-`faces` (F, 3) int64, `id`, `symmetry` (JSON text: {"type": "none" | "discrete" | "continuous",
-"axis": [x, y, z] unit vector in the object frame, "order": k for discrete}), `source`, `scale`.
+`faces` (F, 3) int64, `id`, `symmetry` (JSON text: {"kind": "none" | "discrete" | "continuous",
+"axis": [x, y, z] unit vector in the object frame, "order": k for discrete} -- the keyword arguments of
+`evaluation.objects.symmetry_rotations` and the spelling of the inference object catalogue), `source`, `scale`.
 """
 from __future__ import annotations
 
@@ -99,13 +100,13 @@ def symmetry_description(kind: str, axis=None, order: int | None = None) -> dict
     if kind not in SYMMETRY_TYPES:
         raise ValueError(f"symmetry must be one of {SYMMETRY_TYPES}, got {kind!r}")
     if kind == "none":
-        return {"type": "none"}
+        return {"kind": "none"}
     if axis is None:
         raise ValueError(f"{kind} symmetry needs an axis")
     axis = np.asarray(axis, dtype=np.float64)
     if axis.shape != (3,) or np.linalg.norm(axis) < 1e-9:
         raise ValueError(f"symmetry axis must be a non-zero 3-vector, got {axis.tolist()}")
-    record = {"type": kind, "axis": (axis / np.linalg.norm(axis)).tolist()}
+    record = {"kind": kind, "axis": (axis / np.linalg.norm(axis)).tolist()}
     if kind == "discrete":
         if order is None or order < 2:
             raise ValueError("discrete symmetry needs an order >= 2")
@@ -134,7 +135,7 @@ def make_template(mesh_path: str | Path, object_id: str, scale: float = 1.0, num
                   symmetry: dict | None = None) -> ObjectTemplate:
     vertices, faces = read_mesh(mesh_path)
     resampled, new_faces = resample_mesh(vertices * scale, faces, num_vertices)
-    return ObjectTemplate(object_id, resampled, new_faces, symmetry or {"type": "none"})
+    return ObjectTemplate(object_id, resampled, new_faces, symmetry or {"kind": "none"})
 
 
 def main(argv=None) -> int:

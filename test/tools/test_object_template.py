@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from hand_object_pose.evaluation.objects import symmetry_rotations
 from hand_object_pose.models.dma.assets import tube_mesh
 from hand_object_pose.models.dma.graph import faces_to_edge_index, pad_faces
 from hand_object_pose.tools import object_template as tool
@@ -74,13 +75,17 @@ def test_faces_form_a_valid_closed_surface(template_npz):
 
 def test_npz_stores_symmetry_and_provenance_without_pickle(template_npz):
     with np.load(template_npz, allow_pickle=False) as data:
-        assert json.loads(str(data["symmetry"])) == {"type": "continuous", "axis": [0.0, 0.0, 1.0]}
+        symmetry = json.loads(str(data["symmetry"]))
+        assert symmetry == {"kind": "continuous", "axis": [0.0, 0.0, 1.0]}
+        # The record is directly usable by the symmetry-aware metrics.
+        assert symmetry_rotations(**symmetry).shape[1:] == (3, 3)
         assert str(data["source"]).endswith("cylinder.obj") and float(data["scale"]) == 0.001
 
 
 def test_symmetry_validation():
-    assert tool.symmetry_description("discrete", [2, 0, 0], 2) == {"type": "discrete", "axis": [1.0, 0.0, 0.0],
-                                                                   "order": 2}
+    record = tool.symmetry_description("discrete", [2, 0, 0], 2)
+    assert record == {"kind": "discrete", "axis": [1.0, 0.0, 0.0], "order": 2}
+    np.testing.assert_allclose(symmetry_rotations(**record)[1], np.diag([1.0, -1.0, -1.0]), atol=1e-12)
     with pytest.raises(ValueError, match="order"):
         tool.symmetry_description("discrete", [0, 0, 1], None)
     with pytest.raises(ValueError, match="axis"):
