@@ -132,7 +132,7 @@ def test_presets_are_registered_and_valid():
     assert not PRESETS["occrobnet_ho3d_sigmoid_only"].use_ciet
 
 
-def _batch(n=2):
+def _batch(n=2, with_object=True):
     g = torch.Generator().manual_seed(2)
     cam = torch.randn(n, 2, 21, 3, generator=g) * 0.04
     cam[..., 2] += 0.6
@@ -141,6 +141,8 @@ def _batch(n=2):
     valid[-1, 1] = False
     mask = torch.zeros(n, 128, 128)
     mask[:, 50:70, 40:80] = 1.0
+    if not with_object:
+        return kpt_targets(cam, uv, valid)
     return kpt_targets(cam, uv, valid, obj_mask=mask, obj_rot=torch.eye(3).expand(n, 3, 3),
                        obj_trans=torch.tensor([0.0, 0.0, 0.65]).expand(n, 3),
                        obj_corners_rest=torch.randn(n, 8, 3) * 0.05)
@@ -198,3 +200,17 @@ def test_selection_inside_forward_and_softmax_ablation():
     assert int(out.token_valid.sum()) == cfg.max_tokens
     assert int((out.token_kind == 43).sum()) == cfg.max_object_tokens
     assert torch.allclose(out.cross_attn_weights.sum(-1), torch.ones_like(out.cross_attn_weights.sum(-1)), atol=1e-5)
+
+
+def test_2p5d_hands_only_variant_forward_and_loss():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY, pose_representation="2p5D", has_object=False, object_left_translation=False)
+    model = build(cfg).train()
+    t = _batch(with_object=False)
+    out = model(torch.rand(2, 3, 256, 256), tokens=ground_truth_tokens(t, cfg.max_tokens, cfg.max_object_tokens))
+    assert out.seg is None and out.obj_trans is None
+    assert out.joint_2p5d_logits.shape == (1, 2, 42, 3, 128) and out.class_logits.shape == (1, 2, 40, 43)
+    losses = KptCriterion(cfg)(out, t)
+    assert set(losses) == {"heatmap", "identity", "joint_2p5d", "rel_trans", "hand_type", "total"}
+    losses["total"].backward()
+    assert model.ciet[0].delta.weight.grad.abs().sum() > 0
