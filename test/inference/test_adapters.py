@@ -94,3 +94,42 @@ def test_a2j_through_the_estimator_is_2p5d_with_its_depth_cube():
         assert hand.joints_xyz[0, 2] == pytest.approx(0.7)
         np.testing.assert_allclose(hand.joints_xyz[:, 2] - 0.7, rel, atol=1e-6)
         np.testing.assert_allclose(CAMERA.project(hand.joints_xyz), hand.joints_uv, atol=1e-6)
+
+
+def test_dma_reference_root_inverts_the_models_own_metric_conversion():
+    """Run the DMA graph twice on one crop: with the adapter's reference inputs, and with a real root
+    and real crop intrinsics. The pipeline's placement of the adapter's 2.5D hand at the real root
+    depth must give the model's own camera-frame joints, and the object must follow the root."""
+    from hand_object_pose.inference.crops import make_crop
+    from hand_object_pose.inference.lifting import joints_at_depth
+
+    torch.manual_seed(3)
+    family, config = get_preset("dma_ho3d")
+    adapter = make_adapter(family, config)
+    graph = adapter.inference_module(family.build(config).eval())
+    crop_rgb = np.random.default_rng(4).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    inputs = adapter.preprocess(crop_rgb)
+    np.testing.assert_allclose(inputs["image"][0, 0], crop_rgb[..., 2] / 255.0, atol=1e-7)  # BGR: blue first
+    with torch.no_grad():
+        reference = dict(zip(adapter.output_names, (t.numpy() for t in graph(
+            *(torch.from_numpy(inputs[name]) for name in adapter.input_names)))))
+    prediction = adapter.parse(reference)
+    (hand,), (obj,) = prediction.hands, prediction.objects
+    assert hand.side == "right" and hand.rel_depth[0] == 0.0 and hand.joints_rel is None
+
+    crop = make_crop([100.0, 50.0, 300.0, 300.0], CAMERA, 256, "tracking")
+    root_depth = 0.63
+    K = crop.camera.matrix
+    placed = joints_at_depth(hand, hand.uv_crop, hand.joint_confidence, K, root_depth)
+    # The model puts the root it is given at root_z + (its wrist's own offset from that root).
+    wrist_offset = reference["hand_joints"][0, 0, 2] - 1.0
+    real_root = placed[:1] - [[0.0, 0.0, wrist_offset]]
+    real_inputs = dict(inputs, root_joint=real_root.astype(np.float32),
+                       focal=np.array([[crop.camera.fx, crop.camera.fy]], np.float32),
+                       principal_point=np.array([[crop.camera.cx, crop.camera.cy]], np.float32))
+    with torch.no_grad():
+        real = dict(zip(adapter.output_names, (t.numpy() for t in graph(
+            *(torch.from_numpy(real_inputs[name]) for name in adapter.input_names)))))
+    np.testing.assert_allclose(placed, real["hand_joints"][0], atol=2e-5)
+    np.testing.assert_allclose(placed[0] + obj.translation_from_wrist, real["object_translation"][0], atol=2e-5)
+    np.testing.assert_allclose(obj.rotation, real["object_rotation"][0], atol=1e-6)

@@ -13,8 +13,11 @@ def make_adapter(family_module, model_config):
     if family == "kpt":
         from .kpt import KptAdapter
         return KptAdapter(model_config)
-    raise ValueError(f"the inference pipeline has no adapter for model family {family!r} yet "
-                     "(supported: kpt, a2j)")
+    if family == "dma":
+        from .dma import DMAAdapter
+        return DMAAdapter(model_config)
+    raise ValueError(f"the inference pipeline has no adapter for model family {family!r} "
+                     "(supported: kpt, a2j, dma)")
 
 
 __all__ = ["CropPrediction", "HandInCrop", "ObjectInCrop", "crop_to_input", "make_adapter"]
