@@ -15,6 +15,7 @@ TRIANGLE = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
 FACE = torch.tensor([[0, 1, 2]])
 TETRA = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
 TETRA_FACES = torch.tensor([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+LABELS = torch.tensor([0, 1, 2, 3])
 
 
 def test_edge_length_loss():
@@ -67,13 +68,14 @@ def _outputs_and_targets():
 
 def test_criterion_total_with_the_paper_weights():
     out, gt, regressor = _outputs_and_targets()
-    criterion = DMACriterion(TETRA_FACES, regressor, [TETRA_FACES])
+    criterion = DMACriterion(TETRA_FACES, regressor, [TETRA_FACES], hand_face_labels=LABELS)
     terms = criterion(out, gt)
     # rough hand off by 0.5 everywhere: mesh L1 0.5; edges/normals unchanged by a shift: 0;
     # regressor rows sum to 1, so rough joints are off by 0.5: joint L1 0.5; translation off by 0.5 m;
     # uniform logits: cross-entropy ln 2.
+    # The refined hand equals the ground truth: identical renders, finger-rendering loss 0.
     expected = {"mesh": 0.5, "edge": 0.0, "normal": 0.0, "object_pose": 0.5, "joints": 0.5,
-                "silhouette": math.log(2)}
+                "silhouette": math.log(2), "finger_render": 0.0}
     for name, value in expected.items():
         assert terms[name].item() == pytest.approx(value, abs=1e-6), name
     assert terms["total"].item() == pytest.approx(0.5 + 10 * 0.5 + 0.5 + 100 * math.log(2), rel=1e-6)
@@ -82,10 +84,23 @@ def test_criterion_total_with_the_paper_weights():
 def test_criterion_gradients_reach_the_predictions():
     out, gt, regressor = _outputs_and_targets()
     out.hand_vertices_grid = (gt.hand_vertices_grid + 0.1).requires_grad_()
-    DMACriterion(TETRA_FACES, regressor, [TETRA_FACES])(out, gt)["total"].backward()
+    DMACriterion(TETRA_FACES, regressor, [TETRA_FACES], hand_face_labels=LABELS)(out, gt)["total"].backward()
     assert out.hand_vertices_grid.grad.abs().sum() > 0
 
 
-def test_finger_rendering_weight_is_refused():
-    with pytest.raises(ValueError, match="finger-rendering"):
-        DMACriterion(TETRA_FACES, torch.eye(4)[:2], [TETRA_FACES], DMALossWeights(finger_render=100.0))
+def test_finger_rendering_needs_face_labels_unless_switched_off():
+    with pytest.raises(ValueError, match="hand_face_labels"):
+        DMACriterion(TETRA_FACES, torch.eye(4)[:2], [TETRA_FACES])
+    out, gt, regressor = _outputs_and_targets()
+    terms = DMACriterion(TETRA_FACES, regressor, [TETRA_FACES], DMALossWeights(finger_render=0.0))(out, gt)
+    assert "finger_render" not in terms
+
+
+def test_finger_rendering_loss_sees_a_moved_hand():
+    out, gt, regressor = _outputs_and_targets()
+    out.hand_vertices_grid = (gt.hand_vertices_grid + torch.tensor([3.0, 0.0, 0.0])).requires_grad_()
+    terms = DMACriterion(TETRA_FACES, regressor, [TETRA_FACES], hand_face_labels=LABELS)(out, gt)
+    assert terms["finger_render"].item() > 1e-3
+    terms["finger_render"].backward()
+    # The x gradient pushes the mesh back towards the target (negative x direction reduces the loss).
+    assert out.hand_vertices_grid.grad[..., 0].sum() > 0

@@ -12,8 +12,10 @@ Choices the paper leaves open, made here:
   error (metres), batch-averaged. The predicted (un-normalised, vertex-mean) quaternion is normalised
   first and compared with the closer of +q and -q, since both are the same rotation.
 * Silhouette (eq. 23): pixel-averaged 2-class cross-entropy on the (N, 2, 128, 128) logits.
-* The finger-rendering term (eq. 24, weight 100) needs a differentiable rasteriser and is NOT
-  implemented; `DMALossWeights.finger_render` is kept for the record and must stay 0 here.
+* Finger rendering (eq. 24): refined and ground-truth hand meshes are rendered with our soft rasteriser
+  (`soft_render.py`, not the paper's Neural Renderer) into the 64x64 lixel grid image (x, y in grid
+  units are its pixels, z the depth), each face coloured one-hot by its finger (label from the largest
+  MANO skinning weight), and compared with a pixel- and channel-averaged L1.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from torch.nn import functional as F
 
 from hand_object_pose.models.dma.config import DMAConfig
 from hand_object_pose.models.dma.output import DMAOutput
+from hand_object_pose.models.dma.soft_render import NUM_FINGER_LABELS, soft_rasterize
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class DMALossWeights:
     object_pose: float = 10.0
     joints: float = 1.0
     silhouette: float = 100.0
-    finger_render: float = 0.0  # paper: 100; not implemented (needs a differentiable rasteriser)
+    finger_render: float = 100.0
 
 
 @dataclass
@@ -95,14 +98,24 @@ class DMACriterion(nn.Module):
         hand_faces: (F_h, 3) hand mesh faces.
         joint_regressor: (21, 778) wrist-first regressor G of eq. 22.
         object_faces: faces (F_k, 3) of each catalogue object, indexed like the model's catalogue.
+        hand_face_labels: (F_h,) finger label per hand face (`soft_render.finger_face_labels`); required
+            when `weights.finger_render` > 0.
+        render_size: side of the finger-rendering image in pixels (the lixel grid is mapped onto it).
     """
 
     def __init__(self, hand_faces: torch.Tensor, joint_regressor: torch.Tensor,
-                 object_faces: Sequence[torch.Tensor], weights: DMALossWeights = DMALossWeights()):
+                 object_faces: Sequence[torch.Tensor], weights: DMALossWeights = DMALossWeights(),
+                 hand_face_labels=None, render_size: int = 64, grid_size: int = 64):
         super().__init__()
-        if weights.finger_render:
-            raise ValueError("the finger-rendering loss is not implemented; set finger_render=0")
+        if weights.finger_render and hand_face_labels is None:
+            raise ValueError("the finger-rendering loss needs hand_face_labels (soft_render.finger_face_labels "
+                             "from the MANO skinning weights), or set DMALossWeights(finger_render=0)")
         self.weights = weights
+        self.render_size = render_size
+        self.render_scale = render_size / grid_size
+        colors = (F.one_hot(torch.as_tensor(hand_face_labels, dtype=torch.int64), NUM_FINGER_LABELS).float()
+                  if hand_face_labels is not None else torch.zeros(0, NUM_FINGER_LABELS))
+        self.register_buffer("hand_face_colors", colors, persistent=False)
         self.register_buffer("hand_faces", torch.as_tensor(hand_faces, dtype=torch.int64), persistent=False)
         self.register_buffer("joint_regressor", torch.as_tensor(joint_regressor, dtype=torch.float32),
                              persistent=False)
@@ -132,10 +145,17 @@ class DMACriterion(nn.Module):
         }
         if out.pose_net_joints_grid is not None:
             terms["joints"] = terms["joints"] + F.l1_loss(out.pose_net_joints_grid, gt.hand_joints_grid)
+        if self.weights.finger_render:
+            scale = torch.tensor([self.render_scale, self.render_scale, 1.0], device=refined_h.device)
+            size = (self.render_size, self.render_size)
+            rendered = soft_rasterize(refined_h * scale, faces, self.hand_face_colors, size)
+            with torch.no_grad():
+                target = soft_rasterize(hand_gt * scale, faces, self.hand_face_colors, size)
+            terms["finger_render"] = F.l1_loss(rendered, target)
         if out.object_silhouette_logits is not None:
             terms["silhouette"] = F.cross_entropy(out.object_silhouette_logits, gt.object_silhouette)
         weights = {"mesh": self.weights.mesh, "edge": self.weights.edge, "normal": self.weights.normal,
                    "object_pose": self.weights.object_pose, "joints": self.weights.joints,
-                   "silhouette": self.weights.silhouette}
+                   "silhouette": self.weights.silhouette, "finger_render": self.weights.finger_render}
         terms["total"] = sum(weights[name] * value for name, value in terms.items())
         return terms
