@@ -57,7 +57,8 @@ def test_estimate_end_to_end_onnxruntime(estimator):
     assert [h.side for h in first.hands] == ["right", "left"]
     for hand in first.hands:
         assert hand.joints_xyz.shape == (21, 3) and hand.joints_uv.shape == (21, 2)
-        assert hand.joint_confidence.shape == (21,) and np.all((hand.joint_confidence >= 0) & (hand.joint_confidence <= 1))
+        assert hand.joint_confidence.shape == (21,)
+        assert np.all((hand.joint_confidence >= 0) & (hand.joint_confidence <= 1))
         assert np.isfinite(hand.joints_xyz).all() and np.all(hand.joints_xyz[:, 2] > 0)
         assert hand.present and 0 <= hand.confidence <= 1
         assert hand.root_depth_source in ("fit_2d", "default")
