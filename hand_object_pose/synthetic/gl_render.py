@@ -78,6 +78,11 @@ class GLRenderer:
 
     def render(self, vertices, faces, K, vertex_colors=None, light_direction=(0.3, -0.5, -1.0),
                ambient: float = 0.35, background=None) -> RenderOutput:
+        # Make this context current: another renderer in the process may have switched contexts.
+        with self.ctx:
+            return self._render(vertices, faces, K, vertex_colors, light_direction, ambient, background)
+
+    def _render(self, vertices, faces, K, vertex_colors, light_direction, ambient, background) -> RenderOutput:
         v = torch.as_tensor(np.asarray(vertices, dtype=np.float32))
         all_faces = torch.as_tensor(np.asarray(faces, dtype=np.int64))
         # Triangles with a vertex behind the near plane are dropped, as in the torch rasteriser.
@@ -119,7 +124,8 @@ class GLRenderer:
                             torch.from_numpy(face_index), torch.from_numpy(image))
 
     def release(self) -> None:
-        self.fbo.release()
+        with self.ctx:
+            self.fbo.release()
         self.ctx.release()
 
 

@@ -97,6 +97,36 @@ def _hand_rotation(palm_towards: np.ndarray, rng: np.random.Generator) -> np.nda
     return np.stack([np.cross(y, z), y, z], axis=1)
 
 
+def _skin_regions(layer: ManoLayer) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex (palmar side, nail) weights in [0, 1] from the rest pose (the same for both sides).
+
+    Palmar: the rest-pose normal faces the digit's pad side. Nail: back of the outer part of each
+    distal segment (within 60 % of its length from the tip).
+    """
+    from hand_object_pose.synthetic.raster import vertex_normals
+    from hand_object_pose.synthetic.standin_hand import TIP_VERTEX_IDS, finger_frame
+
+    template = layer.mano.v_template
+    normals = vertex_normals(template, layer.faces).numpy()
+    template = template.numpy().astype(np.float64)
+    weights = layer.mano.lbs_weights.numpy()
+    dominant = weights.argmax(axis=1)
+    pad = np.tile([0.0, 0.0, 1.0], (len(template), 1))
+    nail = np.zeros(len(template))
+    joints = layer.mano.J_regressor.numpy() @ template
+    for name, digit_joints in MANO_JOINTS.items():
+        on_digit = np.isin(dominant, digit_joints)
+        pad[on_digit] = finger_frame(name)[2]
+        distal = dominant == digit_joints[2]
+        tip = template[TIP_VERTEX_IDS[name]]
+        length = np.linalg.norm(tip - joints[digit_joints[2]])
+        near_tip = np.linalg.norm(template - tip, axis=1) < 0.6 * length
+        back = -np.einsum("ij,ij->i", normals, pad)
+        nail += distal * near_tip * np.clip((back - 0.3) / 0.4, 0.0, 1.0)
+    palmar = np.clip((np.einsum("ij,ij->i", normals, pad) + 0.2) / 0.6, 0.0, 1.0)
+    return palmar, np.clip(nail, 0.0, 1.0)
+
+
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """(H, W, 3) float: gradient, stripes or clutter rectangles, plus low-frequency noise."""
     yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
@@ -145,6 +175,7 @@ class SceneGenerator:
         dominant = self.layers["right"].mano.lbs_weights.argmax(dim=1).numpy()
         self.palm_vertices = np.flatnonzero(dominant == 0)
         self.digit_vertices = {name: np.flatnonzero(np.isin(dominant, joints)) for name, joints in MANO_JOINTS.items()}
+        self.palmar, self.nail = _skin_regions(self.layers["right"])
 
     def _pose_hand(self, side, rotation, hand_pose, betas, palm_target) -> tuple[HandSample, np.ndarray]:
         """Place the hand so that its palm point (mid wrist-middle knuckle) lands on ``palm_target``."""
@@ -280,12 +311,16 @@ class SceneGenerator:
         hand.mano_trans, hand.vertices, hand.joints_cam = new_transl, vertices, joints[0] + (new_transl - transl)
         return hand.vertices
 
-    @staticmethod
-    def _skin_colors(rng, skin, vertices) -> np.ndarray:
-        # Low-frequency tone variation (blotches, darker creases) as a cheap texture.
+    def _skin_colors(self, rng, skin, vertices) -> np.ndarray:
+        # Lighter, pinker palms and pale nails tell the palm from the back of the hand (as on real
+        # hands); low-frequency tone variation (blotches) is a cheap texture.
+        palm_tone = skin + rng.uniform(0.25, 0.4) * (np.array([0.9, 0.68, 0.6]) - skin)
+        nail_tone = skin + rng.uniform(0.4, 0.6) * (np.array([0.95, 0.82, 0.8]) - skin)
+        colors = skin + self.palmar[:, None] * (palm_tone - skin)
+        colors = colors + self.nail[:, None] * (nail_tone - colors)
         phase = rng.uniform(0, 2 * np.pi, 3)
         wave = np.sin(vertices @ rng.normal(0, 60, (3, 3)) + phase).mean(axis=1, keepdims=True)
-        return np.clip(skin * (1 + 0.07 * wave), 0, 1)
+        return np.clip(colors * (1 + 0.07 * wave), 0, 1)
 
     @staticmethod
     def _object_colors(rng, obj: ObjectModel) -> np.ndarray:

@@ -58,3 +58,16 @@ def test_make_renderer_falls_back_to_torch():
     v = np.array([[0.0, 0.0, 1.0], [0.1, 0.0, 1.0], [0.0, 0.1, 1.0]])
     out = render(v, np.array([[0, 1, 2]]), np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]]))
     assert out.mask.sum() > 0 and out.depth.shape == SIZE
+
+
+def test_two_renderers_in_one_process_keep_their_own_contexts(gl):
+    other = GLRenderer((60, 80))  # becomes the current context when created
+    K = np.array([[100.0, 0.0, 80.0], [0.0, 100.0, 60.0], [0.0, 0.0, 1.0]])
+    v = np.array([[-0.1, -0.1, 1.0], [0.1, -0.1, 1.0], [0.0, 0.1, 1.0]])
+    first = gl.render(v, np.array([[0, 1, 2]]), K)
+    second = other.render(v, np.array([[0, 1, 2]]), K * [[0.5], [0.5], [1]])
+    again = gl.render(v, np.array([[0, 1, 2]]), K)
+    assert first.mask.shape == (120, 160) and second.mask.shape == (60, 80)
+    assert torch.equal(first.mask, again.mask) and torch.equal(first.face_index, again.face_index)
+    assert set(again.face_index.unique().tolist()) == {-1, 0}
+    other.release()

@@ -108,3 +108,21 @@ def test_scenes_are_deterministic_and_varied(generator, samples):
     np.testing.assert_array_equal(again.depth, samples[2].depth)
     assert not np.array_equal(generator.sample(8, 2).rgb, samples[2].rgb)
     assert len({s.K[0, 0] for s in samples}) == len(samples)
+
+
+def test_palms_are_lighter_and_nails_sit_on_the_backs_of_the_fingertips(generator):
+    layer = generator.layers["right"]
+    weights = layer.mano.lbs_weights.numpy()
+    template = layer.mano.v_template.numpy()
+    distal = np.isin(weights.argmax(axis=1), [3, 6, 9, 12, 15])
+    assert generator.nail[~distal].max() == 0.0 and generator.nail[distal].max() == 1.0
+    # Fingers (not thumb) point along +y with their backs at -z in the stand-in frame.
+    fingers_nails = generator.nail > 0.5
+    assert fingers_nails.sum() >= 10
+    palm = (generator.layers["right"].mano.lbs_weights.numpy().argmax(axis=1) == 0) & (template[:, 1] > 0.02)
+    palmar_side = palm & (template[:, 2] > 0.01)
+    dorsal_side = palm & (template[:, 2] < -0.01)
+    assert generator.palmar[palmar_side].mean() > 0.9 and generator.palmar[dorsal_side].mean() < 0.1
+    skin = np.array([0.4, 0.26, 0.18])
+    colors = generator._skin_colors(np.random.default_rng(0), skin, template)
+    assert colors[palmar_side].mean() > colors[dorsal_side].mean() + 0.05
