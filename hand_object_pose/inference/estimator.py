@@ -250,6 +250,7 @@ class Estimator:
                 outputs = self._backend.run(inputs)
             with watch.stage("postprocess"):
                 prediction = self._adapter.parse(outputs)
+        result.crop_source = crop.origin
         with watch.stage("root_depth"):
             result.hands, result.objects = lift_prediction(prediction, crop, camera, depth_m, self.config,
                                                            self.object_id)
@@ -310,8 +311,8 @@ class Estimator:
         if roi is not None and c.crop_source in (CROP_AUTO, CROP_ROI):
             clipped = crop_lib.clip_roi(roi, width, height)
             if clipped is None:
-                result.warnings.append(f"roi {tuple(roi)} is empty or entirely outside the {width}x{height} image; "
-                                       "ignored")
+                result.warnings.append(f"roi {roi!r} is empty, malformed or entirely outside the {width}x{height} "
+                                       "image (expected x, y, width, height in pixels); ignored")
             else:
                 self._last_roi = clipped
                 box = crop_lib.enlarge_box(clipped, c.crop_margin, c.min_crop_size_px)

@@ -59,6 +59,7 @@ class HandObjectEstimate:
     backend: str = ""                              # e.g. "torch:cpu", "onnxruntime:CUDAExecutionProvider"
     timings_ms: dict = field(default_factory=dict) # stage name -> milliseconds
     warnings: list = field(default_factory=list)   # list[str]: input problems worked around in this frame
+    crop_source: str = ""                          # how the crop was chosen: roi, fixed, tracking, full_frame
 
     def hand(self, side: str) -> Optional[HandEstimate]:
         return next((h for h in self.hands if h.side == side), None)

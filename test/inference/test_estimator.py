@@ -66,14 +66,14 @@ def test_estimate_end_to_end_onnxruntime(estimator):
     rotation = first.objects[0].rotation
     np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-6)
     # First frame: no track yet, so a coarse whole-frame pass found the hands.
-    assert "coarse_pass" in first.timings_ms
+    assert "coarse_pass" in first.timings_ms and first.crop_source == "tracking"
     assert set(first.timings_ms) <= set(TIMING_STAGES)
     parts = sum(v for k, v in first.timings_ms.items() if k != "total")
     assert 0 < parts <= first.timings_ms["total"] + 1e-6
 
     # Second frame: tracking from the first frame's keypoints, no coarse pass.
     second = estimator.estimate(image, CAMERA, stamp_s=10.033)
-    assert "coarse_pass" not in second.timings_ms
+    assert "coarse_pass" not in second.timings_ms and second.crop_source == "tracking"
     expected_box = box_around_keypoints([h.joints_uv for h in first.hands], 1.25, 48.0)
     np.testing.assert_allclose(second.hands[0].crop_box, expected_box)
 
@@ -97,6 +97,7 @@ def test_coarse_pass_without_hands_is_the_answer(small_kpt):
         assert "coarse_pass" in result.timings_ms and "inference" not in result.timings_ms
         assert not any(h.present for h in result.hands) and result.objects == []
         np.testing.assert_allclose(result.hands[0].crop_box, [0, -80, 640, 640])  # the letterboxed frame
+        assert result.crop_source == "full_frame"
 
 
 def test_torch_backend_with_state_dict_matches_onnxruntime(small_kpt, estimator):
@@ -137,6 +138,7 @@ def test_roi_crop_and_depth_image(estimator):
     depth = np.full((480, 640), 0.8, np.float32)
     result = estimator.estimate(image, CAMERA, depth_m=depth, roi=(300, 120, 160, 220))
     np.testing.assert_allclose(result.hands[0].crop_box, [242.5, 92.5, 275, 275])
+    assert result.crop_source == "roi"
     assert any(hand.root_depth_source == "depth_image" for hand in result.hands)
     for hand in result.hands:
         if hand.root_depth_source == "depth_image":  # its palm keypoints fell inside the image
