@@ -36,7 +36,8 @@ class UnsafePickleError(pickle.UnpicklingError):
 
 
 class PickledChumpyArray:
-    """Stand-in for ``chumpy.ch.Ch``: keeps the pickled attribute dict; the array is ``state['x']``."""
+    """Stand-in for ``chumpy.ch.Ch`` (and any chumpy node): keeps the pickled attribute dict and runs
+    no chumpy code; the array of a terminal node is ``state['x']``."""
 
     def __setstate__(self, state):
         self.state = state
@@ -92,8 +93,6 @@ _ALLOWED_GLOBALS = {
     ("builtins", "object"): object,
     ("__builtin__", "set"): set,
     ("builtins", "set"): set,
-    ("chumpy.ch", "Ch"): PickledChumpyArray,
-    ("chumpy", "Ch"): PickledChumpyArray,
 }
 for _module in ("scipy.sparse.csc", "scipy.sparse._csc", "scipy.sparse"):
     _ALLOWED_GLOBALS[(_module, "csc_matrix")] = PickledSparseMatrix
@@ -105,6 +104,10 @@ class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that resolves only the allow-listed globals above."""
 
     def find_class(self, module: str, name: str):
+        if module == "chumpy" or module.startswith("chumpy."):
+            # Any chumpy node becomes an inert state holder (only terminal Ch nodes carry an 'x' array;
+            # a derived node in a key we need fails later with a clear error).
+            return PickledChumpyArray
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:

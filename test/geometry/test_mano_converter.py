@@ -113,9 +113,13 @@ def legacy_csc(dense: np.ndarray):
 
 def official_layout(arrays) -> bytes:
     """A MANO_*.pkl-like pickle of the given model arrays (official dtypes and extra keys included)."""
+    return legacy_pickle(_official_content(arrays))
+
+
+def _official_content(arrays) -> dict:
     kintree = arrays["kintree_table"].astype(np.int64)
     kintree[0, 0] = 4294967295  # the official root parent (uint32 max)
-    content = {
+    return {
         b"hands_components": legacy_array(arrays["hands_components"]),
         b"f": legacy_array(arrays["f"].astype(np.uint32)),
         b"J_regressor": legacy_csc(arrays["J_regressor"]),
@@ -130,7 +134,6 @@ def official_layout(arrays) -> bytes:
         b"shapedirs": legacy_chumpy(arrays["shapedirs"]),
         b"bs_type": b"lrotmin",
     }
-    return legacy_pickle(content)
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +221,18 @@ def test_missing_key_and_unknown_side_are_named(standin, tmp_path):
         convert_mano.convert(anonymous, tmp_path / "hand.npz")
     convert_mano.convert(anonymous, tmp_path / "hand.npz", side="right")
     assert str(load_hand_model(tmp_path / "hand.npz")["side"]) == "right"
+
+
+def test_other_chumpy_nodes_in_unused_keys_do_not_block_conversion(standin, tmp_path):
+    path = tmp_path / "MANO_RIGHT.pkl"
+    path.write_bytes(official_layout(standin["right"]))
+    plain = convert_mano.read_mano_pickle(path)
+    # An extra key holding a derived chumpy node (an operation, no 'x') is kept inert and ignored.
+    derived = Build(NewObj(Global("chumpy.ch_ops", "add"), ()), {b"a": legacy_chumpy(np.ones(3)), b"b": None})
+    path.write_bytes(legacy_pickle({**_official_content(standin["right"]), b"J_derived": derived}))
+    with_extra = convert_mano.read_mano_pickle(path)
+    for key, value in plain.items():
+        np.testing.assert_array_equal(with_extra[key], value)
 
 
 def test_chumpy_without_x_is_an_error(tmp_path):
