@@ -13,16 +13,16 @@ module computes the same function, organised for speed:
   product writing (N, heads, Q, ...) directly; the reference-point part of the sampling position
   (`reference_geometry`) is computed once per forward and shared by all layers with the same
   reference points, so per layer the positions cost one add.
-* **Eager (torch) path: one weighted gather.** The bilinear corner weights are multiplied by the
-  attention weights and all 4 corners x levels x points of a query and head are summed by one
-  `embedding_bag` over the rows of the value projection's output as it is, (N, S, heads, head_dim)
-  viewed as rows of head_dim: no transpose of the values, no per-level loop, no (Q x points)
-  intermediate. Corners outside their level get weight 0 (zero padding).
-* **ONNX path: one `grid_sample` for all levels.** The exporter has no fast `embedding_bag`, so the
-  exported graph pastes the levels into one canvas (stacked, each framed by a 1-pixel zero border),
-  clamps every position to its level's border (beyond it every bilinear corner lies outside the
-  level, so the clamp keeps the result exactly zero and no sample reads a neighbouring level), reads
-  all levels and points with a single `grid_sample` and reduces over the points in place.
+* **One canvas for all levels.** The levels are pasted into one canvas, stacked vertically, each
+  framed by a 1-pixel zero border. Every sampling position is clamped to its level's border: beyond
+  it every bilinear corner lies outside the level, so the clamp keeps the result exactly zero (the
+  zero padding) and no sample ever reads a neighbouring level. No per-level loop, no masks.
+* **Eager (torch) path: one weighted gather.** The canvas is channels-last (rows of head_dim per
+  pixel and head, straight from the value projection, no transpose). The bilinear corner weights
+  times the attention weights, and the 4 corners x levels x points of each query and head, are
+  summed by one `embedding_bag`: no (queries x points x channels) intermediate.
+* **ONNX path: one `grid_sample`.** The exporter has no fast `embedding_bag`, so the exported graph
+  samples a channels-first canvas with a single `grid_sample` and reduces over the points in place.
 
 The parameters keep the official names and layouts (`sampling_offsets`, `attention_weights`,
 `value_proj`, `output_proj`), so checkpoints load unchanged. Spatial shapes are python tuples:
@@ -84,23 +84,40 @@ def paste_levels(value: torch.Tensor, spatial_shapes: SpatialShapes) -> torch.Te
     return torch.cat(rows, dim=2)
 
 
+def paste_levels_channels_last(value: torch.Tensor, spatial_shapes: SpatialShapes) -> torch.Tensor:
+    """(N, S, C) flattened levels -> (N, (canvas_h + 1) * canvas_w, C) zero-framed canvas, row-major.
+
+    One extra zero row at the bottom keeps the (zero-weight) lower corners of positions clamped onto
+    the last level's bottom border inside the canvas.
+    """
+    _, canvas_w, _ = atlas_layout(spatial_shapes)
+    n, _, c = value.shape
+    rows, start = [], 0
+    for h, w in spatial_shapes:
+        level = value[:, start:start + h * w].reshape(n, h, w, c)
+        rows.append(F.pad(level, (0, 0, 1, canvas_w - 1 - w, 1, 1)))
+        start += h * w
+    rows.append(value.new_zeros(n, 1, canvas_w, c))
+    return torch.cat(rows, dim=1).reshape(n, -1, c)
+
+
 class ReferenceGeometry(NamedTuple):
     """Per-forward constants of the sampling positions (see `reference_geometry`); K = L*P.
 
     base: (N, 1, Q, 2K) level-pixel position of the reference point on each level, repeated per
         point, laid out (level, point, xy) like the offsets; pixel p = x * W - 0.5 (pixel centres
         at integers, the `align_corners=False` convention).
-    level_start, level_w, level_h: (K,) first token, width and height of each sample's level.
-    low, high, grid_scale, grid_bias: (2K,) canvas-path constants: clamp bounds -1 and W (H) in level
-        pixels, and the affine map of a clamped level pixel to the canvas grid coordinate.
+    low, high: (2K,) clamp bounds in level pixels: -1 and W (resp. H) of each sample's level.
+    canvas_origin: (K,) canvas pixel index (row * canvas_w + column) of pixel (0, 0) of each sample's level.
+    canvas_w: canvas width in pixels.
+    grid_scale, grid_bias: (2K,) affine map of a clamped level pixel to the `grid_sample` coordinate.
     """
 
     base: torch.Tensor
-    level_start: torch.Tensor
-    level_w: torch.Tensor
-    level_h: torch.Tensor
     low: torch.Tensor
     high: torch.Tensor
+    canvas_origin: torch.Tensor
+    canvas_w: int
     grid_scale: torch.Tensor
     grid_bias: torch.Tensor
 
@@ -115,17 +132,12 @@ def reference_geometry(reference_points: torch.Tensor, spatial_shapes: SpatialSh
     shift = like.new_tensor([[1.0, top + 1.0] for top in tops])                    # level -> canvas pixel
     scale = 2 / like.new_tensor([canvas_w, canvas_h])
     base = reference_points * size - 0.5                                           # (N, Q, L, 2)
-    starts, start = [], 0
-    for h, w in spatial_shapes:
-        starts.append(start)
-        start += h * w
     per_sample = lambda t: t[:, None].expand(levels, n_points).reshape(-1)        # (L,) -> (K,)
     per_coord = lambda t: t[:, None, :].expand(levels, n_points, 2).reshape(-1)   # (L, 2) -> (2K,)
     return ReferenceGeometry(
         base=base[:, None, :, :, None, :].expand(n, 1, q, levels, n_points, 2).reshape(n, 1, q, -1),
-        level_start=per_sample(like.new_tensor(starts)),
-        level_w=per_sample(size[:, 0]), level_h=per_sample(size[:, 1]),
         low=per_coord(torch.full_like(size, -1.0)), high=per_coord(size),
+        canvas_origin=per_sample(shift[:, 1] * canvas_w + shift[:, 0]), canvas_w=canvas_w,
         grid_scale=per_coord(scale.expand(levels, 2)), grid_bias=per_coord((shift + 0.5) * scale - 1))
 
 
@@ -178,51 +190,47 @@ class MultiScaleDeformableAttention(nn.Module):
         offsets, logits = self.head_major_projections(query)
         pixel = offsets + geometry.base                                                          # (N, M, Q, 2K)
         weights = logits.softmax(dim=-1)                                                         # (N, M, Q, K)
+        clamped = torch.minimum(torch.maximum(pixel, geometry.low), geometry.high)
         if torch.onnx.is_in_onnx_export():
-            out = self.sample_canvas(value_input, spatial_shapes, pixel, weights, geometry)
+            out = self.sample_canvas(value_input, spatial_shapes, clamped, weights, geometry)
         else:
-            out = self.sample_bags(self.value_proj(value_input), pixel, weights, geometry)
+            out = self.sample_bags(value_input, spatial_shapes, clamped, weights, geometry)
         return self.output_proj(out)
 
-    def sample_bags(self, value: torch.Tensor, pixel: torch.Tensor, weights: torch.Tensor,
-                     geometry: ReferenceGeometry) -> torch.Tensor:
-        """value (N, S, d) projected; pixel (N, M, Q, 2K); weights (N, M, Q, K) -> (N, Q, d)."""
-        n, s, _ = value.shape
-        m, q = self.n_heads, pixel.shape[2]
+    def sample_bags(self, value_input: torch.Tensor, spatial_shapes: SpatialShapes, clamped: torch.Tensor,
+                    weights: torch.Tensor, geometry: ReferenceGeometry) -> torch.Tensor:
+        """Eager path. value_input (N, S, d) before projection; clamped (N, M, Q, 2K) level pixels
+        clamped to [-1, size]; weights (N, M, Q, K) -> (N, Q, d)."""
+        n, m, q, _ = clamped.shape
         head_dim = self.d_model // m
-        xy = pixel.view(n, m, q, -1, 2)
-        corner = xy.floor()
-        frac = xy - corner
-        # The 4 bilinear corners along a new last axis: (x0, y0), (x0+1, y0), (x0, y0+1), (x0+1, y0+1).
-        dx = pixel.new_tensor([0.0, 1.0, 0.0, 1.0])
-        dy = pixel.new_tensor([0.0, 0.0, 1.0, 1.0])
-        cx = corner[..., 0, None] + dx                                                            # (N, M, Q, K, 4)
-        cy = corner[..., 1, None] + dy
-        wx = (1 - dx) + (2 * dx - 1) * frac[..., 0, None]
-        wy = (1 - dy) + (2 * dy - 1) * frac[..., 1, None]
-        width, height = geometry.level_w[:, None], geometry.level_h[:, None]                    # (K, 1)
-        inside = (cx >= 0) & (cx <= width - 1) & (cy >= 0) & (cy <= height - 1)
-        bag_weights = torch.where(inside, wx * wy * weights[..., None], torch.zeros_like(wx))
-        token = (geometry.level_start[:, None] + cy.clamp(min=0) * width + cx.clamp(min=0)).long()
-        token = torch.minimum(token, (geometry.level_start[:, None] + width * height - 1).long())
-        # Row of (n, token, head) in value viewed as (N*S*M, head_dim).
-        head_row = (torch.arange(n, device=value.device)[:, None] * (s * m)
-                    + torch.arange(m, device=value.device)[None, :])[:, :, None, None, None]
-        rows = head_row + token * m
-        out = F.embedding_bag(rows.reshape(n * m * q, -1), value.reshape(n * s * m, head_dim),
+        canvas = paste_levels_channels_last(self.value_proj(value_input), spatial_shapes)      # (N, C, d)
+        pixels = canvas.shape[1]
+        corner = clamped.floor()
+        frac = (clamped - corner).view(n, m, q, -1, 2)
+        corner = corner.view(n, m, q, -1, 2)
+        index = corner[..., 1] * geometry.canvas_w + corner[..., 0] + geometry.canvas_origin     # (N, M, Q, K)
+        fx, fy = frac[..., 0], frac[..., 1]
+        top, bottom = (1 - fy) * weights, fy * weights
+        # Corners (x0, y0), (x0+1, y0), (x0, y0+1), (x0+1, y0+1) along a new last axis.
+        bag_weights = torch.stack(((1 - fx) * top, fx * top, (1 - fx) * bottom, fx * bottom), dim=-1)
+        step = torch.tensor([0, 1, geometry.canvas_w, geometry.canvas_w + 1], device=clamped.device)
+        # Row of (n, pixel, head) in the canvas viewed as (N * C * M, head_dim).
+        head_row = (torch.arange(n, device=clamped.device)[:, None] * (pixels * m)
+                    + torch.arange(m, device=clamped.device)[None, :])[:, :, None, None, None]
+        rows = (index.long()[..., None] + step) * m + head_row
+        out = F.embedding_bag(rows.reshape(n * m * q, -1), canvas.reshape(-1, head_dim),
                               per_sample_weights=bag_weights.reshape(n * m * q, -1), mode="sum")
         return out.view(n, m, q, head_dim).transpose(1, 2).reshape(n, q, self.d_model)
 
-    def sample_canvas(self, value_input: torch.Tensor, spatial_shapes: SpatialShapes, pixel: torch.Tensor,
-                       weights: torch.Tensor, geometry: ReferenceGeometry) -> torch.Tensor:
-        """The exportable path: one grid_sample on the zero-framed canvas of all levels."""
-        n, q = value_input.shape[0], pixel.shape[2]
-        m, k = self.n_heads, self.n_levels * self.n_points
+    def sample_canvas(self, value_input: torch.Tensor, spatial_shapes: SpatialShapes, clamped: torch.Tensor,
+                      weights: torch.Tensor, geometry: ReferenceGeometry) -> torch.Tensor:
+        """The exportable path, same contract as `sample_bags`: one grid_sample on the canvas."""
+        n, m, q, _ = clamped.shape
+        k = self.n_levels * self.n_points
         head_dim = self.d_model // m
         # value_proj written channels-first: (N, d, S) = (N*M, head_dim, S) without a transpose.
         value = torch.matmul(self.value_proj.weight, value_input.transpose(1, 2)) + self.value_proj.bias[:, None]
         canvas = paste_levels(value.reshape(n * m, head_dim, -1), spatial_shapes)
-        clamped = torch.minimum(torch.maximum(pixel, geometry.low), geometry.high)
         grid = clamped * geometry.grid_scale + geometry.grid_bias
         sampled = F.grid_sample(canvas, grid.reshape(n * m, q, k, 2), mode="bilinear", padding_mode="zeros",
                                 align_corners=False)                                           # (N*M, hd, Q, K)
