@@ -73,7 +73,8 @@ class OnnxRuntimeBackend:
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=requested)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
-            raise ValueError(f"cannot load ONNX model {path}: {type(exc).__name__}: {exc}") from exc
+            raise ValueError(f"cannot load ONNX model {path} with providers {list(providers)} (corrupt file, or a "
+                             f"provider that fails to start): {type(exc).__name__}: {exc}") from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.providers_in_use = list(self.session.get_providers())
