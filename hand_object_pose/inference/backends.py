@@ -40,9 +40,10 @@ def provider_options(provider: str, fp16: bool, trt_cache_dir: str) -> dict:
         return {}
     options = {"trt_fp16_enable": bool(fp16)}
     if trt_cache_dir:
-        Path(trt_cache_dir).mkdir(parents=True, exist_ok=True)
-        options.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(trt_cache_dir),
-                       trt_timing_cache_enable=True, trt_timing_cache_path=str(trt_cache_dir))
+        cache = Path(trt_cache_dir).expanduser()
+        cache.mkdir(parents=True, exist_ok=True)
+        options.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(cache),
+                       trt_timing_cache_enable=True, trt_timing_cache_path=str(cache))
     return options
 
 
@@ -58,7 +59,7 @@ class OnnxRuntimeBackend:
                  trt_cache_dir: str = "", threads: int = 0, require_gpu: bool = False):
         import onnxruntime as ort
 
-        path = Path(path)
+        path = Path(path).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model file not found: {path} (export one with the model's "
                                     "export command, or set model_path)")

@@ -75,7 +75,7 @@ class ObjectCatalogue:
     @classmethod
     def load(cls, path: str | Path) -> "ObjectCatalogue":
         """Read and validate a catalogue YAML; CatalogueError names what is wrong."""
-        path = Path(path)
+        path = Path(path).expanduser()
         if not path.is_file():
             raise CatalogueError(f"object catalogue file not found: {path}")
         try:

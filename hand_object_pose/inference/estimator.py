@@ -112,7 +112,7 @@ class Estimator:
         self.input_size = self._adapter.input_size
         self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
         self.object_id = self._resolve_object_id()
-        if config.mano_path and not Path(config.mano_path).is_dir():
+        if config.mano_path and not Path(config.mano_path).expanduser().is_dir():
             # Not fatal: meshes fall back to the licence-free stand-in hand, loudly.
             LOG.warning("mano_path %s is not a directory: hand meshes fall back to the licence-free stand-in "
                         "hand, NOT MANO (convert the official files first, see docs/mano.md)", config.mano_path)
@@ -170,7 +170,7 @@ class Estimator:
     def _load_torch_weights(self, model, path: str) -> None:
         import torch
 
-        file = Path(path)
+        file = Path(path).expanduser()
         if not file.is_file():
             raise FileNotFoundError(f"model file not found: {file}")
         try:
