@@ -29,3 +29,12 @@ def test_overrides_and_unknown_keys(tmp_path):
     bad.write_text(path.read_text() + "\noptimiser: sgd\n")
     with pytest.raises(ValueError, match="unknown top-level keys \\['optimiser'\\]"):
         load_experiment(bad)
+
+
+def test_occrobnet_builds_its_training_task_with_parameter_groups():
+    task = build_task("occrobnet_h2o3d_r34", dict(enc_layers=1, dec_layers=1))
+    model = task.build_model()
+    slow, fast = task.parameter_groups(model, 1e-4)
+    assert sum(p.numel() for p in slow["params"]) == sum(p.numel() for p in model.backbone.parameters()
+                                                        if p.requires_grad)
+    assert fast["params"]

@@ -65,7 +65,10 @@ class KptTask:
         return model
 
     def parameter_groups(self, model: nn.Module, lr: float) -> list[dict]:
-        slow = [p for m in (model.backbone, model.decoder) for p in m.parameters() if p.requires_grad]
+        """Backbone (and KPT's U-Net decoder) at lr x backbone_lr_factor, the rest at lr. OccRobNet has
+        no U-Net decoder: its FPN and CIET block learn at the full rate, like the other new parts."""
+        slow_modules = [m for m in (model.backbone, getattr(model, "decoder", None)) if m is not None]
+        slow = [p for m in slow_modules for p in m.parameters() if p.requires_grad]
         slow_ids = {id(p) for p in slow}
         fast = [p for p in model.parameters() if p.requires_grad and id(p) not in slow_ids]
         return [{"params": slow, "lr": lr * self.backbone_lr_factor}, {"params": fast, "lr": lr}]
