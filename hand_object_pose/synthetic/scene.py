@@ -43,6 +43,22 @@ class SceneConfig:
     p_left: float = 0.6                          # a scene always has at least one hand
     p_both_grasp: float = 0.35                   # with two hands and an object: both hold it
     noise_std: float = 2.0 / 255.0
+    # A hand showing fewer pixels or fewer joints inside the image is left out of the scene (and of
+    # its labels): "present" means visible. A scene may so end up with no hand.
+    min_hand_pixels: int = 150
+    min_joints_in_image: int = 6
+
+    def __post_init__(self):
+        width, height = self.image_size
+        if width < 16 or height < 16:
+            raise ValueError(f"SceneConfig.image_size must be at least (16, 16), got {self.image_size}")
+        for name in ("p_object", "p_right", "p_left", "p_both_grasp"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"SceneConfig.{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        for name in ("focal_range", "distance_range"):
+            lo, hi = getattr(self, name)
+            if not 0.0 < lo <= hi:
+                raise ValueError(f"SceneConfig.{name} must be (low, high) with 0 < low <= high, got {(lo, hi)}")
 
 
 @dataclass
@@ -251,10 +267,22 @@ class SceneGenerator:
             hands[side] = hand
             meshes.append((side, vertices, self.faces[side], self._skin_colors(rng, skin, vertices)))
 
-        rgb, depth, labels = self._render(rng, K, meshes)
+        look = self._look(rng)
+        rgb, depth, labels = self._render(K, meshes, look)
         for hand in hands.values():
             self._annotate_joints(hand, K, depth, labels)
             hand.mask_pixels = int((labels == LABEL_IDS[hand.side]).sum())
+        hidden = [side for side, hand in hands.items()
+                  if hand.mask_pixels < cfg.min_hand_pixels
+                  or np.all((hand.joints_2d >= 0) & (hand.joints_2d < [width, height]), axis=1).sum()
+                  < cfg.min_joints_in_image]
+        if hidden:  # render again without them, in the same light
+            hands = {side: hand for side, hand in hands.items() if side not in hidden}
+            meshes = [m for m in meshes if m[0] not in hidden]
+            rgb, depth, labels = self._render(K, meshes, look)
+            for hand in hands.values():
+                self._annotate_joints(hand, K, depth, labels)
+                hand.mask_pixels = int((labels == LABEL_IDS[hand.side]).sum())
         for o in objects:
             o.mask_pixels = int((labels == LABEL_IDS["object"]).sum())
         ordered = {s: hands[s] for s in ("right", "left") if s in hands}
@@ -329,22 +357,34 @@ class SceneGenerator:
         bands = (np.sin(z * rng.uniform(30, 120) + rng.uniform(0, 6)) > rng.uniform(-0.3, 0.8))[:, None]
         return np.where(bands, base, second)
 
-    def _render(self, rng, K, meshes):
-        cfg = self.config
-        width, height = cfg.image_size
-        offsets = np.cumsum([0] + [len(m[1]) for m in meshes])
-        vertices = np.vstack([m[1] for m in meshes])
-        faces = np.vstack([m[2] + o for m, o in zip(meshes, offsets)])
-        colors = np.vstack([m[3] for m in meshes])
-        face_label = np.concatenate([np.full(len(m[2]), LABEL_IDS[m[0]], np.uint8) for m in meshes])
-        light = np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), -rng.uniform(0.3, 1.5)])
-        out = self._render_fn(vertices, faces, K, vertex_colors=colors, light_direction=light,
-                              ambient=rng.uniform(0.25, 0.6), background=_background(rng, width, height))
-        face_index = out.face_index.numpy()
-        labels = np.where(face_index >= 0, face_label[np.maximum(face_index, 0)], 0).astype(np.uint8)
-        noise = rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(cfg.noise_std)
-        rgb = out.rgb.numpy() * np.float32(rng.uniform(0.8, 1.15)) + noise
-        return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), out.depth.numpy().astype(np.float32), labels
+    def _look(self, rng) -> dict:
+        """Lighting, background, exposure and sensor noise of one scene."""
+        width, height = self.config.image_size
+        return {
+            "light": np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), -rng.uniform(0.3, 1.5)]),
+            "ambient": rng.uniform(0.25, 0.6),
+            "background": _background(rng, width, height),
+            "exposure": np.float32(rng.uniform(0.8, 1.15)),
+            "noise": rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(self.config.noise_std),
+        }
+
+    def _render(self, K, meshes, look):
+        width, height = self.config.image_size
+        if meshes:
+            offsets = np.cumsum([0] + [len(m[1]) for m in meshes])
+            faces = np.vstack([m[2] + o for m, o in zip(meshes, offsets)])
+            face_label = np.concatenate([np.full(len(m[2]), LABEL_IDS[m[0]], np.uint8) for m in meshes])
+            out = self._render_fn(np.vstack([m[1] for m in meshes]), faces, K,
+                                  vertex_colors=np.vstack([m[3] for m in meshes]), light_direction=look["light"],
+                                  ambient=look["ambient"], background=look["background"])
+            face_index = out.face_index.numpy()
+            labels = np.where(face_index >= 0, face_label[np.maximum(face_index, 0)], 0).astype(np.uint8)
+            image, depth = out.rgb.numpy(), out.depth.numpy().astype(np.float32)
+        else:  # every hand hidden and no object: background only
+            image, depth = look["background"], np.zeros((height, width), np.float32)
+            labels = np.zeros((height, width), np.uint8)
+        rgb = image * look["exposure"] + look["noise"]
+        return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), depth, labels
 
     @staticmethod
     def _annotate_joints(hand: HandSample, K, depth, labels):

@@ -126,3 +126,19 @@ def test_palms_are_lighter_and_nails_sit_on_the_backs_of_the_fingertips(generato
     skin = np.array([0.4, 0.26, 0.18])
     colors = generator._skin_colors(np.random.default_rng(0), skin, template)
     assert colors[palmar_side].mean() > colors[dorsal_side].mean() + 0.05
+
+
+def test_hands_that_would_not_be_visible_are_left_out():
+    strict = SceneGenerator(SceneConfig(image_size=SIZE, min_hand_pixels=10 ** 9), renderer="torch")
+    for i in range(3):
+        s = strict.sample(7, i)
+        assert s.hands == {}
+        assert not np.isin(s.labels, [LABEL_IDS["right"], LABEL_IDS["left"]]).any()
+    # The threshold is what decides: the same scenes keep their hands with the default threshold.
+    assert any(SceneGenerator(SceneConfig(image_size=SIZE), renderer="torch").sample(7, i).hands for i in range(3))
+
+
+@pytest.mark.parametrize("field,value", [("p_left", 1.5), ("image_size", (8, 8)), ("distance_range", (0.5, 0.2))])
+def test_bad_scene_config_is_named(field, value):
+    with pytest.raises(ValueError, match=field):
+        SceneConfig(**{field: value})
