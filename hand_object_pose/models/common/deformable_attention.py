@@ -213,11 +213,11 @@ class MultiScaleDeformableAttention(nn.Module):
         top, bottom = (1 - fy) * weights, fy * weights
         # Corners (x0, y0), (x0+1, y0), (x0, y0+1), (x0+1, y0+1) along a new last axis.
         bag_weights = torch.stack(((1 - fx) * top, fx * top, (1 - fx) * bottom, fx * bottom), dim=-1)
-        step = torch.tensor([0, 1, geometry.canvas_w, geometry.canvas_w + 1], device=clamped.device)
-        # Row of (n, pixel, head) in the canvas viewed as (N * C * M, head_dim).
+        # Row of (n, pixel, head) in the canvas viewed as (N * C * M, head_dim): pixel * M + n * C * M + head.
+        step = torch.tensor([0, 1, geometry.canvas_w, geometry.canvas_w + 1], device=clamped.device) * m
         head_row = (torch.arange(n, device=clamped.device)[:, None] * (pixels * m)
-                    + torch.arange(m, device=clamped.device)[None, :])[:, :, None, None, None]
-        rows = (index.long()[..., None] + step) * m + head_row
+                    + torch.arange(m, device=clamped.device)[None, :])[:, :, None, None, None] + step
+        rows = (index * m).long()[..., None] + head_row      # index * m < 2^24: exact in float32
         out = F.embedding_bag(rows.reshape(n * m * q, -1), canvas.reshape(-1, head_dim),
                               per_sample_weights=bag_weights.reshape(n * m * q, -1), mode="sum")
         return out.view(n, m, q, head_dim).transpose(1, 2).reshape(n, q, self.d_model)
