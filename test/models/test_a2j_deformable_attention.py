@@ -100,3 +100,12 @@ def test_bad_shapes_are_reported():
         attn(torch.zeros(1, 5, 16), torch.zeros(1, 5, 4, 2), torch.zeros(1, 10, 16), SHAPES)
     with pytest.raises(ValueError, match="reference_points"):
         attn(torch.zeros(1, 5, 16), torch.zeros(1, 5, 2), torch.zeros(1, TOKENS, 16), SHAPES)
+
+
+def test_initial_sampling_pattern_spreads_heads_and_points():
+    attn = MultiScaleDeformableAttention(d_model=16, n_levels=2, n_heads=4, n_points=2)
+    bias = attn.sampling_offsets.bias.view(4, 2, 2, 2)
+    # Head 0 looks along +x, head 1 along +y (angles 0 and 90 degrees); point k sits k+1 pixels away.
+    torch.testing.assert_close(bias[0, 0], torch.tensor([[1.0, 0.0], [2.0, 0.0]]))
+    torch.testing.assert_close(bias[1, 1], torch.tensor([[0.0, 1.0], [0.0, 2.0]]), atol=1e-6, rtol=0)
+    assert attn.sampling_offsets.weight.abs().sum() == 0 and attn.attention_weights.weight.abs().sum() == 0

@@ -60,8 +60,8 @@ class A2JTransformer(nn.Module):
         pos = torch.cat([sine_grid_code(h, w, d // 2, 10000.0, offset=-0.5).flatten(1).t()
                          for h, w in self.spatial_shapes])
         self.register_buffer("position_code", pos, persistent=False)                # (S, d)
-        self._level_of_token = [lvl for lvl, (h, w) in enumerate(self.spatial_shapes) for _ in range(h * w)]
-        self.register_buffer("level_index", torch.tensor(self._level_of_token), persistent=False)
+        level_of_token = [lvl for lvl, (h, w) in enumerate(self.spatial_shapes) for _ in range(h * w)]
+        self.register_buffer("level_index", torch.tensor(level_of_token), persistent=False)   # (S,)
 
     def tokens(self, image: torch.Tensor, trace: dict | None = None) -> torch.Tensor:
         """image (N, 3, S, S) -> flattened projected levels (N, 1600, d)."""

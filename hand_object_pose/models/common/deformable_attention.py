@@ -30,6 +30,7 @@ every shape in the graph is static apart from the batch axis.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Sequence
 
 import torch
@@ -157,6 +158,24 @@ class MultiScaleDeformableAttention(nn.Module):
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
         self.value_proj = nn.Linear(d_model, d_model)
         self.output_proj = nn.Linear(d_model, d_model)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Deformable DETR's initialisation: each head starts looking in its own direction (unit
+        vectors around the circle, k-th point k pixels away) with uniform attention weights."""
+        nn.init.zeros_(self.sampling_offsets.weight)
+        angles = torch.arange(self.n_heads, dtype=torch.float32) * (2 * math.pi / self.n_heads)
+        directions = torch.stack((angles.cos(), angles.sin()), dim=-1)
+        directions = directions / directions.abs().max(dim=-1, keepdim=True).values           # (M, 2), max-norm 1
+        steps = torch.arange(1, self.n_points + 1, dtype=torch.float32)
+        bias = directions[:, None, None, :] * steps[None, None, :, None]                      # (M, 1, P, 2)
+        with torch.no_grad():
+            self.sampling_offsets.bias.copy_(bias.expand(self.n_heads, self.n_levels, self.n_points, 2).reshape(-1))
+        nn.init.zeros_(self.attention_weights.weight)
+        nn.init.zeros_(self.attention_weights.bias)
+        for linear in (self.value_proj, self.output_proj):
+            nn.init.xavier_uniform_(linear.weight)
+            nn.init.zeros_(linear.bias)
 
     def _check(self, reference_points: torch.Tensor, value_input: torch.Tensor, spatial_shapes: SpatialShapes):
         if len(spatial_shapes) != self.n_levels:
