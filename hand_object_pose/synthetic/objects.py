@@ -199,10 +199,11 @@ def read_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     if not lines or lines[0] != "ply" or "format ascii 1.0" not in lines[:3]:
         raise ValueError(f"{path}: not an ASCII PLY file")
     header_end = lines.index("end_header")
-    counts = {l.split()[1]: int(l.split()[2]) for l in lines[:header_end] if l.startswith("element")}
+    counts = {line.split()[1]: int(line.split()[2]) for line in lines[:header_end] if line.startswith("element")}
     body = lines[header_end + 1:]
-    vertices = np.array([[float(t) for t in l.split()[:3]] for l in body[:counts["vertex"]]])
-    faces = np.array([[int(t) for t in l.split()[1:4]] for l in body[counts["vertex"]:counts["vertex"] + counts["face"]]],
+    n_vertices, n_faces = counts["vertex"], counts["face"]
+    vertices = np.array([[float(t) for t in line.split()[:3]] for line in body[:n_vertices]])
+    faces = np.array([[int(t) for t in line.split()[1:4]] for line in body[n_vertices:n_vertices + n_faces]],
                      dtype=np.int64)
     return vertices, faces
 

@@ -8,7 +8,7 @@ surface, 0 where nothing is drawn. Triangles with a vertex closer than ``near`` 
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 import torch

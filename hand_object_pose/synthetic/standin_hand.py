@@ -172,7 +172,7 @@ class _Mesh:
         self.axial.extend(np.broadcast_to(np.asarray(axial, dtype=np.float64), (len(points),)).tolist())
         return np.arange(start, start + len(points))
 
-    def strip(self, lower: np.ndarray, upper: np.ndarray, closed: bool = True) -> None:
+    def strip(self, lower: np.ndarray, upper: np.ndarray) -> None:
         """Triangulate between two aligned loops of any sizes (merge by arc-length fraction)."""
         pts = np.asarray(self.points)
         ua, ub = _arc_fractions(pts[lower]), _arc_fractions(pts[upper])
@@ -504,7 +504,7 @@ def _pose_pca(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return components * signs[:, None], mean
 
 
-def _place_tips(points, faces, labels):
+def _place_tips(points, labels):
     """Permute vertices so that the fingertip apexes sit at MANO's tip vertex ids."""
     order = np.arange(len(points))
     for name, target in TIP_VERTEX_IDS.items():
@@ -525,7 +525,7 @@ def build_right_hand() -> dict[str, np.ndarray]:
     posedirs = _pose_correctives(points, faces, weights)
     shapedirs = _shape_blendshapes(points, labels)
     components, mean = _pose_pca()
-    order, inverse = _place_tips(points, faces, labels)
+    order, inverse = _place_tips(points, labels)
     return validate_hand_model({
         "v_template": points[order],
         "shapedirs": shapedirs[order],
