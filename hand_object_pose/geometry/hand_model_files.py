@@ -107,7 +107,7 @@ def validate_hand_model(arrays: Mapping[str, np.ndarray], source: str = "hand mo
 
 def load_hand_model(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load and validate a MANO-layout npz (never unpickles: ``allow_pickle=False``)."""
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     if not path.endswith(".npz"):
         raise ValueError(f"{path}: hand models load only from .npz files (convert an official .pkl with "
                          f"`python -m hand_object_pose.tools.convert_mano`)")

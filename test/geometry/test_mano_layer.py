@@ -183,3 +183,11 @@ def test_onnx_export_matches_torch(right, tmp_path):
     orient, pose, betas, _ = _random_params(batch=5, seed=3)  # another batch size: dynamic axis
     diffs = compare_with_torch(wrapper, ort_session(path, threads=1), (orient, pose, betas), names)
     assert max(diffs) < 1e-5
+
+
+def test_home_relative_paths_are_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "mano").mkdir()
+    arrays = load_hand_model(standin_hand_path("right"))
+    save_hand_model(tmp_path / "mano" / "MANO_RIGHT.npz", arrays)
+    assert ManoLayer("~/mano/MANO_RIGHT.npz").side == "right"
