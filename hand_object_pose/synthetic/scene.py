@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from hand_object_pose.geometry.mano import ManoLayer
-from hand_object_pose.geometry.rotations import matrix_to_axis_angle
+from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from hand_object_pose.synthetic.objects import ObjectModel, default_objects
 from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
@@ -45,6 +45,7 @@ class SceneConfig:
     noise_std: float = 2.0 / 255.0
     # A hand showing fewer pixels or fewer joints inside the image is left out of the scene (and of
     # its labels): "present" means visible. A scene may so end up with no hand.
+    p_hands_facing: float = 0.6                  # two hands, no object: palms towards each other
     min_hand_pixels: int = 150
     min_joints_in_image: int = 6
 
@@ -52,7 +53,7 @@ class SceneConfig:
         width, height = self.image_size
         if width < 16 or height < 16:
             raise ValueError(f"SceneConfig.image_size must be at least (16, 16), got {self.image_size}")
-        for name in ("p_object", "p_right", "p_left", "p_both_grasp"):
+        for name in ("p_object", "p_right", "p_left", "p_both_grasp", "p_hands_facing"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SceneConfig.{name} must be a probability in [0, 1], got {getattr(self, name)}")
         for name in ("focal_range", "distance_range"):
@@ -103,11 +104,12 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
                      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
 
 
-def _hand_rotation(palm_towards: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _hand_rotation(palm_towards: np.ndarray, rng: np.random.Generator,
+                   fingers_towards: Optional[np.ndarray] = None) -> np.ndarray:
     """Camera <- model rotation with the palm normal (model +z) along ``palm_towards`` and the fingers
-    (model +y) in a random direction perpendicular to it."""
+    (model +y) towards ``fingers_towards`` (made perpendicular), or a random perpendicular direction."""
     z = palm_towards / np.linalg.norm(palm_towards)
-    helper = rng.normal(size=3)
+    helper = rng.normal(size=3) if fingers_towards is None else np.asarray(fingers_towards, dtype=np.float64)
     y = helper - helper @ z * z
     y /= np.linalg.norm(y)
     return np.stack([np.cross(y, z), y, z], axis=1)
@@ -141,6 +143,11 @@ def _skin_regions(layer: ManoLayer) -> tuple[np.ndarray, np.ndarray]:
         nail += distal * near_tip * np.clip((back - 0.3) / 0.4, 0.0, 1.0)
     palmar = np.clip((np.einsum("ij,ij->i", normals, pad) + 0.2) / 0.6, 0.0, 1.0)
     return palmar, np.clip(nail, 0.0, 1.0)
+
+
+def _hand_rotation_of(hand: "HandSample") -> np.ndarray:
+    """Camera <- model rotation of a placed hand, from its MANO global orientation."""
+    return np.asarray(axis_angle_to_matrix(hand.mano_pose[:3]), dtype=np.float64)
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -252,6 +259,16 @@ class SceneGenerator:
                 target = centre + direction * (obj.grasp_radius + 0.02)
                 # Aim for a firm grasp: each digit then stops where it meets the object.
                 style, curl = "grasp", 1.1
+            elif obj is None and k == 1 and rng.random() < cfg.p_hands_facing:
+                # Two hands interacting: palms towards each other, fingers roughly alike, close enough
+                # to overlap in the image.
+                first = hands[sides[0]]
+                first_rotation = _hand_rotation_of(first)
+                normal = first_rotation[:, 2]
+                rotation = _hand_rotation(-normal, rng, first_rotation[:, 1] + rng.normal(0, 0.4, 3))
+                palm = 0.5 * (first.joints_cam[0] + first.joints_cam[9])
+                target = palm + normal * rng.uniform(0.04, 0.09) + rng.normal(0, 0.02, 3)
+                style, curl = None, 0.7
             else:
                 rotation = _random_rotation(rng)
                 target = (centre + rng.normal(0, 0.06, 3) * [1, 1, 0.5] + [(-1) ** k * 0.08, 0, 0]

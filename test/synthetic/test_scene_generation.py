@@ -142,3 +142,22 @@ def test_hands_that_would_not_be_visible_are_left_out():
 def test_bad_scene_config_is_named(field, value):
     with pytest.raises(ValueError, match=field):
         SceneConfig(**{field: value})
+
+
+def test_two_hands_without_an_object_can_face_each_other():
+    from hand_object_pose.geometry.rotations import axis_angle_to_matrix
+
+    config = SceneConfig(image_size=SIZE, p_object=0.0, p_right=1.0, p_left=1.0, p_hands_facing=1.0)
+    generator = SceneGenerator(config, renderer="torch")
+    pairs = 0
+    for i in range(6):
+        s = generator.sample(9, i)
+        if len(s.hands) < 2:
+            continue  # one hand hid the other
+        pairs += 1
+        normals = [axis_angle_to_matrix(h.mano_pose[:3])[:, 2] for h in s.hands.values()]
+        assert normals[0] @ normals[1] == pytest.approx(-1.0, abs=1e-6)  # palm towards palm
+        palms = [0.5 * (h.joints_cam[0] + h.joints_cam[9]) for h in s.hands.values()]
+        assert np.linalg.norm(palms[0] - palms[1]) < 0.15
+        assert s.labels[s.labels > 0].size > 0 and set(np.unique(s.labels)) <= {0, 1, 2}
+    assert pairs >= 3
