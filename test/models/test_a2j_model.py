@@ -122,3 +122,7 @@ def test_build_model_by_name_has_official_parameter_count():
     official = 42_890_000
     ours = sum(p.numel() for p in model.parameters())
     assert abs(ours + 6 * 132_098 - official) < 10_000
+    # Official trainable count 42.66 M: the stem and layer1 are frozen.
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert abs(trainable + 6 * 132_098 - 42_660_000) < 10_000
+    assert not model.backbone.conv1.weight.requires_grad and model.backbone.layer2[0].conv1.weight.requires_grad

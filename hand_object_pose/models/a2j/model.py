@@ -23,6 +23,7 @@ from .transformer import AnchorDecoder, DeformableEncoder
 
 BACKBONE_CHANNELS = (512, 1024, 2048)   # ResNet-50 C3, C4, C5
 GROUPNORM_GROUPS = 32
+TRAINED_BACKBONE_STAGES = ("layer2.", "layer3.", "layer4.")
 
 
 def level_shapes(input_size: int) -> list[tuple[int, int]]:
@@ -38,6 +39,10 @@ class A2JTransformer(nn.Module):
         self.config = c = config
         d = c.d_model
         self.backbone = ResNet(c.backbone_depth, norm="frozen", dilate_last_stage=True)
+        # As the official code: the stem and layer1 are not trained (layer2-4 are).
+        for name, param in self.backbone.named_parameters():
+            if not name.startswith(TRAINED_BACKBONE_STAGES):
+                param.requires_grad_(False)
         projections = [nn.Sequential(nn.Conv2d(ch, d, 1), nn.GroupNorm(GROUPNORM_GROUPS, d))
                        for ch in BACKBONE_CHANNELS]
         projections.append(nn.Sequential(nn.Conv2d(BACKBONE_CHANNELS[-1], d, 3, 2, 1), nn.GroupNorm(GROUPNORM_GROUPS, d)))
