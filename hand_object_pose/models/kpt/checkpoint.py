@@ -99,7 +99,8 @@ def _our_key(key: str) -> str | None:
     return None
 
 
-def convert_state_dict(official: Mapping, config: KptConfig) -> tuple["OrderedDict[str, torch.Tensor]", ConversionReport]:
+def convert_state_dict(official: Mapping,
+                       config: KptConfig) -> tuple["OrderedDict[str, torch.Tensor]", ConversionReport]:
     """Official-named state dict (numpy or torch values, with or without `module.`) -> ours + report."""
     official = normalise_official_keys(official)
     ours, report, unknown = OrderedDict(), ConversionReport(), []

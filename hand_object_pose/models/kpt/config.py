@@ -63,7 +63,8 @@ class KptConfig:
 
     def __post_init__(self):
         if self.pose_representation not in POSE_REPRESENTATIONS:
-            raise ValueError(f"pose_representation {self.pose_representation!r}; expected one of {POSE_REPRESENTATIONS}")
+            raise ValueError(f"pose_representation {self.pose_representation!r}; "
+                             f"expected one of {POSE_REPRESENTATIONS}")
         if self.selection not in SELECTION_MODES:
             raise ValueError(f"selection {self.selection!r}; expected one of {SELECTION_MODES}")
         if self.backbone_depth not in (18, 34, 50):
