@@ -44,6 +44,8 @@ def test_labels_round_trip_and_agree_with_the_images(written):
         depth = cv2.imread(sample.depth_path, cv2.IMREAD_UNCHANGED)
         assert depth.dtype == np.uint16
         np.testing.assert_allclose(depth / 1000.0, scene.depth, atol=6e-4)
+        instance = cv2.imread(str(root / "instance" / f"{sample.frame_id}.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(instance, scene.labels)  # hand and object masks, lossless
         if scene.objects:
             obj, label = sample.objects[0], scene.objects[0]
             np.testing.assert_allclose(obj.rotation, label.rotation)

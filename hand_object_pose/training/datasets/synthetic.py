@@ -7,6 +7,7 @@ Layout under `root`:
   rgb/NNNNNN.jpg            colour image (JPEG quality 95, 4:4:4 chroma)
   depth/NNNNNN.png          uint16 depth in millimetres (0 = nothing)
   object_mask/NNNNNN.png    uint8, 255 where the object is visible
+  instance/NNNNNN.png       uint8 instance labels: 0 background, 1 right hand, 2 left hand, 3 object
   labels/NNNNNN.json        K (3x3); hands: {side: joints_cam (21x3 m, camera frame, canonical order),
                             joints_2d (21x2 px), joints_visible (21), mano_pose (48), mano_shape (10),
                             mano_trans (3)}; objects: [{object_id, rotation (3x3), translation (3)}]
@@ -45,7 +46,7 @@ def write_sample(root: str | Path, index: int, scene) -> None:
     """Write one `SceneSample` (rgb, depth, object mask, labels) under `root`."""
     root = Path(root)
     name = _name(index)
-    for folder in ("rgb", "depth", "object_mask", "labels"):
+    for folder in ("rgb", "depth", "object_mask", "instance", "labels"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     # Full-resolution chroma (4:4:4): the default 4:2:0 smears thin synthetic edges by tens of levels.
     cv2.imwrite(str(root / "rgb" / f"{name}.jpg"), cv2.cvtColor(scene.rgb, cv2.COLOR_RGB2BGR),
@@ -56,6 +57,7 @@ def write_sample(root: str | Path, index: int, scene) -> None:
 
     cv2.imwrite(str(root / "object_mask" / f"{name}.png"),
                 np.where(scene.labels == LABEL_IDS["object"], 255, 0).astype(np.uint8))
+    cv2.imwrite(str(root / "instance" / f"{name}.png"), scene.labels.astype(np.uint8))
     labels = {
         "K": np.asarray(scene.K).tolist(),
         "hands": {side: {"joints_cam": h.joints_cam.tolist(), "joints_2d": h.joints_2d.tolist(),
