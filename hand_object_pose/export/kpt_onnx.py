@@ -21,6 +21,7 @@ Outputs (see `output_names(config)`), batch-first, last decoder / encoder layer:
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -77,11 +78,13 @@ class KptInferenceGraph(nn.Module):
 
 
 def with_selection(model: KeypointTransformer, selection: str | None) -> KeypointTransformer:
-    """The same model (shared weights) with another keypoint-selection mode."""
+    """A view of `model` (same modules and weights; `model` itself is unchanged) with another
+    keypoint-selection mode."""
     if selection is None or selection == model.config.selection:
         return model
-    model.config = dataclasses.replace(model.config, selection=selection)
-    return model
+    view = copy.copy(model)  # shallow: shares the submodules, gets its own `config` attribute
+    view.config = dataclasses.replace(model.config, selection=selection)
+    return view
 
 
 def export_kpt_onnx(model: KeypointTransformer, path: str | Path, selection: str | None = None,

@@ -57,3 +57,11 @@ def test_onnx_runtime_matches_torch_at_batch_1_and_2(tmp_path, name, selection, 
             scale = max(float(np.abs(ref).max()), 1e-6)
             err = float(np.abs(got[key].astype(np.float64) - ref).max())
             assert err <= 1e-4 * scale, f"{key}: max abs err {err:.3e} vs scale {scale:.3e}"
+
+
+def test_selection_override_leaves_the_model_unchanged():
+    from hand_object_pose.export.kpt_onnx import with_selection
+    model = build(dataclasses.replace(PRESETS["kpt_ih26m_2p5d"], backbone_depth=18))
+    view = with_selection(model, "maxpool")
+    assert view.config.selection == "maxpool" and model.config.selection == "greedy"
+    assert view.decoder is model.decoder
