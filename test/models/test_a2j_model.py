@@ -126,3 +126,22 @@ def test_build_model_by_name_has_official_parameter_count():
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert abs(trainable + 6 * 132_098 - 42_660_000) < 10_000
     assert not model.backbone.conv1.weight.requires_grad and model.backbone.layer2[0].conv1.weight.requires_grad
+
+
+def test_training_step_reaches_every_trained_part():
+    from hand_object_pose.models.a2j.criterion import A2JCriterion
+    torch.manual_seed(0)
+    model = build(SMALL).train()
+    out = model(torch.rand(2, 3, 128, 128))
+    assert out.joints_per_layer.shape == (2, 2, 42, 3)                      # training: every layer
+    target = torch.rand(2, 42, 3) * 128
+    valid = torch.ones(2, 42, dtype=torch.bool)
+    A2JCriterion()(out.joints_per_layer, out.anchor_positions_per_layer, target, valid).total.backward()
+    # (level_embed only enters through the offset / weight projections, whose weights start at zero:
+    # its first gradient is zero by design, as in Deformable DETR.)
+    for name in ("anchors", "query_content", "encoder.layers.0.self_attn.value_proj.weight",
+                 "encoder.layers.0.self_attn.sampling_offsets.weight", "decoder.layers.1.cross_attn.value_proj.weight",
+                 "offset_heads.0.layers.2.weight", "weight_heads.1.layers.2.weight", "backbone.layer4.0.conv1.weight"):
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
+    assert model.backbone.layer1[0].conv1.weight.grad is None
