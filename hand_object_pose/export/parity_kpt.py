@@ -21,6 +21,7 @@ import torch
 
 from hand_object_pose.export.parity_kit import ParityKit, ParityReport, compare_array
 from hand_object_pose.models.kpt import KeypointTransformer, infer_config, load_official
+from hand_object_pose.models.kpt.heads import pooled_c5
 from hand_object_pose.models.kpt.selection import greedy_peaks, tokens_from_locations
 
 SUBSAMPLE = re.compile(r"axis (\d+) taken with step (\d+)")
@@ -76,7 +77,7 @@ def our_arrays(model: KeypointTransformer, out, trace, peaks: dict) -> dict:
         "heads/joint_class_logits": _seq_first(out.class_logits), "out/joint_class_out": out.joint_class,
         "heads/rel_trans": out.rel_trans, "out/rel_trans_out": out.rel_trans[-1],
         "heads/cam": out.cam, "out/cam_param_out": out.cam[-1],
-        "heads/hand_type_feat": f.c5.mean(dim=(2, 3)), "heads/hand_type_logits": out.hand_type_logits,
+        "heads/hand_type_feat": pooled_c5(f.c5), "heads/hand_type_logits": out.hand_type_logits,
         "out/hand_type_out": out.hand_type,
     }
     for level, stride in enumerate((2, 4, 8, 16, 32)):

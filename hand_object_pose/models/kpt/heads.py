@@ -20,6 +20,7 @@ from typing import NamedTuple, Optional
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..common import MLP
 from .config import KptConfig
@@ -41,6 +42,11 @@ class HeadOutputs(NamedTuple):
     obj_trans: Optional[torch.Tensor]       # (L, N, 3) metres
     obj_corner_proj: Optional[torch.Tensor]  # (L, N, 16)
     obj_left_trans: Optional[torch.Tensor]  # (L, N, 3) metres
+
+
+def pooled_c5(c5: torch.Tensor) -> torch.Tensor:
+    """(N, C, h, w) -> (N, C) spatial mean, computed as the official average pooling (same rounding)."""
+    return F.avg_pool2d(c5, tuple(c5.shape[2:])).flatten(1)
 
 
 def _query_mlp(d_model: int, out_dim: int) -> MLP:
@@ -79,7 +85,7 @@ class PoseHeads(nn.Module):
 
     def hand_type_logits(self, c5: torch.Tensor) -> torch.Tensor:
         """c5 (N, C, h, w) -> logits (N, 2) [right, left] from the spatial mean."""
-        return self.linear_bottleneck_hand_type(c5.mean(dim=(2, 3)))
+        return self.linear_bottleneck_hand_type(pooled_c5(c5))
 
     def forward(self, hs: torch.Tensor) -> HeadOutputs:
         """hs (L, Q, N, C) decoder outputs after the final LayerNorm -> HeadOutputs."""

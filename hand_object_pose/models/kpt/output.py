@@ -26,8 +26,14 @@ def joints_from_bone_vectors(vecs: torch.Tensor) -> torch.Tensor:
     base joint). Returns (..., 2, 20, 3): joints relative to their own hand's wrist, same order.
     """
     fingers = vecs.reshape(*vecs.shape[:-2], 2, 5, 4, 3)
-    joints = fingers.flip(-2).cumsum(dim=-2).flip(-2)  # base joint = its vector; tip = sum of all 4
-    return joints.reshape(*vecs.shape[:-2], 2, 20, 3)
+    # Sequential sums from the base joint (index 3) to the tip (index 0): the same float32 rounding as
+    # the official code (torch.cumsum accumulates differently).
+    running = fingers[..., 3, :]
+    chain = [running]
+    for k in (2, 1, 0):
+        running = running + fingers[..., k, :]
+        chain.append(running)
+    return torch.stack(chain[::-1], dim=-2).reshape(*vecs.shape[:-2], 2, 20, 3)
 
 
 @dataclass
