@@ -111,8 +111,10 @@ def test_padding_tokens_do_not_change_the_queries():
 
 def test_model_rejects_a_wrong_image_shape():
     model = build(small("kpt_ih26m_2p5d"))
-    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(N, 3, 256, 256\)"):
         model(torch.rand(3, 256, 256))
+    with pytest.raises(ValueError, match=r"got \(1, 3, 224, 224\)"):
+        model(torch.rand(1, 3, 224, 224))
 
 
 def test_config_validation_names_the_bad_field():

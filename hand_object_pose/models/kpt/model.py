@@ -69,8 +69,9 @@ class KeypointTransformer(nn.Module):
                 trace: bool = False) -> KptOutput | tuple[KptOutput, KptTrace]:
         """image (N, 3, 256, 256) RGB in [0, 1]. `tokens` overrides keypoint selection (ground-truth
         locations in training, or a given peak list); `trace` also returns the intermediates."""
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must be (N, 3, H, W), got {tuple(image.shape)}")
+        side = 2 * self.config.heatmap_size
+        if image.dim() != 4 or image.shape[1] != 3 or tuple(image.shape[2:]) != (side, side):
+            raise ValueError(f"image must be (N, 3, {side}, {side}) RGB in [0, 1], got {tuple(image.shape)}")
         feats = self.backbone(image)
         maps = self.decoder(feats.stem, feats.c2, feats.c3, feats.c4, feats.c5)
         if tokens is None:
