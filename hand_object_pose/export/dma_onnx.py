@@ -3,7 +3,8 @@
 The exported graph takes tensors only and returns the camera-frame results:
 
     inputs : image (N, 3, 256, 256) float32, BGR in [0, 1]; root_joint (N, 3) metres;
-             focal (N, 2), principal_point (N, 2) crop intrinsics in pixels; object_index (N,) int64
+             focal (N, 2), principal_point (N, 2) crop intrinsics in pixels; object_index (N,) int64;
+             root_depth (N,) metres (normally root_joint z; separate as in the official code)
     outputs: hand_vertices (N, 778, 3), hand_joints (N, 21, 3) metres, camera frame (wrist-first joints);
              object_rotation (N, 3, 3); object_translation (N, 3) metres; object_vertices (N, 1000, 3) metres;
              hand_joints_grid (N, 21, 3) lixel-grid units (x, y times 4 = crop pixels)
@@ -23,7 +24,7 @@ from torch import nn
 from hand_object_pose.export.onnx import DEFAULT_OPSET, export_onnx
 from hand_object_pose.models.dma.model import DenseMutualAttentionNet
 
-INPUT_NAMES = ("image", "root_joint", "focal", "principal_point", "object_index")
+INPUT_NAMES = ("image", "root_joint", "focal", "principal_point", "object_index", "root_depth")
 OUTPUT_NAMES = ("hand_vertices", "hand_joints", "object_rotation", "object_translation", "object_vertices",
                 "hand_joints_grid")
 
@@ -35,8 +36,8 @@ class DMAInferenceGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image, root_joint, focal, principal_point, object_index):
-        out = self.model(image, root_joint, focal, principal_point, object_index)
+    def forward(self, image, root_joint, focal, principal_point, object_index, root_depth):
+        out = self.model(image, root_joint, focal, principal_point, object_index, root_depth)
         return (out.hand_vertices, out.hand_joints, out.object_rotation, out.object_translation,
                 out.object_vertices, out.hand_joints_grid)
 
@@ -49,7 +50,7 @@ def example_inputs(model: DenseMutualAttentionNet, batch: int = 1) -> tuple:
     root = torch.tensor([[0.02, -0.01, 0.55]]).repeat(batch, 1)
     focal = torch.tensor([[245.0, 245.0]]).repeat(batch, 1)
     centre = torch.full((batch, 2), size / 2)
-    return image, root, focal, centre, torch.zeros(batch, dtype=torch.int64)
+    return image, root, focal, centre, torch.zeros(batch, dtype=torch.int64), root[:, 2].clone()
 
 
 def export_dma_onnx(model: DenseMutualAttentionNet, path: str | Path, opset: int = DEFAULT_OPSET,

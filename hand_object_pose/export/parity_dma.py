@@ -53,11 +53,10 @@ def build_kit_model(kit: ParityKit, compute_discarded_blocks: bool = True):
                          arrays["out/obj_faces"])
     model = build(config, hand=hand, objects=[obj]).eval()
     conversion = load_official_weights(model, kit.official_state_dict())
-    if not np.allclose(arrays["input/root_joint"][:, 2], arrays["input/root_joint_depth"]):
-        raise ValueError("kit root_joint_depth differs from root_joint z; our model takes one root position")
     inputs = (torch.from_numpy(arrays["input/img"]), torch.from_numpy(arrays["input/root_joint"]),
               torch.from_numpy(arrays["input/focal"]), torch.from_numpy(arrays["input/principal_point"]),
-              torch.zeros(1, dtype=torch.int64))  # the catalogue holds the kit's one object at index 0
+              torch.zeros(1, dtype=torch.int64),  # the catalogue holds the kit's one object at index 0
+              torch.from_numpy(arrays["input/root_joint_depth"]))
     return model, conversion, inputs, regressor
 
 

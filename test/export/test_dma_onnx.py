@@ -43,9 +43,10 @@ def test_exported_graph_has_fixed_graph_ops_and_no_discarded_blocks(exported):
 
 def test_onnxruntime_matches_torch_on_a_mixed_batch(exported):
     model, inputs, path = exported
-    image, root, focal, centre, index = inputs
+    image, root, focal, centre, index, depth = inputs
     second = (torch.flip(image, dims=[3]), root + torch.tensor([[0.05, 0.02, 0.1]]), focal * 1.1, centre - 7.0)
-    batch = [torch.cat([a, b]) for a, b in zip((image, root, focal, centre), second)] + [index.repeat(2)]
+    batch = [torch.cat([a, b]) for a, b in zip((image, root, focal, centre), second)]
+    batch += [index.repeat(2), torch.cat([depth, depth + 0.08])]
     with torch.no_grad():
         expected = DMAInferenceGraph(model.eval())(*batch)
     session = ort_session(path, threads=2)

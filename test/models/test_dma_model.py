@@ -108,11 +108,18 @@ def test_discarded_blocks_do_not_change_outputs(model, outputs):
 
 
 def test_training_mode_adds_the_joint_and_silhouette_heads(model):
+    # momentum 0 keeps the BN running statistics, so the shared model stays as the other tests expect.
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
     model.train()
     try:
         out = model(*_inputs(1))
     finally:
         model.eval()
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
     assert out.pose_net_joints_grid.shape == (1, 21, 3)
     assert out.object_silhouette_logits.shape == (1, 2, 128, 128)
     (out.object_silhouette_logits.mean() + out.pose_net_joints_grid.mean() + out.hand_vertices.mean()).backward()
@@ -127,3 +134,11 @@ def test_bad_inputs_are_rejected_clearly(model):
         model(image[:, :, :128], root, focal, centre, index)
     with pytest.raises(ValueError, match="1000 vertices"):
         build(PRESETS["dma_ho3d"], objects=[ObjectTemplate("small", np.zeros((10, 3)), np.zeros((1, 3)))])
+
+
+def test_separate_root_depth_moves_only_the_hand(model, outputs):
+    image, root, focal, centre, index = _inputs()
+    with torch.no_grad():
+        shifted = model(image, root, focal, centre, index, root_depth=root[:, 2] + 0.1)
+    torch.testing.assert_close(shifted.hand_vertices[..., 2], outputs.hand_vertices[..., 2] + 0.1)
+    torch.testing.assert_close(shifted.object_translation, outputs.object_translation)

@@ -163,13 +163,16 @@ class DenseMutualAttentionNet(nn.Module):
 
     def forward(self, image: torch.Tensor, root_joint: torch.Tensor, focal: torch.Tensor,
                 principal_point: torch.Tensor, object_index: torch.Tensor,
-                trace: Optional[dict] = None) -> DMAOutput:
+                root_depth: Optional[torch.Tensor] = None, trace: Optional[dict] = None) -> DMAOutput:
         """
         Args:
             image: (N, 3, 256, 256) BGR crop in [0, 1].
-            root_joint: (N, 3) hand root (wrist) in the crop camera frame, metres; its z is the root depth.
+            root_joint: (N, 3) hand root (wrist) in the crop camera frame, metres; the object translation is
+                predicted relative to it.
             focal, principal_point: (N, 2) crop intrinsics in pixels.
             object_index: (N,) int64 index into the catalogue given at construction.
+            root_depth: (N,) metres, the depth the hand's lixel z is relative to; default root_joint z. The
+                official code takes it as a separate input (both are the ground-truth wrist there).
             trace: optional dict filled with intermediates under the parity kit's array names.
         """
         cfg = self.config
@@ -210,7 +213,8 @@ class DenseMutualAttentionNet(nn.Module):
         rotation = quaternion_to_matrix(quaternion)
         template = self.object_templates[object_index]
         obj_vertices = torch.matmul(template, rotation.transpose(1, 2)) + translation[:, None]
-        root_depth = root_joint[:, 2]
+        if root_depth is None:
+            root_depth = root_joint[:, 2]
         out = DMAOutput(
             rough_hand_vertices_grid=hand_mesh.coords, rough_object_vertices_grid=obj_mesh.coords,
             hand_vertices_grid=hand_grid, hand_joints_grid=joints_grid,
