@@ -1,0 +1,392 @@
+"""The demo's recorder node: collects the pose node's results and writes overlays, a video and a summary.
+
+Run: `python -m hand_object_pose.ros.recorder --ros-args -p output_dir:=demo_out -p frames_log:=demo_out/frames.jsonl`
+
+Subscribes to `image` + `camera_info` (the camera's frames, to draw on), `hand_object_poses`, `markers`
+(hand meshes, drawn as silhouettes) and `/diagnostics` (the node's own counters). While running it only
+stores what arrives (callbacks stay cheap); on shutdown (SIGINT) it writes into `output_dir`:
+
+- `overlays/overlay_<frame>.png`: the frame with each estimated hand's mesh silhouette, skeleton and crop
+  box (right blue, left orange; `ros.overlay.draw_overlay`), object axes, the ground-truth skeletons
+  thin and white when known, and a caption (frame, latency, untrained warning);
+- `demo.mp4`: the overlays as a video;
+- `summary.json` and `summary.txt` (the table printed on stdout): frames in/out/dropped, latency
+  percentiles per stage and end to end, backend, accuracy against the ground truth in `frames_log`
+  (JSON lines written by the camera: stamp_ns, index, truth), `model_trained`.
+
+Accuracy (only frames with ground truth; the estimate and the truth are paired by exact stamp):
+root-relative MPJPE per hand (mm, `evaluation.joints.mpjpe`, frames where the hand is in the truth and
+estimated present), MRRPE (mm, both hands), hand-presence accuracy (estimated present == in the truth,
+per frame and side), object translation error (mm) and rotation error (degrees, the smallest over the
+object's symmetries).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from transforms3d.quaternions import quat2mat
+from visualization_msgs.msg import Marker, MarkerArray
+
+from hand_object_pose.evaluation.joints import mpjpe, mrrpe
+from hand_object_pose.evaluation.objects import symmetry_rotations
+from hand_object_pose.geometry.skeleton import BONES
+from hand_object_pose.inference.result import HandEstimate, HandObjectEstimate, ObjectEstimate
+from hand_object_pose.msg import HandObjectPoses
+from hand_object_pose.ros.image_codec import image_to_rgb
+from hand_object_pose.ros.overlay import draw_overlay
+
+SIDES = ("right", "left")
+MESH_COLOURS = {"right": (51, 153, 255), "left": (255, 128, 26)}   # RGB, as the skeletons (ros/overlay.py)
+UNTRAINED_NOTE = "UNTRAINED (random) weights: poses are meaningless"
+
+
+# --- messages -> plain data ------------------------------------------------------------------------
+
+def stamp_ns(header) -> int:
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def estimate_from_msg(msg) -> HandObjectEstimate:
+    """HandObjectPoses -> HandObjectEstimate (what `draw_overlay` and the metrics take)."""
+    hands = []
+    for hand in msg.hands:
+        joints = np.array([[p.x, p.y, p.z] for p in hand.joints], np.float64).reshape(-1, 3)
+        uv = np.asarray(hand.keypoints_2d, np.float64).reshape(-1, 2)
+        roi = hand.roi
+        box = np.array([roi.x_offset, roi.y_offset, roi.width, roi.height], np.float64) if roi.width else None
+        hands.append(HandEstimate(side=SIDES[hand.side] if hand.side < 2 else "unknown", present=bool(hand.present),
+                                  confidence=float(hand.confidence), joints_xyz=joints, joints_uv=uv,
+                                  joint_confidence=np.asarray(hand.joint_confidence, np.float64), crop_box=box))
+    objects = []
+    for obj in msg.objects:
+        q, p = obj.pose.orientation, obj.pose.position
+        objects.append(ObjectEstimate(object_id=obj.object_id, confidence=float(obj.confidence),
+                                      rotation=quat2mat([q.w, q.x, q.y, q.z]), translation=np.array([p.x, p.y, p.z])))
+    return HandObjectEstimate(hands=hands, objects=objects, model=msg.model, backend=msg.backend,
+                              timings_ms={t.stage: float(t.milliseconds) for t in msg.timings})
+
+
+def mesh_triangles(markers) -> dict:
+    """{side: (T, 3, 3) triangle corners in metres, camera frame} from the `<side>_hand/mesh` TRIANGLE_LISTs."""
+    meshes = {}
+    for marker in markers:
+        side = marker.ns.split("_hand/")[0]
+        if marker.ns.endswith("/mesh") and side in SIDES and marker.type == Marker.TRIANGLE_LIST and marker.points:
+            points = np.array([[p.x, p.y, p.z] for p in marker.points], np.float64)
+            meshes[side] = points[: len(points) // 3 * 3].reshape(-1, 3, 3)
+    return meshes
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+
+def rotation_error_deg(pred: np.ndarray, gt: np.ndarray, symmetry: Optional[dict] = None) -> float:
+    """Geodesic angle between two rotations (camera <- object), the smallest over the object's symmetries."""
+    symmetry = symmetry or {}
+    kind = symmetry.get("kind", "none")
+    rotations = symmetry_rotations(kind, symmetry.get("axis", (0.0, 0.0, 1.0)), int(symmetry.get("order", 1) or 1)) \
+        if kind != "none" else np.eye(3)[None]
+    relative = np.einsum("ji,sjk->sik", np.asarray(pred, np.float64), np.asarray(gt, np.float64) @ rotations)
+    cosines = np.clip((np.trace(relative, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
+    return float(np.degrees(np.arccos(cosines.max())))
+
+
+def frame_errors(estimate: HandObjectEstimate, truth: dict) -> dict:
+    """Errors of one frame against its ground truth (`FrameTruth.to_json()` layout).
+
+    Returns {"presence": {side: bool correct}, "mpjpe_mm": {side: float}, "roots": {side: (pred (3,), gt (3,))},
+    "object": {"translation_mm", "rotation_deg"} or None}. Sides/objects that cannot be scored are left out.
+    """
+    out = {"presence": {}, "mpjpe_mm": {}, "roots": {}, "object": None}
+    for side in SIDES:
+        hand = next((h for h in estimate.hands if h.side == side), None)
+        present = hand is not None and hand.present
+        gt_hand = truth["hands"].get(side)
+        out["presence"][side] = present == (gt_hand is not None)
+        if present and gt_hand is not None:
+            gt_joints = np.asarray(gt_hand["joints_cam"], np.float64)
+            out["mpjpe_mm"][side] = 1000.0 * mpjpe(hand.joints_xyz[None], gt_joints[None])
+            out["roots"][side] = (hand.joints_xyz[0], gt_joints[0])
+    if estimate.objects and truth["objects"]:
+        pred, gt = estimate.objects[0], truth["objects"][0]
+        out["object"] = {
+            "translation_mm": 1000.0 * float(np.linalg.norm(pred.translation - np.asarray(gt["translation"]))),
+            "rotation_deg": rotation_error_deg(pred.rotation, np.asarray(gt["rotation"]), gt.get("symmetry"))}
+    return out
+
+
+def percentiles(values) -> Optional[dict]:
+    values = np.asarray([v for v in values if math.isfinite(v)], np.float64)
+    if values.size == 0:
+        return None
+    return {"p50": float(np.percentile(values, 50)), "p90": float(np.percentile(values, 90)),
+            "p99": float(np.percentile(values, 99)), "mean": float(values.mean()), "n": int(values.size)}
+
+
+def accuracy_summary(errors: list) -> Optional[dict]:
+    """Aggregate `frame_errors` results: mean MPJPE per hand, MRRPE, presence accuracy, object errors."""
+    if not errors:
+        return None
+
+    def mean(values):
+        return float(np.mean(values)) if values else None
+
+    mpjpe_mm = {side: mean([e["mpjpe_mm"][side] for e in errors if side in e["mpjpe_mm"]]) for side in SIDES}
+    both = [e["roots"] for e in errors if all(side in e["roots"] for side in SIDES)]
+    mrrpe_mm = None
+    if both:
+        pred_r, gt_r = (np.array([r["right"][k] for r in both]) for k in (0, 1))
+        pred_l, gt_l = (np.array([r["left"][k] for r in both]) for k in (0, 1))
+        mrrpe_mm = 1000.0 * mrrpe(pred_r, pred_l, gt_r, gt_l)
+    presence = [ok for e in errors for ok in e["presence"].values()]
+    objects = [e["object"] for e in errors if e["object"] is not None]
+    return {
+        "frames_evaluated": len(errors),
+        "mpjpe_mm": mpjpe_mm,
+        "hands_scored": {side: sum(side in e["mpjpe_mm"] for e in errors) for side in SIDES},
+        "mrrpe_mm": mrrpe_mm,
+        "hand_presence_accuracy": mean([float(ok) for ok in presence]),
+        "object_translation_error_mm": mean([o["translation_mm"] for o in objects]),
+        "object_rotation_error_deg": mean([o["rotation_deg"] for o in objects]),
+        "objects_scored": len(objects),
+    }
+
+
+# --- drawing ---------------------------------------------------------------------------------------
+
+def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    p = points @ K.T
+    return p[..., :2] / np.maximum(p[..., 2:3], 1e-6)
+
+
+def draw_frame(rgb: np.ndarray, estimate: HandObjectEstimate, K: np.ndarray, meshes: dict, truth: Optional[dict],
+               caption: list) -> np.ndarray:
+    """Overlay of one result: mesh silhouettes (alpha 0.35), ground-truth skeletons (thin white), then the
+    estimate (`ros.overlay.draw_overlay`) and a caption, one text line per entry."""
+    canvas = rgb.copy()
+    for side, triangles in meshes.items():
+        if not np.all(triangles[..., 2] > 1e-3):
+            continue
+        uv = np.round(_project(triangles, K)).astype(np.int32)
+        mask = np.zeros(canvas.shape[:2], np.uint8)
+        cv2.fillPoly(mask, list(uv), 255)
+        tint = np.array(MESH_COLOURS[side], np.float32)
+        canvas[mask > 0] = (0.65 * canvas[mask > 0] + 0.35 * tint).astype(np.uint8)
+    if truth is not None:
+        for hand in truth["hands"].values():
+            uv = np.asarray(hand["joints_2d"], np.float64)
+            for a, b in BONES:
+                cv2.line(canvas, tuple(int(v) for v in uv[a]), tuple(int(v) for v in uv[b]), (255, 255, 255), 1,
+                         cv2.LINE_AA)
+    canvas = draw_overlay(canvas, estimate, K)
+    for row, text in enumerate(caption):
+        origin = (8, 20 + 20 * row)
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas
+
+
+def write_video(path: Path, frames: list, fps: float) -> int:
+    """mp4 (mp4v) of RGB frames; returns the number of frames written."""
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot open a video writer for {path}")
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return len(frames)
+
+
+# --- summary ---------------------------------------------------------------------------------------
+
+def _fmt(value, unit="", digits=1) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not math.isfinite(value)) \
+        else f"{value:.{digits}f}{unit}"
+
+
+def summary_table(summary: dict) -> str:
+    """A readable text table of `summary`."""
+    lines = ["", "=" * 66, "hand_object_pose demo summary", "=" * 66]
+    if not summary["model_trained"]:
+        lines += ["!! " + UNTRAINED_NOTE, "!! the accuracy numbers below measure an untrained network", "-" * 66]
+    lines += [f"model            {summary['model']} ({summary['model_path'] or 'n/a'})",
+              f"backend          {summary['backend']}",
+              f"input            {summary['input']}",
+              f"frames           in {summary['frames_in']}, out {summary['frames_out']}, "
+              f"dropped {summary['dropped']} (newest-frame policy)",
+              f"output rate      {_fmt(summary['output_rate_hz'], ' Hz')}"]
+    lat = summary["latency_ms"]
+    lines.append(f"{'latency (ms)':<17}{'p50':>9}{'p90':>9}{'p99':>9}")
+    for name, stats in [("end to end", lat["end_to_end"]), ("in node", lat["node"])] + \
+            [(f"stage {k}", v) for k, v in lat["stages"].items()]:
+        if stats:
+            lines.append(f"  {name:<15}{stats['p50']:>9.1f}{stats['p90']:>9.1f}{stats['p99']:>9.1f}")
+    acc = summary["accuracy"]
+    if acc is None:
+        lines.append("accuracy         n/a (no ground truth for this input)")
+    else:
+        lines += [f"accuracy over {acc['frames_evaluated']} frames with ground truth:",
+                  f"  MPJPE right     {_fmt(acc['mpjpe_mm']['right'], ' mm')} ({acc['hands_scored']['right']} frames)",
+                  f"  MPJPE left      {_fmt(acc['mpjpe_mm']['left'], ' mm')} ({acc['hands_scored']['left']} frames)",
+                  f"  MRRPE           {_fmt(acc['mrrpe_mm'], ' mm')}",
+                  f"  hand presence   {_fmt(None if acc['hand_presence_accuracy'] is None else 100 * acc['hand_presence_accuracy'], ' %')}",
+                  f"  object transl.  {_fmt(acc['object_translation_error_mm'], ' mm')}",
+                  f"  object rotation {_fmt(acc['object_rotation_error_deg'], ' deg')}"]
+    lines += [f"outputs          {summary['output_dir']}: {summary['overlays_written']} overlays, "
+              f"{summary['video'] or 'no video'} ({summary['video_frames']} frames)", "=" * 66, ""]
+    return "\n".join(lines)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+# --- the node --------------------------------------------------------------------------------------
+
+class Recorder(Node):
+    def __init__(self):
+        super().__init__("demo_recorder")
+        self.output_dir = Path(self.declare_parameter("output_dir", "demo_out").value)
+        self.frames_log = self.declare_parameter("frames_log", "").value
+        self.model_trained = bool(self.declare_parameter("model_trained", False).value)
+        self.model_path = self.declare_parameter("model_path", "").value
+        self.input_name = self.declare_parameter("input", "").value
+        self.video_fps = float(self.declare_parameter("video_fps", 5.0).value)
+        self.max_images = int(self.declare_parameter("max_images", 300).value)
+        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self.images: dict[int, np.ndarray] = {}
+        self.camera_k: dict[int, np.ndarray] = {}
+        self.results: list[tuple[int, float, object]] = []      # (stamp ns, receive time ns, message)
+        self.meshes: dict[int, dict] = {}
+        self.diagnostics: dict[str, str] = {}
+        self.create_subscription(Image, "image", self._on_image, reliable)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, reliable)
+        self.create_subscription(HandObjectPoses, "hand_object_poses", self._on_result, reliable)
+        self.create_subscription(MarkerArray, "markers", self._on_markers, reliable)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
+
+    def _on_image(self, msg) -> None:
+        self.images[stamp_ns(msg.header)] = image_to_rgb(msg)
+        while len(self.images) > self.max_images:   # oldest first (dicts keep insertion order)
+            self.images.pop(next(iter(self.images)))
+
+    def _on_camera_info(self, msg) -> None:
+        self.camera_k[stamp_ns(msg.header)] = np.asarray(msg.k, np.float64).reshape(3, 3)
+
+    def _on_result(self, msg) -> None:
+        received = self.get_clock().now().nanoseconds
+        stamp = stamp_ns(msg.header)
+        self.results.append((stamp, received, msg))
+        print(f"recorder: result stamp_ns={stamp} hands={sum(h.present for h in msg.hands)} "
+              f"objects={len(msg.objects)}", flush=True)
+
+    def _on_markers(self, msg) -> None:
+        meshes = mesh_triangles(msg.markers)
+        if meshes and msg.markers:
+            self.meshes.setdefault(stamp_ns(msg.markers[0].header), {}).update(meshes)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.name.startswith("hand_object_pose"):
+                self.diagnostics = {kv.key: kv.value for kv in status.values}
+
+    # --- outputs -----------------------------------------------------------------------------------
+
+    def _read_frames_log(self) -> dict:
+        if not self.frames_log or not Path(self.frames_log).is_file():
+            return {}
+        entries = [json.loads(line) for line in Path(self.frames_log).read_text().splitlines() if line.strip()]
+        return {e["stamp_ns"]: e for e in entries}
+
+    def finish(self) -> dict:
+        """Write overlays, video, summary.json and summary.txt; returns the summary."""
+        frames = self._read_frames_log()
+        overlay_dir = self.output_dir / "overlays"
+        overlay_dir.mkdir(parents=True, exist_ok=True)
+        end_to_end, node_latency, stages, errors, rendered = [], [], {}, [], []
+        backend, model = "", ""
+        for stamp, received, msg in self.results:
+            estimate = estimate_from_msg(msg)
+            backend, model = msg.backend, msg.model
+            end_to_end.append((received - stamp) / 1e6)
+            node_latency.append(float(msg.latency_ms))
+            for stage, ms in estimate.timings_ms.items():
+                stages.setdefault(stage, []).append(ms)
+            entry = frames.get(stamp, {})
+            truth = entry.get("truth")
+            if truth is not None:
+                errors.append(frame_errors(estimate, truth))
+            image, K = self.images.get(stamp), self.camera_k.get(stamp)
+            if image is None or K is None:
+                continue
+            caption = [f"frame {entry.get('index', '?')}  latency {(received - stamp) / 1e6:.0f} ms  "
+                       f"{model} on {backend}"]
+            if not self.model_trained:
+                caption.append(UNTRAINED_NOTE)
+            overlay = draw_frame(image, estimate, K, self.meshes.get(stamp, {}), truth, caption)
+            cv2.imwrite(str(overlay_dir / f"overlay_{entry.get('index', len(rendered)):06d}.png"),
+                        cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+            rendered.append(overlay)
+        video = self.output_dir / "demo.mp4"
+        video_frames = write_video(video, rendered, self.video_fps) if rendered else 0
+        span_s = (self.results[-1][1] - self.results[0][1]) / 1e9 if len(self.results) > 1 else 0.0
+        frames_in = len(frames) if frames else len(self.images)
+        summary = {
+            "model": model, "model_path": self.model_path, "model_trained": self.model_trained,
+            "backend": backend, "input": self.input_name,
+            "frames_in": frames_in, "frames_out": len(self.results), "dropped": frames_in - len(self.results),
+            "node_diagnostics": self.diagnostics,
+            "output_rate_hz": (len(self.results) - 1) / span_s if span_s > 0 else None,
+            "latency_ms": {"end_to_end": percentiles(end_to_end), "node": percentiles(node_latency),
+                           "stages": {k: percentiles(v) for k, v in stages.items()}},
+            "accuracy": accuracy_summary(errors),
+            "output_dir": str(self.output_dir), "overlays_written": len(rendered),
+            "video": str(video) if video_frames else None, "video_frames": video_frames,
+        }
+        summary = _json_safe(summary)
+        (self.output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        table = summary_table(summary)
+        (self.output_dir / "summary.txt").write_text(table)
+        print(table, flush=True)
+        return summary
+
+
+def main(argv=None) -> int:
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = Recorder()
+    print("recorder: ready", flush=True)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    try:
+        started = time.monotonic()
+        node.finish()
+        print(f"recorder: wrote outputs in {time.monotonic() - started:.1f} s", flush=True)
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
