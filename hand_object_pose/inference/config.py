@@ -96,8 +96,8 @@ class EstimatorConfig:
 
     Hand model
       mano_path: directory holding MANO_RIGHT.npz / MANO_LEFT.npz (converted); empty = the licence-free
-        stand-in hand. Only models that output MANO parameters use it (none of the presets the
-        pipeline serves yet); a path that is not a directory logs a warning, it is not fatal.
+        stand-in hand (NOT MANO). Used by models that output MANO parameters (kpt_*_angles) for their
+        joints and meshes; a missing directory or file logs a warning, it is not fatal.
     """
 
     model: str

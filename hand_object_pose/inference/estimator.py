@@ -108,7 +108,7 @@ class Estimator:
                 known = [f.name for f in dataclasses.fields(model_config)]
                 raise ValueError(f"EstimatorConfig.model_overrides={config.model_overrides!r} is invalid: {exc}; "
                                  f"fields of {type(model_config).__name__}: {known}") from None
-        self._adapter = make_adapter(family, model_config)
+        self._adapter = make_adapter(family, model_config, config.mano_path)
         self.input_size = self._adapter.input_size
         self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
         self.object_id = self._resolve_object_id()

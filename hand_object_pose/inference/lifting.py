@@ -39,9 +39,12 @@ def lift_prediction(prediction: CropPrediction, crop: Crop, camera: CameraIntrin
         present = hand.presence >= config.presence_threshold
         if present:
             roots[hand.side] = joints[WRIST]
+        # A mesh moves with its 3D hand: joints = joints_rel + t and joints_rel[WRIST] = 0.
+        vertices = None if hand.vertices_rel is None else hand.vertices_rel + joints[WRIST]
         hands.append(HandEstimate(
             side=hand.side, present=present, confidence=hand.presence, joints_xyz=joints, joints_uv=uv_image,
-            joint_confidence=hand.joint_confidence.copy(), mano_pose=hand.mano_pose, mano_shape=hand.mano_shape,
+            joint_confidence=hand.joint_confidence.copy(), wrist_rotation=hand.wrist_rotation,
+            mano_pose=hand.mano_pose, mano_shape=hand.mano_shape, vertices=vertices, faces=hand.faces,
             root_depth_source=source, crop_box=crop.box.copy()))
     objects = [ObjectEstimate(object_id=object_id, confidence=obj.confidence, rotation=obj.rotation,
                               translation=roots[obj.relative_to] + obj.translation_from_wrist)

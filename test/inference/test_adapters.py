@@ -68,10 +68,36 @@ def test_kpt_3d_joints_and_object():
     np.testing.assert_allclose(obj.translation_from_wrist, outputs["obj_trans"][0], atol=1e-7)
 
 
-def test_kpt_angles_preset_is_refused_clearly():
-    family, config = get_preset("kpt_ih26m_angles")
-    with pytest.raises(ValueError, match="'angles' .* not supported"):
-        make_adapter(family, config)
+def test_kpt_angles_gives_mano_joints_and_mesh_that_move_with_the_hand():
+    from hand_object_pose.geometry.mano import ManoLayer
+    from hand_object_pose.inference.crops import full_frame_box, make_crop
+    from hand_object_pose.inference.lifting import lift_prediction
+    from hand_object_pose.synthetic.standin_hand import standin_hand_path
+
+    adapter, outputs = run_small("kpt_ih26m_angles", backbone_depth=18, big_decoder=False, enc_layers=1,
+                                 dec_layers=1, selection="maxpool")
+    prediction = adapter.parse(outputs)
+    pose = outputs["mano_pose"][0].astype(np.float64)                  # (32, 3): right 0-15, left 16-31
+    betas = outputs["mano_shape"][0].astype(np.float64)
+    for k, hand in enumerate(prediction.hands):
+        layer = ManoLayer(standin_hand_path(hand.side), flat_hand_mean=False)
+        p = torch.as_tensor(pose[16 * k:16 * (k + 1)].reshape(1, 48), dtype=torch.float32)
+        with torch.no_grad():
+            mano = layer(p[:, :3], p[:, 3:], torch.as_tensor(betas[None], dtype=torch.float32))
+        wrist = mano.joints[0, 0].numpy()
+        np.testing.assert_allclose(hand.joints_rel, mano.joints[0].numpy() - wrist, atol=1e-6)
+        np.testing.assert_allclose(hand.vertices_rel, mano.vertices[0].numpy() - wrist, atol=1e-6)
+        assert hand.faces.shape == (1538, 3) and hand.mano_pose.shape == (48,) and hand.mano_shape.shape == (10,)
+        np.testing.assert_allclose(hand.wrist_rotation @ hand.wrist_rotation.T, np.eye(3), atol=1e-9)
+
+    config = EstimatorConfig(model="kpt_ih26m_angles", model_path="m.onnx", depth_sources=("default",),
+                             default_depth_m=0.6).validate()
+    crop = make_crop(full_frame_box(640, 480), CAMERA, 256, "full_frame")
+    hands, _ = lift_prediction(prediction, crop, CAMERA, None, config, "")
+    for hand, placed in zip(prediction.hands, hands):
+        assert placed.joints_xyz[0, 2] == pytest.approx(0.6)
+        np.testing.assert_allclose(placed.vertices - placed.joints_xyz[0], hand.vertices_rel, atol=1e-12)
+        assert placed.faces is hand.faces and placed.wrist_rotation is hand.wrist_rotation
 
 
 def test_a2j_through_the_estimator_is_2p5d_with_its_depth_cube():
@@ -124,7 +150,7 @@ def test_dma_reference_root_inverts_the_models_own_metric_conversion():
     # The model puts the root it is given at root_z + (its wrist's own offset from that root).
     wrist_offset = reference["hand_joints"][0, 0, 2] - 1.0
     real_root = placed[:1] - [[0.0, 0.0, wrist_offset]]
-    real_inputs = dict(inputs, root_joint=real_root.astype(np.float32),
+    real_inputs = dict(inputs, root_joint=real_root.astype(np.float32), root_depth=real_root[:, 2].astype(np.float32),
                        focal=np.array([[crop.camera.fx, crop.camera.fy]], np.float32),
                        principal_point=np.array([[crop.camera.cx, crop.camera.cy]], np.float32))
     with torch.no_grad():

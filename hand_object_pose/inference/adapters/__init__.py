@@ -4,15 +4,16 @@ from __future__ import annotations
 from .base import CropPrediction, HandInCrop, ObjectInCrop, crop_to_input
 
 
-def make_adapter(family_module, model_config):
-    """The adapter for a model family (by its `hand_object_pose.models.<family>` module)."""
+def make_adapter(family_module, model_config, mano_path: str = ""):
+    """The adapter for a model family (by its `hand_object_pose.models.<family>` module). `mano_path`:
+    MANO npz directory for models that predict MANO parameters ('' = the stand-in hand)."""
     family = family_module.__name__.rsplit(".", 1)[-1]
     if family == "a2j":
         from .a2j import A2JAdapter
         return A2JAdapter(model_config)
     if family == "kpt":
         from .kpt import KptAdapter
-        return KptAdapter(model_config)
+        return KptAdapter(model_config, mano_path)
     if family == "dma":
         from .dma import DMAAdapter
         return DMAAdapter(model_config)

@@ -23,7 +23,9 @@ class HandInCrop:
     rel_depth: (21,) each joint's depth (z) minus the wrist's, metres.
     joints_rel: (21, 3) joints minus the wrist, metres, camera axes; None for 2.5D models, whose 3D
       shape follows from uv + rel_depth once the absolute depth is known.
-    mano_pose: (48,) / mano_shape: (10,) when the model predicts MANO parameters.
+    mano_pose: (48,) / mano_shape: (10,) when the model predicts MANO parameters, with
+      vertices_rel (778, 3) the mesh minus the wrist (metres, camera axes), faces (1538, 3) and
+      wrist_rotation (3, 3) camera <- wrist frame.
     """
 
     side: str
@@ -34,6 +36,9 @@ class HandInCrop:
     joints_rel: Optional[np.ndarray] = None
     mano_pose: Optional[np.ndarray] = None
     mano_shape: Optional[np.ndarray] = None
+    vertices_rel: Optional[np.ndarray] = None
+    faces: Optional[np.ndarray] = None
+    wrist_rotation: Optional[np.ndarray] = None
 
 
 @dataclass

@@ -57,7 +57,10 @@ class DMAAdapter:
                 "root_joint": REFERENCE_ROOT_M.copy(),
                 "focal": np.ones((1, 2), np.float32),
                 "principal_point": np.zeros((1, 2), np.float32),
-                "object_index": np.zeros((1,), np.int64)}
+                "object_index": np.zeros((1,), np.int64),
+                # Graphs with a separate root-depth input (the official code passes it beside the root):
+                # the same reference depth. Backends feed only the inputs their graph has.
+                "root_depth": REFERENCE_ROOT_M[:, 2].copy()}
 
     def parse(self, outputs: dict) -> CropPrediction:
         joints = np.asarray(outputs["hand_joints"], np.float64)[0]              # (21, 3) canonical order

@@ -1,5 +1,4 @@
-"""Keypoint Transformer adapter ("3D" and "2p5D" representations; "angles" needs a MANO layer and is
-not served by the pipeline yet).
+"""Keypoint Transformer adapter (all three pose representations: "3D", "2p5D", "angles").
 
 What the network gives (models.md §1.2-1.3, `models.kpt.output.KptOutput`):
 * "3D": parent-relative bone vectors (metres) summed into wrist-relative joints per hand; a
@@ -7,6 +6,9 @@ What the network gives (models.md §1.2-1.3, `models.kpt.output.KptOutput`):
   pixels; the left wrist relative to the right one (`rel_trans`);
 * "2p5D": per joint x, y bins on the 128 grid and a depth bin relative to the parent joint,
   (d / 0.15 m + 1) / 2 * 128;
+* "angles": MANO axis-angle pose per hand (global orientation + 15 joints) and shared betas, turned
+  into joints and a mesh by `inference.hand_mesh` (MANO files from mano_path, else the stand-in
+  hand); 2D and the left hand's placement as for "3D";
 * hand presence [right, left] (sigmoid of the hand-type head);
 * token identities: for every heat-map peak (token), class probabilities over "no joint",
   42 joints (InterHand2.6M order) and "object". A joint's confidence here is the highest
@@ -29,6 +31,7 @@ from hand_object_pose.geometry.skeleton import (INTERHAND_JOINT_NAMES, INTERHAND
                                                 interhand_to_canonical)
 from hand_object_pose.inference.result import LEFT, RIGHT
 
+from ..hand_mesh import HandMeshModel
 from .base import CropPrediction, HandInCrop, ObjectInCrop, crop_to_input
 
 TOKEN_CONFIDENT = 0.5       # class probability above which a token's position is used as the joint's 2D
@@ -43,11 +46,9 @@ class KptAdapter:
     family = "kpt"
     input_names = INPUT_NAMES
 
-    def __init__(self, config):
-        if config.pose_representation not in ("3D", "2p5D"):
-            raise ValueError(f"the inference pipeline serves Keypoint Transformer presets with the '3D' or '2p5D' "
-                             f"representation; {config.pose_representation!r} (MANO angles) is not supported yet")
+    def __init__(self, config, mano_path: str = ""):
         self.config = config
+        self.hand_mesh = HandMeshModel(mano_path) if config.pose_representation == "angles" else None
         self.input_size = 2 * config.heatmap_size
         self.output_names = output_names(config)
         self.predicts_object = config.has_object
@@ -80,10 +81,10 @@ class KptAdapter:
         confidence = interhand_to_canonical(confidence_ih[:, None])[:, 0]
         token_xy = interhand_to_canonical(token_xy_ih)
         presence = np.asarray(outputs["hand_type"], np.float64)[0]
-        if self.config.pose_representation == "3D":
-            hands = self._hands_3d(outputs, presence, confidence, token_xy)
-        else:
+        if self.config.pose_representation == "2p5D":
             hands = self._hands_2p5d(outputs, presence, confidence, token_xy)
+        else:
+            hands = self._hands_3d(outputs, presence, confidence, token_xy)
         objects = []
         if self.config.has_object:
             rotation = rotation_6d_to_matrix(np.asarray(outputs["obj_rot6d"], np.float64)[0])
@@ -99,8 +100,13 @@ class KptAdapter:
         return grid * (self.input_size / self.config.heatmap_size)
 
     def _hands_3d(self, outputs, presence, confidence, token_xy):
-        ih = np.asarray(outputs["joints_3d"], np.float64)[0]                     # (2, 20, 3) IH2.6M, no wrist
-        joints = interhand_to_canonical(np.concatenate([ih, np.zeros((2, 1, 3))], axis=1))  # (2, 21, 3)
+        """"3D" and "angles": wrist-relative 3D joints per hand, 2D from tokens or the weak perspective."""
+        meshes = self._meshes(outputs) if self.hand_mesh is not None else None
+        if meshes is None:
+            ih = np.asarray(outputs["joints_3d"], np.float64)[0]                 # (2, 20, 3) IH2.6M, no wrist
+            joints = interhand_to_canonical(np.concatenate([ih, np.zeros((2, 1, 3))], axis=1))  # (2, 21, 3)
+        else:
+            joints = np.stack([mesh[0] for mesh in meshes])
         s, tx, ty = np.asarray(outputs["cam"], np.float64)[0]
         rel_trans = np.asarray(outputs["rel_trans"], np.float64)[0]
         hands = []
@@ -110,11 +116,21 @@ class KptAdapter:
             from_right_wrist = joints[k] + (rel_trans if side == LEFT else 0.0)
             weak = s * from_right_wrist[:, :2] + np.array([tx, ty])
             sl = slice(21 * k, 21 * (k + 1))
-            hands.append(HandInCrop(side=side, presence=float(presence[k]),
-                                    uv_crop=self._pick_uv(confidence[sl], token_xy[sl], weak),
-                                    joint_confidence=confidence[sl].copy(), rel_depth=joints[k][:, 2].copy(),
-                                    joints_rel=joints[k].copy()))
+            hand = HandInCrop(side=side, presence=float(presence[k]),
+                              uv_crop=self._pick_uv(confidence[sl], token_xy[sl], weak),
+                              joint_confidence=confidence[sl].copy(), rel_depth=joints[k][:, 2].copy(),
+                              joints_rel=joints[k].copy())
+            if meshes is not None:
+                _, hand.vertices_rel, hand.faces, hand.wrist_rotation, hand.mano_pose, hand.mano_shape = meshes[k]
+            hands.append(hand)
         return hands
+
+    def _meshes(self, outputs):
+        """"angles": per hand (joints, vertices, faces, wrist rotation, pose (48,), betas (10,))."""
+        pose = np.asarray(outputs["mano_pose"], np.float64)[0].reshape(2, 16 * 3)  # right then left, global first
+        betas = np.asarray(outputs["mano_shape"], np.float64)[0]
+        return [(*self.hand_mesh(side, pose[k], betas), pose[k], betas.copy())
+                for k, side in enumerate((RIGHT, LEFT))]
 
     def _hands_2p5d(self, outputs, presence, confidence, token_xy):
         bins = np.asarray(outputs["joint_2p5d"], np.float64)[0]                  # (42, 3) IH2.6M order
