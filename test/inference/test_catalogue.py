@@ -67,3 +67,9 @@ def test_bad_files(tmp_path):
     bad.write_text("- id: a\n")
     with pytest.raises(CatalogueError, match="'objects' list"):
         ObjectCatalogue.load(bad)
+
+
+def test_home_relative_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "objects.yaml").write_text("objects:\n  - {id: cup}\n")
+    assert ObjectCatalogue.load("~/objects.yaml").ids == ("cup",)
