@@ -247,8 +247,6 @@ def prepare_frames(args, settings: dict, out_dir: Path) -> tuple[str, bool, str,
     """(camera source, has depth, object catalogue path, object id) -- renders the synthetic sequence if needed."""
     if args.input:
         source = Path(args.input).resolve()
-        if not source.exists():
-            raise DemoError(f"--input {args.input}: no such file or folder (expected a video file or an image folder)")
         catalogue = str(REPO_ROOT / "config" / "objects.yaml")
         return str(source), False, catalogue, ""
     from hand_object_pose.synthetic.objects import write_catalogue
@@ -300,6 +298,8 @@ def parse_args(argv=None):
 
 def run(args) -> dict:
     settings = yaml.safe_load(Path(args.config).read_text())
+    if args.input and not Path(args.input).exists():   # before the slow steps
+        raise DemoError(f"--input {args.input}: no such file or folder (expected a video file or an image folder)")
     out_dir = Path(args.out).resolve()
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)

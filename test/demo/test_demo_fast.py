@@ -1,0 +1,81 @@
+"""`make demo` in small: the orchestrator runs the real camera, pose node and recorder processes on a few
+small synthetic frames (untrained stand-in model), and the outputs are checked for consistency."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from ros_test_helpers import REPO_ROOT, env_without_tf2_fixture
+
+FRAMES = 6
+
+
+def _demo(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "hand_object_pose.tools.demo", *args], cwd=REPO_ROOT,
+                          env=env_without_tf2_fixture(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo_out"
+    result = _demo("--frames", str(FRAMES), "--size", "320x240", "--rate", "5", "--out", str(out))
+    assert result.returncode == 0, f"demo failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return out, result.stdout, json.loads((out / "summary.json").read_text())
+
+
+def test_counts_add_up_and_the_untrained_model_is_declared(demo_run):
+    out, stdout, summary = demo_run
+    assert "THE MODEL IS UNTRAINED" in stdout and "hand_object_pose demo summary" in stdout
+    assert summary["model_trained"] is False and summary["model"] == "kpt_h2o3d_3d"
+    assert summary["backend"].startswith("onnxruntime:")
+    assert summary["frames_in"] == FRAMES
+    assert 1 <= summary["frames_out"] <= FRAMES
+    assert summary["frames_out"] + summary["dropped"] == summary["frames_in"]
+    log = [json.loads(line) for line in (out / "frames.jsonl").read_text().splitlines()]
+    assert [entry["index"] for entry in log] == list(range(FRAMES))
+    assert all(entry["truth"]["hands"] for entry in log)
+    latency = summary["latency_ms"]
+    assert 0 < latency["end_to_end"]["p50"] < 60_000
+    assert latency["end_to_end"]["p50"] >= latency["node"]["p50"] - 1.0   # transport adds, never removes
+    assert "total" in latency["stages"] and latency["stages"]["total"]["n"] == summary["frames_out"]
+
+
+def test_overlays_and_video(demo_run):
+    out, _, summary = demo_run
+    overlays = sorted((out / "overlays").glob("overlay_*.png"))
+    assert len(overlays) == summary["overlays_written"] == summary["frames_out"]
+    assert cv2.imread(str(overlays[0])).shape == (240, 320, 3)
+    capture = cv2.VideoCapture(summary["video"])
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    assert len(frames) == summary["video_frames"] == len(overlays)
+    assert frames[0].shape == (240, 320, 3)
+
+
+def test_accuracy_is_computed_against_the_ground_truth(demo_run):
+    _, _, summary = demo_run
+    accuracy = summary["accuracy"]
+    assert accuracy["frames_evaluated"] == summary["frames_out"]
+    # Untrained: every hand counts as present (presence_threshold 0), so each side is scored each frame.
+    assert accuracy["hands_scored"] == {"right": summary["frames_out"], "left": summary["frames_out"]}
+    values = [accuracy["mpjpe_mm"]["right"], accuracy["mpjpe_mm"]["left"], accuracy["mrrpe_mm"],
+              accuracy["object_translation_error_mm"], accuracy["object_rotation_error_deg"]]
+    assert all(v is not None and np.isfinite(v) and v >= 0 for v in values)
+    assert accuracy["hand_presence_accuracy"] == 1.0
+    assert 0 <= accuracy["object_rotation_error_deg"] <= 180
+
+
+def test_bad_arguments_fail_fast_with_a_clear_message(tmp_path):
+    result = _demo("--input", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "out"), timeout=60)
+    assert result.returncode == 1 and "--input" in result.stderr and "no such file" in result.stderr
+    result = _demo("--model", str(tmp_path / "missing.onnx"), "--out", str(tmp_path / "out"), timeout=60)
+    assert result.returncode == 1 and "--model" in result.stderr and "not found" in result.stderr
