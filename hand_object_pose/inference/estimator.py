@@ -344,7 +344,10 @@ class Estimator:
         for hand in result.hands:
             f = self._joint_filters.setdefault(hand.side, OneEuroFilter(*params))
             if hand.present:
+                raw_wrist = hand.joints_xyz[0].copy()
                 hand.joints_xyz = f(hand.joints_xyz, stamp_s)
+                if hand.vertices is not None:  # the mesh follows the smoothed wrist
+                    hand.vertices = hand.vertices + (hand.joints_xyz[0] - raw_wrist)
             else:
                 f.reset()  # the hand was lost: do not drag the next detection towards a stale pose
         seen = set()
