@@ -35,7 +35,7 @@ from .adapters import CropPrediction, make_adapter
 from .backends import OnnxRuntimeBackend, TorchBackend, warm_up
 from .catalogue import ObjectCatalogue
 from .config import CROP_AUTO, CROP_FIXED, CROP_FULL, CROP_ROI, EstimatorConfig
-from .filtering import OneEuroFilter, PoseFilter
+from .filtering import ResultSmoother
 from .lifting import lift_prediction
 from .result import HandObjectEstimate
 
@@ -144,8 +144,8 @@ class Estimator:
         self._tracker = crop_lib.CropTracker(config.track_lost_after)
         self._last_roi: Optional[np.ndarray] = None
         self._last_stamp: Optional[float] = None
-        self._joint_filters: dict = {}
-        self._object_filters: dict = {}
+        self._smoother = ResultSmoother(config.one_euro_min_cutoff_hz, config.one_euro_beta,
+                                        config.one_euro_d_cutoff_hz)
         LOG.info("estimator ready: model %s on %s", config.model, self.backend_in_use)
 
     # --- construction helpers ---------------------------------------------------------------------
@@ -264,7 +264,7 @@ class Estimator:
             self._tracker.update(box)
         if self.config.smoothing:
             with watch.stage("smoothing"):
-                self._smooth(result, stamp_s)
+                self._smoother(result, stamp_s)
         result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
         return result
 
@@ -274,8 +274,7 @@ class Estimator:
         self._tracker.reset()
         self._last_roi = None
         self._last_stamp = None
-        for f in (*self._joint_filters.values(), *self._object_filters.values()):
-            f.reset()
+        self._smoother.reset()
 
     # --- steps ----------------------------------------------------------------------------------------
 
@@ -300,8 +299,7 @@ class Estimator:
         elif self._last_stamp is not None and stamp_s <= self._last_stamp:
             result.warnings.append(f"frame stamp {stamp_s:.6f} s is not after the previous one "
                                    f"({self._last_stamp:.6f} s): smoothing restarted")
-            for f in (*self._joint_filters.values(), *self._object_filters.values()):
-                f.reset()
+            self._smoother.reset()
         self._last_stamp = float(stamp_s)
         return float(stamp_s)
 
@@ -337,24 +335,3 @@ class Estimator:
         if not present:
             return None
         return crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px)
-
-    def _smooth(self, result: HandObjectEstimate, stamp_s: float) -> None:
-        c = self.config
-        params = (c.one_euro_min_cutoff_hz, c.one_euro_beta, c.one_euro_d_cutoff_hz)
-        for hand in result.hands:
-            f = self._joint_filters.setdefault(hand.side, OneEuroFilter(*params))
-            if hand.present:
-                raw_wrist = hand.joints_xyz[0].copy()
-                hand.joints_xyz = f(hand.joints_xyz, stamp_s)
-                if hand.vertices is not None:  # the mesh follows the smoothed wrist
-                    hand.vertices = hand.vertices + (hand.joints_xyz[0] - raw_wrist)
-            else:
-                f.reset()  # the hand was lost: do not drag the next detection towards a stale pose
-        seen = set()
-        for obj in result.objects:
-            seen.add(obj.object_id)
-            f = self._object_filters.setdefault(obj.object_id, PoseFilter(*params))
-            obj.rotation, obj.translation = f(obj.rotation, obj.translation, stamp_s)
-        for object_id, f in self._object_filters.items():
-            if object_id not in seen:
-                f.reset()

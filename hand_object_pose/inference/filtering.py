@@ -85,3 +85,40 @@ class PoseFilter:
         q /= np.linalg.norm(q)
         self._last_q = q
         return tq.quat2mat(q), self.translation(translation, stamp_s)
+
+
+class ResultSmoother:
+    """One-Euro smoothing of a whole `HandObjectEstimate`, in place, frame after frame.
+
+    Per hand side: the 21 joints of a present hand (its mesh, if any, follows the smoothed wrist); a
+    hand that is not present resets its filter, so the next detection is not dragged towards a stale
+    pose. Per object id: the pose; an object not seen in a frame resets its filter.
+    """
+
+    def __init__(self, min_cutoff_hz: float, beta: float, d_cutoff_hz: float):
+        self._params = (min_cutoff_hz, beta, d_cutoff_hz)
+        self._hands: dict = {}
+        self._objects: dict = {}
+
+    def reset(self) -> None:
+        for f in (*self._hands.values(), *self._objects.values()):
+            f.reset()
+
+    def __call__(self, result, stamp_s: float) -> None:
+        for hand in result.hands:
+            f = self._hands.setdefault(hand.side, OneEuroFilter(*self._params))
+            if not hand.present:
+                f.reset()
+                continue
+            raw_wrist = hand.joints_xyz[0].copy()
+            hand.joints_xyz = f(hand.joints_xyz, stamp_s)
+            if hand.vertices is not None:
+                hand.vertices = hand.vertices + (hand.joints_xyz[0] - raw_wrist)
+        seen = set()
+        for obj in result.objects:
+            seen.add(obj.object_id)
+            f = self._objects.setdefault(obj.object_id, PoseFilter(*self._params))
+            obj.rotation, obj.translation = f(obj.rotation, obj.translation, stamp_s)
+        for object_id, f in self._objects.items():
+            if object_id not in seen:
+                f.reset()

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import transforms3d.euler as te
 
-from hand_object_pose.inference.filtering import OneEuroFilter, PoseFilter
+from hand_object_pose.inference.filtering import OneEuroFilter, PoseFilter, ResultSmoother
+from hand_object_pose.inference.result import HandEstimate, HandObjectEstimate, ObjectEstimate
 
 
 def test_first_sample_passes_and_constant_is_kept():
@@ -61,3 +62,35 @@ def test_pose_filter_handles_quaternion_sign_and_stays_a_rotation():
         angle_err = np.arccos(np.clip((np.trace(R_out.T @ R) - 1) / 2, -1, 1))
         assert angle_err < 0.1  # lags by at most a few frames of the 0.016 rad/frame motion
         np.testing.assert_allclose(t_out, [0, 0, 0.5])
+
+
+def _frame(offset, present=True, with_object=True):
+    joints = np.zeros((21, 3)) + [0.0, 0.0, 0.5 + offset]
+    joints[1:, 0] = np.linspace(0.01, 0.1, 20)
+    hand = HandEstimate(side="right", present=present, confidence=0.9, joints_xyz=joints.copy(),
+                        joints_uv=np.zeros((21, 2)), joint_confidence=np.ones(21),
+                        vertices=joints[[0, 5, 9]] + 0.01, faces=np.zeros((1, 3), int))
+    objects = [ObjectEstimate("mug", 0.8, np.eye(3), np.array([0.0, 0.0, 0.6 + offset]))] if with_object else []
+    return HandObjectEstimate(hands=[hand], objects=objects)
+
+
+def test_result_smoother_moves_mesh_with_wrist_and_resets_on_loss():
+    smoother = ResultSmoother(1.0, 0.0, 1.0)
+    first = _frame(0.0)
+    smoother(first, 0.0)
+    np.testing.assert_allclose(first.hands[0].joints_xyz[0], [0, 0, 0.5])
+    jump = _frame(0.1)
+    raw_vertices = jump.hands[0].vertices.copy()
+    smoother(jump, 1 / 30)
+    hand = jump.hands[0]
+    assert 0.5 < hand.joints_xyz[0, 2] < 0.55                     # smoothed towards the past
+    shift = hand.joints_xyz[0] - [0, 0, 0.6]
+    np.testing.assert_allclose(hand.vertices, raw_vertices + shift)  # the mesh follows the wrist
+    assert 0.6 < jump.objects[0].translation[2] < 0.65
+    lost = _frame(0.1, present=False, with_object=False)
+    smoother(lost, 2 / 30)
+    np.testing.assert_allclose(lost.hands[0].joints_xyz[0], [0, 0, 0.6])  # absent hands are left as they are
+    back = _frame(0.3)
+    smoother(back, 3 / 30)
+    np.testing.assert_allclose(back.hands[0].joints_xyz[0], [0, 0, 0.8])  # restarted: no drag from the past
+    np.testing.assert_allclose(back.objects[0].translation, [0, 0, 0.9])
