@@ -77,7 +77,7 @@ def our_arrays(model: KeypointTransformer, out, trace, peaks: dict) -> dict:
         "heads/joint_class_logits": _seq_first(out.class_logits), "out/joint_class_out": out.joint_class,
         "heads/rel_trans": out.rel_trans, "out/rel_trans_out": out.rel_trans[-1],
         "heads/cam": out.cam, "out/cam_param_out": out.cam[-1],
-        "heads/hand_type_feat": pooled_c5(f.c5), "heads/hand_type_logits": out.hand_type_logits,
+        "heads/hand_type_feat": pooled_c5(f.c5, model.heads.c5_size), "heads/hand_type_logits": out.hand_type_logits,
         "out/hand_type_out": out.hand_type,
     }
     for level, stride in enumerate((2, 4, 8, 16, 32)):

@@ -42,7 +42,7 @@ def _map_head(width: int, deep: bool) -> nn.Sequential:
                          nn.Conv2d(width, 1, 1))
 
 
-class DecoderOutput(NamedTuple):
+class UNetOutput(NamedTuple):
     pyramid: tuple            # 5 NCHW levels sampled for the tokens, strides 2, 4, 8, 16, 32
     heatmap: torch.Tensor     # (N, 128, 128) raw hand-keypoint heat-map
     seg: Optional[torch.Tensor]  # (N, 128, 128) raw object segmentation map, or None
@@ -103,8 +103,8 @@ class UNetDecoder(nn.Module):
         return sum(self.pyramid_channels)
 
     def forward(self, stem: torch.Tensor, c2: torch.Tensor, c3: torch.Tensor, c4: torch.Tensor,
-                c5: torch.Tensor) -> DecoderOutput:
-        """Backbone features (NCHW, strides 2, 4, 8, 16, 32) -> pyramid + maps (see DecoderOutput)."""
+                c5: torch.Tensor) -> UNetOutput:
+        """Backbone features (NCHW, strides 2, 4, 8, 16, 32) -> pyramid + maps (see UNetOutput)."""
         if self.big:
             p32 = c5
             p16 = self.conv1(torch.cat((c4, self.deconv1(c5)), 1))
@@ -121,4 +121,4 @@ class UNetDecoder(nn.Module):
             heatmap, seg = self.convOut_hm(p2)[:, 0], self.convOut_seg(p2)[:, 0]
         else:
             heatmap, seg = self.convOut(p2)[:, 0], None
-        return DecoderOutput((p2, p4, p8, p16, p32), heatmap, seg)
+        return UNetOutput((p2, p4, p8, p16, p32), heatmap, seg)

@@ -44,9 +44,10 @@ class HeadOutputs(NamedTuple):
     obj_left_trans: Optional[torch.Tensor]  # (L, N, 3) metres
 
 
-def pooled_c5(c5: torch.Tensor) -> torch.Tensor:
-    """(N, C, h, w) -> (N, C) spatial mean, computed as the official average pooling (same rounding)."""
-    return F.avg_pool2d(c5, tuple(c5.shape[2:])).flatten(1)
+def pooled_c5(c5: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, size, size) -> (N, C) spatial mean, computed as the official average pooling (same
+    rounding). `size` is static (from the config) so that the pooling exports to ONNX."""
+    return F.avg_pool2d(c5, size).flatten(1)
 
 
 def _query_mlp(d_model: int, out_dim: int) -> MLP:
@@ -72,6 +73,7 @@ class PoseHeads(nn.Module):
         self.linear_rel_trans = _query_mlp(d, 3)
         self.linear_cam = _query_mlp(d, 3)
         self.linear_bottleneck_hand_type = MLP(c5_channels, 512, 2, num_layers=2)
+        self.c5_size = 2 * config.heatmap_size // 32  # input side / 32
         self.has_object = config.has_object
         if config.has_object:
             self.linear_obj_rot = _query_mlp(d, 6)
@@ -85,7 +87,7 @@ class PoseHeads(nn.Module):
 
     def hand_type_logits(self, c5: torch.Tensor) -> torch.Tensor:
         """c5 (N, C, h, w) -> logits (N, 2) [right, left] from the spatial mean."""
-        return self.linear_bottleneck_hand_type(pooled_c5(c5))
+        return self.linear_bottleneck_hand_type(pooled_c5(c5, self.c5_size))
 
     def forward(self, hs: torch.Tensor) -> HeadOutputs:
         """hs (L, Q, N, C) decoder outputs after the final LayerNorm -> HeadOutputs."""

@@ -14,8 +14,7 @@ from torch import nn
 from ..backbones.resnet import ResNet, ResNetFeatures
 from ..common.transformer import AttentionWeightFn, DecoderOutput, EncoderOutput, Transformer, softmax_attention
 from .config import KptConfig
-from .decoder import DecoderOutput as MapOutput
-from .decoder import UNetDecoder
+from .decoder import UNetDecoder, UNetOutput
 from .heads import PoseHeads
 from .output import KptOutput
 from .queries import memory_mask, query_layout, self_attention_mask
@@ -27,7 +26,7 @@ class KptTrace(NamedTuple):
     """Intermediate tensors of one forward pass (for parity checks and debugging)."""
 
     features: ResNetFeatures
-    maps: MapOutput
+    maps: UNetOutput
     tokens: Tokens
     encoded: EncodedTokens
     tgt_mask: torch.Tensor
