@@ -82,9 +82,11 @@ colcon-check: venv msgs
 	$(TEST_ENV) $(VPY) -m pytest -n 0 test/build/test_colcon_build.py
 
 demo: venv msgs
-	@echo "make demo: the venv and the messages are ready."
-	@echo "The end-to-end demo (stand-in hand rendered as a camera stream -> pose node -> results) is"
-	@echo "not written yet; this target will run it once it exists. Nothing else to do."
+	@# Synthetic camera -> pose node -> recorder (docs/demo.md). INPUT=<video or image folder>, MODEL=<.onnx>
+	@# (PRESET=<name> unless a metadata file beside it names one), DEMO_ARGS="--frames 30 --rate 10 ...".
+	-@$(VENV)/bin/fastdds shm clean > /dev/null 2>&1
+	$(VPY) -m hand_object_pose.tools.demo $(if $(INPUT),--input "$(INPUT)") $(if $(MODEL),--model "$(MODEL)") \
+		$(if $(PRESET),--preset "$(PRESET)") $(DEMO_ARGS)
 
 bench: venv msgs
 	@set -e; found=0; for script in bench/*.py; do \

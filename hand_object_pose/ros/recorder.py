@@ -10,6 +10,7 @@ stores what arrives (callbacks stay cheap); on shutdown (SIGINT) it writes into 
   box (right blue, left orange; `ros.overlay.draw_overlay`), object axes, the ground-truth skeletons
   thin and white when known, and a caption (frame, latency, untrained warning);
 - `demo.mp4`: the overlays as a video;
+- `results.jsonl`: every result (stamp, frame index, hands, objects, stage timings), one JSON line each;
 - `summary.json` and `summary.txt` (the table printed on stdout): frames in/out/dropped, latency
   percentiles per stage and end to end, backend, accuracy against the ground truth in `frames_log`
   (JSON lines written by the camera: stamp_ns, index, truth), `model_trained`.
@@ -88,6 +89,17 @@ def mesh_triangles(markers) -> dict:
             points = np.array([[p.x, p.y, p.z] for p in marker.points], np.float64)
             meshes[side] = points[: len(points) // 3 * 3].reshape(-1, 3, 3)
     return meshes
+
+
+def estimate_record(stamp: int, index, estimate: HandObjectEstimate) -> dict:
+    """One line of results.jsonl: the frame's stamp and index, each hand and object (metres, pixels)."""
+    return {"stamp_ns": stamp, "index": index,
+            "hands": [{"side": h.side, "present": h.present, "confidence": round(h.confidence, 4),
+                       "joints_xyz": np.round(h.joints_xyz, 5).tolist(), "joints_uv": np.round(h.joints_uv, 2).tolist()}
+                      for h in estimate.hands],
+            "objects": [{"object_id": o.object_id, "rotation": np.round(o.rotation, 6).tolist(),
+                         "translation": np.round(o.translation, 5).tolist()} for o in estimate.objects],
+            "timings_ms": estimate.timings_ms}
 
 
 # --- metrics ---------------------------------------------------------------------------------------
@@ -192,9 +204,11 @@ def draw_frame(rgb: np.ndarray, estimate: HandObjectEstimate, K: np.ndarray, mes
                          cv2.LINE_AA)
     canvas = draw_overlay(canvas, estimate, K)
     for row, text in enumerate(caption):
-        origin = (8, 20 + 20 * row)
-        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+        top = 4 + 20 * row
+        cv2.rectangle(canvas, (4, top), (12 + width, top + height + baseline + 6), (0, 0, 0), -1)
+        cv2.putText(canvas, text, (8, top + height + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+                    cv2.LINE_AA)
     return canvas
 
 
@@ -322,7 +336,7 @@ class Recorder(Node):
         frames = self._read_frames_log()
         overlay_dir = self.output_dir / "overlays"
         overlay_dir.mkdir(parents=True, exist_ok=True)
-        end_to_end, node_latency, stages, errors, rendered = [], [], {}, [], []
+        end_to_end, node_latency, stages, errors, rendered, estimates = [], [], {}, [], [], []
         backend, model = "", ""
         for stamp, received, msg in self.results:
             estimate = estimate_from_msg(msg)
@@ -333,6 +347,7 @@ class Recorder(Node):
                 stages.setdefault(stage, []).append(ms)
             entry = frames.get(stamp, {})
             truth = entry.get("truth")
+            estimates.append(estimate_record(stamp, entry.get("index"), estimate))
             if truth is not None:
                 errors.append(frame_errors(estimate, truth))
             image, K = self.images.get(stamp), self.camera_k.get(stamp)
@@ -346,6 +361,7 @@ class Recorder(Node):
             cv2.imwrite(str(overlay_dir / f"overlay_{entry.get('index', len(rendered)):06d}.png"),
                         cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
             rendered.append(overlay)
+        (self.output_dir / "results.jsonl").write_text("".join(json.dumps(e) + "\n" for e in estimates))
         video = self.output_dir / "demo.mp4"
         video_frames = write_video(video, rendered, self.video_fps) if rendered else 0
         span_s = (self.results[-1][1] - self.results[0][1]) / 1e9 if len(self.results) > 1 else 0.0

@@ -226,8 +226,10 @@ def wait_for(condition, timeout: float, watched: list[Process], what: str) -> No
 
 # --- configuration files -------------------------------------------------------------------------
 
-def write_node_params(out_dir: Path, model: ModelChoice, settings: dict, has_depth: bool, object_catalogue: str,
-                      object_id: str) -> Path:
+def write_node_params(out_dir: Path, model: ModelChoice, settings: dict, has_depth: bool, object_catalogue,
+                      object_id) -> Path:
+    """<out>/pose_node_params.yaml: config/<preset>.yaml with the demo's changes; object_catalogue None keeps
+    the preset's catalogue and object."""
     preset_file = REPO_ROOT / "config" / f"{model.preset}.yaml"
     if not preset_file.is_file():
         raise DemoError(f"no parameter file {preset_file} for preset {model.preset!r}")
@@ -236,19 +238,22 @@ def write_node_params(out_dir: Path, model: ModelChoice, settings: dict, has_dep
     params.update(settings.get("pose_node") or {})
     if not model.trained:
         params.update(settings.get("untrained_pose_node") or {})
-    params.update(model=model.preset, backend="onnxruntime", model_path=str(model.path), use_depth=has_depth,
-                  object_catalogue=object_catalogue, object_id=object_id)
+    params.update(model=model.preset, backend="onnxruntime", model_path=str(model.path), use_depth=has_depth)
+    if object_catalogue is not None:
+        params.update(object_catalogue=object_catalogue, object_id=object_id)
+    elif params.get("object_catalogue") and not os.path.isabs(params["object_catalogue"]):
+        params["object_catalogue"] = str(REPO_ROOT / params["object_catalogue"])
     path = out_dir / "pose_node_params.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
 def prepare_frames(args, settings: dict, out_dir: Path) -> tuple[str, bool, str, str]:
-    """(camera source, has depth, object catalogue path, object id) -- renders the synthetic sequence if needed."""
+    """(camera source, has depth, object catalogue path or None, object id or None): renders the synthetic
+    sequence if needed; for --input the preset's catalogue is kept (None)."""
     if args.input:
         source = Path(args.input).resolve()
-        catalogue = str(REPO_ROOT / "config" / "objects.yaml")
-        return str(source), False, catalogue, ""
+        return str(source), False, None, None   # the preset's own catalogue and object
     from hand_object_pose.synthetic.objects import write_catalogue
     from hand_object_pose.synthetic.sequence import SequenceConfig, load_sequence, render_sequence
 

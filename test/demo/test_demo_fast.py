@@ -79,3 +79,22 @@ def test_bad_arguments_fail_fast_with_a_clear_message(tmp_path):
     assert result.returncode == 1 and "--input" in result.stderr and "no such file" in result.stderr
     result = _demo("--model", str(tmp_path / "missing.onnx"), "--out", str(tmp_path / "out"), timeout=60)
     assert result.returncode == 1 and "--model" in result.stderr and "not found" in result.stderr
+
+
+def test_input_mode_on_an_image_folder(demo_run, tmp_path):
+    """`make demo INPUT=folder MODEL=...`: the user's own frames, default intrinsics, no depth, no ground truth."""
+    out, _, summary = demo_run
+    folder = tmp_path / "my_images"
+    folder.mkdir()
+    for path in sorted((out / "frames").glob("rgb_*.png"))[:4]:
+        (folder / path.name.replace("rgb_", "shot_")).write_bytes(path.read_bytes())
+    model = next((out / "untrained_model").glob("*.onnx"))     # reused: its metadata names the preset
+    result = _demo("--input", str(folder), "--model", str(model), "--rate", "5", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, f"demo failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert "THE MODEL IS UNTRAINED" in result.stdout
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"] == str(folder) and summary["accuracy"] is None
+    assert summary["frames_in"] == 4 and summary["frames_out"] + summary["dropped"] == 4
+    assert summary["overlays_written"] == summary["frames_out"] >= 1
+    params = (tmp_path / "out" / "pose_node_params.yaml").read_text()
+    assert "use_depth: false" in params
