@@ -252,11 +252,12 @@ def summary_table(summary: dict) -> str:
     if acc is None:
         lines.append("accuracy         n/a (no ground truth for this input)")
     else:
+        presence = acc["hand_presence_accuracy"]
         lines += [f"accuracy over {acc['frames_evaluated']} frames with ground truth:",
                   f"  MPJPE right     {_fmt(acc['mpjpe_mm']['right'], ' mm')} ({acc['hands_scored']['right']} frames)",
                   f"  MPJPE left      {_fmt(acc['mpjpe_mm']['left'], ' mm')} ({acc['hands_scored']['left']} frames)",
                   f"  MRRPE           {_fmt(acc['mrrpe_mm'], ' mm')}",
-                  f"  hand presence   {_fmt(None if acc['hand_presence_accuracy'] is None else 100 * acc['hand_presence_accuracy'], ' %')}",
+                  f"  hand presence   {_fmt(None if presence is None else 100 * presence, ' %')}",
                   f"  object transl.  {_fmt(acc['object_translation_error_mm'], ' mm')}",
                   f"  object rotation {_fmt(acc['object_rotation_error_deg'], ' deg')}"]
     lines += [f"outputs          {summary['output_dir']}: {summary['overlays_written']} overlays, "
@@ -355,6 +356,8 @@ class Recorder(Node):
                 continue
             caption = [f"frame {entry.get('index', '?')}  latency {(received - stamp) / 1e6:.0f} ms  "
                        f"{model} on {backend}"]
+            if truth is not None:
+                caption.append("estimate: right blue, left orange; ground truth: white")
             if not self.model_trained:
                 caption.append(UNTRAINED_NOTE)
             overlay = draw_frame(image, estimate, K, self.meshes.get(stamp, {}), truth, caption)

@@ -147,7 +147,8 @@ class SyntheticCamera(Node):
             raise ValueError("parameter 'source' is empty: expected a rendered sequence directory, a video file "
                              "or an image folder")
         if not 0.1 <= self.rate_hz <= 1000.0:
-            raise ValueError(f"parameter 'rate_hz' is out of range: expected 0.1 <= rate_hz <= 1000, got {self.rate_hz}")
+            raise ValueError(f"parameter 'rate_hz' is out of range: expected 0.1 <= rate_hz <= 1000, "
+                             f"got {self.rate_hz}")
         if self.depth_encoding not in ("16UC1", "32FC1"):
             raise ValueError(f"parameter 'depth_encoding' must be '16UC1' (mm) or '32FC1' (m), got "
                              f"{self.depth_encoding!r}")

@@ -48,7 +48,8 @@ class SequenceConfig:
             raise ValueError(f"SequenceConfig.num_frames={self.num_frames!r} is invalid: expected >= 1")
         width, height = self.image_size
         if int(width) < 32 or int(height) < 32:
-            raise ValueError(f"SequenceConfig.image_size={self.image_size!r} is invalid: expected (width, height) >= 32")
+            raise ValueError(f"SequenceConfig.image_size={self.image_size!r} is invalid: "
+                             f"expected (width, height) >= 32")
         if not 0.0 <= self.finger_open <= 1.0:
             raise ValueError(f"SequenceConfig.finger_open={self.finger_open!r} is invalid: expected 0 <= value <= 1")
         return self

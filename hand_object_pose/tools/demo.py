@@ -339,8 +339,8 @@ def run(args) -> dict:
             "-p", f"input:={source if args.input else 'synthetic sequence ' + source}",
             "-p", f"video_fps:={float(settings['recorder']['video_fps'])}"], env, logs)
         processes.append(recorder)
-        print(f"demo: ROS_DOMAIN_ID={domain_id}; starting the pose node ({model.preset}, {model.path.name})",
-              flush=True)
+        print(f"demo: ROS_DOMAIN_ID={domain_id}; starting the pose node ({model.preset}, {model.path} from "
+              f"{model.origin})", flush=True)
         wait_for(lambda: node.find(r"ready:"), timeouts["node_ready_s"], [node, recorder], "the pose node")
         wait_for(lambda: recorder.find(r"recorder: ready"), timeouts["node_ready_s"], [node, recorder],
                  "the recorder")

@@ -98,3 +98,12 @@ def test_input_mode_on_an_image_folder(demo_run, tmp_path):
     assert summary["overlays_written"] == summary["frames_out"] >= 1
     params = (tmp_path / "out" / "pose_node_params.yaml").read_text()
     assert "use_depth: false" in params
+
+
+def test_a_failing_pose_node_stops_the_demo_with_its_message(tmp_path):
+    model = tmp_path / "broken.onnx"
+    model.write_bytes(b"not an onnx file")
+    result = _demo("--model", str(model), "--preset", "kpt_h2o3d_3d", "--frames", "2", "--size", "96x72",
+                   "--out", str(tmp_path / "out"), timeout=120)
+    assert result.returncode == 1
+    assert "pose_node exited" in result.stderr and "broken.onnx" in result.stderr
