@@ -76,7 +76,7 @@ $(TF2_FIXTURE_STAMP): $(VENV_STAMP) $(wildcard test/fixtures/tf2_msgs/* test/fix
 test: venv msgs
 	@# Remove shared-memory segments left by crashed DDS participants (only unused ones are touched).
 	-@$(VENV)/bin/fastdds shm clean > /dev/null 2>&1
-	$(TEST_ENV) $(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(TEST_ENV) $(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=10 $(PYTEST_ARGS)
 
 colcon-check: venv msgs
 	$(TEST_ENV) $(VPY) -m pytest -n 0 test/build/test_colcon_build.py
