@@ -202,6 +202,13 @@ def draw_frame(rgb: np.ndarray, estimate: HandObjectEstimate, K: np.ndarray, mes
             for a, b in BONES:
                 cv2.line(canvas, tuple(int(v) for v in uv[a]), tuple(int(v) for v in uv[b]), (255, 255, 255), 1,
                          cv2.LINE_AA)
+        for obj in truth["objects"]:   # thin white object axes, 5 cm (the estimate's are coloured)
+            R, t = np.asarray(obj["rotation"], np.float64), np.asarray(obj["translation"], np.float64)
+            ends = np.vstack([t, t + 0.05 * R.T])
+            if np.all(ends[:, 2] > 1e-3):
+                uv = np.round(_project(ends, K)).astype(int)
+                for end in uv[1:]:
+                    cv2.line(canvas, tuple(uv[0]), tuple(end), (255, 255, 255), 1, cv2.LINE_AA)
     canvas = draw_overlay(canvas, estimate, K)
     for row, text in enumerate(caption):
         (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
