@@ -159,3 +159,17 @@ def test_dma_reference_root_inverts_the_models_own_metric_conversion():
     np.testing.assert_allclose(placed, real["hand_joints"][0], atol=2e-5)
     np.testing.assert_allclose(placed[0] + obj.translation_from_wrist, real["object_translation"][0], atol=2e-5)
     np.testing.assert_allclose(obj.rotation, real["object_rotation"][0], atol=1e-6)
+
+
+def test_occrobnet_runs_through_the_estimator_with_the_kpt_adapter():
+    small = dict(backbone_depth=18, enc_layers=1, dec_layers=1, selection="maxpool")
+    estimator = Estimator(EstimatorConfig(model="occrobnet_h2o3d", backend="torch", allow_random_weights=True,
+                                          model_overrides=small, threads=1, warmup_runs=0, crop_source="fixed",
+                                          fixed_roi=(200, 100, 240, 240), presence_threshold=0.0,
+                                          depth_sources=("default",), default_depth_m=0.6))
+    result = estimator.estimate(np.random.default_rng(3).integers(0, 256, (480, 640, 3), dtype=np.uint8), CAMERA)
+    assert [h.side for h in result.hands] == ["right", "left"]
+    for hand in result.hands:
+        assert hand.joints_xyz.shape == (21, 3) and hand.joints_xyz[0, 2] == pytest.approx(0.6)
+        front = hand.joints_xyz[:, 2] > 0.05  # random bone vectors can put joints behind the camera
+        np.testing.assert_allclose(CAMERA.project(hand.joints_xyz[front]), hand.joints_uv[front], atol=1e-6)

@@ -11,14 +11,14 @@ def make_adapter(family_module, model_config, mano_path: str = ""):
     if family == "a2j":
         from .a2j import A2JAdapter
         return A2JAdapter(model_config)
-    if family == "kpt":
+    if family in ("kpt", "occrobnet"):  # OccRobNet keeps KPT's outputs and export graph (docs/occrobnet.md)
         from .kpt import KptAdapter
         return KptAdapter(model_config, mano_path)
     if family == "dma":
         from .dma import DMAAdapter
         return DMAAdapter(model_config)
     raise ValueError(f"the inference pipeline has no adapter for model family {family!r} "
-                     "(supported: kpt, a2j, dma)")
+                     "(supported: kpt, occrobnet, a2j, dma)")
 
 
 __all__ = ["CropPrediction", "HandInCrop", "ObjectInCrop", "crop_to_input", "make_adapter"]
