@@ -68,7 +68,7 @@ def run_parity(kit: ParityKit) -> ParityReport:
     with torch.no_grad():
         model(*inputs, trace=trace)
     ours = {name: value.numpy() for name, value in trace.items()}
-    ours["graph/hand_edge_index"] = model.hand_edge_index.numpy()
+    ours["graph/hand_edge_index"] = model.hand_edge_index().numpy()
     ours["graph/obj_edge_index"] = model.object_edge_index(0).numpy()
     ours["assets/joint_regressor_21x778"] = regressor
 

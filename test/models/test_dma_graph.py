@@ -8,7 +8,8 @@ import torch
 from hand_object_pose.models.dma.assets import (FINGERTIP_VERTICES, joint_regressor_21, placeholder_hand_topology,
                                                 placeholder_object, tube_mesh)
 from hand_object_pose.models.dma.attention import DenseMutualAttention
-from hand_object_pose.models.dma.graph import BatchedGraph, GINConv, GraphResBlock, faces_to_edge_index, pad_faces
+from hand_object_pose.models.dma.graph import (BatchedGraph, GINConv, GraphResBlock, edge_index_from_table,
+                                               faces_to_edge_index, neighbour_table, pad_faces, pad_neighbour_tables)
 from hand_object_pose.models.dma.mesh_net import soft_argmax_1d
 from hand_object_pose.models.dma.model import quaternion_to_matrix
 
@@ -37,9 +38,21 @@ def test_faces_to_edge_index_rejects_bad_input():
         faces_to_edge_index(torch.tensor([[0, 1, 4]]), 4)
 
 
-def _graph(edges, batch, vertices, weight=None):
-    src, dst = edges[0].expand(batch, -1), edges[1].expand(batch, -1)
-    return BatchedGraph(src, dst, torch.ones(batch, edges.shape[1]) if weight is None else weight, vertices)
+def _graph(edges, batch, vertices, width=None):
+    table = neighbour_table(edges, vertices)
+    if width is not None:  # extra padding slots, as objects with fewer neighbours get in a catalogue
+        table = torch.cat([table, torch.full((vertices, width - table.shape[1]), vertices)], dim=1)
+    return BatchedGraph(table.expand(batch, -1, -1), vertices)
+
+
+def test_neighbour_table_round_trips_to_the_edge_list():
+    edges = faces_to_edge_index(pad_faces(torch.tensor([[0, 1, 2], [2, 1, 3]]), 3), 4)
+    table = neighbour_table(edges, 4)
+    # In-neighbours of each vertex in ascending order, padded with 4; vertex 0 has its self-loop.
+    assert table.tolist() == [[0, 1, 2], [0, 2, 3], [0, 1, 3], [1, 2, 4]]
+    assert torch.equal(edge_index_from_table(table), edges)
+    stacked = pad_neighbour_tables([table, neighbour_table(faces_to_edge_index(torch.tensor([[0, 1, 2]]), 4), 4)], 4)
+    assert stacked.shape == (2, 4, 3) and stacked[1, 3].tolist() == [4, 4, 4]
 
 
 def test_gin_conv_equals_mlp_of_self_plus_neighbour_sum():
@@ -53,10 +66,8 @@ def test_gin_conv_equals_mlp_of_self_plus_neighbour_sum():
     dense = torch.block_diag(adjacency, adjacency)
     expected = conv.nn(1.5 * x + dense @ x)
     torch.testing.assert_close(conv(x, _graph(edges, 2, 4)), expected)
-    # Weight-0 padding edges contribute nothing.
-    padded = torch.cat([edges, torch.zeros(2, 3, dtype=torch.int64)], dim=1)
-    weight = torch.cat([torch.ones(2, edges.shape[1]), torch.zeros(2, 3)], dim=1)
-    torch.testing.assert_close(conv(x, _graph(padded, 2, 4, weight)), expected)
+    # Extra padding slots contribute nothing.
+    torch.testing.assert_close(conv(x, _graph(edges, 2, 4, width=6)), expected)
 
 
 def test_residual_block_adds_input_after_the_relu():

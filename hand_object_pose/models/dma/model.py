@@ -24,8 +24,9 @@ from hand_object_pose.models.backbones.resnet import ResNet
 from hand_object_pose.models.dma.assets import HandTopology, ObjectTemplate
 from hand_object_pose.models.dma.attention import DenseMutualAttention
 from hand_object_pose.models.dma.config import DMAConfig
-from hand_object_pose.models.dma.graph import (BatchedGraph, GINBlock, GraphResBlock, faces_to_edge_index,
-                                               pad_faces)
+from hand_object_pose.models.dma.graph import (BatchedGraph, GINBlock, GraphResBlock, edge_index_from_table,
+                                               faces_to_edge_index, neighbour_table, pad_faces,
+                                               pad_neighbour_tables)
 from hand_object_pose.models.dma.mesh_net import LixelNet, PoseNet, SegmentationNet
 from hand_object_pose.models.dma.output import DMAOutput
 from hand_object_pose.models.dma.sampling import grid_to_sampling_coords, sample_vertex_features
@@ -122,35 +123,32 @@ class DenseMutualAttentionNet(nn.Module):
                              f"got {hand.joint_regressor.shape}")
         edges = faces_to_edge_index(torch.from_numpy(hand.faces), cfg.num_hand_vertices)
         self.register_buffer("hand_faces", torch.from_numpy(hand.faces), persistent=False)
-        self.register_buffer("hand_edge_index", edges, persistent=False)
+        self.register_buffer("hand_neighbours", neighbour_table(edges, cfg.num_hand_vertices), persistent=False)
         self.register_buffer("joint_regressor", torch.from_numpy(hand.joint_regressor), persistent=False)
 
     def _register_objects(self, objects: Sequence[ObjectTemplate]) -> None:
         cfg = self.config
-        edge_lists = []
+        tables = []
         for obj in objects:
             if obj.vertices.shape != (cfg.num_object_vertices, 3):
                 raise ValueError(f"object {obj.name!r}: template must have {cfg.num_object_vertices} vertices "
                                  f"(resample it with tools.object_template), got {obj.vertices.shape}")
             faces = pad_faces(torch.from_numpy(obj.faces), cfg.object_face_rows)
-            edge_lists.append(faces_to_edge_index(faces, cfg.num_object_vertices))
-        longest = max(e.shape[1] for e in edge_lists)
-        # Pad every edge list to a common length with weight-0 (0 -> 0) edges, so a batch can mix objects.
-        source = torch.zeros(len(objects), longest, dtype=torch.int64)
-        target = torch.zeros_like(source)
-        weight = torch.zeros(len(objects), longest)
-        for k, edges in enumerate(edge_lists):
-            source[k, :edges.shape[1]], target[k, :edges.shape[1]], weight[k, :edges.shape[1]] = edges[0], edges[1], 1
+            tables.append(neighbour_table(faces_to_edge_index(faces, cfg.num_object_vertices),
+                                          cfg.num_object_vertices))
+        # One padded neighbour table per catalogue object, so a batch can mix objects.
         self.register_buffer("object_templates", torch.from_numpy(np.stack([o.vertices for o in objects])),
                              persistent=False)
-        self.register_buffer("object_edge_source", source, persistent=False)
-        self.register_buffer("object_edge_target", target, persistent=False)
-        self.register_buffer("object_edge_weight", weight, persistent=False)
+        self.register_buffer("object_neighbours", pad_neighbour_tables(tables, cfg.num_object_vertices),
+                             persistent=False)
+
+    def hand_edge_index(self) -> torch.Tensor:
+        """(2, E) edge list of the hand graph, sorted by (source, target)."""
+        return edge_index_from_table(self.hand_neighbours)
 
     def object_edge_index(self, object_index: int) -> torch.Tensor:
-        """(2, E) edge list of one catalogue object's graph (padding edges removed)."""
-        keep = self.object_edge_weight[object_index] > 0
-        return torch.stack([self.object_edge_source[object_index][keep], self.object_edge_target[object_index][keep]])
+        """(2, E) edge list of one catalogue object's graph, sorted by (source, target)."""
+        return edge_index_from_table(self.object_neighbours[object_index])
 
     def _grid_to_camera(self, grid: torch.Tensor, root_depth: torch.Tensor, focal: torch.Tensor,
                         principal_point: torch.Tensor) -> torch.Tensor:
@@ -198,12 +196,8 @@ class DenseMutualAttentionNet(nn.Module):
                 trace.update({f"gcn/proj_{name}_{key}": value for key, value in sampled.items()})
                 trace[f"gcn/input_{name}"] = nodes[-1]
 
-        hand_edges = self.hand_edge_index
-        hand_graph = BatchedGraph(hand_edges[0].expand(batch, -1), hand_edges[1].expand(batch, -1),
-                                  torch.ones(batch, hand_edges.shape[1], dtype=image.dtype, device=image.device),
-                                  cfg.num_hand_vertices)
-        obj_graph = BatchedGraph(self.object_edge_source[object_index], self.object_edge_target[object_index],
-                                 self.object_edge_weight[object_index].to(image.dtype), cfg.num_object_vertices)
+        hand_graph = BatchedGraph(self.hand_neighbours.expand(batch, -1, -1), cfg.num_hand_vertices)
+        obj_graph = BatchedGraph(self.object_neighbours[object_index], cfg.num_object_vertices)
         offsets, poses = self.gcn_a(nodes[0], nodes[1], hand_graph, obj_graph, batch, trace)
 
         hand_grid = hand_mesh.coords + offsets.reshape(batch, -1, 3)
