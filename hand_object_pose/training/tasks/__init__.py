@@ -25,5 +25,9 @@ def build_task(model: str, model_overrides: dict | None = None, augmentation: di
         from .kpt import KptTask
 
         return KptTask(family, config, aug, **(task_options or {}))
+    if family_name == "dma":
+        from .dma import DMATask
+
+        return DMATask(config, aug, **(task_options or {}))
     raise ValueError(f"no training task for model family {family_name!r} (preset {model!r}) yet; "
-                     f"available: a2j, kpt, occrobnet")
+                     f"available: a2j, dma, kpt, occrobnet")
