@@ -249,6 +249,11 @@ def summary_table(summary: dict) -> str:
               f"frames           in {summary['frames_in']}, out {summary['frames_out']}, "
               f"dropped {summary['dropped']} (newest-frame policy)",
               f"output rate      {_fmt(summary['output_rate_hz'], ' Hz')}"]
+    tf = summary.get("tf_frames")
+    lines.append("TF frames        " + ("n/a (tf2_msgs not importable here)" if tf is None else
+                                        ", ".join(f"{k} x{v}" for k, v in sorted(tf.items())) or "none received"))
+    markers = summary.get("marker_namespaces") or {}
+    lines.append("markers          " + (", ".join(f"{k} x{v}" for k, v in sorted(markers.items())) or "none received"))
     lat = summary["latency_ms"]
     lines.append(f"{'latency (ms)':<17}{'p50':>9}{'p90':>9}{'p99':>9}")
     for name, stats in [("end to end", lat["end_to_end"]), ("in node", lat["node"])] + \
@@ -293,9 +298,15 @@ class Recorder(Node):
         self.model_path = self.declare_parameter("model_path", "").value
         self.input_name = self.declare_parameter("input", "").value
         self.video_fps = float(self.declare_parameter("video_fps", 5.0).value)
-        self.max_images = int(self.declare_parameter("max_images", 300).value)
+        self.max_images = int(self.declare_parameter("max_images", 60).value)
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        # Frames waiting for a result (bounded), and the frames that got one, PNG-encoded (a long INPUT video
+        # must not fill the memory with raw frames).
         self.images: dict[int, np.ndarray] = {}
+        self.kept_images: dict[int, bytes] = {}
+        self.images_received = 0
+        self.tf_frames: dict[str, int] = {}
+        self.marker_namespaces: dict[str, int] = {}
         self.camera_k: dict[int, np.ndarray] = {}
         self.results: list[tuple[int, float, object]] = []      # (stamp ns, receive time ns, message)
         self.meshes: dict[int, dict] = {}
@@ -305,11 +316,35 @@ class Recorder(Node):
         self.create_subscription(HandObjectPoses, "hand_object_poses", self._on_result, reliable)
         self.create_subscription(MarkerArray, "markers", self._on_markers, reliable)
         self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
+        try:   # tf2_msgs: a ROS install, or the fixture `make msgs` builds; without it TF is not counted
+            from tf2_msgs.msg import TFMessage
+        except ImportError:
+            self.tf_frames = None
+        else:
+            self.create_subscription(TFMessage, "/tf", self._on_tf,
+                                     QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                                                reliability=ReliabilityPolicy.RELIABLE))
 
     def _on_image(self, msg) -> None:
+        self.images_received += 1
         self.images[stamp_ns(msg.header)] = image_to_rgb(msg)
         while len(self.images) > self.max_images:   # oldest first (dicts keep insertion order)
             self.images.pop(next(iter(self.images)))
+
+    def _keep_image(self, stamp: int) -> None:
+        """Keep the result's frame (PNG, fast compression) and forget older frames: results come in stamp
+        order, so those will never get one."""
+        image = self.images.pop(stamp, None)
+        for old in [s for s in self.images if s < stamp]:
+            del self.images[old]
+        if image is not None:
+            ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            if ok:
+                self.kept_images[stamp] = png.tobytes()
+
+    def _on_tf(self, msg) -> None:
+        for transform in msg.transforms:
+            self.tf_frames[transform.child_frame_id] = self.tf_frames.get(transform.child_frame_id, 0) + 1
 
     def _on_camera_info(self, msg) -> None:
         self.camera_k[stamp_ns(msg.header)] = np.asarray(msg.k, np.float64).reshape(3, 3)
@@ -318,10 +353,14 @@ class Recorder(Node):
         received = self.get_clock().now().nanoseconds
         stamp = stamp_ns(msg.header)
         self.results.append((stamp, received, msg))
+        self._keep_image(stamp)
         print(f"recorder: result stamp_ns={stamp} hands={sum(h.present for h in msg.hands)} "
               f"objects={len(msg.objects)}", flush=True)
 
     def _on_markers(self, msg) -> None:
+        for marker in msg.markers:
+            if marker.action == Marker.ADD:
+                self.marker_namespaces[marker.ns] = self.marker_namespaces.get(marker.ns, 0) + 1
         meshes = mesh_triangles(msg.markers)
         if meshes and msg.markers:
             self.meshes.setdefault(stamp_ns(msg.markers[0].header), {}).update(meshes)
@@ -358,9 +397,10 @@ class Recorder(Node):
             estimates.append(estimate_record(stamp, entry.get("index"), estimate))
             if truth is not None:
                 errors.append(frame_errors(estimate, truth))
-            image, K = self.images.get(stamp), self.camera_k.get(stamp)
-            if image is None or K is None:
+            png, K = self.kept_images.get(stamp), self.camera_k.get(stamp)
+            if png is None or K is None:
                 continue
+            image = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
             caption = [f"frame {entry.get('index', '?')}  latency {(received - stamp) / 1e6:.0f} ms  "
                        f"{model} on {backend}"]
             if truth is not None:
@@ -375,12 +415,13 @@ class Recorder(Node):
         video = self.output_dir / "demo.mp4"
         video_frames = write_video(video, rendered, self.video_fps) if rendered else 0
         span_s = (self.results[-1][1] - self.results[0][1]) / 1e9 if len(self.results) > 1 else 0.0
-        frames_in = len(frames) if frames else len(self.images)
+        frames_in = len(frames) if frames else self.images_received
         summary = {
             "model": model, "model_path": self.model_path, "model_trained": self.model_trained,
             "backend": backend, "input": self.input_name,
             "frames_in": frames_in, "frames_out": len(self.results), "dropped": frames_in - len(self.results),
             "node_diagnostics": self.diagnostics,
+            "tf_frames": self.tf_frames, "marker_namespaces": self.marker_namespaces,
             "output_rate_hz": (len(self.results) - 1) / span_s if span_s > 0 else None,
             "latency_ms": {"end_to_end": percentiles(end_to_end), "node": percentiles(node_latency),
                            "stages": {k: percentiles(v) for k, v in stages.items()}},

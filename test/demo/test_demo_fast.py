@@ -44,6 +44,16 @@ def test_counts_add_up_and_the_untrained_model_is_declared(demo_run):
     assert "total" in latency["stages"] and latency["stages"]["total"]["n"] == summary["frames_out"]
 
 
+def test_tf_and_markers_come_out(demo_run):
+    _, _, summary = demo_run
+    # Untrained: both hands are "present" in every result, so each result has their wrist frames and skeletons.
+    if summary["tf_frames"] is not None:   # tf2_msgs (the fixture `make msgs` builds) importable
+        assert summary["tf_frames"].get("right_hand_wrist", 0) >= 1
+        assert summary["tf_frames"].get("left_hand_wrist", 0) >= 1
+    for namespace in ("right_hand/skeleton", "left_hand/skeleton", "right_hand/joints", "objects"):
+        assert summary["marker_namespaces"].get(namespace, 0) >= 1, namespace
+
+
 def test_overlays_and_video(demo_run):
     out, _, summary = demo_run
     overlays = sorted((out / "overlays").glob("overlay_*.png"))
