@@ -3,7 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hand_object_pose.ros.synthetic_camera import FrameSource, default_intrinsics
+from hand_object_pose.ros.image_codec import depth_to_metres
+from hand_object_pose.ros.synthetic_camera import FrameSource, default_intrinsics, depth_fields
 
 
 def _frames(count=5, width=64, height=48):
@@ -52,3 +53,17 @@ def test_bad_inputs_name_the_problem(tmp_path):
     junk.write_bytes(b"not a video")
     with pytest.raises(ValueError, match="not a video"):
         FrameSource(str(junk))
+
+
+@pytest.mark.parametrize("encoding", ["16UC1", "32FC1"])
+def test_depth_is_published_in_either_encoding_and_decodes_to_metres(encoding):
+    class Msg:   # the Image fields the decoder reads
+        pass
+    depth_mm = np.array([[0, 500], [1234, 65535]], np.uint16)
+    msg = Msg()
+    for key, value in depth_fields(depth_mm, encoding).items():
+        setattr(msg, key, value)
+    assert msg.encoding == encoding
+    metres = depth_to_metres(msg)
+    assert np.isnan(metres[0, 0])                 # 0 = no depth, in both encodings
+    assert np.allclose(metres[[0, 1, 1], [1, 0, 1]], [0.5, 1.234, 65.535])
