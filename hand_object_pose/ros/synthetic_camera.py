@@ -94,6 +94,17 @@ class FrameSource:
             raise ValueError(f"cannot read image {path}")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
+    def frame_count(self) -> int:
+        """Frames `frames()` will give (for a video, the count its container states)."""
+        if self.kind == "synthetic":
+            return self._limit(len(self.sequence))
+        if self.kind == "images":
+            return self._limit(len(self.files))
+        capture = cv2.VideoCapture(str(self.path))
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        capture.release()
+        return self._limit(max(count, 0))
+
     def _limit(self, count: int) -> int:
         return min(count, self.max_frames) if self.max_frames > 0 else count
 
@@ -211,7 +222,7 @@ def main(argv=None) -> int:
         node = SyntheticCamera()
         source = node.source
         print(f"camera: {source.kind} source {source.path}, {source.size[0]}x{source.size[1]}, "
-              f"{node.rate_hz:g} Hz", flush=True)
+              f"{node.rate_hz:g} Hz, {source.frame_count()} frames", flush=True)
         if not node.wait_for_readers():
             print(f"camera: error: fewer than {node.wait_for_subscribers} readers on "
                   f"{node.image_pub.topic_name} after {node.wait_timeout_s:g} s", file=sys.stderr, flush=True)

@@ -353,7 +353,12 @@ def run(args) -> dict:
         camera = Process("camera", "hand_object_pose.ros.synthetic_camera", camera_args, env, logs)
         processes.append(camera)
         print(f"demo: streaming at {rate:g} Hz ...", flush=True)
-        camera.proc.wait()
+        wait_for(lambda: camera.find(r"camera: .* (\d+) frames") or not camera.running(), timeouts["camera_s"],
+                 [node, recorder], "the camera to start")
+        started = camera.find(r"camera: .* (\d+) frames")
+        frame_count = int(started.group(1)) if started else 0
+        wait_for(lambda: not camera.running(), timeouts["camera_s"] + frame_count / rate, [node, recorder],
+                 "the camera to finish")
         if camera.proc.returncode != 0:
             raise camera.failure("failed")
         done = camera.find(r"camera: done frames=(\d+) last_stamp_ns=(\d+)")

@@ -19,6 +19,7 @@ def test_image_folder_in_name_order_with_default_intrinsics(tmp_path):
     assert source.kind == "images" and source.size == (64, 48)
     assert np.allclose(source.K, [[51.2, 0, 31.5], [0, 51.2, 23.5], [0, 0, 1]])
     frames = list(source.frames())
+    assert source.frame_count() == 5
     assert [f[0][0, 0, 0] for f in frames] == [0, 40, 80, 120, 160]
     assert all(depth is None and truth is None for _, depth, truth in frames)
 
@@ -33,7 +34,7 @@ def test_video_file_with_given_intrinsics_and_frame_limit(tmp_path):
     assert source.kind == "video" and source.size == (64, 48)
     assert np.allclose(source.K, [[100, 0, 30], [0, 110, 20], [0, 0, 1]])
     frames = list(source.frames())
-    assert len(frames) == 3
+    assert len(frames) == source.frame_count() == 3
     assert frames[2][0].shape == (48, 64, 3) and abs(int(frames[2][0].mean()) - 80) < 8   # lossy codec
     assert len(list(FrameSource(str(path)).frames())) == 5
 
