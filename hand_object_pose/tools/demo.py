@@ -163,12 +163,11 @@ def ros_env(domain_id: int, log_dir: Path) -> dict:
 class Process:
     """A child `python -m MODULE --ros-args ...`, its merged output teed to a log file and kept in memory."""
 
-    def __init__(self, name: str, module: str, ros_args: list[str], env: dict, log_dir: Path, echo: bool = False):
+    def __init__(self, name: str, module: str, ros_args: list[str], env: dict, log_dir: Path):
         self.name = name
         self.lines: list[str] = []
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "w")
-        self._echo = echo
         self.proc = subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args], env=env, cwd=REPO_ROOT,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
@@ -181,8 +180,7 @@ class Process:
             self.lines.append(line)
             self._log.write(line + "\n")
             self._log.flush()
-            if self._echo:
-                print(line, flush=True)
+        self._log.close()   # end of output: the process has exited
 
     def find(self, pattern: str):
         regex = re.compile(pattern)
@@ -204,10 +202,11 @@ class Process:
             self.proc.kill()
             self.proc.wait()
         self._reader.join(5.0)
-        self._log.close()
         return self.proc.returncode
 
     def failure(self, what: str) -> DemoError:
+        if not self.running():
+            self._reader.join(5.0)   # its last lines (the reason) may still be in the pipe
         return DemoError(f"{self.name} {what} (exit status {self.proc.poll()}); last lines of {self.log_path}:\n"
                          f"{self.tail()}")
 
@@ -376,7 +375,8 @@ def run(args) -> dict:
         recorder_status = recorder.stop(timeouts["shutdown_s"])
         if recorder_status != 0:
             raise recorder.failure("failed while writing the outputs")
-        print("\n".join(line for line in recorder.lines if not line.startswith("recorder: result")), flush=True)
+        print("\n".join(line for line in recorder.lines
+                        if not line.startswith(("recorder: result", "recorder: ready"))), flush=True)
         node_status = node.stop(timeouts["shutdown_s"])
         if node_status not in (0, -signal.SIGINT):
             raise node.failure("did not stop cleanly")
