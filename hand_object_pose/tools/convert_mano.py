@@ -4,10 +4,10 @@
     python -m hand_object_pose.tools.convert_mano path/to/mano/models/ out_dir/   # both hands
 
 The official files are Python-2 pickles whose ``shapedirs`` is a ``chumpy.ch.Ch`` and whose
-``J_regressor`` is a ``scipy.sparse.csc_matrix``. They are read with a restricted unpickler: only numpy
-array/dtype reconstruction, ``set``/``object`` and stand-ins for those two classes (which keep their
-pickled state and never run their code) are allowed; any other global is refused with an error naming
-it. The npz holds the arrays of `geometry.hand_model_files` plus ``side``; a left hand's ``shapedirs``
+``J_regressor`` is a ``scipy.sparse.csc_matrix``. They are read with `hand_object_pose.safe_pickle`'s
+restricted unpickler: only its numpy/container globals, ``object`` and stand-ins for those two classes
+(which keep their pickled state and never run their code) are allowed; any other global is refused with
+an error naming it. A missing, empty or non-pickle file is a one-line error, not a traceback. The npz holds the arrays of `geometry.hand_model_files` plus ``side``; a left hand's ``shapedirs``
 is mirrored (``[:, 0, :] *= -1``, the official LEFT file's known quirk) and flagged
 ``left_shapedirs_fixed``. MANO is under the MANO licence (non-commercial): never commit the outputs.
 """
@@ -17,21 +17,18 @@ import argparse
 import copyreg
 import os
 import pickle
+import struct
 import sys
 import warnings
 from typing import Optional
 
 import numpy as np
 
+from hand_object_pose import safe_pickle
 from hand_object_pose.geometry.hand_model_files import REQUIRED_KEYS, save_hand_model
 
-try:  # numpy >= 2 moved numpy.core to numpy._core
-    from numpy._core.multiarray import _reconstruct, scalar as _numpy_scalar
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct, scalar as _numpy_scalar
 
-
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(safe_pickle.UnsafePickleError):
     """The pickle asked for a global outside the MANO allow-list."""
 
 
@@ -80,28 +77,26 @@ class PickledCsrMatrix(PickledSparseMatrix):
     compressed_axis = 0
 
 
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
+# Added to `safe_pickle`'s numpy/container allow-list: the scipy stand-ins and the pieces Python 2 used
+# to pickle plain new-style objects (protocols 0/1).
+_MANO_GLOBALS = {
     ("copy_reg", "_reconstructor"): copyreg._reconstructor,
     ("copyreg", "_reconstructor"): copyreg._reconstructor,
     ("__builtin__", "object"): object,
     ("builtins", "object"): object,
-    ("__builtin__", "set"): set,
-    ("builtins", "set"): set,
 }
 for _module in ("scipy.sparse.csc", "scipy.sparse._csc", "scipy.sparse"):
-    _ALLOWED_GLOBALS[(_module, "csc_matrix")] = PickledSparseMatrix
+    _MANO_GLOBALS[(_module, "csc_matrix")] = PickledSparseMatrix
 for _module in ("scipy.sparse.csr", "scipy.sparse._csr", "scipy.sparse"):
-    _ALLOWED_GLOBALS[(_module, "csr_matrix")] = PickledCsrMatrix
+    _MANO_GLOBALS[(_module, "csr_matrix")] = PickledCsrMatrix
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only the allow-listed globals above."""
+class RestrictedUnpickler(safe_pickle.RestrictedUnpickler):
+    """`safe_pickle.RestrictedUnpickler` plus the MANO stand-ins: the scipy classes above, and every
+    chumpy class (a pickle may hold derived chumpy nodes of any class, so they are matched by module)."""
+
+    def __init__(self, file, **kwargs):
+        super().__init__(file, _MANO_GLOBALS, **kwargs)
 
     def find_class(self, module: str, name: str):
         if module == "chumpy" or module.startswith("chumpy."):
@@ -109,11 +104,16 @@ class RestrictedUnpickler(pickle.Unpickler):
             # a derived node in a key we need fails later with a clear error).
             return PickledChumpyArray
         try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
+            return super().find_class(module, name)
+        except safe_pickle.UnsafePickleError:
             raise UnsafePickleError(
                 f"refusing to load global '{module}.{name}': a MANO file may only contain numpy arrays, "
                 f"chumpy.ch.Ch and scipy sparse matrices") from None
+
+
+# What loading a truncated, empty or non-pickle file raises (besides UnpicklingError).
+_NOT_A_PICKLE_ERRORS = (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError,
+                        struct.error)
 
 
 def _to_array(value) -> np.ndarray:
@@ -126,9 +126,16 @@ def _to_array(value) -> np.ndarray:
 
 def read_mano_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The MANO arrays (``REQUIRED_KEYS``) of an official pkl, as plain numpy arrays."""
+    _require_file(path)
     with open(path, "rb") as handle, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        content = RestrictedUnpickler(handle, encoding="latin1").load()
+        try:
+            content = RestrictedUnpickler(handle, encoding="latin1").load()
+        except UnsafePickleError:
+            raise
+        except (pickle.UnpicklingError, *_NOT_A_PICKLE_ERRORS) as exc:
+            reason = " ".join(str(exc).split()) or "the file ends before the pickle does"
+            raise ValueError(f"{path}: not a MANO pickle: {type(exc).__name__}: {reason}") from None
     if not isinstance(content, dict):
         raise ValueError(f"{path}: expected a pickled dict of MANO arrays, got {type(content).__name__}")
     missing = [k for k in REQUIRED_KEYS if k not in content]
@@ -141,6 +148,13 @@ def read_mano_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
         except ValueError as exc:
             raise ValueError(f"{path}: '{key}': {exc}") from None
     return arrays
+
+
+def _require_file(path) -> None:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path} is not a file (expected an official MANO_RIGHT.pkl or MANO_LEFT.pkl)")
 
 
 def side_from_filename(path: str | os.PathLike) -> Optional[str]:
@@ -158,6 +172,7 @@ def convert(pkl_path, npz_path, side: Optional[str] = None,
     its shapedirs are mirrored only if they are not mirrored already."""
     if not os.fspath(npz_path).endswith(".npz"):
         raise ValueError(f"output file must end with .npz, got {npz_path}")
+    _require_file(pkl_path)
     side = side or side_from_filename(pkl_path)
     if side not in ("right", "left"):
         raise ValueError(f"{pkl_path}: cannot tell the hand side from the file name; pass --side right|left")
@@ -184,7 +199,7 @@ def convert_directory(source_dir, out_dir) -> list[str]:
     for stem, side in (("MANO_RIGHT", "right"), ("MANO_LEFT", "left")):
         source = os.path.join(source_dir, stem + ".pkl")
         if not os.path.isfile(source):
-            raise FileNotFoundError(f"{source} not found (expected the official MANO_RIGHT.pkl and MANO_LEFT.pkl)")
+            raise FileNotFoundError(f"{source} does not exist (expected the official MANO_RIGHT.pkl and MANO_LEFT.pkl)")
         target = os.path.join(out_dir, stem + ".npz")
         arrays = convert(source, target, side=side, right_shapedirs=right_shapedirs)
         if side == "right":
@@ -195,6 +210,7 @@ def convert_directory(source_dir, out_dir) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
+        prog="python -m hand_object_pose.tools.convert_mano",
         description="Convert official MANO .pkl files to plain .npz (restricted unpickler; needs neither "
                     "chumpy nor scipy). Given a directory, converts MANO_RIGHT.pkl and MANO_LEFT.pkl.")
     parser.add_argument("source", help="MANO_{RIGHT,LEFT}.pkl, or the directory holding both")
@@ -207,9 +223,9 @@ def main(argv=None) -> int:
         else:
             convert(args.source, args.target, side=args.side)
             written = [args.target]
-    except (ValueError, FileNotFoundError, pickle.UnpicklingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, OSError, pickle.UnpicklingError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     for path in written:
         print(path)
     return 0

@@ -6,6 +6,7 @@ values as BINSTRING, numpy arrays via ``numpy.core.multiarray._reconstruct`` + B
 ``scipy.sparse.csc.csc_matrix`` (NEWOBJ + data/indices/indptr/_shape). Neither chumpy nor scipy is
 needed (or imported) to write or read them.
 """
+import pickle
 import struct
 import sys
 from dataclasses import dataclass
@@ -205,7 +206,7 @@ def test_refuses_other_globals(tmp_path, module, name, capsys):
     path.write_bytes(evil)
     with pytest.raises(convert_mano.UnsafePickleError, match=f"'{module}.{name}'"):
         convert_mano.read_mano_pickle(path)
-    assert convert_mano.main([str(path), str(tmp_path / "x.npz")]) == 1
+    assert convert_mano.main([str(path), str(tmp_path / "x.npz")]) == 2
     assert f"{module}.{name}" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
 
@@ -243,3 +244,44 @@ def test_chumpy_without_x_is_an_error(tmp_path):
         content = convert_mano.RestrictedUnpickler(handle, encoding="latin1").load()
     with pytest.raises(ValueError, match="'x'"):
         content["shapedirs"].to_array()
+
+
+def test_reads_numpy_pickles_written_by_python3_protocol_2(standin, tmp_path):
+    """Protocol 2 stores Python-3 bytes via `_codecs.encode`, which the old private allow-list refused."""
+    arrays = {key: np.asarray(value) for key, value in standin["right"].items()}
+    data = pickle.dumps(arrays, protocol=2)
+    assert b"_codecs\nencode" in data
+    path = tmp_path / "MANO_RIGHT.pkl"
+    path.write_bytes(data)
+    read = convert_mano.read_mano_pickle(path)
+    for key in read:
+        np.testing.assert_array_equal(read[key], arrays[key], err_msg=key)
+
+
+def test_missing_file_is_named_before_the_side_check(tmp_path, capsys):
+    missing = tmp_path / "hand.pkl"  # the name does not say the side either
+    with pytest.raises(FileNotFoundError, match="hand.pkl does not exist"):
+        convert_mano.convert(missing, tmp_path / "hand.npz")
+    assert convert_mano.main([str(missing), str(tmp_path / "hand.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "side" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle at all\n", b"\x80\x02}q\x00(", b"\x89PNG\r\n\x1a\n"],
+                         ids=["empty", "text", "truncated", "png"])
+def test_non_pickle_file_is_a_one_line_error(tmp_path, capsys, content):
+    path = tmp_path / "MANO_RIGHT.pkl"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"MANO_RIGHT\.pkl: not a MANO pickle: "):
+        convert_mano.read_mano_pickle(path)
+    assert convert_mano.main([str(path), str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a MANO pickle" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_help_names_the_module_invocation(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        convert_mano.main(["--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m hand_object_pose.tools.convert_mano ")
