@@ -3,7 +3,7 @@
     python -m hand_object_pose.tools.demo [--input VIDEO_OR_FOLDER] [--model FILE.onnx --preset NAME]
                                           [--frames N] [--rate HZ] [--size WxH] [--out demo_out]
 
-Steps (settings in config/demo.yaml):
+Steps (settings in config/demo/demo.yaml):
 1. the model: `--model` (an .onnx; its preset from `--preset` or the metadata file beside it), else the
    trained default in models/default/ (an .onnx + metadata.json/.yaml naming its preset), else a randomly
    initialised network exported once to <out>/untrained_model/ -- with a loud banner: its numbers are
@@ -293,10 +293,10 @@ def parse_args(argv=None):
     parser.add_argument("--model", default="", help="exported .onnx (default: models/default/, else untrained)")
     parser.add_argument("--preset", default="", help="model preset of --model (else from its metadata file)")
     parser.add_argument("--frames", type=int, default=0, help="frames to stream (synthetic: sequence length)")
-    parser.add_argument("--rate", type=float, default=0.0, help="camera rate in Hz (default config/demo.yaml)")
+    parser.add_argument("--rate", type=float, default=0.0, help="camera rate in Hz (default config/demo/demo.yaml)")
     parser.add_argument("--size", type=parse_size, default=None, help="synthetic image size WxH (default 640x480)")
     parser.add_argument("--out", default="demo_out", help="output directory")
-    parser.add_argument("--config", default=str(REPO_ROOT / "config" / "demo.yaml"), help="demo settings")
+    parser.add_argument("--config", default=str(REPO_ROOT / "config" / "demo" / "demo.yaml"), help="demo settings")
     return parser.parse_args(argv)
 
 
