@@ -242,7 +242,7 @@ class SceneGenerator:
         if obj is not None:
             R_obj = _random_rotation(rng)
             meshes.append(("object", obj.vertices @ R_obj.T + centre, obj.faces,
-                           self._object_colors(rng, obj)))
+                           self.object_colors(rng, obj)))
             objects.append(ObjectSample(obj.object_id, R_obj, centre.copy(), obj.corners(), dict(obj.symmetry)))
         skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1, 3), 0, 1)
         approach = None
@@ -282,10 +282,10 @@ class SceneGenerator:
                                                  close=grasping)
             hand.style = style or "random"
             hands[side] = hand
-            meshes.append((side, vertices, self.faces[side], self._skin_colors(rng, skin, vertices)))
+            meshes.append((side, vertices, self.faces[side], self.skin_colors(rng, skin, vertices)))
 
-        look = self._look(rng)
-        rgb, depth, labels = self._render(K, meshes, look)
+        look = self.sample_look(rng)
+        rgb, depth, labels = self.render(K, meshes, look)
         for hand in hands.values():
             self._annotate_joints(hand, K, depth, labels)
             hand.mask_pixels = int((labels == LABEL_IDS[hand.side]).sum())
@@ -296,7 +296,7 @@ class SceneGenerator:
         if hidden:  # render again without them, in the same light
             hands = {side: hand for side, hand in hands.items() if side not in hidden}
             meshes = [m for m in meshes if m[0] not in hidden]
-            rgb, depth, labels = self._render(K, meshes, look)
+            rgb, depth, labels = self.render(K, meshes, look)
             for hand in hands.values():
                 self._annotate_joints(hand, K, depth, labels)
                 hand.mask_pixels = int((labels == LABEL_IDS[hand.side]).sum())
@@ -356,7 +356,7 @@ class SceneGenerator:
         hand.mano_trans, hand.vertices, hand.joints_cam = new_transl, vertices, joints[0] + (new_transl - transl)
         return hand.vertices
 
-    def _skin_colors(self, rng, skin, vertices) -> np.ndarray:
+    def skin_colors(self, rng, skin, vertices) -> np.ndarray:
         # Lighter, pinker palms and pale nails tell the palm from the back of the hand (as on real
         # hands); low-frequency tone variation (blotches) is a cheap texture.
         palm_tone = skin + rng.uniform(0.25, 0.4) * (np.array([0.9, 0.68, 0.6]) - skin)
@@ -368,13 +368,13 @@ class SceneGenerator:
         return np.clip(colors * (1 + 0.07 * wave), 0, 1)
 
     @staticmethod
-    def _object_colors(rng, obj: ObjectModel) -> np.ndarray:
+    def object_colors(rng, obj: ObjectModel) -> np.ndarray:
         base, second = rng.uniform(0.1, 0.95, 3), rng.uniform(0.1, 0.95, 3)
         z = obj.vertices[:, 2]
         bands = (np.sin(z * rng.uniform(30, 120) + rng.uniform(0, 6)) > rng.uniform(-0.3, 0.8))[:, None]
         return np.where(bands, base, second)
 
-    def _look(self, rng) -> dict:
+    def sample_look(self, rng) -> dict:
         """Lighting, background, exposure and sensor noise of one scene."""
         width, height = self.config.image_size
         return {
@@ -385,7 +385,11 @@ class SceneGenerator:
             "noise": rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(self.config.noise_std),
         }
 
-    def _render(self, K, meshes, look):
+    def render(self, K, meshes, look):
+        """Render `meshes` [(label name, vertices (V, 3) metres in the camera frame, faces (F, 3), vertex
+        colours (V, 3) in [0, 1])] with intrinsics K (3, 3) and a `sample_look` dict. Returns
+        (rgb (H, W, 3) uint8, depth (H, W) float32 metres with 0 for nothing, labels (H, W) uint8 LABEL_IDS).
+        Public so that other scene builders (`synthetic.sequence`) render exactly like the generator."""
         width, height = self.config.image_size
         if meshes:
             offsets = np.cumsum([0] + [len(m[1]) for m in meshes])

@@ -118,10 +118,10 @@ class SequenceRenderer:
         rng = np.random.default_rng([config.seed, config.scene_index, 1])
         skin = SKIN_TONES[rng.integers(len(SKIN_TONES))]
         gen = self.generator
-        self.colours = {side: gen._skin_colors(rng, skin, hand.vertices) for side, hand in start.hands.items()}
-        self.object_colours = gen._object_colors(rng, self.object_model)
+        self.colours = {side: gen.skin_colors(rng, skin, hand.vertices) for side, hand in start.hands.items()}
+        self.object_colours = gen.object_colors(rng, self.object_model)
         # One draw of lighting, background, exposure and noise for every frame (only the motion changes).
-        self.look = gen._look(np.random.default_rng([config.seed, config.scene_index, 2]))
+        self.look = gen.sample_look(np.random.default_rng([config.seed, config.scene_index, 2]))
 
     def motion(self, index: int) -> tuple[np.ndarray, np.ndarray, float]:
         """(R (3, 3), shift (3,) metres, finger scale) of frame `index`: x' = R (x - pivot) + pivot + shift."""
@@ -159,7 +159,7 @@ class SequenceRenderer:
                           self.object_colours))
         objects = [{"object_id": start_object.object_id, "rotation": rotation, "translation": translation,
                     "symmetry": dict(start_object.symmetry)}]
-        rgb, depth, _ = self.generator._render(self.K, meshes, self.look)
+        rgb, depth, _ = self.generator.render(self.K, meshes, self.look)
         return SequenceFrame(rgb, depth, self.K.copy(), FrameTruth(index, hands, objects))
 
     def frames(self) -> Iterator[SequenceFrame]:

@@ -124,7 +124,7 @@ def test_palms_are_lighter_and_nails_sit_on_the_backs_of_the_fingertips(generato
     dorsal_side = palm & (template[:, 2] < -0.01)
     assert generator.palmar[palmar_side].mean() > 0.9 and generator.palmar[dorsal_side].mean() < 0.1
     skin = np.array([0.4, 0.26, 0.18])
-    colors = generator._skin_colors(np.random.default_rng(0), skin, template)
+    colors = generator.skin_colors(np.random.default_rng(0), skin, template)
     assert colors[palmar_side].mean() > colors[dorsal_side].mean() + 0.05
 
 
