@@ -24,7 +24,7 @@ def small(name: str, **kw) -> KptConfig:
 
 def test_presets_are_registered_and_match_the_released_configs():
     names = set(preset_names())
-    assert set(RELEASED) | {"kpt_ho3d_3d_r18", "kpt_ho3d_3d_r34"} <= names
+    assert set(RELEASED) | {"kpt_ho3d_3d_r18", "kpt_ho3d_3d_r34", "kpt_ih26m_2p5d_r18", "kpt_ih26m_2p5d_r34"} <= names
     expect = {"kpt_ih26m_2p5d": ("2p5D", False, 1, False), "kpt_ih26m_angles": ("angles", True, 6, False),
               "kpt_ho3d_3d": ("3D", True, 6, True), "kpt_h2o3d_3d": ("3D", False, 1, True)}
     for name, (rep, big, dec_layers, obj) in expect.items():
@@ -45,6 +45,16 @@ def test_parameter_counts_of_the_released_configs():
             model = build(PRESETS[name])
         count = sum(p.numel() for p in model.parameters()) + unused[name]
         assert abs(count - official[name]) < 0.006e6, (name, count)
+
+
+def test_table5_backbone_presets_match_the_papers_parameter_counts():
+    # Paper Table 5 (InterHand2.6M, ResNet-18 / 34 / 50): 28M / 38M / 48M parameters in total.
+    paper = {"kpt_ih26m_2p5d_r18": 28e6, "kpt_ih26m_2p5d_r34": 38e6, "kpt_ih26m_2p5d": 48e6}
+    for name, total in paper.items():
+        assert dataclasses.replace(PRESETS[name], backbone_depth=50) == PRESETS["kpt_ih26m_2p5d"], name
+        with torch.device("meta"):
+            count = sum(p.numel() for p in build(PRESETS[name]).parameters())
+        assert abs(count - total) / total < 0.03, (name, count)
 
 
 @pytest.mark.parametrize("name", RELEASED)

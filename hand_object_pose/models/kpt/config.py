@@ -3,7 +3,9 @@
 The four released configurations of the official code (shreyashampali/kypt_transformer) differ in
 dataset (which heads exist), pose representation, U-Net decoder size and number of decoder layers;
 those are part of a checkpoint's identity (the official loader is strict), so each has a preset
-here. Table 5 of the paper varies the backbone depth; `_r18`/`_r34` presets give those variants.
+here. Table 5 of the paper varies the backbone depth of the InterHand2.6M model:
+`kpt_ih26m_2p5d_r18`/`_r34` are those variants; the other `_r18`/`_r34` presets are backbone variants of
+the HO-3D / H2O-3D models.
 """
 from __future__ import annotations
 
@@ -101,7 +103,14 @@ PRESETS: dict[str, KptConfig] = {
     # H2O-3D, two hands + object (+ left-relative object translation), small decoder, 1 decoder layer.
     "kpt_h2o3d_3d": KptConfig(pose_representation="3D", has_object=True, object_left_translation=True,
                               big_decoder=False, dec_layers=1),
-    # Table 5 backbone variants of the HO-3D model (no released weights).
+    # Paper Table 5 (InterHand2.6M; 28M / 38M / 48M parameters): the `kpt_ih26m_2p5d` model with a
+    # ResNet-18 / ResNet-34 backbone (no released weights).
+    "kpt_ih26m_2p5d_r18": KptConfig(pose_representation="2p5D", big_decoder=False, dec_layers=1,
+                                    backbone_depth=18),
+    "kpt_ih26m_2p5d_r34": KptConfig(pose_representation="2p5D", big_decoder=False, dec_layers=1,
+                                    backbone_depth=34),
+    # The HO-3D model (big decoder) with a ResNet-18 / ResNet-34 backbone (no released weights; 37.4M /
+    # 47.5M parameters, so not the Table 5 models).
     "kpt_ho3d_3d_r18": KptConfig(pose_representation="3D", has_object=True, big_decoder=True, dec_layers=6,
                                  backbone_depth=18),
     "kpt_ho3d_3d_r34": KptConfig(pose_representation="3D", has_object=True, big_decoder=True, dec_layers=6,
