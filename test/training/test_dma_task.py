@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from hand_object_pose.geometry.rotations import quaternion_to_matrix
+from dataset_fixtures import write_ho3d
+from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, quaternion_to_matrix
 from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.scene import LABEL_IDS, SceneConfig, SceneGenerator
-from hand_object_pose.training.datasets import SyntheticDataset
+from hand_object_pose.models.dma import ObjectTemplate
+from hand_object_pose.tools.object_template import save_template
+from hand_object_pose.training.datasets import HO3DDataset, SyntheticDataset
 from hand_object_pose.training.datasets.synthetic import write_meta, write_sample
 from hand_object_pose.training.distributed import init_distributed
 from hand_object_pose.training.engine import CropDataset, TrainConfig, Trainer
@@ -85,6 +88,46 @@ def test_targets_agree_with_images_and_labels(setup):
     uv = batch["hand_vertices_cam"][0].double().numpy() @ crops[0].intrinsics.T
     np.testing.assert_allclose(targets.hand_vertices_grid[0, :, :2].numpy(), uv[:, :2] / uv[:, 2:] / 4, atol=2e-3)
     assert abs(float(targets.hand_joints_grid[0, 0, 2]) - 32.0) < 1e-3
+
+
+def test_hand_orientation_is_aligned_to_the_labelled_joints(setup):
+    """A MANO global orientation stored in another frame (HO-3D keeps it in OpenGL's) still gives the
+    right hand mesh: the layer's hand is rotated about its wrist onto the labelled joints."""
+    task, grasps, _ = setup
+    crops = _crops(task, grasps)[:1]
+    reference = task.collate(crops)["hand_vertices_cam"][0]
+    hand = crops[0].hands["right"]
+    opengl = np.diag([1.0, -1.0, -1.0]) @ axis_angle_to_matrix(hand.mano_pose[:3].astype(np.float64))
+    hand.mano_pose = np.concatenate([matrix_to_axis_angle(opengl), hand.mano_pose[3:]]).astype(np.float32)
+    aligned = task.collate(crops)
+    assert float((aligned["hand_vertices_cam"][0] - reference).norm(dim=-1).max()) < 1e-4
+    assert float(aligned["mano_error"][0]) < 1e-4
+    task.align_orientation = False
+    try:
+        unaligned = task.collate(crops)
+    finally:
+        task.align_orientation = True
+    assert float(unaligned["mano_error"][0]) > 0.02  # the diagnostic logged as target_mano_error_mm
+
+
+def test_template_files_on_ho3d(setup, tmp_path):
+    """`object_templates` as files, matched to HO-3D's object names; unknown objects name the known ones."""
+    task, _, _ = setup
+    write_ho3d(tmp_path / "ho3d")
+    box = task.templates[0]
+    path = save_template(tmp_path / "mustard.npz", ObjectTemplate("006_mustard_bottle", box.vertices, box.faces))
+    ho3d = build_task("dma_ho3d", augmentation=dict(enabled=False), task_options=dict(object_templates=[str(path)]))
+    crops = _crops(ho3d, HO3DDataset(tmp_path / "ho3d", "train"))
+    batch = ho3d.collate(crops)
+    obj = crops[0].objects[0]
+    assert float(batch["sample_weight"][0]) == 1.0 and int(batch["object_index"][0]) == 0
+    np.testing.assert_allclose(batch["object_vertices_cam"][0].numpy(), box.vertices @ obj.rotation.T + obj.translation,
+                               atol=1e-6)
+    np.testing.assert_allclose(batch["root_joint"][0].numpy(), crops[0].hands["right"].joints_cam[0], atol=1e-6)
+    path = save_template(tmp_path / "other.npz", ObjectTemplate("025_mug", box.vertices, box.faces))
+    other = build_task("dma_ho3d", augmentation=dict(enabled=False), task_options=dict(object_templates=[str(path)]))
+    with pytest.raises(ValueError, match="'006_mustard_bottle' has no DMA template.*025_mug"):
+        other.collate(crops)
 
 
 def test_options_are_checked():
