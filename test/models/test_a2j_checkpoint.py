@@ -1,6 +1,7 @@
 """Official A2J-Transformer checkpoint -> our model: every tensor mapped or rejected with a reason."""
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 
 import numpy as np
@@ -11,6 +12,8 @@ from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
 from hand_object_pose.models.a2j import A2JConfig, PRESETS, build
 from hand_object_pose.models.a2j.checkpoint import (
     convert_state_dict, load_converted, load_official, read_official_checkpoint)
+from hand_object_pose.models.a2j.heads import presence_from_confidence, weight_peakedness
+from hand_object_pose.models.a2j.output import CONFIDENCE_FROM_ANCHOR_WEIGHTS
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +57,62 @@ def test_unknown_and_missing_keys_are_errors(official):
         load_converted(build(PRESETS["a2j_ih26m"]), convert_state_dict(partial))
 
 
-def test_optional_heads_stay_at_init_with_the_official_checkpoint(official):
-    model = build(A2JConfig(presence_head=True, confidence_head=True))
+HEADED = A2JConfig(presence_head=True, confidence_head=True)
+HEAD_PREFIXES = ("presence_head.", "joint_confidence_head.")
+
+
+def test_official_checkpoint_lacks_the_optional_heads(official):
+    model = build(HEADED)
     left = load_converted(model, convert_state_dict(official))
-    assert left and all(k.startswith(("presence_head.", "joint_confidence_head.")) for k in left)
+    assert left and all(k.startswith(HEAD_PREFIXES) for k in left)
+    assert {k for k in model.state_dict() if k.startswith(HEAD_PREFIXES)} == set(left)
+
+
+def test_default_derives_confidence_from_anchor_weights_and_warns(official, caplog):
+    model = build(HEADED).eval()
+    with caplog.at_level(logging.WARNING, logger="hand_object_pose.models.a2j.checkpoint"):
+        load_official(model, official)
+    assert "anchor-weight" in caplog.text and "presence_head" in caplog.text
+    assert model.presence_head is None and model.joint_confidence_head is None
+    assert not model.config.presence_head and not model.config.confidence_head
+    assert set(model.state_dict()) == set(build(PRESETS["a2j_ih26m"]).state_dict())
+    with torch.no_grad():
+        out = model(torch.full((1, 3, 256, 256), 0.5))
+    assert out.confidence_source == out.presence_source == CONFIDENCE_FROM_ANCHOR_WEIGHTS
+    assert out.hand_presence_logits is None and out.joint_confidence_logits is None
+    torch.testing.assert_close(out.joint_confidence, weight_peakedness(out.anchor_weights))
+    torch.testing.assert_close(out.hand_presence, presence_from_confidence(out.joint_confidence))
+
+
+def test_untrained_keeps_the_heads_at_init_for_training_and_warns(official, caplog):
+    model = build(HEADED)
+    before = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(HEAD_PREFIXES)}
+    with caplog.at_level(logging.WARNING, logger="hand_object_pose.models.a2j.checkpoint"):
+        load_official(model, official, heads="untrained")
+    assert "meaningless until trained" in caplog.text
+    assert model.config.presence_head and model.config.confidence_head
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    np.testing.assert_array_equal(model.query_content.detach().numpy(), official["tgt_embed.weight"])
+
+
+def test_raise_refuses_before_touching_the_model(official, caplog):
+    model = build(HEADED)
+    content = model.query_content.detach().clone()
+    with caplog.at_level(logging.WARNING, logger="hand_object_pose.models.a2j.checkpoint"), \
+            pytest.raises(ValueError, match=r"no weights for the optional head\(s\) \['presence_head', "
+                                            r"'joint_confidence_head'\]"):
+        load_official(model, official, heads="raise")
+    assert "no weights for the optional head" in caplog.text
+    assert torch.equal(model.query_content, content) and model.presence_head is not None
+    with pytest.raises(ValueError, match="heads must be one of"):
+        load_official(model, official, heads="random")
+
+
+def test_a_model_without_heads_loads_silently_under_every_policy(official, caplog):
+    with caplog.at_level(logging.WARNING, logger="hand_object_pose.models.a2j.checkpoint"):
+        load_official(build(PRESETS["a2j_ih26m"]), official, heads="raise")
+    assert not caplog.records
 
 
 def test_reads_the_release_file_format(tmp_path, official):

@@ -55,3 +55,80 @@ def test_gradients_flow_and_shapes_are_checked():
     assert torch.isfinite(joints.grad).all() and joints.grad[..., 2, :].abs().sum() == 0
     with pytest.raises(ValueError, match="valid"):
         A2JCriterion()(joints, anchors, target, valid[:, :2])
+
+
+def _heads_case():
+    # Two joints per hand (J = 4, right 0-1, left 2-3): only right joint 0 is valid, so the right hand
+    # is labelled and the left one is not.
+    target = torch.zeros(1, 4, 3)
+    joints = torch.zeros(1, 1, 4, 3)
+    valid = torch.tensor([[True, False, False, False]])
+    presence_logits = torch.tensor([[0.0, math.log(3.0)]])
+    confidence_logits = torch.tensor([[0.0, math.log(3.0), -math.log(3.0), 0.0]])
+    return joints, target, valid, presence_logits, confidence_logits
+
+
+def test_optional_head_losses_by_hand():
+    joints, target, valid, presence_logits, confidence_logits = _heads_case()
+    plain = A2JCriterion()(joints, joints, target, valid)
+    assert plain.presence is None and plain.confidence is None
+    assert list(plain.terms()) == ["total", "anchor", "regression"]
+    criterion = A2JCriterion(presence_weight=2.0, confidence_weight=0.5)
+    losses = criterion(joints, joints, target, valid, hand_presence_logits=presence_logits,
+                       joint_confidence_logits=confidence_logits)
+    # Presence: right labelled, logit 0 -> -log(1/2) = log 2; left unlabelled, sigmoid(log 3) = 3/4 ->
+    # -log(1 - 3/4) = log 4. Mean over the two entries.
+    assert losses.presence.item() == pytest.approx((math.log(2) + math.log(4)) / 2)
+    # Confidence against validity [1, 0, 0, 0]: log 2, log 4, -log(1 - 1/4) = log(4/3), -log(1/2) = log 2.
+    assert losses.confidence.item() == pytest.approx((2 * math.log(2) + math.log(4) + math.log(4 / 3)) / 4)
+    assert losses.total.item() == pytest.approx(plain.total.item() + 2.0 * losses.presence.item()
+                                                + 0.5 * losses.confidence.item())
+    assert list(losses.terms()) == ["total", "anchor", "regression", "presence", "confidence"]
+
+
+def test_optional_head_gradients_and_shape_checks():
+    joints, target, valid, presence_logits, confidence_logits = _heads_case()
+    presence_logits.requires_grad_(True)
+    confidence_logits.requires_grad_(True)
+    A2JCriterion()(joints, joints, target, valid, hand_presence_logits=presence_logits,
+                   joint_confidence_logits=confidence_logits).total.backward()
+    # d BCE / d logit = (sigmoid - target) / number of entries.
+    torch.testing.assert_close(presence_logits.grad, torch.tensor([[(0.5 - 1) / 2, 0.75 / 2]]))
+    torch.testing.assert_close(confidence_logits.grad, torch.tensor([[-0.5, 0.75, 0.25, 0.5]]) / 4)
+    with pytest.raises(ValueError, match=r"hand_presence_logits must be \(1, 2\)"):
+        A2JCriterion()(joints, joints, target, valid, hand_presence_logits=torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"joint_confidence_logits must be \(1, 4\)"):
+        A2JCriterion()(joints, joints, target, valid, joint_confidence_logits=torch.zeros(2, 4))
+
+
+def test_training_with_the_optional_heads_trains_them(tmp_path):
+    # A few real steps of the A2J task (small architecture, fixture InterHand frames: one right-hand
+    # frame, one interacting frame, so presence has a positive and a negative label).
+    from dataset_fixtures import write_interhand
+    from hand_object_pose.training.datasets import InterHandDataset
+    from hand_object_pose.training.distributed import init_distributed
+    from hand_object_pose.training.engine import TrainConfig, Trainer
+    from hand_object_pose.training.tasks import build_task
+
+    torch.set_num_threads(1)
+    write_interhand(tmp_path / "ih")
+    reader = InterHandDataset(tmp_path / "ih", "test")
+    tiny = dict(enc_layers=1, dec_layers=2, input_size=64, output_size=64, anchors_per_side=4, dropout=0.0,
+                presence_head=True, confidence_head=True)
+    task = build_task("a2j_ih26m", tiny, dict(enabled=False), dict(presence_weight=1.0, confidence_weight=2.0))
+    config = TrainConfig(epochs=6, batch_size=2, lr=1e-3, out_dir=str(tmp_path / "run"), progress_bar=False,
+                         tensorboard=False, log_every_steps=1)
+    trainer = Trainer(task, config, init_distributed("cpu"), reader, None)
+    heads = ("presence_head.layers.1.weight", "joint_confidence_head.weight")
+    initial = {key: trainer.model.state_dict()[key].clone() for key in heads}
+    result = trainer.fit()
+    history = result.history
+    assert result.steps == 6 and all({"presence", "confidence"} <= set(h) for h in history)
+    for h in history:
+        assert h["total"] == pytest.approx(h["anchor"] + 3 * h["regression"] + h["presence"] + 2 * h["confidence"],
+                                           rel=1e-5)
+    # The head losses go down (from about log 2 at random init) and the heads' weights moved.
+    assert history[-1]["presence"] < history[0]["presence"], history
+    assert history[-1]["confidence"] < history[0]["confidence"], history
+    for key in heads:
+        assert not torch.equal(trainer.model.state_dict()[key], initial[key]), key

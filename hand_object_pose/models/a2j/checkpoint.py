@@ -5,9 +5,17 @@ The release file is `{'epoch', 'network', 'optimizer'}` with `network` a DataPar
 `RENAME_RULES`, or listed in `UNUSED_RULES` with the reason it is dropped; a key matched by neither
 is an error, and the load into our model is strict (only our optional heads may stay untouched).
 The anchors come from `refpoint_embed.weight` as stored (they may have moved in training).
+
+The official file has no hand-presence / joint-confidence heads. When the model was built with
+them, `load_official(..., heads=...)` decides explicitly what happens (and logs a warning):
+"derive" (default) removes them so the outputs fall back to the anchor-weight estimates and say so
+(`confidence_source == "anchor_weights"`), "untrained" keeps them at their random initialisation
+to be trained next (their outputs mean nothing until then), "raise" refuses with a ValueError.
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -43,6 +51,11 @@ UNUSED_RULES: tuple[tuple[str, str], ...] = (
 )
 
 OPTIONAL_PREFIXES = ("presence_head.", "joint_confidence_head.")
+# Optional head attribute of `A2JTransformer` -> the `A2JConfig` flag that builds it.
+OPTIONAL_HEADS = {"presence_head": "presence_head", "joint_confidence_head": "confidence_head"}
+HEAD_POLICIES = ("derive", "untrained", "raise")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -111,9 +124,39 @@ def read_official_checkpoint(path: str | Path) -> "OrderedDict[str, torch.Tensor
     return strip_data_parallel(network)
 
 
-def load_official(model: A2JTransformer, source: str | Path | Mapping) -> Conversion:
-    """Load the official checkpoint (a path or an official-format state dict) into `model`."""
+def load_official(model: A2JTransformer, source: str | Path | Mapping, heads: str = "derive") -> Conversion:
+    """Load the official checkpoint (a path or an official-format state dict) into `model`.
+
+    heads: what to do with the model's optional heads, which the official file never contains
+    (ignored when the model has none):
+      "derive"    remove them from `model` (and its config), so `joint_confidence` / `hand_presence`
+                  come from the anchor-weight distribution and their sources say "anchor_weights";
+      "untrained" keep them at their random initialisation, for training them next: until then
+                  their outputs (source "head") are noise;
+      "raise"     raise ValueError (the caller needs trained heads, which this file cannot give).
+    A warning is logged in every case where the model has heads.
+    """
+    if heads not in HEAD_POLICIES:
+        raise ValueError(f"heads must be one of {HEAD_POLICIES}, got {heads!r}")
     official = read_official_checkpoint(source) if isinstance(source, (str, Path)) else strip_data_parallel(source)
     conversion = convert_state_dict(official)
-    load_converted(model, conversion)
+    present = [name for name in OPTIONAL_HEADS if getattr(model, name, None) is not None]
+    if present and heads == "raise":
+        message = (f"the official A2J-Transformer checkpoint has no weights for the optional head(s) {present}; "
+                   "build the model with presence_head=False, confidence_head=False, or load with "
+                   "heads='derive' (anchor-weight estimates) or heads='untrained' (to train them)")
+        log.warning(message)
+        raise ValueError(message)
+    left_at_init = load_converted(model, conversion)
+    if present and heads == "derive":
+        for name in present:
+            setattr(model, name, None)
+        model.config = dataclasses.replace(model.config, **{OPTIONAL_HEADS[name]: False for name in present})
+        log.warning("official A2J-Transformer checkpoint has no %s: removed from the model, joint confidence "
+                    "and hand presence now come from the anchor-weight distribution (source 'anchor_weights')",
+                    " / ".join(present))
+    elif present:
+        log.warning("official A2J-Transformer checkpoint has no %s: %d tensors left at their random "
+                    "initialisation; their outputs are meaningless until trained", " / ".join(present),
+                    len(left_at_init))
     return conversion

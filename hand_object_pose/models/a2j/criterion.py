@@ -11,13 +11,26 @@ per decoder layer and over the valid joints j of the batch, in output-cube units
 
 each divided by 3 x (number of valid joints), then averaged over the decoder layers;
 total = anchor + 3 * regression.
+
+Optional heads (not in the paper nor the official code; only when the model has them and their
+logits are passed): binary cross-entropy with logits of
+
+* hand presence (N, 2) [right, left] against "the hand is labelled in this crop" (at least one
+  valid joint of that side), averaged over the N x 2 entries;
+* joint confidence (N, J) against the joint's validity (annotated and inside the output cube),
+  averaged over all N x J entries (invalid joints are the negatives);
+
+added to the total with `presence_weight` / `confidence_weight` (1.0 by default: our choice, untuned).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Optional
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def smooth_l1(diff: torch.Tensor, beta: float) -> torch.Tensor:
@@ -28,15 +41,26 @@ def smooth_l1(diff: torch.Tensor, beta: float) -> torch.Tensor:
 
 @dataclass
 class A2JLosses:
-    total: torch.Tensor       # anchor + regression_factor * regression
+    total: torch.Tensor       # anchor + regression_factor * regression (+ weighted head terms)
     anchor: torch.Tensor      # layer-averaged anchor surrounding loss
     regression: torch.Tensor  # layer-averaged joint estimation loss
+    presence: Optional[torch.Tensor] = None    # unweighted hand-presence BCE, when its logits were given
+    confidence: Optional[torch.Tensor] = None  # unweighted joint-confidence BCE, when its logits were given
+
+    def terms(self) -> dict[str, torch.Tensor]:
+        """The named scalar terms that exist (total first), for logging."""
+        named = {"total": self.total, "anchor": self.anchor, "regression": self.regression,
+                 "presence": self.presence, "confidence": self.confidence}
+        return {name: value for name, value in named.items() if value is not None}
 
 
 class A2JCriterion(nn.Module):
     def __init__(self, regression_factor: float = 3.0, in_plane_weight: float = 0.5, in_plane_beta: float = 1.0,
-                 depth_beta: float = 3.0, anchor_beta: float = 1.0, anchor_depth_beta: float = 1.0):
+                 depth_beta: float = 3.0, anchor_beta: float = 1.0, anchor_depth_beta: float = 1.0,
+                 presence_weight: float = 1.0, confidence_weight: float = 1.0):
         super().__init__()
+        self.presence_weight = presence_weight
+        self.confidence_weight = confidence_weight
         self.regression_factor = regression_factor
         self.in_plane_weight = in_plane_weight
         self.in_plane_beta = in_plane_beta
@@ -45,9 +69,12 @@ class A2JCriterion(nn.Module):
         self.anchor_depth_beta = anchor_depth_beta
 
     def forward(self, joints_per_layer: torch.Tensor, anchor_positions_per_layer: torch.Tensor,
-                target: torch.Tensor, valid: torch.Tensor) -> A2JLosses:
+                target: torch.Tensor, valid: torch.Tensor, hand_presence_logits: Optional[torch.Tensor] = None,
+                joint_confidence_logits: Optional[torch.Tensor] = None) -> A2JLosses:
         """joints_per_layer, anchor_positions_per_layer: (L, N, J, 3) (from `A2JOutput`, model run
-        with all_layers); target: (N, J, 3) in the same output cube; valid: (N, J) bool or 0/1.
+        with all_layers); target: (N, J, 3) in the same output cube; valid: (N, J) bool or 0/1, joints
+        right hand first (J / 2 per hand, InterHand order). hand_presence_logits (N, 2) [right, left]
+        and joint_confidence_logits (N, J): the optional heads' `A2JOutput` logits, None without them.
         """
         if joints_per_layer.dim() != 4 or joints_per_layer.shape[1:] != target.shape:
             raise ValueError(f"joints_per_layer must be (L, {', '.join(map(str, target.shape))}), "
@@ -76,4 +103,23 @@ class A2JCriterion(nn.Module):
             + masked_sum(smooth_l1(anchor_err[..., 2:], self.anchor_depth_beta))
         regression = regression / norm / layers
         anchor = anchor / norm / layers
-        return A2JLosses(anchor + self.regression_factor * regression, anchor, regression)
+        losses = A2JLosses(anchor + self.regression_factor * regression, anchor, regression)
+        labelled = valid.bool()
+        if hand_presence_logits is not None:
+            n, j = labelled.shape
+            _check_shape("hand_presence_logits", hand_presence_logits, (n, 2))
+            hand_labelled = labelled.view(n, 2, j // 2).any(dim=-1)                  # (N, 2) [right, left]
+            losses.presence = F.binary_cross_entropy_with_logits(
+                hand_presence_logits, hand_labelled.to(hand_presence_logits.dtype))
+            losses.total = losses.total + self.presence_weight * losses.presence
+        if joint_confidence_logits is not None:
+            _check_shape("joint_confidence_logits", joint_confidence_logits, tuple(labelled.shape))
+            losses.confidence = F.binary_cross_entropy_with_logits(
+                joint_confidence_logits, labelled.to(joint_confidence_logits.dtype))
+            losses.total = losses.total + self.confidence_weight * losses.confidence
+        return losses
+
+
+def _check_shape(name: str, tensor: torch.Tensor, expected: tuple) -> None:
+    if tuple(tensor.shape) != expected:
+        raise ValueError(f"{name} must be {expected} (batch, as `valid`), got {tuple(tensor.shape)}")

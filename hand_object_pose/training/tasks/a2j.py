@@ -1,5 +1,7 @@
 """Training task of the A2J-Transformer (models.md §2.3: Adam 1e-4, /5 at epochs 24 and 35 of 42,
-batch 12 per GPU; loss = anchor + 3 x regression over all decoder layers; stem and layer1 frozen)."""
+batch 12 per GPU; loss = anchor + 3 x regression over all decoder layers; stem and layer1 frozen).
+With `presence_head` / `confidence_head` in the model config, their BCE terms join the loss
+(see `models/a2j/criterion.py`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -19,10 +21,13 @@ class A2JTask:
     name = "a2j"
     find_unused_parameters = False
 
-    def __init__(self, model_config: A2JConfig, augmentation: AugmentationConfig = AugmentationConfig(rotation_deg=45.0)):
+    def __init__(self, model_config: A2JConfig, augmentation: AugmentationConfig = AugmentationConfig(rotation_deg=45.0),
+                 presence_weight: float = 1.0, confidence_weight: float = 1.0):
+        """presence_weight / confidence_weight: weights of the optional heads' BCE terms in the total
+        (YAML `task:` options; used only when the model config enables the heads)."""
         self.model_config = model_config
         self.augmentation = dataclasses.replace(augmentation)
-        self.criterion = A2JCriterion()
+        self.criterion = A2JCriterion(presence_weight=presence_weight, confidence_weight=confidence_weight)
         self.input_size = model_config.input_size
 
     def build_model(self) -> nn.Module:
@@ -54,9 +59,12 @@ class A2JTask:
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
         out = model(batch["image"], all_layers=True)
+        # The optional heads' logits are None without the heads; with them, presence is trained on
+        # "some joint of that hand is a valid target" and confidence on each joint's target validity.
         losses = self.criterion(out.joints_per_layer, out.anchor_positions_per_layer, batch["target"],
-                                batch["target_valid"])
-        return {"total": losses.total, "anchor": losses.anchor, "regression": losses.regression}
+                                batch["target_valid"], hand_presence_logits=out.hand_presence_logits,
+                                joint_confidence_logits=out.joint_confidence_logits)
+        return losses.terms()
 
     def predict_camera(self, model: nn.Module, batch: dict) -> torch.Tensor:
         """Canonical (N, 42, 3) camera-frame joints of the crops, with the ground-truth root depth
