@@ -7,9 +7,10 @@ The official files are Python-2 pickles whose ``shapedirs`` is a ``chumpy.ch.Ch`
 ``J_regressor`` is a ``scipy.sparse.csc_matrix``. They are read with `hand_object_pose.safe_pickle`'s
 restricted unpickler: only its numpy/container globals, ``object`` and stand-ins for those two classes
 (which keep their pickled state and never run their code) are allowed; any other global is refused with
-an error naming it. A missing, empty or non-pickle file is a one-line error, not a traceback. The npz holds the arrays of `geometry.hand_model_files` plus ``side``; a left hand's ``shapedirs``
-is mirrored (``[:, 0, :] *= -1``, the official LEFT file's known quirk) and flagged
-``left_shapedirs_fixed``. MANO is under the MANO licence (non-commercial): never commit the outputs.
+an error naming it. A missing, empty or non-pickle file is a one-line error, not a traceback.
+The npz holds the arrays of `geometry.hand_model_files` plus ``side``; a left hand's ``shapedirs`` is
+mirrored (``[:, 0, :] *= -1``, the official LEFT file's known quirk) and flagged ``left_shapedirs_fixed``.
+MANO is under the MANO licence (non-commercial): never commit the outputs.
 """
 from __future__ import annotations
 
