@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from hand_object_pose.models.kpt import KptConfig
 from hand_object_pose.models.kpt.selection import (HAND_TOKEN, OBJECT_TOKEN, PAD_TOKEN, Peaks, assemble_tokens,
-                                                   greedy_peaks, maxpool_peaks, tokens_from_locations)
+                                                   greedy_peaks, maxpool_peaks, select_tokens,
+                                                   tokens_from_locations)
 
 
 def reference_greedy(heatmap: np.ndarray, threshold: float, radius: float, cap: int):
@@ -99,3 +101,28 @@ def test_tokens_from_locations_mask_invalid_entries():
     tokens = tokens_from_locations(xy, torch.tensor([[True, False]]), torch.tensor([[1, 1]]), 128)
     assert tokens.kind[0].tolist() == [1, 0]
     np.testing.assert_allclose(tokens.norm[0].numpy(), [[(10.5 - 63.5) / 63.5, (20 - 63.5) / 63.5], [-1, -1]])
+
+
+@pytest.mark.parametrize("selection", ["greedy", "maxpool"])
+def test_select_tokens_uses_the_configured_detector_thresholds_and_caps(selection):
+    cfg = KptConfig(has_object=True, selection=selection, heatmap_size=32, max_tokens=12, max_object_tokens=4,
+                    hand_threshold=20.0, object_threshold=15.0, nms_radius=3.0)
+    heatmap = torch.from_numpy(np.stack([blobs(0), blobs(1)]))
+    seg = torch.from_numpy(np.stack([blobs(2), blobs(3)]))
+    tokens = select_tokens(cfg, heatmap, seg)
+    detect = {"greedy": greedy_peaks, "maxpool": maxpool_peaks}[selection]
+    hand, obj = detect(heatmap, 20.0, 3.0, 8), detect(seg, 15.0, 3.0, 4)
+    expected = assemble_tokens(hand, obj, 12, 32)
+    for got, want in zip(tokens, expected):
+        assert torch.equal(got, want)
+    n_hand = hand.valid.sum(1)
+    assert torch.equal((tokens.kind == HAND_TOKEN).sum(1), n_hand) and int(n_hand.max()) <= 8
+    assert torch.equal((tokens.kind == OBJECT_TOKEN).sum(1), obj.valid.sum(1))
+
+
+def test_select_tokens_without_object_ignores_the_segmentation():
+    cfg = KptConfig(heatmap_size=32, max_tokens=6, nms_radius=3.0)
+    heatmap = torch.from_numpy(blobs(0))[None]
+    tokens = select_tokens(cfg, heatmap, None)
+    assert not (tokens.kind == OBJECT_TOKEN).any()
+    assert torch.equal(tokens.xy, assemble_tokens(greedy_peaks(heatmap, 20.0, 3.0, 6), None, 6, 32).xy)

@@ -1,6 +1,7 @@
 """OccRobNet: gated attention by hand, CIET locality and aggregation, FPN, tiny-model forward/backward."""
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
@@ -214,3 +215,11 @@ def test_2p5d_hands_only_variant_forward_and_loss():
     assert set(losses) == {"heatmap", "identity", "joint_2p5d", "rel_trans", "hand_type", "total"}
     losses["total"].backward()
     assert model.ciet[0].delta.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 128, 128), (1, 3, 256, 255), (1, 1, 256, 256), (3, 256, 256)])
+def test_forward_rejects_images_of_the_wrong_shape(shape):
+    model = build(TINY).eval()
+    expected = r"image must be \(N, 3, 256, 256\) RGB in \[0, 1\], got " + re.escape(str(shape))
+    with pytest.raises(ValueError, match=expected):
+        model(torch.rand(*shape))

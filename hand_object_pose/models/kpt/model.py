@@ -18,7 +18,7 @@ from .decoder import UNetDecoder, UNetOutput
 from .heads import PoseHeads
 from .output import KptOutput
 from .queries import memory_mask, query_layout, self_attention_mask
-from .selection import PEAK_DETECTORS, Tokens, assemble_tokens
+from .selection import Tokens, select_tokens
 from .tokens import EncodedTokens, TokenEncoder
 
 
@@ -56,14 +56,6 @@ class KeypointTransformer(nn.Module):
         self.heads = PoseHeads(config, self.layout, c5)
         self.register_buffer("tgt_mask", self_attention_mask(self.layout), persistent=False)
 
-    def select_tokens(self, heatmap: torch.Tensor, seg: Optional[torch.Tensor]) -> Tokens:
-        """Peaks of the hand heat-map (and object samples of the segmentation map) -> Tokens."""
-        cfg = self.config
-        detect = PEAK_DETECTORS[cfg.selection]
-        hand = detect(heatmap, cfg.hand_threshold, cfg.nms_radius, cfg.max_hand_tokens)
-        obj = detect(seg, cfg.object_threshold, cfg.nms_radius, cfg.max_object_tokens) if cfg.has_object else None
-        return assemble_tokens(hand, obj, cfg.max_tokens, cfg.heatmap_size)
-
     def forward(self, image: torch.Tensor, tokens: Optional[Tokens] = None,
                 trace: bool = False) -> KptOutput | tuple[KptOutput, KptTrace]:
         """image (N, 3, 256, 256) RGB in [0, 1]. `tokens` overrides keypoint selection (ground-truth
@@ -74,7 +66,7 @@ class KeypointTransformer(nn.Module):
         feats = self.backbone(image)
         maps = self.decoder(feats.stem, feats.c2, feats.c3, feats.c4, feats.c5)
         if tokens is None:
-            tokens = self.select_tokens(maps.heatmap, maps.seg)
+            tokens = select_tokens(self.config, maps.heatmap, maps.seg)
         encoded = self.tokens(maps.pyramid, tokens)
         n = image.shape[0]
         src = encoded.src.permute(2, 0, 1)                               # (S, N, C) sequence-first

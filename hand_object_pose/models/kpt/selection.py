@@ -19,7 +19,8 @@ Three ways, all returning fixed-size tensors (so they batch and export):
    pixel positions into the same token layout.
 
 `assemble_tokens` packs hand peaks first, then object samples, then padding, into `max_tokens`
-slots; padding tokens sit at normalised (-1, -1), as in the official code.
+slots; padding tokens sit at normalised (-1, -1), as in the official code. `select_tokens` runs the
+configured detector on the maps and packs the result (Keypoint Transformer and OccRobNet both use it).
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from typing import NamedTuple, Optional
 
 import torch
 from torch.nn import functional as F
+
+from .config import KptConfig
 
 HAND_TOKEN = 1      # token type of a hand peak (official `peak_joints_map` value)
 OBJECT_TOKEN = 43   # token type of an object sample
@@ -123,6 +126,21 @@ def assemble_tokens(hand: Peaks, obj: Optional[Peaks], max_tokens: int, grid_siz
         kind = torch.where(is_obj, torch.full_like(slot, OBJECT_TOKEN), kind)
     valid = kind != PAD_TOKEN
     return tokens_from_locations(rc.flip(-1).to(torch.float32), valid, kind, grid_size)
+
+
+def select_tokens(config: KptConfig, heatmap: torch.Tensor, seg: Optional[torch.Tensor]) -> Tokens:
+    """Peaks of the hand map and, for object configs, samples of the object segmentation -> Tokens.
+
+    heatmap, seg: (N, G, G) maps on the `config.heatmap_size` grid, in the units the thresholds are
+    given in (255-scaled Gaussian targets); seg is ignored (may be None) when `config.has_object` is
+    False. Uses `config.selection`'s detector with the config's thresholds, radius and token counts.
+    """
+    detect = PEAK_DETECTORS[config.selection]
+    hand = detect(heatmap, config.hand_threshold, config.nms_radius, config.max_hand_tokens)
+    obj = None
+    if config.has_object:
+        obj = detect(seg, config.object_threshold, config.nms_radius, config.max_object_tokens)
+    return assemble_tokens(hand, obj, config.max_tokens, config.heatmap_size)
 
 
 def tokens_from_locations(xy: torch.Tensor, valid: torch.Tensor, kind: torch.Tensor, grid_size: int) -> Tokens:

@@ -20,7 +20,7 @@ from ..common.transformer import Transformer
 from ..kpt.heads import PoseHeads
 from ..kpt.output import KptOutput
 from ..kpt.queries import memory_mask, query_layout, self_attention_mask
-from ..kpt.selection import PEAK_DETECTORS, Tokens, assemble_tokens
+from ..kpt.selection import Tokens, select_tokens
 from ..kpt.tokens import TokenEncoder
 from .attention import ATTENTION_WEIGHTS
 from .ciet import CIET
@@ -76,19 +76,12 @@ class OccRobNet(nn.Module):
         size = self.config.heatmap_size
         return F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False)
 
-    def select_tokens(self, heatmap: torch.Tensor, seg: Optional[torch.Tensor]) -> Tokens:
-        """Peaks of the hand map (and object samples of the segmentation) -> Tokens (KPT's detectors)."""
-        cfg = self.config
-        detect = PEAK_DETECTORS[cfg.selection]
-        hand = detect(heatmap, cfg.hand_threshold, cfg.nms_radius, cfg.max_hand_tokens)
-        obj = detect(seg, cfg.object_threshold, cfg.nms_radius, cfg.max_object_tokens) if cfg.has_object else None
-        return assemble_tokens(hand, obj, cfg.max_tokens, cfg.heatmap_size)
-
     def forward(self, image: torch.Tensor, tokens: Optional[Tokens] = None) -> OccRobNetOutput:
         """image (N, 3, 256, 256) RGB in [0, 1]; `tokens` overrides keypoint selection (e.g.
         `kpt.targets.ground_truth_tokens` early in training)."""
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must be (N, 3, H, W), got {tuple(image.shape)}")
+        side = 2 * self.config.heatmap_size
+        if image.dim() != 4 or image.shape[1] != 3 or tuple(image.shape[2:]) != (side, side):
+            raise ValueError(f"image must be (N, 3, {side}, {side}) RGB in [0, 1], got {tuple(image.shape)}")
         feats = self.backbone(image)
         p2, p3, p4, p5 = self.fpn(feats.c2, feats.c3, feats.c4, feats.c5)
         refined = self.ciet(p2)
@@ -96,7 +89,7 @@ class OccRobNet(nn.Module):
         seg = self._to_grid(self.seg_head(refined))[:, 0] if self.seg_head is not None else None
         heatmap = joint_maps.amax(dim=1) if self.config.token_map == "max" else joint_maps.sum(dim=1)
         if tokens is None:
-            tokens = self.select_tokens(heatmap, seg)
+            tokens = select_tokens(self.config, heatmap, seg)
         encoded = self.tokens((refined, p3, p4, p5), tokens)
         n = image.shape[0]
         src = encoded.src.permute(2, 0, 1)                                          # (S, N, C)
