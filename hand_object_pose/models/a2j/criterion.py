@@ -55,6 +55,18 @@ class A2JLosses:
 
 
 class A2JCriterion(nn.Module):
+    """A2J-Transformer training loss (module docstring: terms, weights, normalisation).
+
+    Args: the official weights and smooth-L1 thresholds (output-cube units), and the weights of the
+    optional head terms.
+
+    forward(joints_per_layer (L, N, J, 3), anchor_positions_per_layer (L, N, J, 3), target (N, J, 3),
+    valid (N, J), [hand_presence_logits (N, 2), joint_confidence_logits (N, J)]) -> `A2JLosses` of
+    scalar tensors. Coordinates are in the output cube of `A2JOutput` (x, y crop pixels; z mapped
+    root-relative depth), the target in the same cube and joint order; invalid joints contribute
+    nothing to the regression and anchor terms.
+    """
+
     def __init__(self, regression_factor: float = 3.0, in_plane_weight: float = 0.5, in_plane_beta: float = 1.0,
                  depth_beta: float = 3.0, anchor_beta: float = 1.0, anchor_depth_beta: float = 1.0,
                  presence_weight: float = 1.0, confidence_weight: float = 1.0):

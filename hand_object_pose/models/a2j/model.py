@@ -34,6 +34,20 @@ def level_shapes(input_size: int) -> list[tuple[int, int]]:
 
 
 class A2JTransformer(nn.Module):
+    """A2J-Transformer: RGB crop -> 42 joints (both hands) in the output cube, plus confidences.
+
+    Args: config (A2JConfig; the default is the official InterHand2.6M model).
+
+    forward(image, all_layers=None, trace=None): image (N, 3, S, S) RGB in [0, 1] (uint8 / 255, no
+    mean/std), S = config.input_size (256) -> `A2JOutput`: joints (N, 42, 3) in the output cube
+    (x, y crop pixels scaled to config.output_size; z = root-relative depth mapped to [0, output_size]
+    over config.depth_range_mm), InterHand2.6M order, right hand 0-20 then left 21-41; joint
+    confidence (N, 42) and hand presence (N, 2) [right, left] in [0, 1]; anchor weights (N, A, 42),
+    A = config.num_anchors; with all_layers, every decoder layer's joints and weighted anchor
+    positions (L, N, 42, 3) for `A2JCriterion`. `A2JOutput.canonical_joints()` gives the
+    project's wrist-first order; `output.output_to_camera` gives metres in the camera frame.
+    """
+
     def __init__(self, config: A2JConfig = A2JConfig()):
         super().__init__()
         self.config = c = config

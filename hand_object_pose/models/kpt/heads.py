@@ -55,6 +55,18 @@ def _query_mlp(d_model: int, out_dim: int) -> MLP:
 
 
 class PoseHeads(nn.Module):
+    """All of Keypoint Transformer's prediction heads for one configuration (see the module docstring).
+
+    Args: config (KptConfig: pose representation, object heads, d_model C); layout (QueryLayout: which
+    decoder query feeds which head); c5_channels: channels of the backbone's C5 (hand-type head).
+
+    forward(hs): hs (L, Q, N, C) decoder outputs (sequence-first, after the final LayerNorm) ->
+    `HeadOutputs`, batch-first per decoder layer: bone vectors / translations in metres, MANO pose in
+    radians, 2.5D and identity outputs as logits, camera as weak perspective (metres -> 128-grid px).
+    `classify_tokens` (encoder outputs -> identity logits) and `hand_type_logits` (C5 -> (N, 2)
+    [right, left] logits) are called separately because they read other inputs.
+    """
+
     def __init__(self, config: KptConfig, layout: QueryLayout, c5_channels: int):
         super().__init__()
         d = config.d_model
