@@ -115,6 +115,23 @@ def test_a_model_without_heads_loads_silently_under_every_policy(official, caplo
     assert not caplog.records
 
 
+def test_training_task_starts_from_the_official_file_with_untrained_heads(tmp_path, official, caplog):
+    from hand_object_pose.training.tasks import build_task
+
+    path = tmp_path / "snapshot_41.pth.tar"
+    torch.save({"epoch": 41, "network": OrderedDict(("module." + k, torch.from_numpy(v)) for k, v in official.items())},
+               path)
+    task = build_task("a2j_ih26m", dict(presence_head=True, confidence_head=True), None,
+                      dict(official_checkpoint=str(path), heads_only=True))
+    with caplog.at_level(logging.WARNING, logger="hand_object_pose.models.a2j.checkpoint"):
+        model = task.build_model()
+    assert "meaningless until trained" in caplog.text
+    np.testing.assert_array_equal(model.query_content.detach().numpy(), official["tgt_embed.weight"])
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith(HEAD_PREFIXES) for name in trainable)
+    assert model.presence_head is not None and model.joint_confidence_head is not None
+
+
 def test_reads_the_release_file_format(tmp_path, official):
     # The release file: {'epoch', 'network' (DataParallel, 'module.' prefix), 'optimizer'}.
     small = OrderedDict((k, torch.from_numpy(official[k])) for k in ("refpoint_embed.weight", "tgt_embed.weight"))

@@ -101,24 +101,31 @@ def test_optional_head_gradients_and_shape_checks():
         A2JCriterion()(joints, joints, target, valid, joint_confidence_logits=torch.zeros(2, 4))
 
 
-def test_training_with_the_optional_heads_trains_them(tmp_path):
-    # A few real steps of the A2J task (small architecture, fixture InterHand frames: one right-hand
-    # frame, one interacting frame, so presence has a positive and a negative label).
+TINY_HEADED = dict(enc_layers=1, dec_layers=2, input_size=64, output_size=64, anchors_per_side=4, dropout=0.0,
+                   presence_head=True, confidence_head=True)
+
+
+def _fixture_trainer(tmp_path, task, steps):
+    # A real A2J training run (small architecture) on fixture InterHand frames: one right-hand frame and
+    # one interacting frame, so presence has a positive and a negative label.
     from dataset_fixtures import write_interhand
     from hand_object_pose.training.datasets import InterHandDataset
     from hand_object_pose.training.distributed import init_distributed
     from hand_object_pose.training.engine import TrainConfig, Trainer
-    from hand_object_pose.training.tasks import build_task
 
     torch.set_num_threads(1)
     write_interhand(tmp_path / "ih")
     reader = InterHandDataset(tmp_path / "ih", "test")
-    tiny = dict(enc_layers=1, dec_layers=2, input_size=64, output_size=64, anchors_per_side=4, dropout=0.0,
-                presence_head=True, confidence_head=True)
-    task = build_task("a2j_ih26m", tiny, dict(enabled=False), dict(presence_weight=1.0, confidence_weight=2.0))
-    config = TrainConfig(epochs=6, batch_size=2, lr=1e-3, out_dir=str(tmp_path / "run"), progress_bar=False,
+    config = TrainConfig(epochs=steps, batch_size=2, lr=1e-3, out_dir=str(tmp_path / "run"), progress_bar=False,
                          tensorboard=False, log_every_steps=1)
-    trainer = Trainer(task, config, init_distributed("cpu"), reader, None)
+    return Trainer(task, config, init_distributed("cpu"), reader, None)
+
+
+def test_training_with_the_optional_heads_trains_them(tmp_path):
+    from hand_object_pose.training.tasks import build_task
+
+    task = build_task("a2j_ih26m", TINY_HEADED, dict(enabled=False), dict(presence_weight=1.0, confidence_weight=2.0))
+    trainer = _fixture_trainer(tmp_path, task, steps=6)
     heads = ("presence_head.layers.1.weight", "joint_confidence_head.weight")
     initial = {key: trainer.model.state_dict()[key].clone() for key in heads}
     result = trainer.fit()
@@ -132,3 +139,17 @@ def test_training_with_the_optional_heads_trains_them(tmp_path):
     assert history[-1]["confidence"] < history[0]["confidence"], history
     for key in heads:
         assert not torch.equal(trainer.model.state_dict()[key], initial[key]), key
+
+
+def test_heads_only_training_leaves_the_pose_network_untouched(tmp_path):
+    from hand_object_pose.training.tasks import build_task
+
+    task = build_task("a2j_ih26m", TINY_HEADED, dict(enabled=False), dict(heads_only=True))
+    trainer = _fixture_trainer(tmp_path, task, steps=2)
+    initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    changed = {k for k, v in trainer.model.state_dict().items() if not torch.equal(v, initial[k])}
+    assert changed == {k for k in initial if k.startswith(("presence_head.", "joint_confidence_head."))}
+    with pytest.raises(ValueError, match="heads_only=True needs a model with presence_head"):
+        build_task("a2j_ih26m", dict(TINY_HEADED, presence_head=False, confidence_head=False), None,
+                   dict(heads_only=True))
