@@ -109,3 +109,9 @@ def test_initial_sampling_pattern_spreads_heads_and_points():
     torch.testing.assert_close(bias[0, 0], torch.tensor([[1.0, 0.0], [2.0, 0.0]]))
     torch.testing.assert_close(bias[1, 1], torch.tensor([[0.0, 1.0], [0.0, 2.0]]), atol=1e-6, rtol=0)
     assert attn.sampling_offsets.weight.abs().sum() == 0 and attn.attention_weights.weight.abs().sum() == 0
+
+
+def test_exported_from_models_common():
+    from hand_object_pose.models import common
+    assert common.MultiScaleDeformableAttention is MultiScaleDeformableAttention
+    assert "MultiScaleDeformableAttention" in common.__all__
