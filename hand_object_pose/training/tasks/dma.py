@@ -20,7 +20,9 @@ Targets of one crop (everything in the crop camera frame, then converted to the 
   joints then fix the hand's orientation whatever frame a dataset stores the MANO global orientation
   in (HO-3D's stays in its OpenGL frame in our reader). The residual joint error of the placed hand is
   logged as `target_mano_error_mm` (a few mm: our MANO layer vs the dataset's own fit);
-* joints: the crop labels;
+* joints: the crop labels; the regressor's tip rows use the tip vertices the labels were made with
+  (`fingertip_vertices`; default the stand-in's own, or the official DMA ids with a MANO file);
+* object: the crop's first object (DMA handles one);
 * object vertices: the template posed with the crop's R, t; quaternion (w, x, y, z) from R; silhouette
   at 128x128 from the crop's object mask, else the posed template's projected triangles;
 * model inputs: root joint = the labelled wrist (the official code used the ground-truth root at test
