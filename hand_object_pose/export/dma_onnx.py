@@ -12,10 +12,13 @@ The exported graph takes tensors only and returns the camera-frame results:
 The hand and object graphs and the object catalogue are constants of the exported file (fixed
 graphs: gather + ScatterElements-add). The three residual GIN blocks per branch whose outputs the
 official forward discards are NOT in the exported graph (`compute_discarded_blocks` is switched off
-for export): they cannot change any output.
+for export): they cannot change any output. The ids of the baked object templates, in index order,
+are stored as JSON in the file's metadata_props under METADATA_OBJECT_IDS, so that the inference
+pipeline can check them against its object catalogue.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -25,6 +28,7 @@ from hand_object_pose.export.onnx import DEFAULT_OPSET, export_onnx
 from hand_object_pose.models.dma.model import DenseMutualAttentionNet
 
 INPUT_NAMES = ("image", "root_joint", "focal", "principal_point", "object_index", "root_depth")
+METADATA_OBJECT_IDS = "hand_object_pose.dma.object_ids"
 OUTPUT_NAMES = ("hand_vertices", "hand_joints", "object_rotation", "object_translation", "object_vertices",
                 "hand_joints_grid")
 
@@ -62,6 +66,22 @@ def export_dma_onnx(model: DenseMutualAttentionNet, path: str | Path, opset: int
     model.gcn_a.compute_discarded_blocks = False  # dead branches stay out of the file
     try:
         graph = DMAInferenceGraph(model.eval())
-        return export_onnx(graph, example_inputs(model, batch), path, INPUT_NAMES, OUTPUT_NAMES, opset=opset)
+        path = export_onnx(graph, example_inputs(model, batch), path, INPUT_NAMES, OUTPUT_NAMES, opset=opset)
     finally:
         model.gcn_a.compute_discarded_blocks = discarded
+    _store_object_ids(path, model.object_names)
+    return path
+
+
+def _store_object_ids(path: Path, object_ids) -> None:
+    """Record the baked templates' ids (index order) in the file's metadata_props."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = [(m.key, m.value) for m in proto.metadata_props if m.key != METADATA_OBJECT_IDS]
+    del proto.metadata_props[:]
+    for key, value in kept:
+        proto.metadata_props.add(key=key, value=value)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_OBJECT_IDS, json.dumps(list(object_ids))
+    onnx.save(proto, str(path))

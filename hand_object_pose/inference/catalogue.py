@@ -9,6 +9,9 @@ YAML schema (see config/objects.yaml and docs/inference.md)::
         mesh_scale: 1.0                   # optional; mesh units -> metres (0.001 for millimetre meshes)
         symmetry: none                    # optional; none | {kind: discrete|continuous, axis: [x,y,z], order: N}
         tf_child_frame: "mustard_bottle"  # optional (default: the id); TF child frame name, no leading '/'
+        template: "templates/mustard.npz" # optional; object template npz (tools.object_template: the mesh
+                                          #   resampled to 1000 vertices, metres, object frame), relative to
+                                          #   this YAML file or absolute; required by Dense Mutual Attention
 
 The symmetry spelling matches `hand_object_pose.evaluation.objects.symmetry_rotations`.
 """
@@ -33,6 +36,7 @@ class ObjectEntry:
 
     mesh_uri: "" (no mesh), a file:// URI of an existing local file, or the URI given in the YAML.
     symmetry_kind / symmetry_axis (unit 3-vector, object frame) / symmetry_order: see module doc.
+    template_path: "" (none) or the absolute path of an existing object template npz.
     """
 
     object_id: str
@@ -42,6 +46,7 @@ class ObjectEntry:
     symmetry_axis: tuple
     symmetry_order: int
     tf_child_frame: str
+    template_path: str = ""
 
 
 class CatalogueError(ValueError):
@@ -71,6 +76,34 @@ class ObjectCatalogue:
 
     def get(self, object_id: str) -> Optional[ObjectEntry]:
         return self._entries.get(object_id)
+
+    @property
+    def template_ids(self) -> tuple:
+        """Ids of the entries that name a template, in file order (the order a DMA model is built with)."""
+        return tuple(i for i in self.ids if self._entries[i].template_path)
+
+    def load_templates(self) -> dict:
+        """{id: models.dma.ObjectTemplate} for the entries with a template, in file order.
+
+        Raises CatalogueError naming the entry and file when a template cannot be read or was made for
+        another object (its stored id differs from the entry's).
+        """
+        from hand_object_pose.tools.object_template import load_template
+
+        templates = {}
+        for object_id in self.template_ids:
+            path = self._entries[object_id].template_path
+            try:
+                template = load_template(path)
+            except (OSError, ValueError, KeyError) as exc:
+                raise CatalogueError(f"object catalogue {self.source}, object {object_id!r}: cannot read template "
+                                     f"{path}: {exc}") from exc
+            if template.name != object_id:
+                raise CatalogueError(f"object catalogue {self.source}, object {object_id!r}: template {path} was made "
+                                     f"for object {template.name!r} (its --id); remake it with --id {object_id} or "
+                                     "fix the entry")
+            templates[object_id] = template
+        return templates
 
     @classmethod
     def load(cls, path: str | Path) -> "ObjectCatalogue":
@@ -106,10 +139,10 @@ def _parse_entry(item, index: int, base_dir: Path, source: str) -> ObjectEntry:
     where = f"object catalogue {source}, objects[{index}]"
     if not isinstance(item, dict):
         raise CatalogueError(f"{where}: expected a mapping with at least 'id'")
-    unknown = sorted(set(item) - {"id", "mesh", "mesh_scale", "symmetry", "tf_child_frame"})
+    unknown = sorted(set(item) - {"id", "mesh", "mesh_scale", "symmetry", "tf_child_frame", "template"})
     if unknown:
         raise CatalogueError(f"{where}: unknown field(s) {unknown}; allowed: id, mesh, mesh_scale, symmetry, "
-                             "tf_child_frame")
+                             "tf_child_frame, template")
     object_id = item.get("id")
     if not isinstance(object_id, str) or not object_id.strip():
         raise CatalogueError(f"{where}: 'id' must be a non-empty string, got {object_id!r}")
@@ -134,7 +167,17 @@ def _parse_entry(item, index: int, base_dir: Path, source: str) -> ObjectEntry:
     if not isinstance(frame, str) or not _FRAME_NAME.match(frame):
         raise CatalogueError(f"{where}: 'tf_child_frame' must be a TF frame name of letters, digits, '_' and "
                              f"inner '/' without a leading '/', got {frame!r}")
-    return ObjectEntry(object_id, mesh, float(scale), kind, axis, order, frame)
+
+    template = item.get("template", "") or ""
+    if not isinstance(template, str):
+        raise CatalogueError(f"{where}: 'template' must be the path of an object template npz, got {template!r}")
+    if template:
+        template_path = (base_dir / Path(template).expanduser()).resolve()
+        if not template_path.is_file():
+            raise CatalogueError(f"{where}: template file not found: {template_path} (make one with python -m "
+                                 "hand_object_pose.tools.object_template MESH OUT.npz --id " + object_id + ")")
+        template = str(template_path)
+    return ObjectEntry(object_id, mesh, float(scale), kind, axis, order, frame, template)
 
 
 def _parse_symmetry(symmetry, where: str):

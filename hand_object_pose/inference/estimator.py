@@ -59,6 +59,17 @@ class InvalidInputError(ValueError):
     says what was wrong and what was expected; the estimator's state is unchanged."""
 
 
+def _export_record(model_path: str) -> Optional[dict]:
+    """The `<model>.onnx.json` record `tools.export_onnx` writes beside an export, or None."""
+    import json
+
+    record = Path(f"{model_path}.json").expanduser()
+    try:
+        return json.loads(record.read_text()) if record.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 class _Stopwatch:
     """Accumulates milliseconds per stage into a dict."""
 
@@ -95,6 +106,8 @@ class Estimator:
         Raises ValueError (bad config field / unknown preset listing the known ones / catalogue
         error / corrupt model file naming the path), FileNotFoundError (model file missing),
         RuntimeError (GPU required but not in use). A missing MANO directory only logs a warning.
+        Dense Mutual Attention also needs a catalogue whose entries name object templates (ValueError
+        naming what is missing otherwise) and, with ONNX Runtime, a file exported with those templates.
         """
         from hand_object_pose.models.registry import get_preset
 
@@ -112,6 +125,11 @@ class Estimator:
         self.input_size = self._adapter.input_size
         self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
         self.object_id = self._resolve_object_id()
+        # Models built around object templates (Dense Mutual Attention) take them, and their hand mesh, from
+        # the catalogue and mano_path; the templates also give the reported objects their meshes.
+        if hasattr(self._adapter, "use_catalogue"):
+            self._adapter.use_catalogue(self.catalogue, self.object_id, config.mano_path)
+        self._object_meshes = self.catalogue.load_templates() if self.catalogue is not None else {}
         if config.mano_path and not Path(config.mano_path).expanduser().is_dir():
             # Not fatal: meshes fall back to the licence-free stand-in hand, loudly.
             LOG.warning("mano_path %s is not a directory: hand meshes fall back to the licence-free stand-in "
@@ -126,8 +144,12 @@ class Estimator:
                 raise ValueError(f"ONNX model {config.model_path} does not look like a {config.model!r} export: "
                                  f"missing tensors {missing} (it has inputs {self._backend.input_names}, "
                                  f"outputs {self._backend.output_names})")
+            if hasattr(self._adapter, "check_onnx_metadata"):
+                self._adapter.check_onnx_metadata(self._backend.session.get_modelmeta().custom_metadata_map,
+                                                  config.model_path, _export_record(config.model_path))
         else:
-            model = family.build(model_config)
+            model = self._adapter.build_model(family) if hasattr(self._adapter, "build_model") \
+                else family.build(model_config)
             if config.model_path:
                 self._load_torch_weights(model, config.model_path)
             else:
@@ -166,6 +188,14 @@ class Estimator:
                              f"holds {len(self.catalogue)} objects: name the one this model tracks "
                              f"(one of {list(self.catalogue.ids)})")
         return ""
+
+    def _attach_object_meshes(self, objects: list) -> None:
+        """Give each reported object its catalogue template posed in the camera frame (metres)."""
+        for obj in objects:
+            template = self._object_meshes.get(obj.object_id)
+            if template is not None:
+                obj.vertices = template.vertices.astype(np.float64) @ obj.rotation.T + obj.translation
+                obj.faces = template.faces
 
     def _load_torch_weights(self, model, path: str) -> None:
         import torch
@@ -254,6 +284,7 @@ class Estimator:
         with watch.stage("root_depth"):
             result.hands, result.objects = lift_prediction(prediction, crop, camera, depth_m, self.config,
                                                            self.object_id)
+            self._attach_object_meshes(result.objects)
 
         present = [h.joints_uv for h in result.hands if h.present]
         box = crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px) \

@@ -1,0 +1,139 @@
+"""Dense Mutual Attention through the Estimator: the hand graph comes from the stand-in hand (or MANO),
+the object templates from the catalogue's `template` files, and `object_id` picks the template the
+network is told to track; start-up refuses what cannot work."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hand_object_pose.export.dma_onnx import METADATA_OBJECT_IDS, _store_object_ids
+from hand_object_pose.export.onnx import export_onnx
+from hand_object_pose.geometry.hand_model_files import load_hand_model
+from hand_object_pose.inference.catalogue import CatalogueError, ObjectCatalogue
+from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+from hand_object_pose.models.dma.assets import ObjectTemplate, joint_regressor_21
+from hand_object_pose.synthetic.objects import default_objects
+from hand_object_pose.synthetic.standin_hand import standin_hand_path
+from hand_object_pose.tools.object_template import resample_mesh, save_template
+
+CAMERA = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
+OBJECTS = ("synthetic_box", "synthetic_sphere")  # meshes pyacvd resamples in ~2 s each
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    """{id: path} of two 1000-vertex templates made with tools.object_template's API."""
+    directory = tmp_path_factory.mktemp("templates")
+    meshes = {o.object_id: o for o in default_objects()}
+    paths = {}
+    for object_id in OBJECTS:
+        vertices, faces = resample_mesh(meshes[object_id].vertices, meshes[object_id].faces, 1000)
+        paths[object_id] = save_template(directory / f"{object_id}.npz",
+                                         ObjectTemplate(object_id, vertices, faces, meshes[object_id].symmetry))
+    return paths
+
+
+def write_catalogue(directory, entries) -> str:
+    path = directory / "objects.yaml"
+    path.write_text(json.dumps({"objects": entries}))  # JSON is YAML
+    return str(path)
+
+
+def dma_config(catalogue: str, object_id: str, **overrides) -> EstimatorConfig:
+    return EstimatorConfig(model="dma_ho3d", backend="torch", allow_random_weights=True, threads=1,
+                           warmup_runs=0, object_catalogue=catalogue, object_id=object_id, crop_source="fixed",
+                           fixed_roi=(200, 100, 240, 240), depth_sources=("default",), default_depth_m=0.6,
+                           presence_threshold=0.0, **overrides)
+
+
+def test_estimator_builds_dma_from_the_standin_hand_and_the_catalogue_templates(tmp_path, templates):
+    torch.manual_seed(0)
+    catalogue = write_catalogue(tmp_path, [{"id": "no_template_object"},
+                                           *({"id": i, "template": str(templates[i])} for i in OBJECTS)])
+    estimator = Estimator(dma_config(catalogue, "synthetic_sphere", mano_path=str(tmp_path / "no_mano_here")))
+    model = estimator._backend.module.model
+    standin = load_hand_model(standin_hand_path("right"))
+    np.testing.assert_array_equal(model.hand_faces.numpy(), standin["f"])
+    np.testing.assert_allclose(model.joint_regressor.numpy(), joint_regressor_21(standin["J_regressor"]))
+    assert model.object_names == list(OBJECTS)  # templated entries only, in file order
+    stored = ObjectCatalogue.load(catalogue).load_templates()
+    for k, object_id in enumerate(OBJECTS):
+        np.testing.assert_array_equal(model.object_templates[k].numpy(), stored[object_id].vertices)
+
+    # The network is told to track the sphere: its posed object is the sphere template, not the box.
+    crop = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    raw = estimator.run_network(crop)
+    rotation, translation = raw["object_rotation"][0], raw["object_translation"][0]
+    sphere, box = stored["synthetic_sphere"].vertices, stored["synthetic_box"].vertices
+    np.testing.assert_allclose(raw["object_vertices"][0], sphere @ rotation.T + translation, atol=1e-5)
+    assert np.abs(raw["object_vertices"][0] - (box @ rotation.T + translation)).max() > 1e-2
+
+    image = np.random.default_rng(2).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    result = estimator.estimate(image, CAMERA)
+    (obj,) = result.objects
+    assert obj.object_id == "synthetic_sphere"
+    np.testing.assert_allclose(obj.vertices, sphere @ obj.rotation.T + obj.translation, atol=1e-9)
+    np.testing.assert_array_equal(obj.faces, stored["synthetic_sphere"].faces)
+    assert result.hands[0].joints_xyz[0, 2] == pytest.approx(0.6)
+
+
+def test_dma_refuses_to_start_without_templates(tmp_path, templates):
+    with pytest.raises(ValueError, match=r"needs an object catalogue.*tools\.object_template"):
+        Estimator(dma_config("", ""))
+    no_templates = write_catalogue(tmp_path, [{"id": "a"}, {"id": "b"}])
+    with pytest.raises(ValueError, match=r"no entry of the object catalogue .* has a `template:`.*object_template"):
+        Estimator(dma_config(no_templates, "a"))
+    partial = write_catalogue(tmp_path, [{"id": "a"}, {"id": "synthetic_box", "template": str(templates["synthetic_box"])}])
+    with pytest.raises(ValueError, match=r"object 'a' .* has no `template:`.*can only track \['synthetic_box'\]"):
+        Estimator(dma_config(partial, "a"))
+
+
+def test_catalogue_template_field_is_resolved_and_checked(tmp_path, templates):
+    (tmp_path / "t").mkdir()
+    local = tmp_path / "t" / "box.npz"
+    local.write_bytes(templates["synthetic_box"].read_bytes())
+    catalogue = ObjectCatalogue.load(write_catalogue(tmp_path, [{"id": "synthetic_box", "template": "t/box.npz"},
+                                                                {"id": "other"}]))
+    assert catalogue["synthetic_box"].template_path == str(local.resolve())
+    assert catalogue["other"].template_path == "" and catalogue.template_ids == ("synthetic_box",)
+    assert catalogue.load_templates()["synthetic_box"].vertices.shape == (1000, 3)
+
+    with pytest.raises(CatalogueError, match=r"object 'x': template file not found: .*missing\.npz.*--id x"):
+        ObjectCatalogue.from_dict({"objects": [{"id": "x", "template": "missing.npz"}]}, base_dir=tmp_path)
+    renamed = ObjectCatalogue.from_dict({"objects": [{"id": "mug", "template": str(local)}]})
+    with pytest.raises(CatalogueError, match=r"was made for object 'synthetic_box'.*--id mug"):
+        renamed.load_templates()
+
+
+def test_onnx_file_must_bake_the_catalogue_templates_in_order(tmp_path, templates):
+    """The exporter's metadata round trip on a real (tiny) ONNX file, and the start-up check on it."""
+    import onnxruntime as ort
+
+    from hand_object_pose.inference.adapters.dma import DMAAdapter
+    from hand_object_pose.models.registry import get_preset
+
+    path = export_onnx(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), tmp_path / "tiny.onnx", ["x"], ["y"])
+    _store_object_ids(path, list(OBJECTS))
+    _store_object_ids(path, list(OBJECTS))  # a re-export replaces, never duplicates
+    metadata = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta() \
+        .custom_metadata_map
+    assert metadata == {METADATA_OBJECT_IDS: json.dumps(list(OBJECTS))}
+
+    _, config = get_preset("dma_ho3d")
+    adapter = DMAAdapter(config)
+    same = ObjectCatalogue.load(write_catalogue(tmp_path, [{"id": i, "template": str(templates[i])} for i in OBJECTS]))
+    adapter.use_catalogue(same, "synthetic_sphere")
+    assert adapter.object_index == 1 and adapter.preprocess(np.zeros((256, 256, 3), np.uint8))["object_index"] == [1]
+    adapter.check_onnx_metadata(metadata, str(path))  # accepted
+
+    swapped = ObjectCatalogue.load(write_catalogue(
+        tmp_path, [{"id": i, "template": str(templates[i])} for i in reversed(OBJECTS)]))
+    adapter.use_catalogue(swapped, "synthetic_sphere")
+    with pytest.raises(ValueError, match=r"exported with object templates \['synthetic_box', 'synthetic_sphere'\]"):
+        adapter.check_onnx_metadata(metadata, str(path))
+    # tools.export_onnx's sidecar record stands in for files without the metadata.
+    sidecar = {"object_templates": [{"index": 1, "id": "synthetic_box"}, {"index": 0, "id": "synthetic_sphere"}]}
+    adapter.check_onnx_metadata({}, str(path), sidecar)
+    with pytest.raises(ValueError, match=r"does not record which object templates"):
+        adapter.check_onnx_metadata({}, str(path), None)
