@@ -54,6 +54,10 @@ def test_ho3d_opengl_flip_mano_order_and_object(tmp_path):
     np.testing.assert_allclose(hand.joints_cam[JOINT_INDEX["thumb4"]], meta["handJoints3D"][16] @ FLIP, atol=1e-6)
     np.testing.assert_allclose(hand.joints_cam[JOINT_INDEX["index1"]], meta["handJoints3D"][1] @ FLIP, atol=1e-6)
     assert (hand.joints_cam[:, 2] > 0).all()  # in front of the camera in the optical frame
+    # MANO global orientation converted with the frame: R_cv = diag(1,-1,-1) R_gl; the other 45 untouched.
+    np.testing.assert_allclose(axis_angle_to_matrix(hand.mano_pose[:3]), FLIP @ axis_angle_to_matrix(np.full(3, 0.1)),
+                               atol=1e-9)
+    np.testing.assert_allclose(hand.mano_pose[3:], 0.1)
     obj = sample.objects[0]
     assert obj.object_id == "006_mustard_bottle"
     np.testing.assert_allclose(obj.rotation, FLIP @ axis_angle_to_matrix(np.array([0.1, 0.2, 0.3])), atol=1e-12)
@@ -71,7 +75,9 @@ def test_h2o3d_two_hands_and_joint_validity(tmp_path):
     metas = write_ho3d(tmp_path, two_hands=True)
     sample = H2O3DDataset(tmp_path, "train")[0]
     assert set(sample.hands) == {"right"}  # the fixture marks every left joint invalid
-    np.testing.assert_allclose(sample.hands["right"].mano_pose, np.full(48, 0.1))
+    np.testing.assert_allclose(sample.hands["right"].mano_pose[3:], np.full(45, 0.1))
+    np.testing.assert_allclose(axis_angle_to_matrix(sample.hands["right"].mano_pose[:3]),
+                               FLIP @ axis_angle_to_matrix(np.full(3, 0.1)), atol=1e-9)
     np.testing.assert_allclose(sample.hands["right"].mano_shape, np.linspace(-1, 1, 10))
     assert sample.image_size == (1280, 720)
     evaluation = H2O3DDataset(tmp_path, "evaluation")[0]

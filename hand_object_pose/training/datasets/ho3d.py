@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hand_object_pose.geometry.rotations import axis_angle_to_matrix
+from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from hand_object_pose.geometry.skeleton import NUM_JOINTS, ho3d_to_canonical
 from hand_object_pose.safe_pickle import load_restricted
 
@@ -91,9 +91,15 @@ class HO3DDataset:
             return None
         pose_key = prefix + "Pose" if self.two_hands else "handPose"
         trans_key = prefix + "Trans" if self.two_hands else "handTrans"
+        pose = _array(meta, pose_key)
+        if pose is not None:
+            # The global orientation rotates the hand into the OpenGL camera; into the OpenCV one it is
+            # diag(1,-1,-1) R. The translation stays in the dataset's convention: converting it needs the
+            # shape-dependent MANO root joint (MANO rotates about it), i.e. the MANO model itself.
+            pose = pose.reshape(-1).copy()
+            pose[:3] = matrix_to_axis_angle(OPENGL_TO_OPENCV @ axis_angle_to_matrix(pose[:3]))
         return HandLabel(side=side, joints_cam=full, joints_valid=valid, root_only=root_only,
-                         mano_pose=_array(meta, pose_key), mano_shape=_array(meta, "handBeta"),
-                         mano_trans=_array(meta, trans_key))
+                         mano_pose=pose, mano_shape=_array(meta, "handBeta"), mano_trans=_array(meta, trans_key))
 
     def __getitem__(self, index: int) -> Sample:
         seq, frame = self._frames[index].split("/")
