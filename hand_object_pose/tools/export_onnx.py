@@ -266,6 +266,9 @@ def dma_assets(mano_path: str, template_paths, trained: bool) -> tuple:
             template = load_template(template_path)
         except (OSError, ValueError, KeyError) as exc:
             raise ExportError(f"--object-template {template_path}: {one_line(exc)}") from None
+        if any(t.name == template.name for t in templates):
+            raise ExportError(f"--object-template {template_path}: object id {template.name!r} given twice "
+                              "(one template per catalogue object)")
         templates.append(template)
         meta["object_templates"].append({"index": len(templates) - 1, "id": template.name,
                                          "file": str(Path(template_path).resolve()),
@@ -275,8 +278,8 @@ def dma_assets(mano_path: str, template_paths, trained: bool) -> tuple:
         meta["object_templates"].append({"index": 0, "id": templates[0].name,
                                          "file": "(built-in placeholder tube, NOT a real object)"})
         if trained:
-            warn("no --object-template: the graph's only object is a placeholder tube, NOT a real object; "
-                 "object poses (and, through the mutual attention, hands) will be wrong")
+            warn("no --object-template: the graph's only object is a placeholder tube, NOT a real object (no "
+                 "object catalogue matches it); object poses (and, through the mutual attention, hands) will be wrong")
     return hand, templates, meta
 
 
@@ -466,8 +469,8 @@ def parse_args(argv):
                         help="dma_*: directory with MANO_RIGHT.npz (converted, docs/mano.md) or that npz file; "
                              "default: the licence-free stand-in hand (NOT MANO)")
     parser.add_argument("--object-template", action="append", default=[], metavar="NPZ",
-                        help="dma_*: object template from tools.object_template, repeatable; the first is the "
-                             "object the node tracks (index 0); default: a placeholder tube")
+                        help="dma_*: object template from tools.object_template, repeatable: one per `template:` "
+                             "entry of the node's object catalogue, in catalogue order; default: a placeholder tube")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args

@@ -95,7 +95,7 @@ def test_official_pth_tar_reproduces_the_official_network_through_the_estimator(
     kit = load_kit("kypt_ih26m_2p5d", SHARED_PARITY_DIR)
     official = tmp_path / "snapshot_kpt_ih26m.pth.tar"
     # The authors' layout: a training dict whose `network` is a DataParallel state dict.
-    torch.save({"epoch": 49, "network": {"module." + k: torch.from_numpy(np.ascontiguousarray(v))
+    torch.save({"epoch": 49, "network": {"module." + k: torch.from_numpy(np.array(v))
                                          for k, v in kit.official_state_dict().items()}}, official)
     out = tmp_path / "kpt_ih26m_2p5d.onnx"
     done = run_command("kpt_ih26m_2p5d", out, "--checkpoint", official)
