@@ -350,12 +350,15 @@ def compare_output(name: str, got: np.ndarray, ref: np.ndarray, checked: bool) -
 
 
 def check_inputs(family: str, model) -> tuple:
+    """A seeded random batch of CHECK_BATCH for the family's graph (DMA: two different crops and, with
+    several templates, two different objects)."""
     generator = torch.Generator().manual_seed(0)
     if family == "dma":
         from hand_object_pose.export.dma_onnx import example_inputs
-        image, root, focal, centre, index, depth = example_inputs(model, CHECK_BATCH)
+        image, root, focal, centre, _, _ = example_inputs(model, CHECK_BATCH)
         image = torch.rand(image.shape, generator=generator)
-        root = root + torch.tensor([[0.0, 0.0, 0.0], [0.03, -0.02, 0.1]])  # two different crops
+        root = root + torch.tensor([[0.0, 0.0, 0.0], [0.03, -0.02, 0.1]])
+        index = torch.arange(CHECK_BATCH) % len(model.object_names)
         return image, root, focal, centre, index, root[:, 2].clone()
     size = model.config.input_size if family == "a2j" else 2 * model.config.heatmap_size
     return (torch.rand(CHECK_BATCH, 3, size, size, generator=generator),)

@@ -180,13 +180,22 @@ def test_checkpoints_of_another_architecture_are_refused(tiny_run, tmp_path, cap
     assert not out.exists()
 
 
-def test_dma_assets_are_checked_before_building():
+def test_dma_assets_are_checked_before_building(tmp_path):
+    from hand_object_pose.models.dma.assets import placeholder_object
+    from hand_object_pose.tools.object_template import save_template
+
     assert export_onnx.parse_args(["dma_ho3d", "x.onnx", "--object-template", "a.npz",
                                    "--object-template", "b.npz"]).object_template == ["a.npz", "b.npz"]
     with pytest.raises(export_onnx.ExportError, match="--mano-path: cannot use"):
         export_onnx.dma_assets("/nonexistent/MANO_RIGHT.npz", [], trained=True)
     with pytest.raises(export_onnx.ExportError, match="--object-template /nonexistent.npz"):
         export_onnx.dma_assets("", ["/nonexistent.npz"], trained=True)
+    template = save_template(tmp_path / "tube.npz", placeholder_object())
+    with pytest.raises(export_onnx.ExportError, match="'placeholder_tube' given twice"):
+        export_onnx.dma_assets("", [template, template], trained=True)
+    _, templates, meta = export_onnx.dma_assets("", [template], trained=True)
+    assert meta["object_templates"] == [{"index": 0, "id": "placeholder_tube", "file": str(template.resolve()),
+                                         "sha256": sha256(template)}]
     hand, templates, meta = export_onnx.dma_assets("", [], trained=False)
     assert hand.joint_regressor.shape == (21, 778) and templates[0].vertices.shape == (1000, 3)
     assert "NOT MANO" in meta["hand_topology"]["source"] and "NOT a real object" in meta["object_templates"][0]["file"]
