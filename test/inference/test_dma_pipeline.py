@@ -9,7 +9,8 @@ import torch
 
 from hand_object_pose.export.dma_onnx import METADATA_OBJECT_IDS, _store_object_ids
 from hand_object_pose.export.onnx import export_onnx
-from hand_object_pose.geometry.hand_model_files import load_hand_model
+from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
+from hand_object_pose.geometry.hand_model_files import load_hand_model, save_hand_model
 from hand_object_pose.inference.catalogue import CatalogueError, ObjectCatalogue
 from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
 from hand_object_pose.models.dma.assets import ObjectTemplate, joint_regressor_21
@@ -41,10 +42,11 @@ def write_catalogue(directory, entries) -> str:
 
 
 def dma_config(catalogue: str, object_id: str, **overrides) -> EstimatorConfig:
-    return EstimatorConfig(model="dma_ho3d", backend="torch", allow_random_weights=True, threads=1,
-                           warmup_runs=0, object_catalogue=catalogue, object_id=object_id, crop_source="fixed",
-                           fixed_roi=(200, 100, 240, 240), depth_sources=("default",), default_depth_m=0.6,
-                           presence_threshold=0.0, **overrides)
+    settings = dict(model="dma_ho3d", backend="torch", allow_random_weights=True, threads=1, warmup_runs=0,
+                    object_catalogue=catalogue, object_id=object_id, crop_source="fixed",
+                    fixed_roi=(200, 100, 240, 240), depth_sources=("default",), default_depth_m=0.6,
+                    presence_threshold=0.0)
+    return EstimatorConfig(**{**settings, **overrides})
 
 
 def test_estimator_builds_dma_from_the_standin_hand_and_the_catalogue_templates(tmp_path, templates):
@@ -137,3 +139,41 @@ def test_onnx_file_must_bake_the_catalogue_templates_in_order(tmp_path, template
     adapter.check_onnx_metadata({}, str(path), sidecar)
     with pytest.raises(ValueError, match=r"does not record which object templates"):
         adapter.check_onnx_metadata({}, str(path), None)
+
+
+@pytest.mark.skipif(not (SHARED_PARITY_DIR / "dma_ho3d.npz").is_file(), reason="DMA parity kit not available")
+def test_estimator_on_the_kit_weights_reproduces_the_kit_hand_joints(tmp_path, templates):
+    """The Estimator's own model (official .pth.tar through the adapter, hand graph from a MANO-layout file in
+    mano_path holding the kit's MANO faces and regressor, the kit's object as the catalogue's SECOND template)
+    fed the kit's crop, root and intrinsics gives the official code's hand joints and object."""
+    torch.set_num_threads(2)
+    kit = load_kit("dma_ho3d", SHARED_PARITY_DIR)
+    arrays = kit.arrays
+    mano = tmp_path / "mano"
+    mano.mkdir()
+    hand = dict(load_hand_model(standin_hand_path("right")))  # only faces and J_regressor matter to DMA
+    hand["f"] = arrays["kept/human_model_layer.th_faces"]
+    hand["J_regressor"] = arrays["kept/human_model_layer.th_J_regressor"].astype(np.float64)
+    save_hand_model(mano / "MANO_RIGHT.npz", hand)
+    kit_object = save_template(tmp_path / "kit_object.npz", ObjectTemplate(
+        "kit_object", arrays["out/obj_verts_template"][0], arrays["out/obj_faces"]))
+    catalogue = write_catalogue(tmp_path, [{"id": "synthetic_box", "template": str(templates["synthetic_box"])},
+                                           {"id": "kit_object", "template": str(kit_object)}])
+    weights = tmp_path / "snapshot_dma.pth.tar"
+    torch.save({"network": {f"module.{k}": torch.as_tensor(np.asarray(v))
+                            for k, v in kit.official_state_dict().items()}}, weights)
+    estimator = Estimator(dma_config(catalogue, "kit_object", mano_path=str(mano), model_path=str(weights),
+                                     allow_random_weights=False, threads=2))
+    weights.unlink()
+    assert estimator._adapter.object_index == 1
+
+    # preprocess: an RGB crop becomes the kit's BGR input exactly.
+    inputs = estimator._adapter.preprocess(np.ascontiguousarray(arrays["input/img_uint8"].transpose(1, 2, 0)[..., ::-1]))
+    np.testing.assert_allclose(inputs["image"], arrays["input/img"], atol=1e-7)
+    inputs.update(root_joint=arrays["input/root_joint"], root_depth=arrays["input/root_joint_depth"],
+                  focal=arrays["input/focal"], principal_point=arrays["input/principal_point"])
+    raw = estimator._backend.run(inputs)
+    for ours, reference in (("hand_joints", "out/hand_joints_out"), ("hand_vertices", "out/hand_verts_out"),
+                            ("object_vertices", "out/obj_verts_refine")):
+        error = np.abs(raw[ours] - arrays[reference]).max() / np.abs(arrays[reference]).max()
+        assert error <= 1e-4, f"{ours}: {error:.1e} x max|kit| from the kit's {reference}"  # kit README 7
