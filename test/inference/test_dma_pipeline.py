@@ -177,3 +177,31 @@ def test_estimator_on_the_kit_weights_reproduces_the_kit_hand_joints(tmp_path, t
                             ("object_vertices", "out/obj_verts_refine")):
         error = np.abs(raw[ours] - arrays[reference]).max() / np.abs(arrays[reference]).max()
         assert error <= 1e-4, f"{ours}: {error:.1e} x max|kit| from the kit's {reference}"  # kit README 7
+
+
+@pytest.mark.slow
+def test_onnx_estimator_checks_the_baked_templates_and_feeds_the_object_index(tmp_path, templates):
+    """A real DMA export (random weights, stand-in hand, box then sphere) through the ONNX Runtime Estimator."""
+    from hand_object_pose.export.dma_onnx import export_dma_onnx
+    from hand_object_pose.models.dma import PRESETS, build
+    from hand_object_pose.models.dma.assets import hand_topology_from_model
+
+    torch.manual_seed(0)
+    stored = {i: ObjectCatalogue.from_dict({"objects": [{"id": i, "template": str(templates[i])}]}).load_templates()[i]
+              for i in OBJECTS}
+    model = build(PRESETS["dma_ho3d"], hand=hand_topology_from_model(load_hand_model(standin_hand_path("right"))),
+                  objects=[stored[i] for i in OBJECTS])
+    path = export_dma_onnx(model, tmp_path / "dma.onnx")
+    del model
+    entries = [{"id": i, "template": str(templates[i])} for i in OBJECTS]
+    config = dict(backend="onnxruntime", model_path=str(path), allow_random_weights=False, threads=2)
+    estimator = Estimator(dma_config(write_catalogue(tmp_path, entries), "synthetic_sphere", **config))
+    raw = estimator.run_network(np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8))
+    posed = stored["synthetic_sphere"].vertices @ raw["object_rotation"][0].T + raw["object_translation"][0]
+    np.testing.assert_allclose(raw["object_vertices"][0], posed, atol=1e-5)
+    result = estimator.estimate(np.random.default_rng(2).integers(0, 256, (480, 640, 3), dtype=np.uint8), CAMERA)
+    assert [o.object_id for o in result.objects] == ["synthetic_sphere"]
+    del estimator
+
+    with pytest.raises(ValueError, match=r"exported with object templates \['synthetic_box', 'synthetic_sphere'\]"):
+        Estimator(dma_config(write_catalogue(tmp_path, entries[::-1]), "synthetic_sphere", **config))
