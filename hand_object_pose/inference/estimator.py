@@ -284,7 +284,6 @@ class Estimator:
         with watch.stage("root_depth"):
             result.hands, result.objects = lift_prediction(prediction, crop, camera, depth_m, self.config,
                                                            self.object_id)
-            self._attach_object_meshes(result.objects)
 
         present = [h.joints_uv for h in result.hands if h.present]
         box = crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px) \
@@ -296,6 +295,7 @@ class Estimator:
         if self.config.smoothing:
             with watch.stage("smoothing"):
                 self._smoother(result, stamp_s)
+        self._attach_object_meshes(result.objects)  # after smoothing: the mesh follows the reported pose
         result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
         return result
 

@@ -53,7 +53,8 @@ def test_estimator_builds_dma_from_the_standin_hand_and_the_catalogue_templates(
     torch.manual_seed(0)
     catalogue = write_catalogue(tmp_path, [{"id": "no_template_object"},
                                            *({"id": i, "template": str(templates[i])} for i in OBJECTS)])
-    estimator = Estimator(dma_config(catalogue, "synthetic_sphere", mano_path=str(tmp_path / "no_mano_here")))
+    estimator = Estimator(dma_config(catalogue, "synthetic_sphere", mano_path=str(tmp_path / "no_mano_here"),
+                                     smoothing=True))
     model = estimator._backend.module.model
     standin = load_hand_model(standin_hand_path("right"))
     np.testing.assert_array_equal(model.hand_faces.numpy(), standin["f"])
@@ -72,7 +73,8 @@ def test_estimator_builds_dma_from_the_standin_hand_and_the_catalogue_templates(
     assert np.abs(raw["object_vertices"][0] - (box @ rotation.T + translation)).max() > 1e-2
 
     image = np.random.default_rng(2).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    result = estimator.estimate(image, CAMERA)
+    estimator.estimate(image, CAMERA, stamp_s=0.0)
+    result = estimator.estimate(image[:, ::-1].copy(), CAMERA, stamp_s=0.033)  # smoothed: the mesh must follow
     (obj,) = result.objects
     assert obj.object_id == "synthetic_sphere"
     np.testing.assert_allclose(obj.vertices, sphere @ obj.rotation.T + obj.translation, atol=1e-9)
