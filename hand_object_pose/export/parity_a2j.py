@@ -2,36 +2,21 @@
 
 Used by `python -m hand_object_pose.tools.parity a2j_ih26m KIT_DIR`. The official-format weights
 are regenerated from the kit, converted by `models.a2j.checkpoint` (the same path as a real
-checkpoint), the model runs on `input/img`, and every array of the kit is compared after the
-subsampling the kit's json describes ("axis K taken with step S").
+checkpoint), the model runs on `input/img`, and every array of the kit is compared by
+`parity_kit.compare_all` (after the subsampling the kit's json describes); only the arrays in
+`INPUT_ARRAYS` are not compared, any other array we do not produce fails.
 """
 from __future__ import annotations
-
-import re
 
 import numpy as np
 import torch
 
-from hand_object_pose.export.parity_kit import ParityKit, ParityReport, compare_array
+from hand_object_pose.export.parity_kit import ParityKit, ParityReport, compare_all
 from hand_object_pose.models.a2j import PRESETS, build
 from hand_object_pose.models.a2j.checkpoint import load_official
 
+# Kit arrays that are not results of the model (everything else must be produced and compared).
 INPUT_ARRAYS = {"input/img": "model input", "input/img_uint8": "model input (uint8 copy of input/img)"}
-_SUBSAMPLE = re.compile(r"axis (\d+) taken with step (\d+)")
-
-
-def subsample(full: np.ndarray, info: dict) -> np.ndarray:
-    """Apply the kit's documented subsampling (every k-th index along one axis) to a full array."""
-    rule = info.get("subsampled")
-    if not rule:
-        return full
-    match = _SUBSAMPLE.search(rule)
-    if match is None:
-        raise ValueError(f"unrecognised subsampling rule {rule!r}")
-    axis, step = int(match.group(1)), int(match.group(2))
-    index = [slice(None)] * full.ndim
-    index[axis] = slice(None, None, step)
-    return full[tuple(index)]
 
 
 def _numpy(t) -> np.ndarray:
@@ -89,18 +74,4 @@ def run_model(kit: ParityKit, config_name: str = "a2j_ih26m") -> dict:
 
 
 def run_parity(kit: ParityKit) -> ParityReport:
-    ours = run_model(kit)
-    report = ParityReport(kit.config)
-    descriptions = kit.meta.get("arrays", {})
-    for name, ref in kit.arrays.items():
-        if name in INPUT_ARRAYS:
-            report.not_compared[name] = INPUT_ARRAYS[name]
-            continue
-        if name not in ours:
-            report.not_compared[name] = "NOT PRODUCED by our model"
-            report.rows.append(compare_array(name, np.zeros(0), ref, note="array not produced"))
-            continue
-        info = descriptions.get(name, {})
-        report.rows.append(compare_array(name, subsample(ours[name], info), ref,
-                                         note="subsampled" if info.get("subsampled") else ""))
-    return report
+    return compare_all(kit, run_model(kit), INPUT_ARRAYS)

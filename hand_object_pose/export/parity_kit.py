@@ -6,16 +6,21 @@ tensors) and `<config>.json` (array descriptions, checksums), and may hold its o
 never from constants in this project, so the same command checks any kit variant.
 
 Model families plug in through `hand_object_pose.tools.parity`; each family's runner returns our
-arrays under the kit's array names and this module compares them.
+arrays under the kit's array names (full size, the kit's layouts) and `compare_all` compares them with
+every array of the kit: a kit array that is neither produced by the runner nor in the runner's
+documented list of inputs / non-outputs fails the check, so a kit variant with more arrays cannot pass
+silently.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Mapping
 
 import numpy as np
 
@@ -133,3 +138,96 @@ def compare_array(name: str, ours, ref: np.ndarray, rtol: float = DEFAULT_RTOL, 
     max_rel = max_abs / scale if scale > 0 else max_abs
     ok = bool(np.isfinite(max_abs)) and max_rel <= rtol
     return ArrayComparison(name, ref.shape, max_abs, max_rel, rtol, ok, note)
+
+
+# The json's "subsampled" note ("axis K taken with step k (indices 0, k, 2*k, ...)"), or the README
+# tables' short form "(axK/k of FULLSHAPE)": every k-th index along axis K, starting at 0.
+_SUBSAMPLING = re.compile(r"axis (\d+) taken with step (\d+)|\bax(\d+)/(\d+)\b")
+
+
+def subsampling_rule(info: dict) -> tuple[int, int] | None:
+    """(axis, step) of a kit array's description (`<config>.json` -> arrays[name]), None if stored full size.
+
+    Raises ValueError on a subsampling note in neither documented form.
+    """
+    note = info.get("subsampled")
+    if not note:
+        return None
+    match = _SUBSAMPLING.search(note)
+    if match is None:
+        raise ValueError(f"unrecognised subsampling note {note!r}; expected 'axis K taken with step k' or 'axK/k'")
+    axis, step = (int(g) for g in (match.group(1, 2) if match.group(1) else match.group(3, 4)))
+    return axis, step
+
+
+def subsample(full: np.ndarray, info: dict) -> np.ndarray:
+    """Our full-size array reduced the way the kit stored it (every k-th index along one axis)."""
+    rule = subsampling_rule(info)
+    if rule is None:
+        return full
+    axis, step = rule
+    index = [slice(None)] * full.ndim
+    index[axis] = slice(None, None, step)
+    return full[tuple(index)]
+
+
+def kept_official_arrays(kit: ParityKit) -> dict:
+    """`kept/<key>` arrays of the kit's spec (`kept_official`) -> reason they are not outputs.
+
+    They are official state-dict values the kit stores because no formula regenerates them; they go
+    into `official_state_dict()`, so they are inputs of the run, not results of it.
+    """
+    return {f"kept/{key}": "kept official tensor: loaded as a weight, not a model output"
+            for key in kit.spec.get("kept_official", [])}
+
+
+def _first_match(patterns: Mapping[str, object], name: str, default):
+    for pattern, value in patterns.items():
+        if re.match(pattern, name):
+            return value
+    return default
+
+
+def compare_all(kit: ParityKit, ours: Mapping[str, np.ndarray], known_uncompared: Mapping[str, str],
+                tolerances: Mapping[str, float] | None = None,
+                notes: Mapping[str, str] | None = None) -> ParityReport:
+    """Compare every array of the kit with ours; the one comparison loop of all family runners.
+
+    ours: our arrays under the kit's names, full size (before the kit's subsampling) in the kit's layout.
+    known_uncompared: kit array name -> why it is not compared (model inputs, template assets we feed
+        in, ...). Kit `kept/` tensors (`kept_official_arrays`) are added unless `ours` compares them.
+    tolerances / notes: regex (re.match on the name) -> relative tolerance / note for the row; the
+        first matching pattern wins; default tolerance DEFAULT_RTOL. Integer and bool arrays are exact.
+
+    Each kit array becomes a row of the report (subsampled like the kit when its json says so), a
+    `not_compared` entry with its reason, or, when it is in neither `ours` nor `known_uncompared`, a
+    failing row: an array we cannot produce must not pass silently.
+    """
+    both = sorted(set(ours) & set(known_uncompared))
+    if both:
+        raise ValueError(f"arrays both produced and declared not compared: {both}")
+    skipped = {**{k: v for k, v in kept_official_arrays(kit).items() if k not in ours}, **known_uncompared}
+    descriptions = kit.meta.get("arrays", {})
+    report = ParityReport(kit.config)
+    for name, ref in kit.arrays.items():
+        if name in skipped:
+            report.not_compared[name] = skipped[name]
+            continue
+        rtol = _first_match(tolerances or {}, name, DEFAULT_RTOL)
+        note = _first_match(notes or {}, name, "")
+        if name not in ours:
+            report.rows.append(ArrayComparison(name, ref.shape, float("inf"), float("inf"), rtol, False,
+                                               "kit array not produced by our model nor declared an input"))
+            continue
+        info = descriptions.get(name, {})
+        full = np.asarray(ours[name])
+        rule = subsampling_rule(info)
+        if rule is not None:
+            full_shape = tuple(info.get("full_shape", ()))
+            if full.shape != full_shape:
+                report.rows.append(ArrayComparison(name, ref.shape, float("inf"), float("inf"), rtol, False,
+                                                   f"our shape {full.shape} != kit full shape {full_shape}"))
+                continue
+            note = "; ".join(filter(None, (f"ax{rule[0]}/{rule[1]} of {'x'.join(map(str, full_shape))}", note)))
+        report.rows.append(compare_array(name, subsample(full, info), ref, rtol=rtol, note=note))
+    return report

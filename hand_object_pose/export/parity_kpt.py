@@ -7,36 +7,28 @@
    the kit's peak lists (`tokens/hand_peaks_rc`, `tokens/obj_peaks_rc`, values) exactly;
 3. if our token list differs from the kit's, runs the network again on the kit's tokens (so the
    transformer stage is still compared; the peak rows then show the detector failure);
-4. compares every kit array our model produces (subsampled ones on the stored indices only, layouts
-   converted to the official sequence-first ones); floats within 1e-4 x max|ref|, ints/bools exact.
-   Arrays we do not produce are listed in `report.not_compared` with the reason.
+4. compares every kit array with `parity_kit.compare_all` (subsampled ones on the stored indices only,
+   layouts converted to the official sequence-first ones); floats within 1e-4 x max|ref|, ints/bools
+   exact. Only the arrays in `INPUTS` are not compared; any other kit array we do not produce fails.
 """
 from __future__ import annotations
 
 import gc
-import re
 
 import numpy as np
 import torch
 
-from hand_object_pose.export.parity_kit import ParityKit, ParityReport, compare_array
+from hand_object_pose.export.parity_kit import ParityKit, ParityReport, compare_all
 from hand_object_pose.models.kpt import KeypointTransformer, infer_config, load_official
 from hand_object_pose.models.kpt.heads import pooled_c5
 from hand_object_pose.models.kpt.selection import greedy_peaks, tokens_from_locations
 
-SUBSAMPLE = re.compile(r"axis (\d+) taken with step (\d+)")
-INPUTS = {"input/img": "model input", "input/img_uint8": "model input (uint8 copy)"}
-
-
-def _subsample(ours: np.ndarray, info: dict) -> np.ndarray:
-    """Apply a kit array's subsampling ('full_shape' + 'axis K taken with step k') to our full array."""
-    match = SUBSAMPLE.search(info.get("subsampled", ""))
-    if not match:
-        return ours
-    axis, step = int(match.group(1)), int(match.group(2))
-    if list(ours.shape) != list(info.get("full_shape", [])):
-        return ours  # the shape check in compare_array reports it
-    return np.take(ours, np.arange(0, ours.shape[axis], step), axis=axis)
+# Kit arrays that are not results of the model (everything else must be produced and compared).
+INPUTS = {"input/img": "model input", "input/img_uint8": "model input (uint8 copy of input/img)"}
+# Rows computed from the token list: they ran on the kit's tokens when our selection differed.
+TOKEN_DEPENDENT = (r"(tokens/(pos_sampled|multiscale_feat|linear1)|transformer/(src|tgt_mask|memory_mask)|encoder/"
+                   r"|decoder/(layer_out|hs|cross_attn)|heads/(joint_|rel_trans|cam|obj_|pose|shape)"
+                   r"|out/(?!joint_loc_pred_out|seq_mask_out|joint_heatmap_out|obj_seg_pred_out))")
 
 
 def _peaks(heatmap: torch.Tensor, threshold: float, radius: float, cap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,19 +49,29 @@ def _seq_first(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2)
 
 
+def _token_arrays(tok) -> dict:
+    """The token list (locations, validity, kind) under the kit's array names."""
+    return {"tokens/joint_loc_pred_out": tok.xy, "out/joint_loc_pred_out": tok.xy,
+            "tokens/seq_valid": tok.valid, "out/seq_mask_out": tok.valid, "tokens/peak_joints_map": tok.kind,
+            "transformer/key_padding_mask": ~tok.valid}
+
+
+def _numpy(arrays: dict) -> dict:
+    return {k: (v.detach().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in arrays.items()}
+
+
 def our_arrays(model: KeypointTransformer, out, trace, peaks: dict) -> dict:
     """Our tensors under the kit's array names, in the kit's (full-size) layouts."""
     cfg = model.config
-    f, maps, tok, enc_t = trace.features, trace.maps, trace.tokens, trace.encoded
+    f, maps, enc_t = trace.features, trace.maps, trace.encoded
     a = {
         "backbone/stride2": f.stem, "backbone/stride4": f.c2, "backbone/stride8": f.c3,
         "backbone/stride16": f.c4, "backbone/c5": f.c5,
         "heads/heatmap": out.heatmap, "out/joint_heatmap_out": out.heatmap,
-        "tokens/joint_loc_pred_out": tok.xy, "out/joint_loc_pred_out": tok.xy,
-        "tokens/seq_valid": tok.valid, "out/seq_mask_out": tok.valid, "tokens/peak_joints_map": tok.kind,
+        **_token_arrays(trace.tokens),
         "tokens/pos_sampled": enc_t.pos, "tokens/multiscale_feat": enc_t.multiscale_feat,
         "tokens/linear1_out": enc_t.hand_feat, "transformer/src": enc_t.src,
-        "transformer/key_padding_mask": ~tok.valid, "transformer/tgt_mask": trace.tgt_mask,
+        "transformer/tgt_mask": trace.tgt_mask,
         "transformer/query_embed": model.query_embed.weight,
         "encoder/layer_out": trace.encoder.layer_out, "encoder/inter_norm_out": trace.encoder.normed,
         "decoder/layer_out": trace.decoder.layer_out, "decoder/hs": trace.decoder.hs,
@@ -105,7 +107,7 @@ def our_arrays(model: KeypointTransformer, out, trace, peaks: dict) -> dict:
     if out.mano_pose is not None:
         a.update({"heads/pose": _seq_first(out.mano_pose), "out/pose_out": _seq_first(out.mano_pose),
                   "heads/shape": out.mano_shape, "out/shape_out": out.mano_shape})
-    return {k: (v.detach().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in a.items()}
+    return _numpy(a)
 
 
 def build_from_kit(kit: ParityKit) -> KeypointTransformer:
@@ -130,26 +132,17 @@ def run_parity(kit: ParityKit) -> ParityReport:
     cfg = model.config
     arrays = kit.arrays
     image = torch.from_numpy(arrays["input/img"])
-    report = ParityReport(kit.config)
     with torch.no_grad():
         out, trace = model(image, trace=True)
         peaks = {"hand": _peaks(out.heatmap, cfg.hand_threshold, cfg.nms_radius, cfg.max_hand_tokens)}
         if cfg.has_object:
             peaks["obj"] = _peaks(out.seg, cfg.object_threshold, cfg.nms_radius, cfg.max_object_tokens)
-        own_tokens_match = _same_tokens(trace.tokens, arrays)
+        own_tokens = trace.tokens
+        own_tokens_match = _same_tokens(own_tokens, arrays)
         if not own_tokens_match:
             out, trace = model(image, tokens=_kit_tokens(arrays, cfg.heatmap_size), trace=True)
         ours = our_arrays(model, out, trace, peaks)
+        # the token rows show our own selection, not the kit's tokens fed into the second run
+        ours.update(_numpy(_token_arrays(own_tokens)))
     token_note = "" if own_tokens_match else "transformer stage run on the kit's tokens (own selection differs)"
-    descriptions = kit.meta.get("arrays", {})
-    for name, ref in arrays.items():
-        if name in INPUTS:
-            report.not_compared[name] = INPUTS[name]
-            continue
-        if name not in ours:
-            report.not_compared[name] = "no counterpart in our model"
-            continue
-        mine = _subsample(ours[name], descriptions.get(name, {}))
-        note = token_note if name.startswith(("encoder/", "decoder/", "heads/j", "out/")) else ""
-        report.rows.append(compare_array(name, mine, ref, note=note))
-    return report
+    return compare_all(kit, ours, INPUTS, notes={TOKEN_DEPENDENT: token_note} if token_note else None)

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from hand_object_pose.export.parity_a2j import run_parity, subsample
+from hand_object_pose.export.parity_a2j import run_parity
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
 from hand_object_pose.tools import parity
 
@@ -28,13 +28,6 @@ def test_every_kit_array_is_compared_and_within_tolerance(kit):
     for name in ("backbone/c5_layer4_dilated", "input_proj/level3", "encoder/memory", "decoder/hs",
                  "decoder/cross_attn_out_l0", "heads/anchor_weight_logits", "out/joint_coord"):
         assert name in compared
-
-
-def test_subsample_follows_the_kit_rule():
-    full = np.arange(2 * 10 * 3).reshape(2, 10, 3)
-    out = subsample(full, {"subsampled": "axis 1 taken with step 4 (indices 0, 4, 2*4, ...)"})
-    np.testing.assert_array_equal(out, full[:, [0, 4, 8]])
-    np.testing.assert_array_equal(subsample(full, {}), full)
 
 
 def test_cli_fails_on_a_kit_whose_reference_differs(tmp_path, kit):

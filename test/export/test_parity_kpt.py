@@ -26,7 +26,7 @@ def test_every_kit_array_is_compared_and_within_tolerance(config):
     assert set(report.not_compared) == {"input/img", "input/img_uint8"}
     assert compared | set(report.not_compared) == set(kit.arrays)
     # our own greedy NMS reproduced the official peak lists, so no row ran on the kit's tokens
-    assert "tokens/hand_peaks_rc" in compared and not any(row.note for row in report.rows)
+    assert "tokens/hand_peaks_rc" in compared and not any("kit's tokens" in row.note for row in report.rows)
     del kit, report
     gc.collect()
 
@@ -64,6 +64,20 @@ def test_a_different_peak_list_is_reported_and_the_transformer_still_compared(tm
     printed = capsys.readouterr().out
     assert "FAIL tokens/hand_peaks_rc" in printed
     assert "run on the kit's tokens" in printed
+    # the token rows show our own selection, not the kit's tokens that were fed into the second run
+    assert "FAIL tokens/seq_valid" in printed
+
+
+def test_cli_fails_on_a_kit_array_it_cannot_compare(tmp_path, capsys):
+    """A kit variant with one more array must not pass: unknown arrays fail unless declared inputs."""
+    config = "kypt_ih26m_2p5d"
+    arrays = _copy_kit(tmp_path, config)
+    arrays["decoder/extra_intermediate"] = np.ones((1, 4, 8, 8), np.float32)
+    np.savez_compressed(tmp_path / f"{config}.npz", **arrays)
+    assert parity.main([config, str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    assert f"{len(arrays) - 3}/{len(arrays) - 2} arrays within tolerance" in printed   # all but the 2 inputs
+    assert "FAIL decoder/extra_intermediate" in printed
 
 
 def test_cli_reports_a_missing_kit_file(tmp_path):
