@@ -66,6 +66,20 @@ def read_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mesh.points, dtype=np.float64), np.asarray(mesh.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
 
 
+def weld_vertices(vertices: np.ndarray, faces: np.ndarray, tolerance: float = 1e-7):
+    """Merge coincident vertices (within `tolerance` metres) and drop the faces that collapse.
+
+    CAD and lathe meshes often repeat rim points as zero-area strips; ACVD's mesh cleaning turns those
+    into lines and then refuses the mesh ("must be composed of all triangles"), so they go first.
+    Returns (vertices (V', 3), faces (F', 3) int64).
+    """
+    keys = np.round(np.asarray(vertices, np.float64) / tolerance).astype(np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    welded = inverse.reshape(-1)[np.asarray(faces, dtype=np.int64)]
+    keep = (welded[:, 0] != welded[:, 1]) & (welded[:, 1] != welded[:, 2]) & (welded[:, 0] != welded[:, 2])
+    return np.asarray(vertices)[first], welded[keep]
+
+
 def resample_mesh(vertices: np.ndarray, faces: np.ndarray, num_vertices: int = 1000,
                   max_subdivisions: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """ACVD resampling to exactly `num_vertices` vertices; returns (num_vertices, 3) float32, (F, 3) int64.
@@ -76,6 +90,7 @@ def resample_mesh(vertices: np.ndarray, faces: np.ndarray, num_vertices: int = 1
     import pyacvd
     import pyvista
 
+    vertices, faces = weld_vertices(vertices, faces)
     cells = np.column_stack([np.full(len(faces), 3), faces]).ravel()
     mesh = pyvista.PolyData(np.asarray(vertices, dtype=np.float64), cells).clean()
     subdivisions = 0

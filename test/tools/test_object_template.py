@@ -104,3 +104,16 @@ def test_obj_reader_fan_triangulates_and_reports_errors(tmp_path):
     with pytest.raises(ValueError, match="no vertices or no faces"):
         tool.read_obj(empty)
     assert tool.main([str(tmp_path / "missing.obj"), str(tmp_path / "o.npz"), "--id", "x"]) == 2
+
+
+@pytest.mark.parametrize("object_id", ["synthetic_cylinder", "synthetic_mug"])
+def test_meshes_with_zero_area_rim_strips_resample(object_id):
+    """The lathe meshes repeat rim points (zero-area strips), which ACVD refuses unless they are welded."""
+    from hand_object_pose.synthetic.objects import default_objects
+    from hand_object_pose.tools.object_template import resample_mesh, weld_vertices
+
+    obj = next(o for o in default_objects() if o.object_id == object_id)
+    welded_vertices, welded_faces = weld_vertices(obj.vertices, obj.faces)
+    assert len(welded_vertices) < len(obj.vertices) and len(welded_faces) < len(obj.faces)
+    vertices, faces = resample_mesh(obj.vertices, obj.faces, 1000)
+    assert vertices.shape == (1000, 3) and faces.max() < 1000

@@ -64,19 +64,6 @@ def default_template_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "hand_object_pose" / "dma_templates"
 
 
-def _merge_duplicate_vertices(vertices: np.ndarray, faces: np.ndarray, tolerance: float = 1e-7):
-    """Weld coincident vertices and drop the faces that collapse.
-
-    The synthetic lathe meshes repeat profile points (sharp rims) as zero-area strips; ACVD's mesh
-    cleaning turns those into lines and then refuses the mesh, so they are removed first.
-    """
-    keys = np.round(np.asarray(vertices, np.float64) / tolerance).astype(np.int64)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    welded = inverse.reshape(-1)[np.asarray(faces)]
-    keep = (welded[:, 0] != welded[:, 1]) & (welded[:, 1] != welded[:, 2]) & (welded[:, 0] != welded[:, 2])
-    return np.asarray(vertices)[first], welded[keep]
-
-
 def synthetic_templates(object_ids: Optional[Sequence[str]], cache_dir: Path, num_vertices: int) -> list:
     """DMA templates of the synthetic catalogue (all objects, or `object_ids` in that order), made with
     ACVD (`tools.object_template`) and cached under `cache_dir` by a hash of the source mesh."""
@@ -98,7 +85,7 @@ def synthetic_templates(object_ids: Optional[Sequence[str]], cache_dir: Path, nu
         if path.is_file():
             templates.append(load_template(path))
             continue
-        vertices, faces = resample_mesh(*_merge_duplicate_vertices(obj.vertices, obj.faces), num_vertices)
+        vertices, faces = resample_mesh(obj.vertices, obj.faces, num_vertices)
         template = ObjectTemplate(object_id, vertices, faces, dict(obj.symmetry))
         save_template(path, template, source=f"synthetic catalogue: {object_id}")
         templates.append(template)
