@@ -4,6 +4,8 @@ On a ROS 2 machine build the package with colcon instead (it also generates the 
 README.md. Exact, tested versions are pinned in requirements/*.txt; the ranges here are what the code
 needs.
 """
+import glob
+
 from setuptools import find_packages, setup
 
 ROS_RUNTIME = [
@@ -26,7 +28,9 @@ EXTRAS = {
     # breaks the other. Pick exactly one of these two extras.
     "onnx-cpu": ["onnxruntime>=1.17"],
     "onnx-gpu": ["onnxruntime-gpu>=1.17"],
-    "train": ["tensorboard>=2.14", "tqdm>=4.66", "pyyaml>=6.0"],
+    "train": ["tensorboard>=2.14", "tqdm>=4.66", "pyyaml>=6.0",
+              # tools/object_template (ACVD resampling of object meshes for DMA)
+              "pyacvd>=0.4"],
     "dev": ["pytest>=8.0", "pytest-timeout>=2.2", "pytest-xdist>=3.5"],
 }
 
@@ -48,6 +52,9 @@ setup(
         "onnx>=1.15",
     ],
     extras_require=EXTRAS,
+    # The licence-free stand-in hand (NOT MANO): found under <prefix>/share/hand_object_pose/models/
+    # standin_hand by synthetic.standin_hand.standin_hand_dirs(), as after a colcon install.
+    data_files=[("share/hand_object_pose/models/standin_hand", sorted(glob.glob("models/standin_hand/*")))],
     entry_points={
         "console_scripts": [
             "hand-object-pose-train = hand_object_pose.training.train:main",

@@ -566,13 +566,33 @@ def build_standin_hands() -> dict[str, dict[str, np.ndarray]]:
     return {"right": right, "left": mirror_to_left(right)}
 
 
+def standin_hand_dirs(package_dir: str | os.PathLike | None = None) -> list[str]:
+    """Where the committed stand-in npz files can be, in search order.
+
+    * a source checkout: ``<repo>/models/standin_hand`` beside the ``hand_object_pose`` package;
+    * an install prefix (colcon/ament, whose CMakeLists installs ``models/`` into the share folder, or a
+      pip install, whose setup.py ships them as data files): ``<prefix>/share/hand_object_pose/
+      models/standin_hand`` with the package at ``<prefix>/lib/pythonX.Y/site-packages/hand_object_pose``.
+    """
+    package_dir = os.path.abspath(package_dir or os.path.join(os.path.dirname(__file__), os.pardir))
+    prefix = os.path.join(package_dir, os.pardir, os.pardir, os.pardir, os.pardir)
+    return [os.path.normpath(os.path.join(package_dir, os.pardir, "models", "standin_hand")),
+            os.path.normpath(os.path.join(prefix, "share", "hand_object_pose", "models", "standin_hand"))]
+
+
 def standin_hand_path(side: str, directory: str | os.PathLike | None = None) -> str:
-    """Path of a committed stand-in npz (default: ``models/standin_hand`` at the repository top)."""
+    """Path of a committed stand-in npz: in `directory` when given, else the first of
+    `standin_hand_dirs()` that holds it (FileNotFoundError listing the places searched)."""
     if side not in ("right", "left"):
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
-    if directory is None:
-        directory = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "models", "standin_hand")
-    return os.path.normpath(os.path.join(directory, f"standin_hand_{side}.npz"))
+    name = f"standin_hand_{side}.npz"
+    if directory is not None:
+        return os.path.normpath(os.path.join(directory, name))
+    candidates = [os.path.join(d, name) for d in standin_hand_dirs()]
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"stand-in hand file {name} not found; searched: {', '.join(candidates)}")
 
 
 def write_standin_hands(directory: str | os.PathLike) -> list[str]:
@@ -588,7 +608,7 @@ def write_standin_hands(directory: str | os.PathLike) -> list[str]:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Regenerate the licence-free stand-in hand npz files "
                                                  "(NOT MANO; MANO's array layout).")
-    parser.add_argument("directory", nargs="?", default=os.path.dirname(standin_hand_path("right")))
+    parser.add_argument("directory", nargs="?", default=standin_hand_dirs()[0])
     args = parser.parse_args(argv)
     for path in write_standin_hands(args.directory):
         print(path)

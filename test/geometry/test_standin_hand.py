@@ -1,6 +1,8 @@
 """The licence-free stand-in hand: MANO's array layout, a sound mesh, hand proportions, reproducibility."""
 from collections import Counter
 
+import os
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,21 @@ def test_left_is_the_mirror_of_right(fresh):
     np.testing.assert_array_equal(l["f"], r["f"][:, ::-1])
     np.testing.assert_array_equal(l["shapedirs"][:, 0], -r["shapedirs"][:, 0])
     assert str(l["side"]) == "left" and bool(l["left_shapedirs_fixed"])
+
+
+def test_standin_files_are_found_in_a_checkout_and_in_an_install_prefix(tmp_path):
+    """A colcon or pip install puts the files in <prefix>/share/hand_object_pose/models/standin_hand
+    and the package in <prefix>/lib/pythonX.Y/site-packages: the lookup must find them there too."""
+    import shutil
+
+    from hand_object_pose.synthetic.standin_hand import standin_hand_dirs, standin_hand_path
+
+    checkout = standin_hand_path("right")
+    assert os.path.isfile(checkout)
+    package = tmp_path / "lib" / "python3.11" / "site-packages" / "hand_object_pose"
+    share = tmp_path / "share" / "hand_object_pose" / "models" / "standin_hand"
+    package.mkdir(parents=True)
+    share.mkdir(parents=True)
+    shutil.copy(checkout, share)
+    found = [d for d in standin_hand_dirs(package) if os.path.isfile(os.path.join(d, "standin_hand_right.npz"))]
+    assert found == [os.path.normpath(str(share))]
