@@ -17,44 +17,20 @@ subprocess a test starts with ``env=dict(os.environ, ...)`` (see ros_test_helper
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from hand_object_pose.tools.ros_domain import claim_domain_id
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FASTDDS_PROFILE = REPO_ROOT / "config" / "fastdds_large_shm.xml"
-
-# Domain ids 1..100: 0 is everyone's default (a ROS system running on this machine), and ids above
-# 101 collide with the ephemeral port range on Linux.
-DOMAIN_IDS = range(1, 101)
-DOMAIN_LOCK_DIR = Path(tempfile.gettempdir()) / "hand_object_pose_ros_domains"
-
-
-def _claim_domain_id() -> tuple[int, int]:
-    """Return (domain id, fd of its lock file); the lock lasts as long as this process.
-
-    Starts at an id derived from the pid (so that processes rarely probe the same ids), then takes
-    the first id whose lock no live process holds; the kernel drops the lock when a process dies.
-    """
-    DOMAIN_LOCK_DIR.mkdir(exist_ok=True)
-    start = os.getpid()
-    for offset in range(len(DOMAIN_IDS)):
-        domain_id = DOMAIN_IDS[(start + offset) % len(DOMAIN_IDS)]
-        fd = os.open(DOMAIN_LOCK_DIR / f"{domain_id}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return domain_id, fd
-    raise RuntimeError(f"all ROS domain ids {DOMAIN_IDS.start}..{DOMAIN_IDS.stop - 1} are in use by other test processes")
 
 
 def _configure_ros_environment() -> None:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    domain_id, lock_fd = _claim_domain_id()
+    domain_id, lock_fd = claim_domain_id()  # shared with the demo's processes
     os.environ["ROS_DOMAIN_ID"] = str(domain_id)
     atexit.register(os.close, lock_fd)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fcntl
 import json
 import os
 import random
@@ -29,17 +28,17 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import yaml
 
+from hand_object_pose.tools import ros_domain
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FASTDDS_PROFILE = REPO_ROOT / "config" / "fastdds_large_shm.xml"
 TF2_PREFIX = REPO_ROOT / "build" / "test_prefix"
-DOMAIN_LOCK_DIR = Path(tempfile.gettempdir()) / "hand_object_pose_ros_domains"   # shared with test/conftest.py
 BANNER_WIDTH = 78
 
 
@@ -127,20 +126,12 @@ def choose_model(args, settings: dict, out_dir: Path) -> ModelChoice:
 # --- processes -----------------------------------------------------------------------------------
 
 def claim_domain_id() -> tuple[int, int]:
-    """A ROS domain id in 1..100 that no other demo/test process on this machine holds (lock files
-    shared with test/conftest.py), starting from a random one; returns (id, lock fd)."""
-    DOMAIN_LOCK_DIR.mkdir(exist_ok=True)
-    start = random.randrange(100)
-    for offset in range(100):
-        domain_id = 1 + (start + offset) % 100
-        fd = os.open(DOMAIN_LOCK_DIR / f"{domain_id}.lock", os.O_CREAT | os.O_RDWR, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return domain_id, fd
-    raise DemoError("all ROS domain ids 1..100 are in use on this machine")
+    """A ROS domain id no other demo/test process on this machine holds, from a random start;
+    returns (id, lock fd)."""
+    try:
+        return ros_domain.claim_domain_id(random.randrange(100))
+    except RuntimeError as exc:
+        raise DemoError(str(exc)) from None
 
 
 def ros_env(domain_id: int, log_dir: Path) -> dict:
