@@ -15,7 +15,6 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,25 +22,12 @@ import torch
 
 from hand_object_pose.export.dma_onnx import INPUT_NAMES, OUTPUT_NAMES, DMAInferenceGraph, export_dma_onnx
 from hand_object_pose.export.onnx import ort_session
+from timing import time_calls  # bench/timing.py, beside this script
 from hand_object_pose.export.parity_dma import build_kit_model
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
 
 OFFICIAL_MEDIAN_S = 0.224
 OFFICIAL_MIN_S = 0.148
-
-
-def time_calls(fn, runs: int, warmup: int) -> tuple[list[float], list[float]]:
-    """Wall-clock and process-CPU seconds of each timed call. CPU time counts the work done by all our
-    threads; on a machine shared with other jobs it is far less disturbed than the wall time."""
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], []
-    for _ in range(runs):
-        start_cpu, start = time.process_time(), time.perf_counter()
-        fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return wall, cpu
 
 
 def main(argv=None) -> int:

@@ -21,7 +21,6 @@ import gc
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 # Passive waiting for torch's OpenMP workers (before torch is imported): spinning would count as CPU time.
@@ -34,6 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hand_object_pose.export.kpt_onnx import KptInferenceGraph, export_kpt_onnx  # noqa: E402
+from hand_object_pose.export.onnx import ort_session  # noqa: E402
+from timing import time_calls  # noqa: E402  (bench/timing.py, beside this script)
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit  # noqa: E402
 from hand_object_pose.models.kpt import PRESETS, build, load_official  # noqa: E402
 
@@ -64,42 +65,17 @@ def load_model(name: str):
     return model, torch.rand(1, 3, 256, 256), "random weights"
 
 
-def timed(fn, warmup: int, runs: int) -> tuple[list[float], list[float]]:
-    """(wall seconds, process CPU seconds) per call."""
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], []
-    for _ in range(runs):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return wall, cpu
-
-
-def ort_session(path: Path, threads: int):
-    """Like export.onnx.ort_session (ORT_ENABLE_ALL, fixed threads) but with passive waiting workers."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
 def bench_preset(name: str, args) -> dict:
     model, image, weights = load_model(name)
     params = sum(p.numel() for p in model.parameters())
     graph = KptInferenceGraph(model)
     with torch.no_grad():
-        torch_times, torch_cpu = timed(lambda: model(image), args.warmup, args.runs)
+        torch_times, torch_cpu = time_calls(lambda: model(image), args.runs, args.warmup)
         expected = [t.numpy() for t in graph(image)]
     path = export_kpt_onnx(model, Path(args.out) / f"{name}.onnx")
-    session = ort_session(path, args.threads)
+    session = ort_session(path, args.threads, allow_spinning=False)  # steadier on a shared machine
     feeds = {"image": image.numpy()}
-    ort_times, ort_cpu = timed(lambda: session.run(None, feeds), args.warmup, args.runs)
+    ort_times, ort_cpu = time_calls(lambda: session.run(None, feeds), args.runs, args.warmup)
     got = session.run(None, feeds)
     same_tokens, max_rel = True, 0.0
     for key, ref, out in zip(graph.names, expected, got):

@@ -37,14 +37,20 @@ def export_onnx(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor],
     return path
 
 
-def ort_session(path: str | Path, threads: int = 2, providers: Sequence[str] = ("CPUExecutionProvider",)):
-    """An ONNX Runtime session with full graph optimisation and a fixed intra-op thread count."""
+def ort_session(path: str | Path, threads: int = 2, providers: Sequence[str] = ("CPUExecutionProvider",),
+                allow_spinning: bool = True):
+    """An ONNX Runtime session with full graph optimisation and a fixed intra-op thread count.
+
+    allow_spinning=False makes idle worker threads wait passively: slower by a little on an idle
+    machine, much steadier on one shared with other jobs."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if not allow_spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
 
 
