@@ -8,6 +8,12 @@ ground-truth hand box (`--crop gt`, the papers' protocol) or chosen by the pipel
 (`--crop pipeline`). Writes OUT/report.json (root-aligned MPJPE per hand and for single / interacting
 frames, PA-MPJPE, scale+translation-aligned error, AUC of PCK 0-50 mm, MRRPE, hand-presence accuracy,
 object errors) and OUT/pck.png.
+
+    python -m hand_object_pose.evaluation.evaluate --mean-pose-baseline /data/hop_synthetic/train \
+        --dataset synthetic --root /data/hop_synthetic/test --split test --out reports/baseline
+
+scores the trivial baseline (`baseline.MeanPoseBaseline`: the training split's mean labels for every
+frame) the same way, for the "did the model learn anything" comparison.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import numpy as np
 
 from hand_object_pose.geometry.camera import box_around_points
 
+from .baseline import MeanPoseBaseline
 from .report import SIDES, HandObjectAccumulator, write_report
 
 
@@ -78,7 +85,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m hand_object_pose.evaluation.evaluate",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="model preset, e.g. kpt_h2o3d_3d")
+    parser.add_argument("--model", help="model preset, e.g. kpt_h2o3d_3d (not with --mean-pose-baseline)")
     parser.add_argument("--model-path", default="", help=".onnx (onnxruntime) or checkpoint (torch)")
     parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch"))
     parser.add_argument("--dataset", required=True, choices=READERS)
@@ -87,11 +94,22 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="report folder")
     parser.add_argument("--crop", default="gt", choices=("gt", "pipeline"))
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N frames")
+    parser.add_argument("--mean-pose-baseline", metavar="TRAIN_ROOT", default="",
+                        help="score the trivial baseline instead of a model: the mean labels of the training "
+                             "split at TRAIN_ROOT (same --dataset), the same answer for every frame")
+    parser.add_argument("--baseline-split", default="train", help="split name of TRAIN_ROOT (default train)")
     args = parser.parse_args(argv)
+    if bool(args.model) == bool(args.mean_pose_baseline):
+        parser.error("give exactly one of --model and --mean-pose-baseline")
     try:
         reader = build_reader({"type": args.dataset, "root": args.root, "split": args.split})
-        estimator = Estimator(EstimatorConfig(model=args.model, backend=args.backend, model_path=args.model_path,
-                                              crop_source="roi" if args.crop == "gt" else "auto"))
+        if args.mean_pose_baseline:
+            estimator = MeanPoseBaseline.fit(build_reader({"type": args.dataset, "root": args.mean_pose_baseline,
+                                                           "split": args.baseline_split}))
+            args.model = estimator.model
+        else:
+            estimator = Estimator(EstimatorConfig(model=args.model, backend=args.backend, model_path=args.model_path,
+                                                  crop_source="roi" if args.crop == "gt" else "auto"))
     except (ValueError, FileNotFoundError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
