@@ -1,6 +1,7 @@
 """Keypoint Transformer training task: batches from real crops, ground-truth tokens early on, the
 official per-group learning rates, and a short run that lowers the loss (small real KPT)."""
 import numpy as np
+import pytest
 import torch
 
 from dataset_fixtures import write_ho3d
@@ -33,6 +34,21 @@ def test_batch_targets_and_object_mask(tmp_path):
     targets = task.targets(batch)
     assert targets.heatmap.shape == (1, 128, 128) and float(targets.heatmap.max()) > 100  # Gaussians x 255
     assert _object_mask(crops[0], obj, 64).shape == (64, 64)
+
+
+def test_loss_weights_replace_official_terms_by_name(tmp_path):
+    write_ho3d(tmp_path, two_hands=True)
+    official, weighted = _task(), build_task("kpt_h2o3d_3d", SMALL, dict(enabled=False),
+                                             dict(loss_weights={"hand_type": 1.0}))
+    assert official.criterion.weights.hand_type == 0.0 and weighted.criterion.weights.hand_type == 1.0
+    assert weighted.criterion.weights.joint_vec == official.criterion.weights.joint_vec
+    batch = weighted.collate([CropDataset(H2O3DDataset(tmp_path, "train"), weighted.augmentation, 0,
+                                          weighted.input_size)[0]])
+    torch.manual_seed(0)
+    losses = weighted.loss(weighted.build_model(), batch)
+    assert float(losses["hand_type"]) > 0.0  # the presence head now learns (left hand absent here)
+    with pytest.raises(ValueError, match="task.loss_weights: .*hand_tipe.*allowed: heatmap"):
+        build_task("kpt_h2o3d_3d", SMALL, None, dict(loss_weights={"hand_tipe": 1.0}))
 
 
 def test_parameter_groups_follow_the_official_learning_rates():

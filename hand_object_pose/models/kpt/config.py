@@ -119,4 +119,10 @@ PRESETS: dict[str, KptConfig] = {
     # backbone and the small decoder (fast on CPU, fits the shipped-model size budget).
     "kpt_h2o3d_3d_r34": KptConfig(pose_representation="3D", has_object=True, object_left_translation=True,
                                   big_decoder=False, dec_layers=1, backbone_depth=34),
+    # The shipped default, small enough to train on a 2-core CPU and to commit (docs/demo.md): the
+    # H2O-3D heads with ResNet-18, a 128x128 input (64 grid), 3 encoder layers, 512-wide feed-forward
+    # and a 3-grid-pixel NMS radius (5 on the 128 grid would merge neighbouring fingertips at half scale).
+    "kpt_h2o3d_3d_lite": KptConfig(pose_representation="3D", has_object=True, object_left_translation=True,
+                                   big_decoder=False, dec_layers=1, backbone_depth=18, heatmap_size=64,
+                                   enc_layers=3, dim_feedforward=512, nms_radius=3.0),
 }

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from hand_object_pose.geometry.skeleton import NUM_JOINTS, interhand_to_canonical
-from hand_object_pose.models.kpt.criterion import KptCriterion
+from hand_object_pose.models.kpt.criterion import KptCriterion, KptLossWeights
 from hand_object_pose.models.kpt.targets import ground_truth_tokens, kpt_targets
 
 from ..augmentation import AugmentationConfig, TrainingCrop
@@ -45,13 +45,22 @@ class KptTask:
     find_unused_parameters = True  # e.g. the official unused LayerNorm `norm1`
 
     def __init__(self, family, model_config, augmentation: AugmentationConfig = AugmentationConfig(),
-                 gt_token_epochs: int = 25, backbone_lr_factor: float = 0.1, mano_layers=None):
+                 gt_token_epochs: int = 25, backbone_lr_factor: float = 0.1, mano_layers=None,
+                 loss_weights: dict | None = None):
+        """`loss_weights` replaces official term weights by name (KptLossWeights fields), e.g.
+        {hand_type: 1.0} where hands may be absent (the official weight is 0: its datasets always
+        show the hands the model is built for)."""
         self.family = family
         self.model_config = model_config
         self.augmentation = dataclasses.replace(augmentation)
         self.gt_token_epochs = gt_token_epochs
         self.backbone_lr_factor = backbone_lr_factor
-        self.criterion = KptCriterion(model_config, mano_layers=mano_layers)
+        try:
+            weights = KptLossWeights(**(loss_weights or {}))
+        except TypeError as exc:
+            raise ValueError(f"task.loss_weights: {exc}; allowed: "
+                             f"{', '.join(f.name for f in dataclasses.fields(KptLossWeights))}") from None
+        self.criterion = KptCriterion(model_config, weights=weights, mano_layers=mano_layers)
         self.input_size = 2 * model_config.heatmap_size
         self.epoch = 0
 
