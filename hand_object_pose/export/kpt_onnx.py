@@ -9,7 +9,8 @@ the selection is fixed-K (`max_tokens` slots with a validity output), either
 - "maxpool": max-pool NMS + top-k (fewer nodes; different tokens on broad blobs, see
   models/kpt/selection.py).
 
-Inputs: `image` (N, 3, 256, 256) float32 RGB in [0, 1]. Axis 0 is dynamic.
+Inputs: `image` (N, 3, S, S) float32 RGB in [0, 1], S = 2 x heatmap_size (256 for the released
+presets, 128 for `kpt_h2o3d_3d_lite`). Axis 0 is dynamic.
 Outputs (see `output_names(config)`), batch-first, last decoder / encoder layer:
   heatmap (N,128,128); [seg (N,128,128)]; token_xy (N,S,2) 128-grid px; token_kind (N,S) int64;
   token_valid (N,S) bool; joint_class (N,S,C) logits; hand_type (N,2) sigmoid [right, left];
@@ -91,5 +92,6 @@ def export_kpt_onnx(model: KeypointTransformer, path: str | Path, selection: str
                     opset: int = DEFAULT_OPSET, batch: int = 1) -> Path:
     """Export `model`'s inference graph (see module docstring) to `path`; returns the path."""
     graph = KptInferenceGraph(with_selection(model, selection))
-    example = torch.rand(batch, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    size = 2 * model.config.heatmap_size
+    example = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
     return export_onnx(graph, (example,), path, INPUT_NAMES, graph.names, opset=opset)

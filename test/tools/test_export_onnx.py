@@ -112,6 +112,24 @@ def test_official_pth_tar_reproduces_the_official_network_through_the_estimator(
     np.testing.assert_array_equal(got["joint_2p5d"], kit.arrays["out/joint_2p5d_out"])
 
 
+def test_compact_weights_shrink_the_lite_default_and_the_estimator_runs_it(tmp_path, capsys):
+    """The committed default's storage: kpt_h2o3d_3d_lite (128 input) with int8 / fp16 weights."""
+    out = tmp_path / "kpt_h2o3d_3d_lite.onnx"
+    assert main(["kpt_h2o3d_3d_lite", str(out), "--random-weights", "--weights", "compact", "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert "compact weights:" in printed and "PASS" in printed and "tolerance 0.05" in printed
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
+    storage = meta["weight_storage"]
+    assert storage["mode"] == "compact" and storage["int8_tensors"] > 0
+    assert storage["bytes_after"] == out.stat().st_size < 40e6 < storage["bytes_before"]  # the issue's budget
+    assert meta["input"]["size"] == 128 and meta["check"]["rtol"] == 0.05
+    estimator = Estimator(EstimatorConfig(model="kpt_h2o3d_3d_lite", model_path=str(out), warmup_runs=0, threads=1))
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    result = estimator.estimate(image, CAMERA, stamp_s=1.0)
+    assert [h.side for h in result.hands] == ["right", "left"]
+    assert all(np.isfinite(h.joints_xyz).all() for h in result.hands)
+
+
 def test_random_weights_only_on_request_and_loudly(tmp_path, capsys):
     out = tmp_path / "random.onnx"
     assert main([PRESET, str(out)]) == 2
