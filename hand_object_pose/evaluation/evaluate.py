@@ -41,14 +41,19 @@ def ground_truth_box(sample) -> np.ndarray | None:
     return box_around_points(np.concatenate(points), enlarge=1.0) if points else None
 
 
-def evaluate_dataset(estimator, reader, limit: int = 0, crop: str = "gt", progress: bool = False) -> dict:
-    """Run `estimator` on (the first `limit` of) `reader`'s samples and return the metric summary."""
+def evaluate_dataset(estimator, reader, limit: int = 0, crop: str = "gt", progress: bool = False,
+                     independent_frames: bool | None = None) -> dict:
+    """Run `estimator` on (the first `limit` of) `reader`'s samples and return the metric summary.
+    `independent_frames` (default: with the ground-truth crop) forgets the previous frame before each
+    one; leave it off for video splits evaluated with the pipeline's own (tracked) crop."""
+    if independent_frames is None:
+        independent_frames = crop == "gt"
     acc = HandObjectAccumulator()
     count = len(reader) if not limit else min(limit, len(reader))
     for index in range(count):
         sample = reader[index]
-        if crop == "gt":
-            estimator.reset_tracking()  # independent frames: no tracking across the split
+        if independent_frames:
+            estimator.reset_tracking()  # no tracking across unrelated frames
         roi = ground_truth_box(sample) if crop == "gt" else None
         result = estimator.estimate(sample.load_image(), np.asarray(sample.intrinsics, float), roi=roi)
         predicted = {h.side: h for h in result.hands if h.present}

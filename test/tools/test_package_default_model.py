@@ -1,0 +1,66 @@
+"""`python -m hand_object_pose.tools.package_default_model`: a training checkpoint becomes models/default
+(compact ONNX + metadata.json with held-out metrics beside the mean-pose baseline's), which the demo
+reads; a held-out split rendered with the training seed is refused."""
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from hand_object_pose.models.kpt import PRESETS, build
+from hand_object_pose.synthetic.objects import default_objects
+from hand_object_pose.synthetic.scene import SceneConfig, SceneGenerator
+from hand_object_pose.tools.demo import read_metadata
+from hand_object_pose.tools.package_default_model import main
+from hand_object_pose.training.datasets.synthetic import write_meta, write_sample
+
+TINY = {"enc_layers": 1}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Synthetic train (seed 3) / test (seed 4) splits, a tiny lite checkpoint and its training YAML."""
+    root = tmp_path_factory.mktemp("package")
+    generator = SceneGenerator(SceneConfig(image_size=(128, 96)))
+    for split, seed, count in (("train", 3, 4), ("test", 4, 3), ("same_seed", 3, 2)):
+        write_meta(root / "data" / split, seed, count, (128, 96), default_objects())
+        for i in range(count):
+            write_sample(root / "data" / split, i, generator.sample(seed, i))
+    torch.manual_seed(0)
+    model = build(dataclasses.replace(PRESETS["kpt_h2o3d_3d_lite"], **TINY))
+    checkpoint = root / "latest.pt"
+    torch.save({"model": model.state_dict(), "optimizer": {}, "epoch": 5, "step": 6250, "task": "kpt"}, checkpoint)
+    config = root / "train.yaml"
+    config.write_text("model: kpt_h2o3d_3d_lite\nmodel_overrides: {enc_layers: 1}\n"
+                      "dataset:\n  train: {type: synthetic, root: data/train}\ntrain: {epochs: 5, batch_size: 16}\n")
+    return root, checkpoint, config
+
+
+def test_checkpoint_becomes_the_default_model_with_its_numbers(run):
+    root, checkpoint, config = run
+    out = root / "default"
+    assert main([str(checkpoint), "--train-config", str(config), "--data", str(root / "data"),
+                 "--out", str(out)]) == 0
+    onnx_path = out / "kpt_h2o3d_3d_lite.onnx"
+    meta = json.loads((out / "metadata.json").read_text())
+    assert read_metadata(onnx_path)["preset"] == "kpt_h2o3d_3d_lite"  # what the demo reads
+    assert meta["trained"] is True and meta["model_file"] == onnx_path.name
+    assert meta["input"]["size"] == 128 and meta["joint_order"]["joints"][20] == "wrist"
+    assert meta["weight_storage"]["bytes_after"] == onnx_path.stat().st_size
+    assert meta["training"]["steps"] == 6250 and meta["training"]["config"]["model_overrides"] == TINY
+    assert "4 frames rendered with seed 3" in meta["training"]["data"]
+    assert "3 frames, seed 4" in meta["evaluation"]["test_data"]
+    evaluation = meta["evaluation"]
+    for name in ("model_gt_crop", "model_pipeline_crop", "mean_pose_baseline"):
+        assert evaluation[name]["counts"]["frames"] == 3, name
+        assert 0.0 <= evaluation[name]["hand_presence_accuracy"] <= 1.0
+    assert evaluation["mean_pose_baseline"]["mpjpe_mm"]  # the labelled sides, scored
+    assert meta["date"]
+
+
+def test_a_test_split_with_the_training_seed_is_refused(run, capsys):
+    root, checkpoint, config = run
+    assert main([str(checkpoint), "--train-config", str(config), "--data", str(root / "data"),
+                 "--test-split", "same_seed", "--out", str(root / "refused")]) == 2
+    assert "has the training seed 3" in capsys.readouterr().err
+    assert not (root / "refused").exists()
