@@ -101,14 +101,25 @@ def _project(points_cam: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
 
 
 def _crop_box(sample: Sample) -> np.ndarray:
-    """Square box (x0, y0, w, h) around every labelled joint (and the dataset's box when given)."""
+    """Square box (x0, y0, w, h) around every labelled joint (and the dataset's box when given).
+
+    A frame without any hand (synthetic scenes may hide both) is cropped around its objects' 3D boxes,
+    or, with no object either, is the whole image: it still teaches presence 0 and an empty heat-map."""
     K = np.asarray(sample.intrinsics, np.float64)
     points = [_project(h.joints_cam[h.joints_valid], K) for h in sample.hands.values() if h.joints_valid.any()]
     if sample.hand_box is not None:
         x, y, w, h = sample.hand_box
         points.append(np.array([[x, y], [x + w, y + h]]))
     if not points:
-        raise ValueError(f"{sample.dataset} {sample.frame_id}: no labelled joint and no hand box to crop around")
+        for obj in sample.objects:
+            corners = obj.corners_cam if obj.corners_cam is not None else (
+                None if obj.corners_rest is None else np.asarray(obj.corners_rest) @ np.asarray(obj.rotation).T
+                + np.asarray(obj.translation))
+            if corners is not None and np.all(np.asarray(corners)[:, 2] > 1e-3):
+                points.append(_project(np.asarray(corners, np.float64), K))
+    if not points:
+        width, height = sample.image_size
+        points.append(np.array([[0.0, 0.0], [width, height]]))
     return box_around_points(np.concatenate(points), enlarge=1.0)
 
 

@@ -84,7 +84,22 @@ def test_plain_crop_is_deterministic_and_contains_the_hands():
         assert hand.joints_valid.all()  # a x1.25 box around all joints keeps them inside
 
 
-def test_sample_without_labels_is_rejected():
-    sample = Sample("x", "7", "", np.eye(3), (10, 10))
-    with pytest.raises(ValueError, match="no labelled joint"):
-        make_training_crop(sample, np.zeros((10, 10, 3), np.uint8), np.random.default_rng(0))
+def test_frame_without_hands_is_cropped_around_the_object_or_whole():
+    """Synthetic scenes may hide both hands: such a frame still trains (presence 0, the object)."""
+    config = AugmentationConfig(enabled=False)
+    corners = np.array([[x, y, z] for x in (-0.03, 0.03) for y in (-0.05, 0.05) for z in (-0.03, 0.03)])
+    K = np.array([[600.0, 0, 320.0], [0, 600.0, 240.0], [0, 0, 1]])
+    obj = ObjectLabel("box", np.eye(3), np.array([0.1, 0.0, 0.5]), corners_rest=corners)
+    crop = make_training_crop(Sample("synthetic", "1", "", K, (640, 480), {}, [obj]),
+                              np.zeros((480, 640, 3), np.uint8), np.random.default_rng(0), config, out_size=64)
+    assert crop.hands == {} and len(crop.objects) == 1
+    uv = crop.intrinsics @ crop.objects[0].translation
+    assert np.allclose(uv[:2] / uv[2], 32, atol=1.5)  # centred on the object (perspective: box centre != origin)
+    # The square box fits the projected 3D box (its taller side, v) and is enlarged x1.25.
+    projected = (corners + obj.translation) @ K.T
+    v = projected[:, 1] / projected[:, 2]
+    np.testing.assert_allclose(crop.intrinsics[0, 0], 600.0 * 64 / (1.25 * (v.max() - v.min())), rtol=1e-6)
+    empty = make_training_crop(Sample("x", "7", "", np.eye(3), (10, 20)), np.zeros((20, 10, 3), np.uint8),
+                               np.random.default_rng(0), config, out_size=32)
+    # No hand, no object: the whole image (a square around 10 x 20 px, x1.25) is the crop.
+    np.testing.assert_allclose(empty.intrinsics[0, 0], 32 / (20 * 1.25), rtol=1e-6)
