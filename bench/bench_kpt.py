@@ -62,7 +62,8 @@ def load_model(name: str):
             else [model.decoder.convOut]
         for head in heads:
             head[-1].weight.mul_(3000.0)
-    return model, torch.rand(1, 3, 256, 256), "random weights"
+    size = 2 * model.config.heatmap_size  # 256, or 128 for kpt_h2o3d_3d_lite
+    return model, torch.rand(1, 3, size, size), "random weights"
 
 
 def bench_preset(name: str, args) -> dict:
