@@ -1,6 +1,6 @@
 """Launch the hand/object pose node (and optionally RViz) on a ROS 2 install.
 
-    ros2 launch hand_object_pose pose.launch.py model:=kpt_h2o3d_3d_r34 \
+    ros2 launch hand_object_pose pose.launch.py model:=kpt_h2o3d_3d_lite \
         image:=/camera/color/image_raw camera_info:=/camera/color/camera_info use_rviz:=true
 
 Parameters come from config/<model>.yaml (or params_file:=...), the same files the plain entry point
@@ -22,8 +22,9 @@ from hand_object_pose.ros.param_files import load_node_parameters, resolve_paths
 PACKAGE = "hand_object_pose"
 
 ARGUMENTS = (
-    ("model", "kpt_h2o3d_3d_r34", "model preset; selects config/<model>.yaml unless params_file is given "
-                                  "(one YAML per preset: kpt_*, occrobnet_*, a2j_*, dma_*; see docs/ros.md)"),
+    ("model", "kpt_h2o3d_3d_lite", "model preset; selects config/<model>.yaml unless params_file is given (one "
+                                   "YAML per preset: kpt_*, occrobnet_*, a2j_*, dma_*; see docs/ros.md); the "
+                                   "default runs the shipped network in models/default/"),
     ("params_file", "", "parameter YAML for the node; '' = <share>/config/<model>.yaml"),
     ("namespace", "", "namespace of the node and its relative topics"),
     ("image", "image", "input colour image topic (sensor_msgs/Image)"),

@@ -30,7 +30,7 @@ def demo_run(tmp_path_factory):
 def test_counts_add_up_and_the_untrained_model_is_declared(demo_run):
     out, stdout, summary = demo_run
     assert "THE MODEL IS UNTRAINED" in stdout and "hand_object_pose demo summary" in stdout
-    assert summary["model_trained"] is False and summary["model"] == "kpt_h2o3d_3d"
+    assert summary["model_trained"] is False and summary["model"] == "kpt_h2o3d_3d_lite"
     assert summary["backend"].startswith("onnxruntime:")
     assert summary["frames_in"] == FRAMES
     assert 1 <= summary["frames_out"] <= FRAMES
