@@ -46,7 +46,7 @@ def test_loss_weights_replace_official_terms_by_name(tmp_path):
                                           weighted.input_size)[0]])
     torch.manual_seed(0)
     losses = weighted.loss(weighted.build_model(), batch)
-    assert float(losses["hand_type"]) > 0.0  # the presence head now learns (left hand absent here)
+    assert float(losses["hand_type"].detach()) > 0.0  # the presence head now learns (left hand absent here)
     with pytest.raises(ValueError, match="task.loss_weights: .*hand_tipe.*allowed: heatmap"):
         build_task("kpt_h2o3d_3d", SMALL, None, dict(loss_weights={"hand_tipe": 1.0}))
 
