@@ -469,7 +469,7 @@ def parse_args(argv):
                              "model_overrides, e.g. backbone_depth=18; repeatable")
     parser.add_argument("--check", action="store_true",
                         help=f"compare ONNX Runtime with torch on a random batch; exit 1 beyond {CHECK_RTOL:g} "
-                             "relative")
+                             f"relative ({CHECK_RTOL_COMPACT:g} with --weights compact)")
     parser.add_argument("--weights", choices=("fp32", "compact"), default="fp32",
                         help="how the file stores the weights: fp32 (default, outputs identical to torch) or compact "
                              "(per-channel int8 for the largest tensors, fp16 for the rest: ~3.5x smaller, slightly "
