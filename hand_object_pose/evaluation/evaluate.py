@@ -86,7 +86,7 @@ def evaluate_dataset(estimator, reader, limit: int = 0, crop: str = "gt", progre
 
 def main(argv=None) -> int:
     from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
-    from hand_object_pose.training.datasets.registry import READERS, build_reader
+    from hand_object_pose.datasets.registry import READERS, build_reader
 
     parser = argparse.ArgumentParser(prog="python -m hand_object_pose.evaluation.evaluate",
                                      description=__doc__.split("\n\n")[0])

@@ -26,7 +26,7 @@ def _init_worker(size) -> None:
 
 
 def _render(job) -> int:
-    from hand_object_pose.training.datasets.synthetic import write_sample
+    from hand_object_pose.datasets.synthetic import write_sample
 
     out, seed, index = job
     write_sample(out, index, _GENERATOR.sample(seed, index))
@@ -46,7 +46,7 @@ def _size(text: str) -> tuple[int, int]:
 def generate(out: str, count: int, seed: int, size=(256, 256), workers: int = 1, progress: bool = True) -> float:
     """Write `count` samples under `out`; returns samples per second."""
     from hand_object_pose.synthetic.objects import default_objects
-    from hand_object_pose.training.datasets.synthetic import write_meta
+    from hand_object_pose.datasets.synthetic import write_meta
 
     write_meta(out, seed, count, size, default_objects())
     jobs = [(out, seed, i) for i in range(count)]

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
     from hand_object_pose.tools import export_onnx
     from hand_object_pose.training.config import load_experiment
-    from hand_object_pose.training.datasets import SyntheticDataset
+    from hand_object_pose.datasets import SyntheticDataset
 
     parser = argparse.ArgumentParser(prog="python -m hand_object_pose.tools.package_default_model",
                                      description=__doc__.split("\n\n")[0])

@@ -24,7 +24,7 @@ import numpy as np
 from hand_object_pose.geometry.camera import apply_affine, box_around_points, crop_affine, warp_image
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
-from .datasets.sample import Sample
+from hand_object_pose.datasets.sample import Sample
 
 MIRROR_X = np.diag([-1.0, 1.0, 1.0])
 

@@ -15,7 +15,7 @@ import json
 import sys
 
 from .config import load_experiment
-from .datasets.registry import build_reader
+from hand_object_pose.datasets.registry import build_reader
 from .distributed import init_distributed, shutdown_distributed
 from .engine import Trainer
 from .tasks import build_task

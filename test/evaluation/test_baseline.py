@@ -12,8 +12,8 @@ from hand_object_pose.evaluation.baseline import MeanPoseBaseline, nearest_rotat
 from hand_object_pose.evaluation.evaluate import evaluate_dataset
 from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.scene import SceneConfig, SceneGenerator
-from hand_object_pose.training.datasets import SyntheticDataset
-from hand_object_pose.training.datasets.synthetic import write_meta, write_sample
+from hand_object_pose.datasets import SyntheticDataset
+from hand_object_pose.datasets.synthetic import write_meta, write_sample
 
 REPO = Path(__file__).resolve().parents[2]
 

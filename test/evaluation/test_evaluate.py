@@ -12,7 +12,7 @@ from dataset_fixtures import write_interhand
 from hand_object_pose.evaluation.evaluate import evaluate_dataset, ground_truth_box
 from hand_object_pose.evaluation.joints import mpjpe
 from hand_object_pose.evaluation.report import HandObjectAccumulator, write_report
-from hand_object_pose.training.datasets import InterHandDataset
+from hand_object_pose.datasets import InterHandDataset
 
 
 def _hand(seed):

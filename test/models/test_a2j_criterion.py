@@ -109,7 +109,7 @@ def _fixture_trainer(tmp_path, task, steps):
     # A real A2J training run (small architecture) on fixture InterHand frames: one right-hand frame and
     # one interacting frame, so presence has a positive and a negative label.
     from dataset_fixtures import write_interhand
-    from hand_object_pose.training.datasets import InterHandDataset
+    from hand_object_pose.datasets import InterHandDataset
     from hand_object_pose.training.distributed import init_distributed
     from hand_object_pose.training.engine import TrainConfig, Trainer
 

@@ -12,7 +12,7 @@ from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.scene import SceneConfig, SceneGenerator
 from hand_object_pose.tools.demo import read_metadata
 from hand_object_pose.tools.package_default_model import main
-from hand_object_pose.training.datasets.synthetic import write_meta, write_sample
+from hand_object_pose.datasets.synthetic import write_meta, write_sample
 
 TINY = {"enc_layers": 1}
 

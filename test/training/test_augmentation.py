@@ -4,7 +4,7 @@ import pytest
 
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix
 from hand_object_pose.training.augmentation import AugmentationConfig, make_training_crop
-from hand_object_pose.training.datasets.sample import HandLabel, ObjectLabel, Sample
+from hand_object_pose.datasets.sample import HandLabel, ObjectLabel, Sample
 
 
 def _sample(fx=600.0, fy=600.0, with_object=False):

@@ -12,8 +12,8 @@ from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.scene import LABEL_IDS, SceneConfig, SceneGenerator
 from hand_object_pose.models.dma import ObjectTemplate
 from hand_object_pose.tools.object_template import save_template
-from hand_object_pose.training.datasets import HO3DDataset, SyntheticDataset
-from hand_object_pose.training.datasets.synthetic import write_meta, write_sample
+from hand_object_pose.datasets import HO3DDataset, SyntheticDataset
+from hand_object_pose.datasets.synthetic import write_meta, write_sample
 from hand_object_pose.training.distributed import init_distributed
 from hand_object_pose.training.engine import CropDataset, TrainConfig, Trainer
 from hand_object_pose.training.tasks import build_task

@@ -14,7 +14,7 @@ import yaml
 
 from dataset_fixtures import write_interhand
 from hand_object_pose.training.checkpoint import LATEST, load_checkpoint
-from hand_object_pose.training.datasets import InterHandDataset
+from hand_object_pose.datasets import InterHandDataset
 from hand_object_pose.training.distributed import init_distributed
 from hand_object_pose.training.engine import TrainConfig, Trainer
 from hand_object_pose.training.tasks import build_task

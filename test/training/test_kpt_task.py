@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dataset_fixtures import write_ho3d
-from hand_object_pose.training.datasets import H2O3DDataset
+from hand_object_pose.datasets import H2O3DDataset
 from hand_object_pose.training.distributed import init_distributed
 from hand_object_pose.training.engine import CropDataset, TrainConfig, Trainer
 from hand_object_pose.training.tasks import build_task

@@ -7,7 +7,7 @@ import pytest
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix
 from hand_object_pose.geometry.skeleton import JOINT_INDEX
 from hand_object_pose.safe_pickle import UnsafePickleError
-from hand_object_pose.training.datasets import DexYCBDataset, H2O3DDataset, HO3DDataset, InterHandDataset
+from hand_object_pose.datasets import DexYCBDataset, H2O3DDataset, HO3DDataset, InterHandDataset
 
 from dataset_fixtures import legacy_pickle, write_dexycb, write_ho3d, write_interhand
 

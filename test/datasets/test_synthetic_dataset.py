@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from hand_object_pose.synthetic.scene import SceneConfig, SceneGenerator
-from hand_object_pose.training.datasets import SyntheticDataset
-from hand_object_pose.training.datasets.registry import build_reader
-from hand_object_pose.training.datasets.synthetic import write_meta, write_sample
+from hand_object_pose.datasets import SyntheticDataset
+from hand_object_pose.datasets.registry import build_reader
+from hand_object_pose.datasets.synthetic import write_meta, write_sample
 from hand_object_pose.synthetic.objects import default_objects
 
 REPO = Path(__file__).resolve().parents[2]
