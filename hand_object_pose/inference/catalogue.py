@@ -25,6 +25,8 @@ from typing import Optional
 
 import yaml
 
+from hand_object_pose.geometry.object_template import load_template
+
 _FRAME_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 _URI = re.compile(r"^(package|file|https?)://")
 SYMMETRY_KINDS = ("none", "discrete", "continuous")
@@ -83,13 +85,11 @@ class ObjectCatalogue:
         return tuple(i for i in self.ids if self._entries[i].template_path)
 
     def load_templates(self) -> dict:
-        """{id: models.dma.ObjectTemplate} for the entries with a template, in file order.
+        """{id: geometry.object_template.ObjectTemplate} for the entries with a template, in file order.
 
         Raises CatalogueError naming the entry and file when a template cannot be read or was made for
         another object (its stored id differs from the entry's).
         """
-        from hand_object_pose.tools.object_template import load_template
-
         templates = {}
         for object_id in self.template_ids:
             path = self._entries[object_id].template_path

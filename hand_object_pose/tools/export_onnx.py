@@ -244,7 +244,7 @@ def dma_assets(mano_path: str, template_paths, trained: bool) -> tuple:
     from hand_object_pose.geometry.hand_model_files import load_hand_model
     from hand_object_pose.models.dma.assets import hand_topology_from_model, placeholder_object
     from hand_object_pose.synthetic.standin_hand import standin_hand_path
-    from hand_object_pose.tools.object_template import load_template
+    from hand_object_pose.geometry.object_template import load_template
 
     if mano_path:
         path = Path(mano_path).expanduser()

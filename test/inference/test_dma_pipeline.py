@@ -16,7 +16,7 @@ from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
 from hand_object_pose.models.dma.assets import ObjectTemplate, joint_regressor_21
 from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.standin_hand import standin_hand_path
-from hand_object_pose.tools.object_template import resample_mesh, save_template
+from hand_object_pose.geometry.object_template import resample_mesh, save_template
 
 CAMERA = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
 OBJECTS = ("synthetic_box", "synthetic_sphere")  # meshes pyacvd resamples in ~2 s each

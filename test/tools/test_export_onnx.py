@@ -199,7 +199,7 @@ def test_checkpoints_of_another_architecture_are_refused(tiny_run, tmp_path, cap
 
 def test_dma_assets_are_checked_before_building(tmp_path):
     from hand_object_pose.models.dma.assets import placeholder_object
-    from hand_object_pose.tools.object_template import save_template
+    from hand_object_pose.geometry.object_template import save_template
 
     assert export_onnx.parse_args(["dma_ho3d", "x.onnx", "--object-template", "a.npz",
                                    "--object-template", "b.npz"]).object_template == ["a.npz", "b.npz"]

@@ -1,4 +1,4 @@
-"""Object-template tool: ACVD resampling of a procedural cylinder, npz round trip, symmetry, errors."""
+"""Object templates (`geometry.object_template`) and their tool: ACVD resampling of a procedural cylinder, npz round trip, symmetry, errors."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ import pytest
 from hand_object_pose.evaluation.objects import symmetry_rotations
 from hand_object_pose.models.dma.assets import tube_mesh
 from hand_object_pose.models.dma.graph import faces_to_edge_index, pad_faces
+from hand_object_pose.geometry.object_template import load_template, read_obj, resample_mesh, symmetry_description, weld_vertices
 from hand_object_pose.tools import object_template as tool
 
 RADIUS_MM, HEIGHT_MM = 30.0, 100.0
@@ -44,7 +45,7 @@ def template_npz(cylinder_obj, tmp_path_factory):
 
 
 def test_exactly_1000_vertices_on_the_original_surface(template_npz, cylinder_obj):
-    template = tool.load_template(template_npz)
+    template = load_template(template_npz)
     assert template.name == "test_cylinder"
     assert template.vertices.shape == (1000, 3) and template.vertices.dtype == np.float32
     # Within 1 mm of the surface of a 60 x 100 mm cylinder (the input mesh itself is within 0.2 mm).
@@ -58,7 +59,7 @@ def test_exactly_1000_vertices_on_the_original_surface(template_npz, cylinder_ob
 
 
 def test_faces_form_a_valid_closed_surface(template_npz):
-    template = tool.load_template(template_npz)
+    template = load_template(template_npz)
     faces = template.faces
     assert faces.min() >= 0 and faces.max() == 999 and len(np.unique(faces)) == 1000
     v = template.vertices.astype(np.float64)
@@ -83,26 +84,26 @@ def test_npz_stores_symmetry_and_provenance_without_pickle(template_npz):
 
 
 def test_symmetry_validation():
-    record = tool.symmetry_description("discrete", [2, 0, 0], 2)
+    record = symmetry_description("discrete", [2, 0, 0], 2)
     assert record == {"kind": "discrete", "axis": [1.0, 0.0, 0.0], "order": 2}
     np.testing.assert_allclose(symmetry_rotations(**record)[1], np.diag([1.0, -1.0, -1.0]), atol=1e-12)
     with pytest.raises(ValueError, match="order"):
-        tool.symmetry_description("discrete", [0, 0, 1], None)
+        symmetry_description("discrete", [0, 0, 1], None)
     with pytest.raises(ValueError, match="axis"):
-        tool.symmetry_description("continuous", None)
+        symmetry_description("continuous", None)
     with pytest.raises(ValueError, match="one of"):
-        tool.symmetry_description("mirror")
+        symmetry_description("mirror")
 
 
 def test_obj_reader_fan_triangulates_and_reports_errors(tmp_path):
     quad = tmp_path / "quad.obj"
     quad.write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nvn 0 0 1\nf 1//1 2//1 3//1 -1//1\n")
-    vertices, faces = tool.read_obj(quad)
+    vertices, faces = read_obj(quad)
     assert vertices.shape == (4, 3) and faces.tolist() == [[0, 1, 2], [0, 2, 3]]
     empty = tmp_path / "empty.obj"
     empty.write_text("# nothing\n")
     with pytest.raises(ValueError, match="no vertices or no faces"):
-        tool.read_obj(empty)
+        read_obj(empty)
     assert tool.main([str(tmp_path / "missing.obj"), str(tmp_path / "o.npz"), "--id", "x"]) == 2
 
 
@@ -110,7 +111,6 @@ def test_obj_reader_fan_triangulates_and_reports_errors(tmp_path):
 def test_meshes_with_zero_area_rim_strips_resample(object_id):
     """The lathe meshes repeat rim points (zero-area strips), which ACVD refuses unless they are welded."""
     from hand_object_pose.synthetic.objects import default_objects
-    from hand_object_pose.tools.object_template import resample_mesh, weld_vertices
 
     obj = next(o for o in default_objects() if o.object_id == object_id)
     welded_vertices, welded_faces = weld_vertices(obj.vertices, obj.faces)

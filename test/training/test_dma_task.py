@@ -11,7 +11,7 @@ from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_
 from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.scene import LABEL_IDS, SceneConfig, SceneGenerator
 from hand_object_pose.models.dma import ObjectTemplate
-from hand_object_pose.tools.object_template import save_template
+from hand_object_pose.geometry.object_template import save_template
 from hand_object_pose.datasets import HO3DDataset, SyntheticDataset
 from hand_object_pose.datasets.synthetic import write_meta, write_sample
 from hand_object_pose.training.distributed import init_distributed

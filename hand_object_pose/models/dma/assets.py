@@ -1,14 +1,16 @@
 """Mesh assets the DMA model is built with: hand topology (faces + joint regressor) and object templates.
 
 The model never reads files: callers pass these arrays, taken from the user's MANO files (via the
-MANO layer), the stand-in hand, the parity kit, or object templates made by
-`hand_object_pose.tools.object_template`.
+MANO layer), the stand-in hand, the parity kit, or object templates (`geometry.object_template`, made by
+`python -m hand_object_pose.tools.object_template`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from hand_object_pose.geometry.object_template import ObjectTemplate
 
 # Vertex ids of the five finger tips (thumb, index, middle, ring, pinky) that the official MANO wrapper
 # appends to MANO's 16 regressed joints.
@@ -42,27 +44,6 @@ class HandTopology:
             raise ValueError(f"hand faces must be (F, 3), got {self.faces.shape}")
         if self.joint_regressor.ndim != 2 or self.joint_regressor.shape[0] != 21:
             raise ValueError(f"hand joint regressor must be (21, V), got {self.joint_regressor.shape}")
-
-
-@dataclass
-class ObjectTemplate:
-    """One catalogue object: vertices (1000, 3) in metres, object frame; faces (F, 3) int64.
-
-    `symmetry` describes the object's symmetries for evaluation / losses (see tools.object_template).
-    """
-
-    name: str
-    vertices: np.ndarray
-    faces: np.ndarray
-    symmetry: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.vertices = np.asarray(self.vertices, dtype=np.float32)
-        self.faces = np.asarray(self.faces, dtype=np.int64)
-        if self.vertices.ndim != 2 or self.vertices.shape[1] != 3:
-            raise ValueError(f"object {self.name!r}: vertices must be (V, 3), got {self.vertices.shape}")
-        if self.faces.ndim != 2 or self.faces.shape[1] != 3:
-            raise ValueError(f"object {self.name!r}: faces must be (F, 3), got {self.faces.shape}")
 
 
 def tube_mesh(rings: int, ring_size: int, length: float, radius: float,

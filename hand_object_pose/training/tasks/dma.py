@@ -47,6 +47,7 @@ from torch import nn
 
 from hand_object_pose.evaluation.joints import mpjpe
 from hand_object_pose.evaluation.objects import mean_mesh_error, symmetry_rotations
+from hand_object_pose.geometry.object_template import load_template, resample_mesh, save_template
 from hand_object_pose.geometry.rotations import matrix_to_quaternion
 from hand_object_pose.models.dma import DMAConfig, HandTopology, ObjectTemplate, build
 from hand_object_pose.models.dma.assets import FINGERTIP_VERTICES, hand_topology_from_model
@@ -66,9 +67,8 @@ def default_template_cache() -> Path:
 
 def synthetic_templates(object_ids: Optional[Sequence[str]], cache_dir: Path, num_vertices: int) -> list:
     """DMA templates of the synthetic catalogue (all objects, or `object_ids` in that order), made with
-    ACVD (`tools.object_template`) and cached under `cache_dir` by a hash of the source mesh."""
+    ACVD (`geometry.object_template.resample_mesh`) and cached under `cache_dir` by a hash of the source mesh."""
     from hand_object_pose.synthetic.objects import default_objects
-    from hand_object_pose.tools.object_template import load_template, resample_mesh, save_template
 
     catalogue = {o.object_id: o for o in default_objects()}
     ids = list(catalogue) if object_ids is None else list(object_ids)
@@ -177,7 +177,6 @@ class DMATask:
         from hand_object_pose.geometry.mano import TIP_VERTEX_IDS, ManoLayer
         from hand_object_pose.models.dma.soft_render import finger_face_labels
         from hand_object_pose.synthetic.standin_hand import standin_hand_path
-        from hand_object_pose.tools.object_template import load_template
 
         path = self.mano_path or standin_hand_path("right")
         arrays = load_hand_model(path)
