@@ -53,7 +53,7 @@ setup(
     ],
     extras_require=EXTRAS,
     # The licence-free stand-in hand (NOT MANO): found under <prefix>/share/hand_object_pose/models/
-    # standin_hand by synthetic.standin_hand.standin_hand_dirs(), as after a colcon install.
+    # standin_hand by geometry.hand_model_files.standin_hand_dirs(), as after a colcon install.
     # The shipped default network (models/default: ONNX + metadata.json) goes beside it.
     data_files=[("share/hand_object_pose/models/standin_hand", sorted(glob.glob("models/standin_hand/*"))),
                 ("share/hand_object_pose/models/default", sorted(glob.glob("models/default/*")))],

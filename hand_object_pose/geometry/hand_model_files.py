@@ -4,6 +4,11 @@ Both the MANO converter (`tools/convert_mano.py`, official pkl -> npz) and the l
 (`synthetic/standin_hand.py`) write this format; the MANO layer (`geometry/mano.py`) reads only it, with
 ``np.load(allow_pickle=False)``.
 
+Which file a hand side uses is decided here, once (`hand_model_file`): the user's converted MANO file
+when the ``mano_path`` setting names one (MANO is licensed and never shipped), else the committed
+licence-free stand-in hand (``models/standin_hand/standin_hand_<side>.npz``, NOT MANO: same layout,
+different shape).
+
 Arrays (V = 778 vertices, J = 16 joints, F = 1538 faces, S = shape coefficients, P = 9 * (J - 1)):
 
 =================== ============ ======= ===================================================================
@@ -28,7 +33,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpy as np
 
@@ -44,6 +49,8 @@ REQUIRED_KEYS = (
 )
 OPTIONAL_KEYS = ("side", "left_shapedirs_fixed")
 SIDES = ("right", "left")
+MANO_FILES = {"right": "MANO_RIGHT.npz", "left": "MANO_LEFT.npz"}
+"""File names of the converted MANO models in a ``mano_path`` directory (`tools/convert_mano.py` writes them)."""
 
 # Expected shapes; None = any size (the number of shape coefficients).
 _SHAPES = {
@@ -137,3 +144,64 @@ def save_hand_model(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, buffer.getvalue())
+
+
+# --- which file: the user's MANO, else the stand-in ------------------------------------------------------
+
+def standin_hand_dirs(package_dir: str | os.PathLike | None = None) -> list[str]:
+    """Where the committed stand-in npz files can be, in search order.
+
+    * a source checkout: ``<repo>/models/standin_hand`` beside the ``hand_object_pose`` package;
+    * an install prefix (colcon/ament, whose CMakeLists installs ``models/`` into the share folder, or a
+      pip install, whose setup.py ships them as data files): ``<prefix>/share/hand_object_pose/
+      models/standin_hand`` with the package at ``<prefix>/lib/pythonX.Y/site-packages/hand_object_pose``.
+    """
+    package_dir = os.path.abspath(package_dir or os.path.join(os.path.dirname(__file__), os.pardir))
+    prefix = os.path.join(package_dir, os.pardir, os.pardir, os.pardir, os.pardir)
+    return [os.path.normpath(os.path.join(package_dir, os.pardir, "models", "standin_hand")),
+            os.path.normpath(os.path.join(prefix, "share", "hand_object_pose", "models", "standin_hand"))]
+
+
+def standin_hand_path(side: str, directory: str | os.PathLike | None = None) -> str:
+    """Path of a committed stand-in npz: in `directory` when given, else the first of
+    `standin_hand_dirs()` that holds it (FileNotFoundError listing the places searched)."""
+    if side not in SIDES:
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+    name = f"standin_hand_{side}.npz"
+    if directory is not None:
+        return os.path.normpath(os.path.join(directory, name))
+    candidates = [os.path.join(d, name) for d in standin_hand_dirs()]
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"stand-in hand file {name} not found; searched: {', '.join(candidates)}")
+
+
+class HandModelFile(NamedTuple):
+    """The npz a hand side is built from, and whether it is the user's MANO (False: the stand-in, NOT MANO)."""
+
+    path: str
+    is_mano: bool
+
+
+def hand_model_file(side: str, mano_path: str | os.PathLike = "", required: bool = False) -> HandModelFile:
+    """The hand model file of one side: the user's MANO when `mano_path` holds it, else the stand-in hand.
+
+    `mano_path` is a directory holding ``MANO_RIGHT.npz`` / ``MANO_LEFT.npz`` (`MANO_FILES`), or one such
+    npz itself (a right-hand-only model such as Dense Mutual Attention is given its file directly); "" means
+    the stand-in. When `mano_path` is set but holds no file for `side`, the stand-in is returned
+    (``is_mano=False``: callers warn that meshes are NOT MANO) unless `required`, which raises
+    FileNotFoundError naming what was looked for (for tools and training, where the user asked for MANO).
+    """
+    if side not in SIDES:
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+    if mano_path:
+        given = os.path.expanduser(os.fspath(mano_path))
+        candidate = os.path.join(given, MANO_FILES[side]) if os.path.isdir(given) else given
+        if os.path.isfile(candidate):
+            return HandModelFile(candidate, True)
+        if required:
+            raise FileNotFoundError(f"no {side} hand model at {candidate} (mano_path {given!r}: a directory holding "
+                                    f"{MANO_FILES[side]} or that npz itself; convert the official pkl with "
+                                    f"`python -m hand_object_pose.tools.convert_mano`)")
+    return HandModelFile(standin_hand_path(side), False)

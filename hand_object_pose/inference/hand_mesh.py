@@ -2,7 +2,8 @@
 
 Loads `<mano_path>/MANO_RIGHT.npz` / `MANO_LEFT.npz` (the official files converted once with
 `python -m hand_object_pose.tools.convert_mano`); without them, the licence-free stand-in hand
-(`models/standin_hand/`, NOT MANO: same array layout, different shape), with a warning.
+(`models/standin_hand/`, NOT MANO: same array layout, different shape), with a warning. Which file is
+decided by `geometry.hand_model_files.hand_model_file`.
 
 Convention (an assumption, see docs/inference.md): the pose is axis-angle, 3 global-orientation
 values (about the wrist, camera axes) + 15 x 3 finger-joint values relative to MANO's mean hand
@@ -11,28 +12,15 @@ pose (`flat_hand_mean=False`, smplx's default, as InterHand2.6M's MANO annotatio
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
 import numpy as np
 import torch
 
+from hand_object_pose.geometry.hand_model_files import MANO_FILES, hand_model_file
 from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix
 from hand_object_pose.geometry.skeleton import WRIST
 
 LOG = logging.getLogger(__name__)
-
-MANO_FILES = {"right": "MANO_RIGHT.npz", "left": "MANO_LEFT.npz"}
-
-
-def hand_model_file(side: str, mano_path: str) -> tuple[str, bool]:
-    """(npz path, is_real_mano) for one side: the MANO file when `mano_path` holds it, else the stand-in."""
-    if mano_path:
-        candidate = Path(mano_path).expanduser() / MANO_FILES[side]
-        if candidate.is_file():
-            return str(candidate), True
-    from hand_object_pose.synthetic.standin_hand import standin_hand_path
-    return standin_hand_path(side), False
 
 
 class HandMeshModel:

@@ -19,12 +19,12 @@ import cv2
 import numpy as np
 import torch
 
+from hand_object_pose.geometry.hand_model_files import standin_hand_path
 from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from hand_object_pose.synthetic.objects import ObjectModel, default_objects
 from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
-from hand_object_pose.synthetic.standin_hand import standin_hand_path
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3}
 """Values of the instance label image."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hand_object_pose.geometry.hand_model_files import (
-    NUM_FACES, NUM_JOINTS, NUM_VERTICES, save_hand_model, validate_hand_model,
+    NUM_FACES, NUM_JOINTS, NUM_VERTICES, save_hand_model, standin_hand_dirs, standin_hand_path, validate_hand_model,
 )
 
 TIP_VERTEX_IDS = {"thumb": 744, "index": 320, "middle": 443, "ring": 554, "pinky": 671}
@@ -564,35 +564,6 @@ def mirror_to_left(right: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def build_standin_hands() -> dict[str, dict[str, np.ndarray]]:
     right = build_right_hand()
     return {"right": right, "left": mirror_to_left(right)}
-
-
-def standin_hand_dirs(package_dir: str | os.PathLike | None = None) -> list[str]:
-    """Where the committed stand-in npz files can be, in search order.
-
-    * a source checkout: ``<repo>/models/standin_hand`` beside the ``hand_object_pose`` package;
-    * an install prefix (colcon/ament, whose CMakeLists installs ``models/`` into the share folder, or a
-      pip install, whose setup.py ships them as data files): ``<prefix>/share/hand_object_pose/
-      models/standin_hand`` with the package at ``<prefix>/lib/pythonX.Y/site-packages/hand_object_pose``.
-    """
-    package_dir = os.path.abspath(package_dir or os.path.join(os.path.dirname(__file__), os.pardir))
-    prefix = os.path.join(package_dir, os.pardir, os.pardir, os.pardir, os.pardir)
-    return [os.path.normpath(os.path.join(package_dir, os.pardir, "models", "standin_hand")),
-            os.path.normpath(os.path.join(prefix, "share", "hand_object_pose", "models", "standin_hand"))]
-
-
-def standin_hand_path(side: str, directory: str | os.PathLike | None = None) -> str:
-    """Path of a committed stand-in npz: in `directory` when given, else the first of
-    `standin_hand_dirs()` that holds it (FileNotFoundError listing the places searched)."""
-    if side not in ("right", "left"):
-        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
-    name = f"standin_hand_{side}.npz"
-    if directory is not None:
-        return os.path.normpath(os.path.join(directory, name))
-    candidates = [os.path.join(d, name) for d in standin_hand_dirs()]
-    for path in candidates:
-        if os.path.isfile(path):
-            return path
-    raise FileNotFoundError(f"stand-in hand file {name} not found; searched: {', '.join(candidates)}")
 
 
 def write_standin_hands(directory: str | os.PathLike) -> list[str]:

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from hand_object_pose.geometry.hand_model_files import load_hand_model
+from hand_object_pose.geometry.hand_model_files import load_hand_model, standin_hand_path
 from hand_object_pose.geometry.mano import ManoLayer
-from hand_object_pose.synthetic.standin_hand import standin_hand_path
 from hand_object_pose.tools import convert_mano
 
 

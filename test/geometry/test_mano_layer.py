@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from hand_object_pose.geometry import skeleton
-from hand_object_pose.geometry.hand_model_files import load_hand_model, save_hand_model
+from hand_object_pose.geometry.hand_model_files import load_hand_model, save_hand_model, standin_hand_path
 from hand_object_pose.geometry.mano import TIP_VERTEX_IDS, ManoLayer
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix
-from hand_object_pose.synthetic.standin_hand import flexion_axes, standin_hand_path
+from hand_object_pose.synthetic.standin_hand import flexion_axes
 
 MIRROR = torch.tensor([-1.0, 1.0, 1.0])
 AXIS_ANGLE_MIRROR = torch.tensor([1.0, -1.0, -1.0])

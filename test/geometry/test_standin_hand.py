@@ -6,9 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from hand_object_pose.geometry.hand_model_files import load_hand_model
+from hand_object_pose.geometry.hand_model_files import load_hand_model, standin_hand_dirs, standin_hand_path
 from hand_object_pose.synthetic import standin_hand
-from hand_object_pose.synthetic.standin_hand import standin_hand_path
 
 TIPS = {"thumb": 744, "index": 320, "middle": 443, "ring": 554, "pinky": 671}
 
@@ -128,8 +127,6 @@ def test_standin_files_are_found_in_a_checkout_and_in_an_install_prefix(tmp_path
     """A colcon or pip install puts the files in <prefix>/share/hand_object_pose/models/standin_hand
     and the package in <prefix>/lib/pythonX.Y/site-packages: the lookup must find them there too."""
     import shutil
-
-    from hand_object_pose.synthetic.standin_hand import standin_hand_dirs, standin_hand_path
 
     checkout = standin_hand_path("right")
     assert os.path.isfile(checkout)

@@ -72,7 +72,7 @@ def test_kpt_angles_gives_mano_joints_and_mesh_that_move_with_the_hand():
     from hand_object_pose.geometry.mano import ManoLayer
     from hand_object_pose.inference.crops import full_frame_box, make_crop
     from hand_object_pose.inference.lifting import lift_prediction
-    from hand_object_pose.synthetic.standin_hand import standin_hand_path
+    from hand_object_pose.geometry.hand_model_files import standin_hand_path
 
     adapter, outputs = run_small("kpt_ih26m_angles", backbone_depth=18, big_decoder=False, enc_layers=1,
                                  dec_layers=1, selection="maxpool")

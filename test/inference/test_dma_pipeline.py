@@ -10,12 +10,11 @@ import torch
 from hand_object_pose.export.dma_onnx import METADATA_OBJECT_IDS, _store_object_ids
 from hand_object_pose.export.onnx import export_onnx
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
-from hand_object_pose.geometry.hand_model_files import load_hand_model, save_hand_model
+from hand_object_pose.geometry.hand_model_files import load_hand_model, save_hand_model, standin_hand_path
 from hand_object_pose.inference.catalogue import CatalogueError, ObjectCatalogue
 from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
 from hand_object_pose.models.dma.assets import ObjectTemplate, joint_regressor_21
 from hand_object_pose.synthetic.objects import default_objects
-from hand_object_pose.synthetic.standin_hand import standin_hand_path
 from hand_object_pose.geometry.object_template import resample_mesh, save_template
 
 CAMERA = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])

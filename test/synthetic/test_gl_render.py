@@ -6,7 +6,7 @@ import torch
 from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.synthetic.gl_render import GLRenderer, make_renderer
 from hand_object_pose.synthetic.raster import render_mesh
-from hand_object_pose.synthetic.standin_hand import standin_hand_path
+from hand_object_pose.geometry.hand_model_files import standin_hand_path
 
 SIZE = (120, 160)  # height, width
 

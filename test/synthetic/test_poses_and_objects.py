@@ -7,7 +7,7 @@ from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.inference.catalogue import ObjectCatalogue
 from hand_object_pose.synthetic import poses
 from hand_object_pose.synthetic.objects import Primitive, default_objects, read_ply, write_catalogue
-from hand_object_pose.synthetic.standin_hand import standin_hand_path
+from hand_object_pose.geometry.hand_model_files import standin_hand_path
 
 
 def test_sampled_poses_respect_joint_limits():

@@ -8,7 +8,7 @@ import torch
 from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.scene import LABEL_IDS, SceneConfig, SceneGenerator
-from hand_object_pose.synthetic.standin_hand import standin_hand_path
+from hand_object_pose.geometry.hand_model_files import standin_hand_path
 
 SIZE = (160, 120)
 

@@ -10,7 +10,8 @@ import torch
 
 from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.synthetic.raster import render_mesh
-from hand_object_pose.synthetic.standin_hand import flexion_axes, standin_hand_path
+from hand_object_pose.geometry.hand_model_files import standin_hand_path
+from hand_object_pose.synthetic.standin_hand import flexion_axes
 
 SIZE = 256
 K = np.array([[560.0, 0.0, 127.5], [0.0, 560.0, 127.5], [0.0, 0.0, 1.0]])

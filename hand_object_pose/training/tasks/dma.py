@@ -5,10 +5,10 @@ The authors released no training code; the recipe is the paper's (section 4.3: A
 (models.md section 4.3).
 
 Assets (loaded in `build_model`, so a config naming files elsewhere still builds its task):
-* hand: a MANO-layout npz (`mano_path`: the user's converted MANO_RIGHT.npz; default the licence-free
-  stand-in hand, NOT MANO) gives the faces, the 21x778 joint regressor, the finger labels of the
+* hand: a MANO-layout npz (`mano_path`: the user's converted MANO_RIGHT.npz or the directory holding it,
+  `geometry.hand_model_files.hand_model_file`; default the licence-free stand-in hand, NOT MANO) gives the faces, the 21x778 joint regressor, the finger labels of the
   rendering loss and the MANO layer that turns labelled pose/shape into target vertices;
-* objects: DMA templates with 1000 vertices, either npz files of `tools.object_template`
+* objects: DMA templates with 1000 vertices, either npz files of `tools.object_template` (`geometry.object_template`)
   (`object_templates: [paths]`, the id stored in each file must equal the dataset's object name) or
   the synthetic catalogue (`object_templates: synthetic`), resampled here with ACVD and cached.
 
@@ -133,20 +133,20 @@ def _project_template(vertices_cam: np.ndarray, faces: np.ndarray, intrinsics: n
     return mask
 
 
-class DMATask:
+@task_for("dma")
+class DMATask(TrainingTask):
     name = "dma"
     # The residual GIN blocks whose outputs the official forward discards, and PoseNet's unused `conv`,
     # never receive gradients.
     find_unused_parameters = True
 
-    def __init__(self, model_config: DMAConfig, augmentation: AugmentationConfig = AugmentationConfig(),
+    def __init__(self, family, model_config: DMAConfig, augmentation: AugmentationConfig = AugmentationConfig(),
                  mano_path: Optional[str] = None, flat_hand_mean: bool = True,
                  object_templates=SYNTHETIC, synthetic_objects: Optional[Sequence[str]] = None,
                  template_cache: Optional[str] = None, align_orientation: bool = True,
-                 fingertip_vertices: Optional[Sequence[int]] = None, loss_weights: Optional[dict] = None):
-        self.model_config = model_config
-        self.augmentation = dataclasses.replace(augmentation)
-        self.input_size = model_config.input_size
+                 fingertip_vertices: Optional[Sequence[int]] = None, loss_weights: Optional[dict] = None,
+                 initial_weights: Optional[str] = None):
+        super().__init__(family, model_config, augmentation, initial_weights)
         self.mano_path = mano_path
         self.flat_hand_mean = bool(flat_hand_mean)
         if object_templates != SYNTHETIC and (isinstance(object_templates, str)
@@ -173,12 +173,11 @@ class DMATask:
         """Hand model, MANO layer, object templates and the criterion (once)."""
         if self._assets_loaded:
             return
-        from hand_object_pose.geometry.hand_model_files import load_hand_model
+        from hand_object_pose.geometry.hand_model_files import hand_model_file, load_hand_model
         from hand_object_pose.geometry.mano import TIP_VERTEX_IDS, ManoLayer
         from hand_object_pose.models.dma.soft_render import finger_face_labels
-        from hand_object_pose.synthetic.standin_hand import standin_hand_path
 
-        path = self.mano_path or standin_hand_path("right")
+        path = hand_model_file("right", self.mano_path or "", required=True).path
         arrays = load_hand_model(path)
         # Tip vertices as the joint labels define them: the stand-in hand's own (its synthetic labels come
         # from our MANO layer), else the official DMA ids (HO-3D's joint convention).
@@ -205,7 +204,7 @@ class DMATask:
 
     def build_model(self) -> nn.Module:
         self._load_assets()
-        model = build(self.model_config, hand=self.hand, objects=self.templates)
+        model = self.start_from(self.family.build(self.model_config, hand=self.hand, objects=self.templates))
         self.criterion.to(next(model.parameters()).device)
         return model
 
