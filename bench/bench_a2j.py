@@ -33,7 +33,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hand_object_pose.export.a2j_onnx import INPUT_NAMES, export_a2j  # noqa: E402
+from hand_object_pose.export.preset_export import write_graph  # noqa: E402
+from hand_object_pose.models.a2j import FAMILY as A2J  # noqa: E402
+from hand_object_pose.models.a2j.inference_graph import INPUT_NAMES  # noqa: E402
 from hand_object_pose.export.onnx import ort_session  # noqa: E402
 from hand_object_pose.models.a2j import PRESETS, build  # noqa: E402
 from hand_object_pose.models.common.deformable_attention import (  # noqa: E402
@@ -86,7 +88,7 @@ def main(argv=None) -> int:
     image = torch.rand(1, 3, 256, 256)
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = export_a2j(model, Path(tmp) / "a2j.onnx")
+        path = write_graph(A2J, model, Path(tmp) / "a2j.onnx")
         session = ort_session(path, threads=args.threads)
         feeds = {INPUT_NAMES[0]: image.numpy()}
         with torch.no_grad():

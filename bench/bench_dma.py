@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hand_object_pose.export.dma_onnx import INPUT_NAMES, OUTPUT_NAMES, DMAInferenceGraph, export_dma_onnx
 from hand_object_pose.export.onnx import ort_session
+from hand_object_pose.export.preset_export import write_graph
+from hand_object_pose.models.dma import FAMILY as DMA
+from hand_object_pose.models.dma.inference_graph import INPUT_NAMES, OUTPUT_NAMES, DMAInferenceGraph
 from timing import time_calls  # bench/timing.py, beside this script
 from hand_object_pose.export.parity_dma import build_kit_model
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
@@ -43,7 +45,7 @@ def main(argv=None) -> int:
     model, _, inputs, _ = build_kit_model(kit, compute_discarded_blocks=False)
     graph = DMAInferenceGraph(model).eval()
     with tempfile.TemporaryDirectory() as folder:
-        session = ort_session(export_dma_onnx(model, Path(folder) / "dma.onnx"), threads=args.threads)
+        session = ort_session(write_graph(DMA, model, Path(folder) / "dma.onnx"), threads=args.threads)
     feeds = {name: t.numpy() for name, t in zip(INPUT_NAMES, inputs)}
 
     with torch.no_grad():

@@ -32,26 +32,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hand_object_pose.geometry.camera import CameraIntrinsics  # noqa: E402
 from hand_object_pose.inference.estimator import Estimator, EstimatorConfig  # noqa: E402
+from hand_object_pose.export.preset_export import write_graph  # noqa: E402
 from hand_object_pose.models.registry import get_preset, preset_names  # noqa: E402
-
-EXPORTERS = {
-    "kpt": ("hand_object_pose.export.kpt_onnx", "export_kpt_onnx"),
-    "a2j": ("hand_object_pose.export.a2j_onnx", "export_a2j"),
-}
-
 
 def export_preset(preset: str, folder: Path) -> Path:
     """The preset's ONNX file (random weights) in `folder`, exported on first use."""
-    import importlib
-
     path = folder / f"{preset}_random.onnx"
     if path.is_file():
         return path
     family, config = get_preset(preset)
-    module_name, function = EXPORTERS[family.__name__.rsplit(".", 1)[-1]]
     torch.manual_seed(0)
-    getattr(importlib.import_module(module_name), function)(family.build(config).eval(), path)
-    return path
+    return write_graph(family, family.build(config).eval(), path)
 
 
 def test_frame(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,9 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hand_object_pose.export.kpt_onnx import KptInferenceGraph, export_kpt_onnx  # noqa: E402
+from hand_object_pose.export.preset_export import write_graph  # noqa: E402
+from hand_object_pose.models.kpt import FAMILY as KPT  # noqa: E402
+from hand_object_pose.models.kpt.inference_graph import KptInferenceGraph  # noqa: E402
 from hand_object_pose.export.onnx import ort_session  # noqa: E402
 from timing import time_calls  # noqa: E402  (bench/timing.py, beside this script)
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit  # noqa: E402
@@ -73,7 +75,7 @@ def bench_preset(name: str, args) -> dict:
     with torch.no_grad():
         torch_times, torch_cpu = time_calls(lambda: model(image), args.runs, args.warmup)
         expected = [t.numpy() for t in graph(image)]
-    path = export_kpt_onnx(model, Path(args.out) / f"{name}.onnx")
+    path = write_graph(KPT, model, Path(args.out) / f"{name}.onnx")
     session = ort_session(path, args.threads, allow_spinning=False)  # steadier on a shared machine
     feeds = {"image": image.numpy()}
     ort_times, ort_cpu = time_calls(lambda: session.run(None, feeds), args.runs, args.warmup)

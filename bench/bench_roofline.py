@@ -89,7 +89,7 @@ def forward_of(name: str):
     """(callable running one batch-1 inference forward, description) for a preset."""
     torch.manual_seed(0)
     if name.startswith("kpt_"):
-        from hand_object_pose.export.kpt_onnx import KptInferenceGraph
+        from hand_object_pose.models.kpt.inference_graph import KptInferenceGraph
         from hand_object_pose.models.kpt import PRESETS, build
 
         graph = KptInferenceGraph(_frozen(build(PRESETS[name])))
@@ -102,7 +102,7 @@ def forward_of(name: str):
         image = torch.rand(1, 3, 256, 256)
         return lambda: model(image), "model forward"
     if name == "dma_ho3d":
-        from hand_object_pose.export.dma_onnx import DMAInferenceGraph
+        from hand_object_pose.models.dma.inference_graph import DMAInferenceGraph
         from hand_object_pose.export.parity_dma import build_kit_model
         from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
 

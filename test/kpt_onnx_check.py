@@ -4,17 +4,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hand_object_pose.export.kpt_onnx import KptInferenceGraph, export_kpt_onnx, output_names
 from hand_object_pose.export.onnx import ort_session
+from hand_object_pose.export.preset_export import write_graph
+from hand_object_pose.models.kpt.inference_graph import KptInferenceGraph, output_names
+from hand_object_pose.models.registry import get_family
 
 TOKEN_OUTPUTS = ("token_xy", "token_kind", "token_valid")
 
 
-def check_onnx_matches_torch(model, path, batches=(1, 2), rtol: float = 1e-4) -> list[dict]:
+def check_onnx_matches_torch(model, path, batches=(1, 2), rtol: float = 1e-4, family: str = "kpt") -> list[dict]:
     """Export `model` to `path`, run ONNX Runtime and torch on random images of each batch size and
     assert: the output names, identical token selection (discrete: no near-ties in test maps), and
     every other output within `rtol` of its largest magnitude. Returns torch's outputs per batch."""
-    session = ort_session(export_kpt_onnx(model, path))
+    session = ort_session(write_graph(get_family(family), model, path))
     graph = KptInferenceGraph(model)
     assert tuple(o.name for o in session.get_outputs()) == output_names(model.config)
     size = 2 * model.config.heatmap_size

@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 
 from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, warp_image
+from hand_object_pose.models.weights_file import load_weights, read_weights_file
 
 from . import crops as crop_lib
 from .adapters import CropPrediction, make_adapter
@@ -114,21 +115,17 @@ class Estimator:
         self.config = config = dataclasses.replace(config).validate()
         self.model_name = config.model
         family, model_config = get_preset(config.model)
-        if config.model_overrides:
-            try:
-                model_config = dataclasses.replace(model_config, **config.model_overrides)
-            except TypeError as exc:  # a name that is not a field of the preset's config
-                known = [f.name for f in dataclasses.fields(model_config)]
-                raise ValueError(f"EstimatorConfig.model_overrides={config.model_overrides!r} is invalid: {exc}; "
-                                 f"fields of {type(model_config).__name__}: {known}") from None
+        try:
+            model_config = family.with_overrides(model_config, config.model_overrides)
+        except (TypeError, ValueError) as exc:  # an unknown field, or the config's own validation
+            raise ValueError(f"EstimatorConfig.model_overrides={config.model_overrides!r} is invalid: {exc}") from None
         self._adapter = make_adapter(family, model_config, config.mano_path)
         self.input_size = self._adapter.input_size
         self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
         self.object_id = self._resolve_object_id()
         # Models built around object templates (Dense Mutual Attention) take them, and their hand mesh, from
         # the catalogue and mano_path; the templates also give the reported objects their meshes.
-        if hasattr(self._adapter, "use_catalogue"):
-            self._adapter.use_catalogue(self.catalogue, self.object_id, config.mano_path)
+        self._adapter.use_catalogue(self.catalogue, self.object_id, config.mano_path)
         self._object_meshes = self.catalogue.load_templates() if self.catalogue is not None else {}
         if config.mano_path and not Path(config.mano_path).expanduser().is_dir():
             # Not fatal: meshes fall back to the licence-free stand-in hand, loudly.
@@ -144,14 +141,12 @@ class Estimator:
                 raise ValueError(f"ONNX model {config.model_path} does not look like a {config.model!r} export: "
                                  f"missing tensors {missing} (it has inputs {self._backend.input_names}, "
                                  f"outputs {self._backend.output_names})")
-            if hasattr(self._adapter, "check_onnx_metadata"):
-                self._adapter.check_onnx_metadata(self._backend.session.get_modelmeta().custom_metadata_map,
-                                                  config.model_path, _export_record(config.model_path))
+            self._adapter.check_onnx_metadata(self._backend.session.get_modelmeta().custom_metadata_map,
+                                              config.model_path, _export_record(config.model_path))
         else:
-            model = self._adapter.build_model(family) if hasattr(self._adapter, "build_model") \
-                else family.build(model_config)
+            model = self._adapter.build_model()
             if config.model_path:
-                self._load_torch_weights(model, config.model_path)
+                self._load_torch_weights(family, model, config.model_path)
             else:
                 LOG.warning("model %s runs with RANDOM weights (allow_random_weights): its outputs are "
                             "meaningless", config.model)
@@ -183,7 +178,7 @@ class Estimator:
             return wanted
         if len(self.catalogue) == 1:
             return self.catalogue.ids[0]
-        if getattr(self._adapter, "predicts_object", False):
+        if self._adapter.predicts_object:
             raise ValueError(f"EstimatorConfig.object_id is empty but the catalogue {self.catalogue.source} "
                              f"holds {len(self.catalogue)} objects: name the one this model tracks "
                              f"(one of {list(self.catalogue.ids)})")
@@ -197,27 +192,13 @@ class Estimator:
                 obj.vertices = template.vertices.astype(np.float64) @ obj.rotation.T + obj.translation
                 obj.faces = template.faces
 
-    def _load_torch_weights(self, model, path: str) -> None:
-        import torch
-
+    def _load_torch_weights(self, family, model, path: str) -> None:
+        """Any weights file `models.weights_file` reads (the authors' release, a training checkpoint, a state
+        dict). FileNotFoundError when missing; ValueError (one line) when corrupt or of another model."""
         file = Path(path).expanduser()
         if not file.is_file():
             raise FileNotFoundError(f"model file not found: {file}")
-        try:
-            if file.name.endswith(".pth.tar"):
-                self._adapter.load_official(model, str(file))
-                return
-            state = torch.load(str(file), map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt file (RuntimeError/UnpicklingError/...), foreign checkpoint (KeyError)
-            raise ValueError(f"cannot read model file {file}: {type(exc).__name__}: {exc}") from exc
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise ValueError(f"model file {file} holds a {type(state).__name__}, expected a state dict")
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ValueError(f"model file {file} does not fit preset {self.model_name!r}: {exc}") from exc
+        load_weights(family, model, read_weights_file(file), self.model_name)
 
     # --- per frame ----------------------------------------------------------------------------------
 

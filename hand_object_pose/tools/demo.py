@@ -85,16 +85,17 @@ def export_untrained(out_dir: Path, preset: str, overrides: dict) -> Path:
         return path
     import torch
 
-    from hand_object_pose.export.kpt_onnx import export_kpt_onnx
+    from hand_object_pose.export.preset_export import write_graph
     from hand_object_pose.models.registry import get_preset
 
     family, config = get_preset(preset)
-    if not preset.startswith("kpt_"):
-        raise DemoError(f"the untrained stand-in model must be a Keypoint Transformer preset, got {preset!r}")
+    if family.uses_object_templates:
+        raise DemoError(f"the untrained stand-in model cannot be {preset!r}: a {family.name} network needs the "
+                        "object catalogue's templates baked into its export")
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     model = family.build(dataclasses.replace(config, **overrides)).eval()
-    export_kpt_onnx(model, path)
+    write_graph(family, model, path)
     path.with_suffix(".json").write_text(json.dumps(metadata, indent=2))
     return path
 

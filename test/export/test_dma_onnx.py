@@ -11,8 +11,10 @@ import onnx
 import pytest
 import torch
 
-from hand_object_pose.export.dma_onnx import (INPUT_NAMES, OUTPUT_NAMES, DMAInferenceGraph, export_dma_onnx)
 from hand_object_pose.export.onnx import ort_session
+from hand_object_pose.export.preset_export import ExportError, write_graph
+from hand_object_pose.models.dma import FAMILY
+from hand_object_pose.models.dma.inference_graph import INPUT_NAMES, OUTPUT_NAMES, DMAInferenceGraph
 from hand_object_pose.export.parity_dma import build_kit_model
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
 
@@ -25,7 +27,7 @@ RTOL = 1e-4
 def exported(tmp_path_factory):
     torch.set_num_threads(2)
     model, _, inputs, _ = build_kit_model(load_kit("dma_ho3d", SHARED_PARITY_DIR), compute_discarded_blocks=True)
-    path = export_dma_onnx(model, tmp_path_factory.mktemp("onnx") / "dma.onnx")
+    path = write_graph(FAMILY, model, tmp_path_factory.mktemp("onnx") / "dma.onnx")
     return model, inputs, path
 
 
@@ -64,5 +66,5 @@ def test_onnxruntime_matches_torch_on_a_mixed_batch(exported):
 
 def test_export_rejects_old_opsets(exported, tmp_path):
     model, _, _ = exported
-    with pytest.raises(ValueError, match="opset >= 16"):
-        export_dma_onnx(model, tmp_path / "x.onnx", opset=15)
+    with pytest.raises(ExportError, match="opset >= 16"):
+        write_graph(FAMILY, model, tmp_path / "x.onnx", opset=15)

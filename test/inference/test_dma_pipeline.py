@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from hand_object_pose.export.dma_onnx import METADATA_OBJECT_IDS, _store_object_ids
+from hand_object_pose.export.preset_export import store_metadata, write_graph
+from hand_object_pose.models.dma.inference_graph import METADATA_OBJECT_IDS
 from hand_object_pose.export.onnx import export_onnx
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
 from hand_object_pose.geometry.hand_model_files import load_hand_model, save_hand_model, standin_hand_path
@@ -117,8 +118,8 @@ def test_onnx_file_must_bake_the_catalogue_templates_in_order(tmp_path, template
     from hand_object_pose.models.registry import get_preset
 
     path = export_onnx(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), tmp_path / "tiny.onnx", ["x"], ["y"])
-    _store_object_ids(path, list(OBJECTS))
-    _store_object_ids(path, list(OBJECTS))  # a re-export replaces, never duplicates
+    store_metadata(path, {METADATA_OBJECT_IDS: json.dumps(list(OBJECTS))})
+    store_metadata(path, {METADATA_OBJECT_IDS: json.dumps(list(OBJECTS))})  # a re-export replaces, never duplicates
     metadata = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta() \
         .custom_metadata_map
     assert metadata == {METADATA_OBJECT_IDS: json.dumps(list(OBJECTS))}
@@ -183,8 +184,7 @@ def test_estimator_on_the_kit_weights_reproduces_the_kit_hand_joints(tmp_path, t
 @pytest.mark.slow
 def test_onnx_estimator_checks_the_baked_templates_and_feeds_the_object_index(tmp_path, templates):
     """A real DMA export (random weights, stand-in hand, box then sphere) through the ONNX Runtime Estimator."""
-    from hand_object_pose.export.dma_onnx import export_dma_onnx
-    from hand_object_pose.models.dma import PRESETS, build
+    from hand_object_pose.models.dma import FAMILY, PRESETS, build
     from hand_object_pose.models.dma.assets import hand_topology_from_model
 
     torch.manual_seed(0)
@@ -192,7 +192,7 @@ def test_onnx_estimator_checks_the_baked_templates_and_feeds_the_object_index(tm
               for i in OBJECTS}
     model = build(PRESETS["dma_ho3d"], hand=hand_topology_from_model(load_hand_model(standin_hand_path("right"))),
                   objects=[stored[i] for i in OBJECTS])
-    path = export_dma_onnx(model, tmp_path / "dma.onnx")
+    path = write_graph(FAMILY, model, tmp_path / "dma.onnx")
     del model
     entries = [{"id": i, "template": str(templates[i])} for i in OBJECTS]
     config = dict(backend="onnxruntime", model_path=str(path), allow_random_weights=False, threads=2)

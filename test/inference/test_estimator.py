@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from hand_object_pose.export.kpt_onnx import export_kpt_onnx
+from hand_object_pose.export.preset_export import write_graph
+from hand_object_pose.models.kpt import FAMILY as KPT
 from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, warp_image
 from hand_object_pose.inference.adapters.kpt import KptAdapter
 from hand_object_pose.inference.crops import box_around_keypoints
@@ -26,7 +27,7 @@ def small_kpt(tmp_path_factory):
     family, config = get_preset(PRESET)
     model = family.build(dataclasses.replace(config, **SMALL)).eval()
     folder = tmp_path_factory.mktemp("kpt")
-    onnx_path = export_kpt_onnx(model, folder / "kpt_small.onnx")
+    onnx_path = write_graph(KPT, model, folder / "kpt_small.onnx")
     state_path = folder / "kpt_small.pt"
     torch.save(model.state_dict(), state_path)
     return str(onnx_path), str(state_path)

@@ -26,5 +26,5 @@ def model_with_peaks(config: OccRobNetConfig):
 def test_occrobnet_onnx_runtime_matches_torch_at_batch_1_and_2(tmp_path):
     # Fixed-K max-pool selection inside the graph (the greedy variant is the same KPT code, tested there).
     model = model_with_peaks(dataclasses.replace(TINY, selection="maxpool"))
-    for expected in check_onnx_matches_torch(model, tmp_path / "occrobnet.onnx"):
+    for expected in check_onnx_matches_torch(model, tmp_path / "occrobnet.onnx", family="occrobnet"):
         assert (expected["token_kind"] == 43).any(), "the test model should sample the object too"

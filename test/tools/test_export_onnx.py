@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 import torch
 
-from hand_object_pose.export.kpt_onnx import KptInferenceGraph
+from hand_object_pose.models.kpt.inference_graph import KptInferenceGraph
 from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
 from hand_object_pose.geometry.camera import CameraIntrinsics
 from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
 from hand_object_pose.models.kpt import PRESETS, build
 from hand_object_pose.tools import export_onnx
-from hand_object_pose.tools.export_onnx import compare_output, main
+from hand_object_pose.export.check import compare_output
+from hand_object_pose.export.preset_export import ExportError, template_assets
+from hand_object_pose.tools.export_onnx import main
 
 REPO = Path(__file__).resolve().parents[2]
 PRESET = "kpt_h2o3d_3d"
@@ -155,16 +157,16 @@ def test_usage_errors_are_one_line_with_exit_status_2(tiny_run, tmp_path, capsys
     out = tmp_path / "x.onnx"
     err = _error(capsys, "kpt_nope", out, "--random-weights")
     assert "unknown model preset 'kpt_nope'" in err and "a2j_ih26m" in err and PRESET in err
-    assert "checkpoint not found" in _error(capsys, PRESET, out, "--checkpoint", tmp_path / "missing.pt")
+    assert "weights file not found" in _error(capsys, PRESET, out, "--checkpoint", tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pth.tar"
     corrupt.write_bytes(checkpoint.read_bytes()[:4096])
-    assert "cannot read checkpoint" in _error(capsys, PRESET, out, "--checkpoint", corrupt)
+    assert "cannot read weights file" in _error(capsys, PRESET, out, "--checkpoint", corrupt)
     assert "must be a .onnx file" in _error(capsys, PRESET, tmp_path / "x.trt", "--random-weights")
     err = _error(capsys, PRESET, out, "--random-weights", "--override", "no_such_field=1")
     assert "not a field of KptConfig" in err and "backbone_depth" in err
     assert "change the graph's interface" in _error(capsys, PRESET, out, "--random-weights",
                                                     "--override", "pose_representation=2p5D")
-    assert "dma_* presets only" in _error(capsys, PRESET, out, "--random-weights", "--mano-path", tmp_path)
+    assert "built around object templates" in _error(capsys, PRESET, out, "--random-weights", "--mano-path", tmp_path)
     assert not out.exists()
 
 
@@ -172,10 +174,10 @@ def test_checkpoints_of_another_architecture_are_refused(tiny_run, tmp_path, cap
     checkpoint, model = tiny_run
     out = tmp_path / "x.onnx"
     # Our training checkpoint: another family (recorded task), or the preset without the run's overrides.
-    assert "trained by the 'kpt' task, this preset is a a2j model" in _error(
+    assert "trained by the 'kpt' task; preset 'a2j_ih26m' (a2j) takes checkpoints of the 'a2j' task" in _error(
         capsys, "a2j_ih26m", out, "--checkpoint", checkpoint)
     err = _error(capsys, PRESET, out, "--checkpoint", checkpoint)
-    assert "does not fit this model" in err and "of another shape" in err
+    assert "does not fit preset 'kpt_h2o3d_3d' (kpt): first missing tensor" in err and "of another shape" in err
     # The authors' layout, converted by the family's converter: KPT tensors are no A2J release ...
     official_kpt = tmp_path / "kpt.pth.tar"
     torch.save({"network": {"module." + k: v for k, v in model.state_dict().items()}}, official_kpt)
@@ -203,17 +205,17 @@ def test_dma_assets_are_checked_before_building(tmp_path):
 
     assert export_onnx.parse_args(["dma_ho3d", "x.onnx", "--object-template", "a.npz",
                                    "--object-template", "b.npz"]).object_template == ["a.npz", "b.npz"]
-    with pytest.raises(export_onnx.ExportError, match="--mano-path: cannot use"):
-        export_onnx.dma_assets("/nonexistent/MANO_RIGHT.npz", [], trained=True)
-    with pytest.raises(export_onnx.ExportError, match="--object-template /nonexistent.npz"):
-        export_onnx.dma_assets("", ["/nonexistent.npz"], trained=True)
+    with pytest.raises(ExportError, match="--mano-path: cannot use"):
+        template_assets("/nonexistent/MANO_RIGHT.npz", [], trained=True)
+    with pytest.raises(ExportError, match="--object-template /nonexistent.npz"):
+        template_assets("", ["/nonexistent.npz"], trained=True)
     template = save_template(tmp_path / "tube.npz", placeholder_object())
-    with pytest.raises(export_onnx.ExportError, match="'placeholder_tube' given twice"):
-        export_onnx.dma_assets("", [template, template], trained=True)
-    _, templates, meta = export_onnx.dma_assets("", [template], trained=True)
+    with pytest.raises(ExportError, match="'placeholder_tube' given twice"):
+        template_assets("", [template, template], trained=True)
+    _, templates, meta = template_assets("", [template], trained=True)
     assert meta["object_templates"] == [{"index": 0, "id": "placeholder_tube", "file": str(template.resolve()),
                                          "sha256": sha256(template)}]
-    hand, templates, meta = export_onnx.dma_assets("", [], trained=False)
+    hand, templates, meta = template_assets("", [], trained=False)
     assert hand.joint_regressor.shape == (21, 778) and templates[0].vertices.shape == (1000, 3)
     assert "NOT MANO" in meta["hand_topology"]["source"] and "NOT a real object" in meta["object_templates"][0]["file"]
 

@@ -9,33 +9,19 @@ them, else the anchor-weight peakedness heuristic).
 from __future__ import annotations
 
 import numpy as np
-from torch import nn
 
-from hand_object_pose.export.a2j_onnx import INPUT_NAMES, OUTPUT_NAMES, A2JInferenceGraph
 from hand_object_pose.geometry.skeleton import WRIST, interhand_to_canonical
 from hand_object_pose.inference.result import HAND_SIDES
 
-from .base import CropPrediction, HandInCrop, crop_to_input
+from . import adapter_for
+from .base import CropPrediction, HandInCrop, ModelAdapter
 
 
-class A2JAdapter:
-    """Reads the outputs of `export.a2j_onnx.A2JInferenceGraph` (torch backend and ONNX files alike)."""
+@adapter_for("a2j")
+class A2JAdapter(ModelAdapter):
+    """Reads the outputs of `models.a2j.inference_graph.A2JInferenceGraph` (torch backend and ONNX files alike)."""
 
-    family = "a2j"
-    input_names = INPUT_NAMES
-    output_names = OUTPUT_NAMES
-    predicts_object = False
-
-    def __init__(self, config):
-        self.config = config
-        self.input_size = config.input_size
-        self.sides = HAND_SIDES
-
-    def inference_module(self, model) -> nn.Module:
-        return A2JInferenceGraph(model)
-
-    def preprocess(self, crop_rgb: np.ndarray) -> dict:
-        return {"image": crop_to_input(crop_rgb)}
+    sides = HAND_SIDES
 
     def parse(self, outputs: dict) -> CropPrediction:
         c = self.config
@@ -53,8 +39,3 @@ class A2JAdapter:
                 joint_confidence=np.clip(confidence[21 * k:21 * (k + 1)], 0.0, 1.0),
                 rel_depth=depth - depth[WRIST]))
         return CropPrediction(hands=hands)
-
-    def load_official(self, model, path: str) -> None:
-        """Load the authors' `.pth.tar` into `model` (strict name/shape mapping)."""
-        from hand_object_pose.models.a2j.checkpoint import load_official
-        load_official(model, path)

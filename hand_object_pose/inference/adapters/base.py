@@ -8,9 +8,10 @@ smoothing) is family-independent and lives in the pipeline.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Mapping, Optional
 
 import numpy as np
+from torch import nn
 
 
 @dataclass
@@ -63,3 +64,46 @@ def crop_to_input(crop_rgb: np.ndarray, bgr: bool = False) -> np.ndarray:
     official pipelines use (no mean/std). `bgr` swaps to BGR for models trained on cv2 BGR images."""
     image = crop_rgb[..., ::-1] if bgr else crop_rgb
     return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1.0 / 255.0)
+
+
+class ModelAdapter:
+    """Base class of the per-family adapters; one subclass per family, registered with `adapter_for`.
+
+    Attributes set by every adapter: `family` (the `models.family.ModelFamily`), `config`, `input_size`
+    (px), `input_names` / `output_names` (the graph's tensors), `predicts_object`, `sides` (the hand
+    sides the network reports, right first).
+    """
+
+    predicts_object = False
+
+    def __init__(self, family, config, mano_path: str = ""):
+        self.family = family
+        self.config = config
+        self.input_size = family.input_size(config)
+        self.input_names = tuple(family.input_names(config))
+        self.output_names = tuple(family.output_names(config))
+
+    # --- optional steps (no-ops unless a family needs them) ---------------------------------------
+
+    def use_catalogue(self, catalogue, object_id: str, mano_path: str = "") -> None:
+        """Take what the network is built around from the object catalogue (templated families)."""
+
+    def build_model(self) -> nn.Module:
+        """The torch model (untrained weights) this adapter reads."""
+        return self.family.build(self.config)
+
+    def check_onnx_metadata(self, metadata: Mapping[str, str], path: str, sidecar: Optional[dict] = None) -> None:
+        """Refuse an ONNX file whose baked-in constants do not match this configuration (ValueError)."""
+
+    # --- per frame --------------------------------------------------------------------------------
+
+    def inference_module(self, model) -> nn.Module:
+        return self.family.inference_graph(model)
+
+    def preprocess(self, crop_rgb: np.ndarray) -> dict:
+        """(S, S, 3) uint8 RGB crop -> the graph's named input arrays (batch 1)."""
+        return {"image": crop_to_input(crop_rgb, bgr=self.family.channels == "BGR")}
+
+    def parse(self, outputs: dict) -> CropPrediction:
+        """The graph's named outputs (batch 1) -> the prediction in crop terms."""
+        raise NotImplementedError

@@ -1,6 +1,6 @@
 """Dense Mutual Attention adapter: one right hand (2.5D from its mesh joints) and the object's pose.
 
-The DMA graph (`export.dma_onnx.DMAInferenceGraph`) takes, beside the BGR crop, the hand root in the
+The DMA graph (`models.dma.inference_graph.DMAInferenceGraph`) takes, beside the BGR crop, the hand root in the
 crop camera, the crop intrinsics and an object template index, and only uses the first three to
 convert its lixel-grid outputs to metres (models.md §4.1-4.2): joints = back-projection of
 (grid x, y) x 4 crop pixels at depth (grid z / 64 x 2 - 1) x 0.15 m + root z; object translation =
@@ -28,11 +28,12 @@ from typing import Mapping, Optional
 import numpy as np
 from torch import nn
 
-from hand_object_pose.export.dma_onnx import INPUT_NAMES, METADATA_OBJECT_IDS, OUTPUT_NAMES, DMAInferenceGraph
 from hand_object_pose.geometry.skeleton import WRIST
 from hand_object_pose.inference.result import RIGHT
+from hand_object_pose.models.dma.inference_graph import METADATA_OBJECT_IDS
 
-from .base import CropPrediction, HandInCrop, ObjectInCrop, crop_to_input
+from . import adapter_for
+from .base import CropPrediction, HandInCrop, ModelAdapter, ObjectInCrop
 
 LOG = logging.getLogger(__name__)
 
@@ -41,8 +42,9 @@ HOW_TO_MAKE_A_TEMPLATE = ("make one per object with `python -m hand_object_pose.
                           "--id OBJECT_ID` and name it in the catalogue entry as `template: OUT.npz`")
 
 
-class DMAAdapter:
-    """Reads the outputs of `export.dma_onnx.DMAInferenceGraph` (torch backend and ONNX files alike).
+@adapter_for("dma")
+class DMAAdapter(ModelAdapter):
+    """Reads the outputs of `models.dma.inference_graph.DMAInferenceGraph` (torch backend and ONNX files alike).
 
     After `use_catalogue`: `object_ids` = the model's template list (the catalogue's templated entries in
     file order), `object_index` = the tracked object's position in it (fed as the graph's
@@ -50,15 +52,11 @@ class DMAAdapter:
     Before it (a bare adapter, as in unit tests) the object index is 0.
     """
 
-    family = "dma"
-    input_names = INPUT_NAMES
-    output_names = OUTPUT_NAMES
     predicts_object = True
     sides = (RIGHT,)
 
-    def __init__(self, config):
-        self.config = config
-        self.input_size = config.input_size
+    def __init__(self, family, config, mano_path: str = ""):
+        super().__init__(family, config, mano_path)
         self.object_ids: tuple = ()
         self.object_index = 0
         self.templates: list = []
@@ -98,16 +96,16 @@ class DMAAdapter:
                         "mesh; see docs/mano.md)", MANO_FILES["right"], mano_path)
         self.hand_topology = hand_topology_from_model(load_hand_model(path))
 
-    def build_model(self, family) -> nn.Module:
+    def build_model(self) -> nn.Module:
         """The torch model with the hand and templates of `use_catalogue` (untrained weights)."""
         if self.hand_topology is None:
             raise RuntimeError("DMAAdapter.build_model needs use_catalogue() first")
-        return family.build(self.config, hand=self.hand_topology, objects=self.templates)
+        return self.family.build(self.config, hand=self.hand_topology, objects=self.templates)
 
     def check_onnx_metadata(self, metadata: Mapping[str, str], path: str, sidecar: Optional[dict] = None) -> None:
         """Refuse an ONNX file whose baked object templates are not the catalogue's.
 
-        metadata: the file's metadata_props (`export.dma_onnx` stores the ids under METADATA_OBJECT_IDS);
+        metadata: the file's metadata_props (the export stores the ids under METADATA_OBJECT_IDS);
         sidecar: the `<file>.json` record of `tools.export_onnx` (its `object_templates`), read when the
         metadata lacks the ids. ValueError when neither records them or they differ from `object_ids`.
         """
@@ -127,15 +125,8 @@ class DMAAdapter:
                              "index is the position in this list): re-export with one --object-template per "
                              "catalogue entry, in catalogue order, or fix the catalogue")
 
-    def inference_module(self, model) -> nn.Module:
-        return DMAInferenceGraph(model)
-
-    def load_official(self, model, path: str) -> None:
-        from hand_object_pose.models.dma.checkpoint import load_official_weights, read_official_checkpoint
-        load_official_weights(model, read_official_checkpoint(path))
-
     def preprocess(self, crop_rgb: np.ndarray) -> dict:
-        return {"image": crop_to_input(crop_rgb, bgr=True),  # the authors' test path keeps cv2's BGR
+        return {**super().preprocess(crop_rgb),  # BGR: the family's channel order
                 "root_joint": REFERENCE_ROOT_M.copy(),
                 "focal": np.ones((1, 2), np.float32),
                 "principal_point": np.zeros((1, 2), np.float32),

@@ -23,16 +23,15 @@ Crop pixels = 128-grid pixels x 2 (the grid is the 256 crop at stride 2).
 from __future__ import annotations
 
 import numpy as np
-from torch import nn
 
-from hand_object_pose.export.kpt_onnx import INPUT_NAMES, KptInferenceGraph, output_names
 from hand_object_pose.geometry.rotations import rotation_6d_to_matrix
 from hand_object_pose.geometry.skeleton import (INTERHAND_JOINT_NAMES, INTERHAND_PARENTS, WRIST, bones_to_joints,
                                                 interhand_to_canonical)
 from hand_object_pose.inference.result import LEFT, RIGHT
 
 from ..hand_mesh import HandMeshModel
-from .base import CropPrediction, HandInCrop, ObjectInCrop, crop_to_input
+from . import adapter_for
+from .base import CropPrediction, HandInCrop, ModelAdapter, ObjectInCrop
 
 TOKEN_CONFIDENT = 0.5       # class probability above which a token's position is used as the joint's 2D
 DEPTH_BIN_RANGE_M = 0.15    # 2p5D: depth bins cover the parent-relative depth +- 0.15 m
@@ -40,30 +39,16 @@ SEG_SCALE = 255.0           # object segmentation map training scale
 INTERHAND_WRIST = INTERHAND_JOINT_NAMES.index("wrist")
 
 
-class KptAdapter:
-    """Reads the outputs of `export.kpt_onnx.KptInferenceGraph` (torch backend and ONNX files alike)."""
+@adapter_for("kpt", "occrobnet")  # OccRobNet keeps KPT's outputs and inference graph (docs/occrobnet.md)
+class KptAdapter(ModelAdapter):
+    """Reads the outputs of `models.kpt.inference_graph.KptInferenceGraph` (torch backend and ONNX files alike)."""
 
-    family = "kpt"
-    input_names = INPUT_NAMES
-
-    def __init__(self, config, mano_path: str = ""):
-        self.config = config
+    def __init__(self, family, config, mano_path: str = ""):
+        super().__init__(family, config, mano_path)
         self.hand_mesh = HandMeshModel(mano_path) if config.pose_representation == "angles" else None
-        self.input_size = 2 * config.heatmap_size
-        self.output_names = output_names(config)
         self.predicts_object = config.has_object
         # HO-3D models see one right hand; H2O-3D and InterHand2.6M models see two.
         self.sides = (RIGHT,) if config.has_object and not config.object_left_translation else (RIGHT, LEFT)
-
-    def inference_module(self, model) -> nn.Module:
-        return KptInferenceGraph(model)
-
-    def load_official(self, model, path: str) -> None:
-        from hand_object_pose.models.kpt.checkpoint import load_official, read_official_checkpoint
-        load_official(model, read_official_checkpoint(path))
-
-    def preprocess(self, crop_rgb: np.ndarray) -> dict:
-        return {"image": crop_to_input(crop_rgb)}
 
     def _token_evidence(self, outputs) -> tuple[np.ndarray, np.ndarray]:
         """Per joint (42, InterHand2.6M order): best token probability and its 128-grid position."""

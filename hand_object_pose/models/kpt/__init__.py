@@ -5,6 +5,7 @@
 """
 from .checkpoint import convert_state_dict, infer_config, load_official, read_official_checkpoint
 from .config import KptConfig, PRESETS
+from .family import FAMILY
 from .model import KeypointTransformer
 from .output import KptOutput
 
@@ -14,5 +15,5 @@ def build(config: KptConfig) -> KeypointTransformer:
     return KeypointTransformer(config)
 
 
-__all__ = ["PRESETS", "KptConfig", "KeypointTransformer", "KptOutput", "build", "convert_state_dict",
+__all__ = ["FAMILY", "PRESETS", "KptConfig", "KeypointTransformer", "KptOutput", "build", "convert_state_dict",
            "infer_config", "load_official", "read_official_checkpoint"]

@@ -10,6 +10,7 @@ compares the per-joint heat-maps with per-joint Gaussians.
 from .attention import gated_attention
 from .ciet import CIET, CIETBlock
 from .config import PRESETS, OccRobNetConfig
+from .family import FAMILY
 from .fpn import FPN
 from .model import OccRobNet, OccRobNetOutput
 
@@ -19,5 +20,5 @@ def build(config: OccRobNetConfig) -> OccRobNet:
     return OccRobNet(config)
 
 
-__all__ = ["PRESETS", "OccRobNetConfig", "OccRobNet", "OccRobNetOutput", "CIET", "CIETBlock", "FPN",
+__all__ = ["FAMILY", "PRESETS", "OccRobNetConfig", "OccRobNet", "OccRobNetOutput", "CIET", "CIETBlock", "FPN",
            "gated_attention", "build"]

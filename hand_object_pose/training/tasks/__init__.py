@@ -1,33 +1,49 @@
-"""Per-model training tasks: what the shared engine needs to know about each network."""
+"""Per-family training tasks: what the shared engine needs to know about each network.
+
+Each task module registers its class for one or more families with `@task_for(...)`; the modules of
+this package are imported on first use, so a new family's task is one new module here.
+"""
 from __future__ import annotations
 
-import dataclasses
+import importlib
+import pkgutil
 
 from ..augmentation import AugmentationConfig
+from .base import TrainingTask
+
+_TASKS: dict = {}
+
+
+def task_for(*family_names: str):
+    """Class decorator: register a `TrainingTask` subclass for these family names."""
+    def register(cls):
+        for name in family_names:
+            _TASKS[name] = cls
+        return cls
+    return register
+
+
+def _import_task_modules() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if module.name not in ("base", "common"):
+            importlib.import_module(f"{__name__}.{module.name}")
 
 
 def build_task(model: str, model_overrides: dict | None = None, augmentation: dict | None = None,
-               task_options: dict | None = None):
+               task_options: dict | None = None) -> TrainingTask:
     """Task for a model preset name (models.registry); overrides replace preset config fields;
-    `task_options` are keyword arguments of the family's task (e.g. KPT's gt_token_epochs)."""
+    `task_options` are keyword arguments of the family's task (e.g. KPT's gt_token_epochs; every task
+    takes `initial_weights`)."""
     from hand_object_pose.models.registry import get_preset
 
     family, config = get_preset(model)
-    if model_overrides:
-        config = dataclasses.replace(config, **model_overrides)
-    aug = AugmentationConfig(**(augmentation or {}))
-    family_name = family.__name__.rsplit(".", 1)[-1]
-    if family_name == "a2j":
-        from .a2j import A2JTask
+    config = family.with_overrides(config, model_overrides)
+    if not _TASKS:
+        _import_task_modules()
+    if family.name not in _TASKS:
+        raise ValueError(f"no training task for model family {family.name!r} (preset {model!r}) yet; "
+                         f"available: {', '.join(sorted(_TASKS))}")
+    return _TASKS[family.name](family, config, AugmentationConfig(**(augmentation or {})), **(task_options or {}))
 
-        return A2JTask(config, aug, **(task_options or {}))
-    if family_name in ("kpt", "occrobnet"):
-        from .kpt import KptTask
 
-        return KptTask(family, config, aug, **(task_options or {}))
-    if family_name == "dma":
-        from .dma import DMATask
-
-        return DMATask(config, aug, **(task_options or {}))
-    raise ValueError(f"no training task for model family {family_name!r} (preset {model!r}) yet; "
-                     f"available: a2j, dma, kpt, occrobnet")
+__all__ = ["TrainingTask", "build_task", "task_for"]

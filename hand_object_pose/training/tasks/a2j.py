@@ -4,51 +4,53 @@ With `presence_head` / `confidence_head` in the model config, their BCE terms jo
 (see `models/a2j/criterion.py`)."""
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
 from hand_object_pose.geometry.skeleton import canonical_to_interhand, interhand_to_canonical
-from hand_object_pose.models.a2j import A2JConfig, A2JTransformer
+from hand_object_pose.models.a2j import A2JConfig
 from hand_object_pose.models.a2j.checkpoint import OPTIONAL_PREFIXES, load_official
 from hand_object_pose.models.a2j.criterion import A2JCriterion
 
+from hand_object_pose.models.weights_file import read_weights_file
+
 from ..augmentation import AugmentationConfig, TrainingCrop
+from . import task_for
+from .base import TrainingTask
 from .common import backproject, image_tensor, root_relative_mpjpe_mm, two_hand_arrays
 
 
-class A2JTask:
+@task_for("a2j")
+class A2JTask(TrainingTask):
     name = "a2j"
     find_unused_parameters = False
 
-    def __init__(self, model_config: A2JConfig, augmentation: AugmentationConfig = AugmentationConfig(rotation_deg=45.0),
+    def __init__(self, family, model_config: A2JConfig, augmentation: AugmentationConfig = AugmentationConfig(rotation_deg=45.0),
                  presence_weight: float = 1.0, confidence_weight: float = 1.0, official_checkpoint: str | None = None,
-                 heads_only: bool = False):
+                 heads_only: bool = False, initial_weights: str | None = None):
         """YAML `task:` options:
         presence_weight / confidence_weight: weights of the optional heads' BCE terms in the total
             (used only when the model config enables the heads);
         official_checkpoint: the authors' `snapshot_*.pth.tar` to start from; the optional heads,
             absent from it, start at their random initialisation (`load_official(heads="untrained")`);
         heads_only: train the optional heads alone, everything else frozen (the pose outputs stay
-            exactly those of the starting weights).
+            exactly those of the starting weights);
+        initial_weights: any weights file of this model to start from (TrainingTask).
         """
         has_heads = model_config.presence_head or model_config.confidence_head
         if heads_only and not has_heads:
             raise ValueError("heads_only=True needs a model with presence_head and/or confidence_head enabled "
                              "(model_overrides: {presence_head: true, confidence_head: true})")
-        self.model_config = model_config
-        self.augmentation = dataclasses.replace(augmentation)
+        super().__init__(family, model_config, augmentation, initial_weights)
         self.criterion = A2JCriterion(presence_weight=presence_weight, confidence_weight=confidence_weight)
-        self.input_size = model_config.input_size
         self.official_checkpoint = official_checkpoint
         self.heads_only = heads_only
 
     def build_model(self) -> nn.Module:
-        model = A2JTransformer(self.model_config)
+        model = self.start_from(self.family.build(self.model_config))
         if self.official_checkpoint is not None:
             # "untrained": the heads this run is meant to train must survive the load.
-            load_official(model, self.official_checkpoint, heads="untrained")
+            load_official(model, read_weights_file(self.official_checkpoint).state, heads="untrained")
         # The official configuration trains layer2-4 only (the stem and layer1 keep ImageNet weights).
         for module in (model.backbone.conv1, model.backbone.layer1):
             module.requires_grad_(False)

@@ -49,11 +49,13 @@ from hand_object_pose.evaluation.joints import mpjpe
 from hand_object_pose.evaluation.objects import mean_mesh_error, symmetry_rotations
 from hand_object_pose.geometry.object_template import load_template, resample_mesh, save_template
 from hand_object_pose.geometry.rotations import matrix_to_quaternion
-from hand_object_pose.models.dma import DMAConfig, HandTopology, ObjectTemplate, build
+from hand_object_pose.models.dma import DMAConfig, HandTopology, ObjectTemplate
 from hand_object_pose.models.dma.assets import FINGERTIP_VERTICES, hand_topology_from_model
 from hand_object_pose.models.dma.criterion import DMACriterion, DMALossWeights, DMATargets, camera_to_grid
 
 from ..augmentation import AugmentationConfig, TrainingCrop
+from . import task_for
+from .base import TrainingTask
 from .common import image_tensor
 
 SYNTHETIC = "synthetic"

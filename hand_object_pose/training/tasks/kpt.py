@@ -22,6 +22,8 @@ from hand_object_pose.models.kpt.criterion import KptCriterion, KptLossWeights
 from hand_object_pose.models.kpt.targets import ground_truth_tokens, kpt_targets
 
 from ..augmentation import AugmentationConfig, TrainingCrop
+from . import task_for
+from .base import TrainingTask
 from .common import SIDES, image_tensor, root_relative_mpjpe_mm
 
 
@@ -40,19 +42,18 @@ def _object_mask(crop: TrainingCrop, obj, grid: int) -> np.ndarray:
     return mask
 
 
-class KptTask:
+@task_for("kpt", "occrobnet")  # OccRobNet shares KPT's outputs and losses
+class KptTask(TrainingTask):
     name = "kpt"
     find_unused_parameters = True  # e.g. the official unused LayerNorm `norm1`
 
     def __init__(self, family, model_config, augmentation: AugmentationConfig = AugmentationConfig(),
                  gt_token_epochs: int = 25, backbone_lr_factor: float = 0.1, mano_layers=None,
-                 loss_weights: dict | None = None):
+                 loss_weights: dict | None = None, initial_weights: str | None = None):
         """`loss_weights` replaces official term weights by name (KptLossWeights fields), e.g.
         {hand_type: 1.0} where hands may be absent (the official weight is 0: its datasets always
         show the hands the model is built for)."""
-        self.family = family
-        self.model_config = model_config
-        self.augmentation = dataclasses.replace(augmentation)
+        super().__init__(family, model_config, augmentation, initial_weights)
         self.gt_token_epochs = gt_token_epochs
         self.backbone_lr_factor = backbone_lr_factor
         try:
@@ -61,14 +62,13 @@ class KptTask:
             raise ValueError(f"task.loss_weights: {exc}; allowed: "
                              f"{', '.join(f.name for f in dataclasses.fields(KptLossWeights))}") from None
         self.criterion = KptCriterion(model_config, weights=weights, mano_layers=mano_layers)
-        self.input_size = 2 * model_config.heatmap_size
         self.epoch = 0
 
     def on_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
 
     def build_model(self) -> nn.Module:
-        model = self.family.build(self.model_config)
+        model = self.start_from(self.family.build(self.model_config))
         model.backbone.freeze_norm_affine()  # the official code freezes backbone parameters named *bn*
         self.criterion.to(next(model.parameters()).device)
         return model

@@ -1,4 +1,4 @@
-"""ONNX export of the Keypoint Transformer's inference graph.
+"""The Keypoint Transformer's inference graph: what the torch backend runs and the ONNX export writes.
 
 The whole pipeline is one graph, image in, last-layer predictions out, keypoint selection included:
 the selection is fixed-K (`max_tokens` slots with a validity output), either
@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from hand_object_pose.export.onnx import DEFAULT_OPSET, export_onnx
-from hand_object_pose.models.kpt import KeypointTransformer, KptConfig
+from .config import KptConfig
+from .model import KeypointTransformer
 
 INPUT_NAMES = ("image",)
 
@@ -86,12 +84,3 @@ def with_selection(model: KeypointTransformer, selection: str | None) -> Keypoin
     view = copy.copy(model)  # shallow: shares the submodules, gets its own `config` attribute
     view.config = dataclasses.replace(model.config, selection=selection)
     return view
-
-
-def export_kpt_onnx(model: KeypointTransformer, path: str | Path, selection: str | None = None,
-                    opset: int = DEFAULT_OPSET, batch: int = 1) -> Path:
-    """Export `model`'s inference graph (see module docstring) to `path`; returns the path."""
-    graph = KptInferenceGraph(with_selection(model, selection))
-    size = 2 * model.config.heatmap_size
-    example = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
-    return export_onnx(graph, (example,), path, INPUT_NAMES, graph.names, opset=opset)
