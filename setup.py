@@ -32,6 +32,10 @@ EXTRAS = {
               # tools/object_template (ACVD resampling of object meshes for DMA)
               "pyacvd>=0.4"],
     "dev": ["pytest>=8.0", "pytest-timeout>=2.2", "pytest-xdist>=3.5"],
+    # Only for tools/convert_mediapipe_hands (TFLite -> ONNX of the shipped hand detector), in a
+    # throwaway venv: never part of the run-time or test environment (requirements/*.txt).
+    "convert-hands": ["tensorflow-cpu>=2.16", "tf2onnx>=1.16", "ai-edge-litert>=1.0", "onnx>=1.15",
+                      "onnxruntime>=1.17"],
 }
 
 setup(
@@ -56,7 +60,9 @@ setup(
     # standin_hand by geometry.hand_model_files.standin_hand_dirs(), as after a colcon install.
     # The shipped default network (models/default: ONNX + metadata.json) goes beside it.
     data_files=[("share/hand_object_pose/models/standin_hand", sorted(glob.glob("models/standin_hand/*"))),
-                ("share/hand_object_pose/models/default", sorted(glob.glob("models/default/*")))],
+                ("share/hand_object_pose/models/default", sorted(glob.glob("models/default/*"))),
+                # The offline hand detector (MediaPipe's Apache-2.0 models as ONNX, with their LICENSE).
+                ("share/hand_object_pose/models/hand_detector", sorted(glob.glob("models/hand_detector/*")))],
     entry_points={
         "console_scripts": [
             "hand-object-pose-train = hand_object_pose.training.train:main",
