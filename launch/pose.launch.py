@@ -17,7 +17,7 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from hand_object_pose.ros.param_files import load_node_parameters, resolve_paths
+from hand_object_pose.inference.params_file import load_node_parameters, resolve_paths
 
 PACKAGE = "hand_object_pose"
 

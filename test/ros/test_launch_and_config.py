@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from hand_object_pose.ros.param_files import load_node_parameters, resolve_paths
+from hand_object_pose.inference.params_file import load_node_parameters, resolve_paths
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH = REPO / "launch" / "pose.launch.py"
