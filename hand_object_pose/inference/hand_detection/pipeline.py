@@ -1,0 +1,233 @@
+"""Hands in a video: palm detection, landmarks on rotated ROIs, and tracking between frames.
+
+Per frame (`HandDetector.process`):
+1. Tracked hands (ROIs from the previous frame's landmarks) go straight to the landmark network.
+2. The palm detector runs when no hand is tracked, when a tracked hand was lost on the previous
+   frame (its presence fell below `min_presence`), when fewer than `max_hands` are tracked and
+   `search_interval` frames have passed since it last ran, or every `redetect_interval` frames
+   (0 = never forced). With `tracking=False` it runs on every frame. New palms whose ROI overlaps a
+   tracked hand's are dropped (the tracked one is kept).
+3. The landmark network runs on each ROI; hands with presence >= `min_presence` are kept; the kept
+   hands' landmarks give the next frame's ROIs. Duplicates (two ROIs that converged on one hand)
+   are merged, keeping the more present one.
+
+Sides come from the network's handedness corrected for the camera (`mirrored`: a selfie-style,
+horizontally flipped image); with two hands of one side, the less confident one takes the other.
+All pixel values are in the full input image. Timings are wall-clock milliseconds.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .files import HandDetectorFiles, HandDetectorFilesError, locate
+from .landmarks import LandmarkNetwork, LandmarkResult
+from .palm import PalmDetection, PalmDetector
+from .roi import HandRoi, box_iou, roi_from_landmarks, roi_from_palm
+
+
+@dataclass(frozen=True)
+class HandDetectorConfig:
+    model_dir: str = ""                 # "" = the shipped models/hand_detector
+    max_hands: int = 2
+    min_detection_score: float = 0.5    # palm detector score threshold
+    nms_iou: float = 0.3                # weighted NMS overlap
+    min_presence: float = 0.5           # landmark network's hand presence to keep (and track) a hand
+    tracking: bool = True               # next ROI from this frame's landmarks
+    redetect_interval: int = 0          # run the palm detector at least every N frames while tracking (0: only when needed)
+    search_interval: int = 10           # with fewer than max_hands tracked, look for more every N frames
+    duplicate_iou: float = 0.5          # ROIs/hands overlapping more are one hand
+    mirrored: bool = False              # the input is a mirrored (selfie) image
+    unique_sides: bool = True           # two hands never get the same side
+    verify_files: bool = True           # sha256 of the ONNX files at start-up
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    fp16: bool = False
+    trt_cache_dir: str = ""
+    threads: int = 0                    # ONNX Runtime intra-op threads (0: its default)
+    require_gpu: bool = False
+
+    def __post_init__(self):
+        if self.max_hands < 1:
+            raise ValueError(f"max_hands must be >= 1, got {self.max_hands}")
+        for name in ("min_detection_score", "nms_iou", "min_presence", "duplicate_iou"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.redetect_interval < 0 or self.search_interval < 0:
+            raise ValueError("redetect_interval and search_interval must be >= 0")
+
+
+@dataclass(frozen=True)
+class DetectedHand:
+    side: str                     # "right" or "left", corrected for mirroring
+    side_score: float             # probability of `side` in [0.5, 1] (lower when unique_sides flipped it)
+    presence: float               # landmark network's hand presence in [0, 1]
+    detection_score: float        # the palm score that started this track (kept while tracking)
+    landmarks_px: np.ndarray      # (21, 2) full-image pixels, canonical order
+    depth_px: np.ndarray          # (21,) wrist-relative depth, pixel scale (smaller = nearer)
+    world_m: np.ndarray           # (21, 3) metres, image-aligned axes (x right, y down, z forward), origin near the hand centre
+    roi: HandRoi                  # the ROI the landmarks came from
+    tracked: bool                 # the ROI came from the previous frame's landmarks
+
+    def box_px(self) -> np.ndarray:
+        """(4,) axis-aligned landmark bounds x0, y0, x1, y1, pixels."""
+        return np.concatenate([self.landmarks_px.min(axis=0), self.landmarks_px.max(axis=0)])
+
+
+@dataclass
+class HandDetections:
+    hands: list                   # [DetectedHand], right first
+    detector_ran: bool
+    palm_scores: list             # scores of the palm detections this frame (after NMS), [] when it did not run
+    detector_ms: float
+    landmark_ms: float
+    total_ms: float
+    landmark_runs: int
+
+
+@dataclass
+class _Track:
+    roi: HandRoi
+    detection_score: float
+
+
+@dataclass
+class HandDetectorStats:
+    frames: int = 0
+    detector_runs: int = 0
+    landmark_runs: int = 0
+    hands_found: int = 0
+    frames_without_hands: int = 0
+    detector_ms_total: float = 0.0
+    landmark_ms_total: float = 0.0
+    started_s: float = field(default_factory=time.monotonic)
+
+    def detector_runs_per_s(self) -> float:
+        elapsed = time.monotonic() - self.started_s
+        return self.detector_runs / elapsed if elapsed > 0 else 0.0
+
+
+def _backend(path, config: HandDetectorConfig):
+    from hand_object_pose.inference.backends import OnnxRuntimeBackend
+
+    try:
+        return OnnxRuntimeBackend(str(path), providers=config.providers, fp16=config.fp16,
+                                  trt_cache_dir=config.trt_cache_dir, threads=config.threads,
+                                  require_gpu=config.require_gpu)
+    except ValueError as exc:  # corrupt file or provider failure: one line naming the file
+        raise HandDetectorFilesError(str(exc).splitlines()[0]) from exc
+
+
+class HandDetector:
+    """Palm detector + hand landmark network on ONNX Runtime, with tracking (see the module docstring).
+
+    Build with `HandDetector.from_config(config)`; or pass two `run` callables (tests)."""
+
+    def __init__(self, palm_run, landmark_run, config: Optional[HandDetectorConfig] = None,
+                 in_use: str = "custom", files: Optional[HandDetectorFiles] = None):
+        self.config = config or HandDetectorConfig()
+        self.palm = PalmDetector(palm_run, self.config.min_detection_score, self.config.nms_iou)
+        self.landmarks = LandmarkNetwork(landmark_run, mirrored=self.config.mirrored)
+        self.in_use = in_use
+        self.files = files
+        self.stats = HandDetectorStats()
+        self._tracks: list[_Track] = []
+        self._lost = False
+        self._since_detection = 0
+
+    @classmethod
+    def from_config(cls, config: Optional[HandDetectorConfig] = None) -> "HandDetector":
+        """Load the ONNX files (HandDetectorFilesError, one line, when missing or corrupt)."""
+        config = config or HandDetectorConfig()
+        files = locate(config.model_dir, verify=config.verify_files)
+        palm = _backend(files.palm_detection, config)
+        landmark = _backend(files.hand_landmark, config)
+        return cls(palm.run, landmark.run, config, in_use=palm.in_use, files=files)
+
+    def reset(self) -> None:
+        """Forget the tracked hands (the next frame runs the palm detector)."""
+        self._tracks = []
+        self._lost = False
+        self._since_detection = 0
+
+    def _detector_due(self) -> bool:
+        cfg = self.config
+        if not cfg.tracking or not self._tracks or self._lost:
+            return True
+        if cfg.redetect_interval and self._since_detection >= cfg.redetect_interval:
+            return True
+        return len(self._tracks) < cfg.max_hands and self._since_detection >= cfg.search_interval
+
+    def process(self, image: np.ndarray) -> HandDetections:
+        """Hands in one (H, W, 3) uint8 RGB frame (consecutive calls are treated as a video)."""
+        cfg = self.config
+        start = time.perf_counter()
+        tracks = list(self._tracks) if cfg.tracking else []
+        detector_ran = self._detector_due()
+        palm_scores, detector_ms = [], 0.0
+        if detector_ran:
+            t0 = time.perf_counter()
+            palms = self.palm.detect(image)
+            detector_ms = 1e3 * (time.perf_counter() - t0)
+            palm_scores = [p.score for p in palms]
+            tracks = self._merge(tracks, palms)
+            self._since_detection = 0
+        else:
+            self._since_detection += 1
+        t0 = time.perf_counter()
+        results: list[tuple[LandmarkResult, _Track]] = [(self.landmarks(image, t.roi), t) for t in tracks]
+        landmark_ms = 1e3 * (time.perf_counter() - t0)
+        kept = [(r, t) for r, t in results if r.presence >= cfg.min_presence]
+        kept = self._drop_duplicates(kept)
+        self._lost = len(kept) < len(tracks)
+        hands = self._sides([(r, t, was_tracked) for (r, t), was_tracked
+                             in zip(kept, [any(t is old for old in self._tracks) for _, t in kept])])
+        self._tracks = [_Track(roi_from_landmarks(h.landmarks_px), h.detection_score) for h in hands]
+        total_ms = 1e3 * (time.perf_counter() - start)
+        st = self.stats
+        st.frames += 1
+        st.detector_runs += int(detector_ran)
+        st.landmark_runs += len(results)
+        st.hands_found += len(hands)
+        st.frames_without_hands += int(not hands)
+        st.detector_ms_total += detector_ms
+        st.landmark_ms_total += landmark_ms
+        return HandDetections(hands=hands, detector_ran=detector_ran, palm_scores=palm_scores,
+                              detector_ms=detector_ms, landmark_ms=landmark_ms, total_ms=total_ms,
+                              landmark_runs=len(results))
+
+    def _merge(self, tracks: list[_Track], palms: Sequence[PalmDetection]) -> list[_Track]:
+        tracks = list(tracks)
+        for palm in palms:
+            if len(tracks) >= self.config.max_hands:
+                break
+            roi = roi_from_palm(palm.box_px, palm.keypoints_px)
+            if any(box_iou(roi.bounds_px(), t.roi.bounds_px()) > self.config.duplicate_iou for t in tracks):
+                continue
+            tracks.append(_Track(roi, palm.score))
+        return tracks
+
+    def _drop_duplicates(self, kept):
+        kept = sorted(kept, key=lambda rt: -rt[0].presence)
+        unique = []
+        for r, t in kept:
+            box = np.concatenate([r.landmarks_px.min(axis=0), r.landmarks_px.max(axis=0)])
+            if all(box_iou(box, np.concatenate([u.landmarks_px.min(axis=0), u.landmarks_px.max(axis=0)]))
+                   <= self.config.duplicate_iou for u, _ in unique):
+                unique.append((r, t))
+        return unique
+
+    def _sides(self, found) -> list[DetectedHand]:
+        sides = ["right" if r.right_score >= 0.5 else "left" for r, _, _ in found]
+        scores = [max(r.right_score, 1.0 - r.right_score) for r, _, _ in found]
+        if self.config.unique_sides and len(found) == 2 and sides[0] == sides[1]:
+            weaker = int(np.argmin(scores))
+            sides[weaker] = "left" if sides[weaker] == "right" else "right"
+            scores[weaker] = 1.0 - scores[weaker]
+        hands = [DetectedHand(side=side, side_score=score, presence=r.presence, detection_score=t.detection_score,
+                              landmarks_px=r.landmarks_px, depth_px=r.depth_px, world_m=r.world_m, roi=r.roi,
+                              tracked=tracked)
+                 for (r, t, tracked), side, score in zip(found, sides, scores)]
+        return sorted(hands, key=lambda h: h.side != "right")
