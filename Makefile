@@ -17,11 +17,16 @@ PY_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_i
 VENV_KEY := $(shell cat requirements/constraints.txt $(REQ_INSTALL) | sha256sum | cut -c1-16)-py$(PY_VERSION)
 VENV_STAMP := $(VENV)/.stamp-$(VENV_KEY)
 
-# --- messages: our package into the venv prefix; the tf2_msgs test fixture into a test-only prefix ------
+# --- messages: our package and tf2_msgs into the venv prefix; tf2_msgs also into a test-only prefix ----
+# tf2_msgs is not on PyPI: test/fixtures/tf2_msgs defines TFMessage exactly as the real package (same type
+# hash), so the node publishes /tf from a pip venv too. A ROS install has the real one (nothing of this is
+# installed by CMakeLists.txt). The test-only prefix keeps a copy that tests put on or leave off the paths.
 MSGS_STAMP := build/msgs/.installed
 TEST_PREFIX := build/test_prefix
 TEST_PREFIX_ABS := $(abspath $(TEST_PREFIX))
 TF2_FIXTURE_STAMP := build/tf2_msgs/.installed
+TF2_VENV_STAMP := build/tf2_msgs_venv/.installed
+TF2_SOURCES := $(wildcard test/fixtures/tf2_msgs/* test/fixtures/tf2_msgs/msg/*) cmake/fix_pypi_wheel_includes.cmake
 PY_MM := $(basename $(PY_VERSION))
 # What cmake needs to find the ROS build wheels in the venv (nothing has to be sourced).
 ROS_BUILD_ENV := VIRTUAL_ENV=$(VENV_ABS) PATH=$(VENV_ABS)/bin:$$PATH \
@@ -52,7 +57,7 @@ $(VENV_STAMP):
 	rm -f $(VENV)/.stamp-*
 	touch $@
 
-msgs: $(MSGS_STAMP) $(TF2_FIXTURE_STAMP)
+msgs: $(MSGS_STAMP) $(TF2_VENV_STAMP) $(TF2_FIXTURE_STAMP)
 
 $(MSGS_STAMP): $(VENV_STAMP) CMakeLists.txt package.xml cmake/fix_pypi_wheel_includes.cmake $(wildcard msg/*.msg)
 	@mkdir -p build && touch build/COLCON_IGNORE
@@ -63,7 +68,16 @@ $(MSGS_STAMP): $(VENV_STAMP) CMakeLists.txt package.xml cmake/fix_pypi_wheel_inc
 	@$(ROS_BUILD_ENV) cmake --install build/msgs >> build/msgs.log 2>&1 || { tail -40 build/msgs.log; exit 1; }
 	touch $@
 
-$(TF2_FIXTURE_STAMP): $(VENV_STAMP) $(wildcard test/fixtures/tf2_msgs/* test/fixtures/tf2_msgs/msg/*) cmake/fix_pypi_wheel_includes.cmake
+$(TF2_VENV_STAMP): $(VENV_STAMP) $(TF2_SOURCES)
+	@mkdir -p build && touch build/COLCON_IGNORE
+	@echo "== msgs: building tf2_msgs (TFMessage, same type as ROS's) into $(VENV)"
+	@$(ROS_BUILD_ENV) cmake -S test/fixtures/tf2_msgs -B build/tf2_msgs_venv -DCMAKE_INSTALL_PREFIX=$(VENV_ABS) \
+		$(CMAKE_COMMON) > build/tf2_msgs_venv.log 2>&1 || { tail -40 build/tf2_msgs_venv.log; exit 1; }
+	@$(ROS_BUILD_ENV) cmake --build build/tf2_msgs_venv -j2 >> build/tf2_msgs_venv.log 2>&1 || { tail -40 build/tf2_msgs_venv.log; exit 1; }
+	@$(ROS_BUILD_ENV) cmake --install build/tf2_msgs_venv >> build/tf2_msgs_venv.log 2>&1 || { tail -40 build/tf2_msgs_venv.log; exit 1; }
+	touch $@
+
+$(TF2_FIXTURE_STAMP): $(VENV_STAMP) $(TF2_SOURCES)
 	@mkdir -p build && touch build/COLCON_IGNORE
 	@echo "== msgs: building the test-only tf2_msgs fixture into $(TEST_PREFIX)"
 	@$(ROS_BUILD_ENV) cmake -S test/fixtures/tf2_msgs -B build/tf2_msgs -DCMAKE_INSTALL_PREFIX=$(TEST_PREFIX_ABS) \

@@ -9,9 +9,11 @@ Hygiene these helpers enforce (each rule prevents a failure seen on these machin
   re-executes Python with LD_LIBRARY_PATH set and marks that in the environment, so a fresh dict
   (or a replaced LD_LIBRARY_PATH) loses the ROS libraries.
 
-The test-only ``tf2_msgs`` package (test/fixtures/tf2_msgs, built by ``make msgs`` into
-build/test_prefix) is on this process's paths when pytest runs through ``make test``; subprocesses
-choose with :func:`env_with_tf2_fixture` / :func:`env_without_tf2_fixture`.
+``tf2_msgs`` (test/fixtures/tf2_msgs) is built by ``make msgs`` into the venv, where the node finds
+it as a pip user's does, and into the test-only prefix build/test_prefix, which is on this
+process's paths when pytest runs through ``make test``. Subprocesses choose with
+:func:`env_plain_venv` (exactly the venv), :func:`env_with_tf2_fixture` (the test prefix on the
+paths) or :func:`env_without_tf2_fixture` (tf2_msgs hidden, also the venv's copy).
 """
 from __future__ import annotations
 
@@ -51,17 +53,24 @@ def _split(value: str | None) -> list[str]:
     return [part for part in (value or "").split(os.pathsep) if part]
 
 
-def _env(extra: dict[str, str], with_fixture: bool) -> dict[str, str]:
+# A package that shadows the venv's tf2_msgs and fails to import like a missing one.
+HIDE_TF2_MSGS = REPO_ROOT / "test" / "fixtures" / "hide_tf2_msgs"
+
+
+def _env(extra: dict[str, str], with_fixture: bool, hide_tf2_msgs: bool = False) -> dict[str, str]:
     site, lib = _fixture_paths()
     if with_fixture and not (site / "tf2_msgs").is_dir():
         raise FileNotFoundError(f"the tf2_msgs test fixture is not built under {tf2_fixture_prefix()}: run `make msgs`")
     env = dict(os.environ)
     fixture = {str(site), str(lib)}
-    python_path = [p for p in _split(env.get("PYTHONPATH")) if p not in fixture and p != str(REPO_ROOT)]
+    python_path = [p for p in _split(env.get("PYTHONPATH"))
+                   if p not in fixture and p not in (str(REPO_ROOT), str(HIDE_TF2_MSGS))]
     library_path = [p for p in _split(env.get("LD_LIBRARY_PATH")) if p not in fixture]
     # The working tree first: its hand_object_pose/__init__.py extends __path__ to the installed
     # generated hand_object_pose.msg.
     python_path.insert(0, str(REPO_ROOT))
+    if hide_tf2_msgs:
+        python_path.insert(0, str(HIDE_TF2_MSGS))
     if with_fixture:
         python_path.append(str(site))
         library_path.insert(0, str(lib))
@@ -77,7 +86,14 @@ def env_with_tf2_fixture(**extra: str) -> dict[str, str]:
 
 
 def env_without_tf2_fixture(**extra: str) -> dict[str, str]:
-    """Environment for a subprocess in which ``tf2_msgs`` is not importable (unless truly installed)."""
+    """Environment for a subprocess in which ``tf2_msgs`` is not importable: no test prefix, and the
+    venv's copy shadowed by test/fixtures/hide_tf2_msgs."""
+    return _env(extra, with_fixture=False, hide_tf2_msgs=True)
+
+
+def env_plain_venv(**extra: str) -> dict[str, str]:
+    """Environment for a subprocess that sees what a pip user's venv holds (``make msgs`` output, no test
+    prefix, nothing hidden), plus the working tree."""
     return _env(extra, with_fixture=False)
 
 

@@ -3,7 +3,8 @@
 Publishing path, chosen once at start-up:
 1. `tf2_ros.TransformBroadcaster` when tf2_ros is importable (a real ROS install);
 2. else a `tf2_msgs/TFMessage` publisher on /tf (reliable, volatile, depth 100, as tf2_ros does)
-   when only the message type is importable (same type hash: real tf2 listeners receive it);
+   when only the message type is importable (same type hash: real tf2 listeners receive it); this
+   repository's pip venv gets that type from `make msgs`;
 3. else TF is disabled and ONE warning says why.
 """
 from __future__ import annotations
@@ -75,8 +76,9 @@ class TfOutput:
             from tf2_msgs.msg import TFMessage
         except ImportError:
             node.get_logger().warning(
-                "TF publishing disabled: neither tf2_ros nor tf2_msgs is importable (install ros-<distro>-tf2-ros "
-                "or source a workspace with tf2_msgs); the poses are still in 'hand_object_poses'")
+                "TF publishing disabled: neither tf2_ros nor tf2_msgs is importable (a ROS install: install "
+                "ros-<distro>-tf2-ros; this repository's pip venv: run `make msgs`, which builds tf2_msgs into "
+                "it); the poses are still in 'hand_object_poses'")
             return
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)

@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from ros_test_helpers import REPO_ROOT, env_without_tf2_fixture
+from ros_test_helpers import REPO_ROOT, env_plain_venv
 
 FRAMES = 6
 
 
 def _demo(*args, timeout=240):
     return subprocess.run([sys.executable, "-m", "hand_object_pose.tools.demo", *args], cwd=REPO_ROOT,
-                          env=env_without_tf2_fixture(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=env_plain_venv(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -13,11 +13,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import CameraInfo, Image
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
 
+from hand_object_pose.msg import HandObjectPoses
 from hand_object_pose.ros.image_codec import array_to_image_fields
-from ros_test_helpers import REPO_ROOT, start_python, stop_process, wait_until
+from hand_object_pose.ros.inputs import stamp_ns
+from ros_test_helpers import REPO_ROOT, start_python, stop_process, wait_for_publishers, wait_for_subscribers, wait_until
 
 OPTICAL_FRAME = "test_camera_optical_frame"
 WIDTH, HEIGHT = 320, 240
@@ -112,3 +117,69 @@ def sleep_until(t: float) -> None:
     delay = t - time.monotonic()
     if delay > 0:
         time.sleep(delay)
+
+
+DEPTH_MM = 600
+TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+
+
+class Peer:
+    """Camera publishers and output subscriptions in one test node; received messages are kept."""
+
+    def __init__(self, session, with_tf: bool = True):
+        node = session.node("camera_peer")
+        self.node = node
+        self.lock = threading.Lock()
+        self.results, self.markers, self.tf, self.diagnostics, self.overlays = [], [], [], [], []
+        self.image_pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
+        self.info_pub = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+        self.depth_pub = node.create_publisher(Image, "depth", qos_profile_sensor_data)
+        self.roi_pub = node.create_publisher(RegionOfInterest, "roi", 1)
+        keep = lambda store: (lambda msg: store.append(msg))  # noqa: E731
+        self.subs = [node.create_subscription(HandObjectPoses, "hand_object_poses", keep(self.results), 50),
+                     node.create_subscription(MarkerArray, "markers", keep(self.markers), 50),
+                     node.create_subscription(DiagnosticArray, "/diagnostics", keep(self.diagnostics), 50)]
+        if with_tf:
+            from tf2_msgs.msg import TFMessage
+            self.subs.append(node.create_subscription(TFMessage, "/tf", keep(self.tf), TF_QOS))
+
+    def subscribe_overlay(self):
+        self.subs.append(self.node.create_subscription(Image, "debug_image", lambda m: self.overlays.append(m), 5))
+
+    def wait_matched(self, use_depth: bool):
+        wait_for_subscribers(self.image_pub)
+        wait_for_subscribers(self.info_pub)
+        if use_depth:
+            wait_for_subscribers(self.depth_pub)
+        for sub in self.subs:
+            wait_for_publishers(sub)
+
+    def send(self, stamp, rgb=None, depth_mm=DEPTH_MM, info=True, info_first=True, image=None, depth=None,
+             camera_info=None):
+        image = image if image is not None else image_msg(stamp, rgb if rgb is not None else scene_image())
+        camera_info = camera_info if camera_info is not None else camera_info_msg(stamp)
+        if info and info_first:
+            self.info_pub.publish(camera_info)
+        self.image_pub.publish(image)
+        if info and not info_first:
+            self.info_pub.publish(camera_info)
+        if depth is not None or depth_mm is not None:
+            self.depth_pub.publish(depth if depth is not None else
+                                   depth_msg(stamp, np.full((HEIGHT, WIDTH), depth_mm, np.uint16)))
+
+    def result_for(self, stamp):
+        return next((r for r in list(self.results) if stamp_ns(r.header.stamp) == stamp), None)
+
+    def wait_result(self, stamp, timeout=30.0):
+        wait_until(lambda: self.result_for(stamp) is not None, timeout, f"the result of the frame at {stamp}")
+        return self.result_for(stamp)
+
+    def latest_values(self) -> dict:
+        if not self.diagnostics:
+            return {}
+        status = self.diagnostics[-1].status[0]
+        return {kv.key: kv.value for kv in status.values}
+
+    def wait_counter(self, key, minimum=1, timeout=20.0) -> dict:
+        wait_until(lambda: int(float(self.latest_values().get(key, 0))) >= minimum, timeout, f"diagnostics {key}")
+        return self.latest_values()
