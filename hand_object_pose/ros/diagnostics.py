@@ -5,9 +5,20 @@ Key names in the status (stable, for tools that parse /diagnostics):
   input_rate_hz, output_rate_hz          over the last `window_s` seconds
   latency_ms_p50/p90/p99                 image stamp -> result published (ROS clock)
   model_ms_p50                           the estimator's own time per frame
-  frames_in, frames_out, frames_dropped  totals since start (dropped = replaced while busy or never paired)
+  frames_in                              images received (every one ends in exactly one of the next three)
+  frames_out                             images processed and published
+  frames_dropped                         = frames_replaced + frames_unpaired
+  frames_replaced                        complete frames replaced by a newer one while the model was busy
+  frames_unpaired                        images that never got their camera_info / depth (superseded by a
+                                         newer complete frame, pushed out of the pairing queue, or waited
+                                         longer than the pairing timeout); also errors.unpaired_images
+  frames_rejected                        images rejected, each counted under its reason in errors.<kind>
+  frames_in_progress                     frames_in - frames_out - frames_dropped - frames_rejected: images
+                                         waiting for partners, in the slot or in the model (0 when idle)
   backend, tf_path                       what really runs
-  errors.<kind>                          bad-input / failure counters (only kinds that occurred)
+  errors.<kind>                          bad-input / failure counters (only kinds that occurred); a kind
+                                         that rejects the image is also in frames_rejected
+So frames_in = frames_out + frames_dropped + frames_rejected once the node is idle.
 """
 from __future__ import annotations
 
@@ -29,7 +40,9 @@ class NodeStats:
         self._model_ms: deque = deque(maxlen=latency_samples)
         self.frames_in = 0
         self.frames_out = 0
-        self.frames_dropped = 0
+        self.frames_replaced = 0
+        self.frames_unpaired = 0
+        self.frames_rejected = 0
         self.errors: Counter = Counter()
 
     def _trim(self, times: deque, now: float) -> None:
@@ -43,11 +56,25 @@ class NodeStats:
             self._inputs.append(now)
             self._trim(self._inputs, now)
 
-    def dropped(self, count: int = 1) -> None:
+    def replaced(self) -> None:
+        """A complete frame was replaced by a newer one before the worker took it."""
         with self._lock:
-            self.frames_dropped += count
+            self.frames_replaced += 1
+
+    def unpaired(self, count: int = 1) -> None:
+        """`count` images will never be a frame (no partners); also errors.unpaired_images."""
+        with self._lock:
+            self.frames_unpaired += count
+            self.errors["unpaired_images"] += count
+
+    def rejected(self, kind: str) -> None:
+        """One image rejected for reason `kind` (also counted in errors.<kind>)."""
+        with self._lock:
+            self.frames_rejected += 1
+            self.errors[kind] += 1
 
     def error(self, kind: str) -> None:
+        """A problem that did not cost the image (it is still processed): errors.<kind> only."""
         with self._lock:
             self.errors[kind] += 1
 
@@ -70,8 +97,12 @@ class NodeStats:
         """Current values as a flat dict (numbers and strings)."""
         now = time.monotonic()
         with self._lock:
+            dropped = self.frames_replaced + self.frames_unpaired
             values = dict(input_rate_hz=self._rate(self._inputs, now), output_rate_hz=self._rate(self._outputs, now),
-                          frames_in=self.frames_in, frames_out=self.frames_out, frames_dropped=self.frames_dropped)
+                          frames_in=self.frames_in, frames_out=self.frames_out, frames_dropped=dropped,
+                          frames_replaced=self.frames_replaced, frames_unpaired=self.frames_unpaired,
+                          frames_rejected=self.frames_rejected,
+                          frames_in_progress=self.frames_in - self.frames_out - dropped - self.frames_rejected)
             latency = np.asarray(self._latency_ms, np.float64)
             model = np.asarray(self._model_ms, np.float64)
             errors = dict(self.errors)

@@ -7,10 +7,13 @@ Two implementations with the same behaviour, chosen once by `make_frame_inputs`:
 * `OwnInputs`: the project's `FramePairer` where message_filters is not importable (pip installs).
 Both require camera_info with exactly the image's stamp, pass only images the node accepted
 (`accept_image`: counting, stamp order), never hand over a frame older than one already handed
-over, and report images superseded before they were complete (`on_unpaired`).
+over, and report every accepted image that never becomes a frame (`on_unpaired`: superseded by a
+newer complete frame, pushed out of the bounded queue, or expired by `expire`), so that each
+accepted image is reported exactly once, as a frame or as unpaired.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from sensor_msgs.msg import CameraInfo, Image
@@ -48,6 +51,11 @@ class OwnInputs:
         if frame is not None:
             self._on_frame(frame)
 
+    def expire(self, max_age_s: float) -> None:
+        """Report images that waited longer than `max_age_s` for their partners as unpaired."""
+        self._pairer.expire(max_age_s)
+        self._hand_over(None)
+
     def waiting_for(self) -> str:
         return self._pairer.waiting_for()
 
@@ -59,7 +67,7 @@ class MessageFiltersInputs:
                  accept_image: Callable, on_frame: Callable, on_unpaired: Callable, message_filters):
         self._use_depth, self._slop_s = use_depth, slop_s
         self._accept_image, self._on_frame, self._on_unpaired = accept_image, on_frame, on_unpaired
-        self._accepted: list = []          # stamps of accepted images not yet handed over or superseded
+        self._accepted: dict = {}          # stamp -> arrival (monotonic s) of accepted images not yet handed over
         self._last_stamp = None            # stamp of the last frame handed over
         image = message_filters.Subscriber(node, Image, "image", qos_profile=image_qos)
         image.registerCallback(self._image)   # before the synchroniser's own callback on the same input
@@ -74,8 +82,19 @@ class MessageFiltersInputs:
 
     def _image(self, msg) -> None:
         if self._accept_image(msg):
-            self._accepted.append(stamp_ns(msg.header.stamp))
-            del self._accepted[:-64]           # bounded: images that never pair are forgotten
+            stamp = stamp_ns(msg.header.stamp)
+            if stamp in self._accepted:        # the same stamp again: one of the two never pairs
+                self._on_unpaired(1)
+            self._accepted[stamp] = time.monotonic()
+            if len(self._accepted) > 64:       # bounded: the oldest waiting images are given up
+                forgotten = sorted(self._accepted)[:len(self._accepted) - 64]
+                self._forget(forgotten)
+
+    def _forget(self, stamps) -> None:
+        for stamp in stamps:
+            del self._accepted[stamp]
+        if stamps:
+            self._on_unpaired(len(stamps))
 
     def _synchronised(self, image, camera_info, depth=None) -> None:
         stamp = stamp_ns(image.header.stamp)
@@ -85,12 +104,16 @@ class MessageFiltersInputs:
             return
         if self._last_stamp is not None and stamp <= self._last_stamp:
             return
-        older = [s for s in self._accepted if s < stamp]
-        self._accepted = [s for s in self._accepted if s > stamp]
-        if older:
-            self._on_unpaired(len(older))
+        del self._accepted[stamp]
+        self._forget([s for s in self._accepted if s < stamp])
         self._last_stamp = stamp
         self._on_frame(Frame(stamp, image, camera_info, depth))
+
+    def expire(self, max_age_s: float) -> None:
+        """Report images that waited longer than `max_age_s` for their partners as unpaired (a late
+        partner can no longer complete them)."""
+        now = time.monotonic()
+        self._forget([s for s, arrived in self._accepted.items() if now - arrived > max_age_s])
 
     def waiting_for(self) -> str:
         # message_filters does not say which partner is missing.
@@ -103,7 +126,9 @@ def make_frame_inputs(node, use_depth: bool, slop_s: float, queue: int, image_qo
     """`MessageFiltersInputs` when message_filters is importable, else `OwnInputs`.
 
     accept_image(msg) -> bool: called for every image (False = rejected, never paired);
-    on_frame(Frame): a complete frame, newest so far; on_unpaired(n): n images superseded unpaired.
+    on_frame(Frame): a complete frame, newest so far; on_unpaired(n): n accepted images that will
+    never be a frame. Call `expire(max_age_s)` periodically so that images whose partners never
+    come are reported too.
     """
     args = (node, use_depth, slop_s, queue, image_qos, info_qos, accept_image, on_frame, on_unpaired)
     try:

@@ -5,10 +5,13 @@ Camera drivers publish the image and its CameraInfo with the same stamp but in e
 aligned depth image arrives from another pipeline a few milliseconds apart. Each input is kept for
 a few recent stamps; a frame is complete when its image has a CameraInfo of the same stamp and
 (when depth is used) a depth image within `slop_s`. Completing a frame discards older incomplete
-images (a newer frame supersedes them: only the newest frame matters).
+images (a newer frame supersedes them: only the newest frame matters). An image leaves the pairer
+exactly once: in a frame, or counted in `unpaired_images` (superseded by a newer complete frame,
+pushed out of the `keep` most recent, or waiting longer than `expire`'s age).
 """
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -32,18 +35,40 @@ class FramePairer:
         self._images: OrderedDict = OrderedDict()  # stamp -> image, waiting for a partner
         self._infos: OrderedDict = OrderedDict()
         self._depths: OrderedDict = OrderedDict()
+        self._arrived_s: dict = {}                 # image stamp -> monotonic arrival time, for `expire`
         self.unpaired_images = 0                   # images discarded without ever being complete
 
     @staticmethod
-    def _remember(store: OrderedDict, stamp_ns: int, msg, keep: int) -> None:
+    def _remember(store: OrderedDict, stamp_ns: int, msg, keep: int) -> list:
+        """Store msg under its stamp; returns the stamps pushed out (oldest first) to stay within `keep`."""
         store[stamp_ns] = msg
         store.move_to_end(stamp_ns)
+        evicted = []
         while len(store) > keep:
-            store.popitem(last=False)
+            evicted.append(store.popitem(last=False)[0])
+        return evicted
 
-    def add_image(self, stamp_ns: int, image) -> Optional[Frame]:
-        self._remember(self._images, stamp_ns, image, self._keep)
+    def _discard_images(self, stamps) -> None:
+        for stamp in stamps:
+            self._images.pop(stamp, None)
+            self._arrived_s.pop(stamp, None)
+            self.unpaired_images += 1
+
+    def add_image(self, stamp_ns: int, image, now_s: Optional[float] = None) -> Optional[Frame]:
+        if stamp_ns in self._images:   # the same stamp again: the earlier copy never pairs now
+            self._discard_images([stamp_ns])
+        self._arrived_s[stamp_ns] = time.monotonic() if now_s is None else now_s
+        evicted = self._remember(self._images, stamp_ns, image, self._keep)
+        self._discard_images(evicted)
         return self._complete()
+
+    def expire(self, max_age_s: float, now_s: Optional[float] = None) -> int:
+        """Discard images that have waited longer than `max_age_s` for their partners (counted in
+        `unpaired_images`); returns how many."""
+        now_s = time.monotonic() if now_s is None else now_s
+        old = [stamp for stamp, arrived in self._arrived_s.items() if now_s - arrived > max_age_s]
+        self._discard_images(old)
+        return len(old)
 
     def add_camera_info(self, stamp_ns: int, info) -> Optional[Frame]:
         self._remember(self._infos, stamp_ns, info, self._keep)
@@ -69,12 +94,14 @@ class FramePairer:
             if self.use_depth and depth is None:
                 continue
             frame = Frame(stamp, self._images.pop(stamp), info, depth)
-            older = [s for s in self._images if s < stamp]
-            for s in older:
-                del self._images[s]
-            self.unpaired_images += len(older)
+            self._arrived_s.pop(stamp, None)
+            self._discard_images([s for s in self._images if s < stamp])
             return frame
         return None
+
+    @property
+    def waiting_images(self) -> int:
+        return len(self._images)
 
     def waiting_for(self) -> str:
         """What the oldest waiting image lacks ("" when nothing waits), for the 'not pairing' warning."""

@@ -6,8 +6,12 @@ Two groups, all flat lower_snake_case names:
   which ROS parameters cannot hold; a development option of the torch backend);
 * node parameters (`NODE_PARAMETERS`): topics/QoS, pairing, TF, markers, diagnostics.
 
-`read_settings(node)` returns (NodeSettings, EstimatorConfig) or raises `ParameterError` with a
+`declare_and_read(node)` returns (NodeSettings, EstimatorConfig) or raises `ParameterError` with a
 one-line message naming the parameter, its value and what is allowed.
+
+`check_command_line_overrides(node, args)` checks the `-p name:=value` overrides of the command line
+against the declared types: rcl silently drops a wrong-typed `-p` value when a params file sets the
+same parameter (the file's value is used), so the node must check them itself.
 """
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import yaml
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.parameter import Parameter
 
@@ -23,6 +29,7 @@ from hand_object_pose.inference.config import EstimatorConfig
 from hand_object_pose.ros.tf_output import frame_id_problem
 
 RELIABILITIES = ("best_effort", "reliable")
+CAMERA_INFO_FRAME_POLICIES = ("use", "reject")
 
 
 class ParameterError(ValueError):
@@ -37,6 +44,7 @@ class NodeSettings:
     sync_slop_s: float = 0.02
     pairing_queue: int = 5
     use_rectified_intrinsics: bool = False
+    camera_info_frame_policy: str = "use"
     publish_tf: bool = True
     right_wrist_frame: str = "right_hand_wrist"
     left_wrist_frame: str = "left_hand_wrist"
@@ -55,6 +63,9 @@ NODE_PARAMETERS = {
     "sync_slop_s": ("largest stamp difference in seconds between an image and its depth image", (0.0, 1.0)),
     "pairing_queue": ("images / camera_infos / depth images kept per topic while waiting for partners", (1, 100)),
     "use_rectified_intrinsics": ("use CameraInfo.P (rectified images) instead of K (raw images)", None),
+    "camera_info_frame_policy": ("when a CameraInfo's frame_id differs from its image's: 'use' its intrinsics "
+                                 "anyway (default) or 'reject' the frame; either way counted and warned about",
+                                 None),
     "publish_tf": ("publish TF frames for each wrist and each catalogue object (child of the image frame)", None),
     "right_wrist_frame": ("TF child frame of the right wrist (no leading slash)", None),
     "left_wrist_frame": ("TF child frame of the left wrist (no leading slash)", None),
@@ -166,6 +177,9 @@ def validate_node_settings(settings: NodeSettings) -> NodeSettings:
     if settings.image_reliability not in RELIABILITIES:
         raise ParameterError(f"parameter 'image_reliability'={settings.image_reliability!r} is invalid: "
                              f"expected one of {RELIABILITIES}")
+    if settings.camera_info_frame_policy not in CAMERA_INFO_FRAME_POLICIES:
+        raise ParameterError(f"parameter 'camera_info_frame_policy'={settings.camera_info_frame_policy!r} is "
+                             f"invalid: expected one of {CAMERA_INFO_FRAME_POLICIES}")
     if not math.isfinite(settings.sync_slop_s):
         raise ParameterError("parameter 'sync_slop_s' must be finite")
     for name in ("right_wrist_frame", "left_wrist_frame"):
@@ -180,3 +194,78 @@ def validate_node_settings(settings: NodeSettings) -> NodeSettings:
         raise ParameterError(f"parameters 'right_wrist_frame' and 'left_wrist_frame' are both "
                              f"{settings.right_wrist_frame!r}; expected two different TF frame names")
     return settings
+
+
+# --- `-p name:=value` on the command line -----------------------------------------------------------
+
+_PARAMETER_TYPE_WORDS = {
+    ParameterType.PARAMETER_BOOL: "a boolean (true/false)", ParameterType.PARAMETER_INTEGER: "an integer",
+    ParameterType.PARAMETER_DOUBLE: "a floating-point number (write 1.0, not 1)",
+    ParameterType.PARAMETER_STRING: "a string", ParameterType.PARAMETER_BOOL_ARRAY: "a list of booleans",
+    ParameterType.PARAMETER_INTEGER_ARRAY: "a list of integers",
+    ParameterType.PARAMETER_DOUBLE_ARRAY: "a list of floating-point numbers",
+    ParameterType.PARAMETER_STRING_ARRAY: "a list of strings"}
+_ARRAY_OF = {bool: ParameterType.PARAMETER_BOOL_ARRAY, int: ParameterType.PARAMETER_INTEGER_ARRAY,
+             float: ParameterType.PARAMETER_DOUBLE_ARRAY, str: ParameterType.PARAMETER_STRING_ARRAY}
+_SCALAR_OF = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+              float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
+
+
+def command_line_overrides(args, node_name: str) -> list:
+    """[(name, value text)] of each `-p name:=value` / `--param name:=value` inside the `--ros-args`
+    sections of `args` (a rule `other_node:name:=value` for another node is left out)."""
+    overrides, in_ros_args, i = [], False, 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--ros-args":
+            in_ros_args = True
+        elif arg == "--":
+            in_ros_args = False
+        elif in_ros_args and arg in ("-p", "--param") and i + 1 < len(args):
+            i += 1
+            name, separator, value = args[i].partition(":=")
+            if separator:
+                target, _, name = name.rpartition(":")
+                if not target or target.lstrip("/").split("/")[-1] == node_name:
+                    overrides.append((name, value))
+        i += 1
+    return overrides
+
+
+def _value_type(text: str):
+    """The ROS parameter type rcl gives a `-p` value (it reads it as YAML: 1 integer, 1.0 double,
+    true boolean, [..] list, anything else a string); None for a list mixing types."""
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    if isinstance(value, list):
+        kinds = {type(v) for v in value}
+        if len(kinds) > 1:
+            return None
+        return _ARRAY_OF.get(kinds.pop(), None) if kinds else "empty_array"
+    if isinstance(value, str) and not (text.strip().startswith(("'", '"'))):
+        try:
+            float(text)            # rcl reads e.g. 1e3 or inf as a double, YAML 1.1 as a string
+            return ParameterType.PARAMETER_DOUBLE
+        except ValueError:
+            pass
+    return _SCALAR_OF.get(type(value), ParameterType.PARAMETER_STRING)
+
+
+def check_command_line_overrides(node, args) -> None:
+    """ParameterError naming the first `-p name:=value` of `args` whose type differs from the declared
+    type of `name` (parameters the node does not have are left to rclpy, which ignores them)."""
+    for name, text in command_line_overrides(args, node.get_name()):
+        if not node.has_parameter(name):
+            continue
+        expected = node.describe_parameter(name).type
+        given = _value_type(text)
+        arrays = set(_ARRAY_OF.values())
+        if given == expected or (given == "empty_array" and expected in arrays):
+            continue
+        given_words = ("a list mixing types" if given is None else "an empty list" if given == "empty_array"
+                       else _PARAMETER_TYPE_WORDS.get(given, "a value").split(" (")[0])
+        hint = " (quote it: -p name:=\"'text'\")" if expected == ParameterType.PARAMETER_STRING else ""
+        raise ParameterError(f"parameter '{name}' has the wrong type on the command line: -p {name}:={text} is "
+                             f"{given_words}, expected {_PARAMETER_TYPE_WORDS.get(expected, 'another type')}{hint}")

@@ -4,6 +4,8 @@ A short adapter around `inference.Estimator`. Threads:
 * the executor thread receives messages, pairs each image with its CameraInfo (and depth), and puts
   complete frames into a one-element slot (a newer frame replaces a pending one: counted as dropped);
 * one worker thread takes the newest frame, decodes it, runs the estimator and publishes.
+Every received image ends in exactly one counter (`ros.diagnostics`): out, dropped (replaced or
+unpaired) or rejected (under its reason).
 
 Topics (relative, remappable): in `image`, `camera_info`, `depth` (when use_depth), `roi`; out
 `hand_object_poses`, `markers`, `debug_image` (only computed while subscribed), `/tf`, `/diagnostics`.
@@ -39,7 +41,7 @@ from hand_object_pose.ros.image_codec import ImageError, array_to_image_fields, 
 from hand_object_pose.ros.inputs import camera_intrinsics, clip_roi, stamp_ns
 from hand_object_pose.ros.markers import MarkerBuilder
 from hand_object_pose.ros.overlay import draw_overlay
-from hand_object_pose.ros.parameters import ParameterError, declare_and_read
+from hand_object_pose.ros.parameters import ParameterError, check_command_line_overrides, declare_and_read
 from hand_object_pose.ros.tf_output import TfOutput, estimate_transforms, frame_id_problem
 
 NODE_NAME = "hand_object_pose"
@@ -118,7 +120,7 @@ class PoseNode(Node):
                               reliability=qos_profile_sensor_data.reliability)
         self._inputs = make_frame_inputs(self, s.use_depth, s.sync_slop_s, s.pairing_queue, image_qos, info_qos,
                                          accept_image=self._accept_image, on_frame=self._offer,
-                                         on_unpaired=self.stats.dropped)
+                                         on_unpaired=self.stats.unpaired)
         self.create_subscription(RegionOfInterest, "roi", self._on_roi, 1)
         self.create_timer(s.diagnostics_period_s, self._on_timer)
 
@@ -138,7 +140,17 @@ class PoseNode(Node):
 
     # ----- logging of input problems: one line per kind per LOG_PERIOD_S, every occurrence counted -------
     def _problem(self, kind: str, message: str, error: bool = False) -> None:
+        """A problem worked around (the image is still processed): counted in errors.<kind>, logged."""
         self.stats.error(kind)
+        self._log(kind, message, error)
+
+    def _reject(self, kind: str, message: str, error: bool = False) -> None:
+        """The image is not processed: counted in frames_rejected and errors.<kind>, logged."""
+        self.stats.rejected(kind)
+        self._log(kind, message, error)
+
+    def _log(self, kind: str, message: str, error: bool = False) -> None:
+        """One line per kind per LOG_PERIOD_S."""
         now = time.monotonic()
         with self._log_lock:
             if now - self._last_log.get(kind, -LOG_PERIOD_S) < LOG_PERIOD_S:
@@ -160,7 +172,7 @@ class PoseNode(Node):
                               "reset?); tracking restarted")
                 self._reset_tracking.set()
             else:
-                self._problem("out_of_order", f"image stamp {stamp / 1e9:.6f} s is not newer than the previous "
+                self._reject("out_of_order", f"image stamp {stamp / 1e9:.6f} s is not newer than the previous "
                               f"image's {self._last_image_ns / 1e9:.6f} s; dropped (expected increasing stamps)")
                 return False
         self._last_image_ns = stamp
@@ -173,7 +185,7 @@ class PoseNode(Node):
     def _offer(self, frame) -> None:
         self._last_frame_s = time.monotonic()
         if self._slot.put(frame):
-            self.stats.dropped()
+            self.stats.replaced()
 
     def _on_timer(self) -> None:
         now = time.monotonic()
@@ -181,9 +193,11 @@ class PoseNode(Node):
                 and now - self._last_frame_s > PAIRING_TIMEOUT_S:
             lacking = self._inputs.waiting_for() or "partners"
             topics = "'camera_info'" + (" / 'depth'" if self.settings.use_depth else "")
-            self._problem("unpaired_images", f"images arrive but none formed a frame for {PAIRING_TIMEOUT_S:g} s: "
+            # Logged only: the images themselves are counted (errors.unpaired_images) when given up.
+            self._log("unpaired_images", f"images arrive but none formed a frame for {PAIRING_TIMEOUT_S:g} s: "
                           f"waiting for {lacking} (check that {topics} are published next to 'image', with the "
                           f"image's stamp)")
+        self._inputs.expire(PAIRING_TIMEOUT_S)   # images whose partners never came: counted as unpaired
         status = self.stats.status(f"{self.get_name()}: hand/object pose", self.get_fully_qualified_name(),
                                    {"backend": self._estimator.backend_in_use, "model": self._estimator.model_name,
                                     "tf_path": self._tf.path, "pairing": self._inputs.path})
@@ -200,7 +214,7 @@ class PoseNode(Node):
             try:
                 self._process(frame)
             except Exception as exc:  # keep serving later frames; the failure is counted and logged
-                self._problem("processing_failure", f"{type(exc).__name__}: {exc}", error=True)
+                self._reject("processing_failure", f"{type(exc).__name__}: {exc}", error=True)
 
     def _take_roi(self, width: int, height: int):
         with self._roi_lock:
@@ -228,6 +242,20 @@ class PoseNode(Node):
                           "depth falls back to the 2D fit")
         return depth
 
+    def _camera_info_frame_ok(self, image_frame: str, info_frame: str) -> bool:
+        """A CameraInfo of another frame_id may hold another camera's intrinsics: counted and warned
+        about; used or the frame rejected, as `camera_info_frame_policy` says."""
+        if image_frame.lstrip("/") == info_frame.lstrip("/"):
+            return True
+        what = (f"camera_info frame_id {info_frame!r} differs from the image's {image_frame!r} (same stamp); "
+                "expected the CameraInfo of this image's camera")
+        if self.settings.camera_info_frame_policy == "reject":
+            self._reject("camera_info_frame_mismatch", f"{what}; frame rejected (camera_info_frame_policy 'reject')")
+            return False
+        self._problem("camera_info_frame_mismatch", f"{what}; its intrinsics are used and the outputs carry the "
+                      "image's frame_id (camera_info_frame_policy 'use'; 'reject' drops such frames)")
+        return True
+
     def _process(self, frame) -> None:
         started = time.perf_counter()
         image, header = frame.image, frame.image.header
@@ -236,7 +264,9 @@ class PoseNode(Node):
             camera = camera_intrinsics(frame.camera_info, self.settings.use_rectified_intrinsics, rgb.shape[1],
                                        rgb.shape[0])
         except ImageError as exc:
-            self._problem(exc.kind, str(exc))
+            self._reject(exc.kind, str(exc))
+            return
+        if not self._camera_info_frame_ok(image.header.frame_id, frame.camera_info.header.frame_id):
             return
         height, width = rgb.shape[:2]
         depth = self._decode_depth(frame.depth, width, height) if frame.depth is not None else None
@@ -248,7 +278,7 @@ class PoseNode(Node):
         try:
             estimate = self._estimator.estimate(rgb, camera, depth_m=depth, roi=roi, stamp_s=frame.stamp_ns * 1e-9)
         except InvalidInputError as exc:
-            self._problem("invalid_input", str(exc))
+            self._reject("invalid_input", str(exc))
             return
         model_ms = (time.perf_counter() - started) * 1e3 - decode_ms
         for warning in estimate.warnings:
@@ -292,14 +322,16 @@ def _stand_in_if_mano_missing(node: PoseNode) -> None:
 
 def main(argv=None) -> int:
     """Plain entry point (`ros2 run hand_object_pose pose_node` calls it too). Returns the exit status."""
+    args = argv if argv is not None else sys.argv
     try:
-        rclpy.init(args=argv if argv is not None else sys.argv)
+        rclpy.init(args=args)
     except Exception as exc:  # rcl's RCLError, e.g. a params file that is missing or not YAML
         print(f"{NODE_NAME}: error: cannot initialise ROS: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     node, executor = None, None
     try:
         node = PoseNode()
+        check_command_line_overrides(node, args)
         _stand_in_if_mano_missing(node)
         node.start(Estimator(node.estimator_config))
         executor = SingleThreadedExecutor()

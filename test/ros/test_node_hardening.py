@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import time
 
+import pytest
+from sensor_msgs.msg import Image
+
 from hand_object_pose.ros.inputs import stamp_ns
-from node_process import NodeProcess, Peer, now_ns, write_params
-from ros_test_helpers import env_plain_venv, ros_session, wait_until
+from node_process import (HEIGHT, OPTICAL_FRAME, WIDTH, NodeProcess, Peer, camera_info_msg, header, image_msg, now_ns,
+                          scene_image, sleep_until, write_params)
+from ros_test_helpers import env_plain_venv, env_without_tf2_fixture, ros_session, wait_until
+
+# errors.<kind> counters whose image is not processed (frames_rejected); the others are worked around.
+REJECTING_KINDS = {"out_of_order", "unsupported_encoding", "bad_size", "bad_step", "short_data", "bad_camera_info",
+                   "camera_info_frame_mismatch", "invalid_input", "processing_failure"}
 
 
 def start_node(tmp_path, env, *extra_ros_args, **params) -> NodeProcess:
@@ -31,6 +39,10 @@ def send_until_result(peer, timeout=60.0, **send) -> int:
     raise AssertionError(f"no result in {timeout:.0f} s")
 
 
+def counters(values: dict) -> dict:
+    return {k: int(float(v)) for k, v in values.items() if k.startswith(("frames_", "errors."))}
+
+
 # --- 5: TF in the plain venv --------------------------------------------------------------------
 
 def test_tf_is_published_from_the_plain_venv(tmp_path):
@@ -47,3 +59,126 @@ def test_tf_is_published_from_the_plain_venv(tmp_path):
     finally:
         node.stop()
     assert node.count("TF publishing disabled") == 0
+
+
+# --- 2: every image ends in exactly one counter --------------------------------------------------
+
+def test_every_image_ends_in_exactly_one_counter(tmp_path):
+    node = start_node(tmp_path, env_without_tf2_fixture())
+    try:
+        with ros_session() as session:
+            peer = Peer(session, with_tf=False)
+            peer.wait_matched(use_depth=False)
+            send_until_result(peer)
+            # A 50 Hz burst into a model that needs ~0.1 s per frame: most complete frames are replaced.
+            start, base = time.monotonic(), now_ns(peer.node)
+            for i in range(25):
+                sleep_until(start + i * 0.02)
+                peer.send(base + i * 20_000_000, depth_mm=None)
+            # Images whose camera_info never comes: given up after the pairing timeout, counted once each.
+            base += 1_000_000_000
+            for i in range(4):
+                sleep_until(time.monotonic() + 0.1)
+                peer.send(base + i * 50_000_000, depth_mm=None, info=False)
+            values = peer.wait_counter("frames_unpaired", 1, timeout=10.0)
+            unpaired = int(values["frames_unpaired"])
+            assert 1 <= unpaired <= 4 + 25
+            # Rejected images, one reason each.
+            rgb = scene_image()
+            for key, make in (
+                    ("unsupported_encoding", dict(image=lambda s: Image(
+                        header=header(s), height=HEIGHT, width=WIDTH, encoding="bayer_rggb8", step=WIDTH,
+                        data=rgb[..., 0].tobytes()))),
+                    ("bad_step", dict(image=lambda s: Image(header=header(s), height=HEIGHT, width=WIDTH,
+                                                            encoding="rgb8", step=WIDTH * 3 - 1, data=rgb.tobytes()))),
+                    ("bad_camera_info", dict(camera_info=lambda s: camera_info_msg(s, k=(0.0,) * 9)))):
+                stamp = now_ns(peer.node)
+                peer.send(stamp, depth_mm=None, **{name: build(stamp) for name, build in make.items()})
+                peer.wait_counter(f"errors.{key}")
+            last = now_ns(peer.node)
+            peer.send(last, depth_mm=None)
+            peer.wait_result(last)
+            peer.send(last - 1_000_000, depth_mm=None)           # older than the previous image
+            peer.wait_counter("errors.out_of_order")
+            send_until_result(peer)
+            # Idle: nothing waits in the pairer, the slot or the model.
+            wait_until(lambda: peer.latest_values().get("frames_in_progress") == "0", 10.0, "an idle node")
+            values = counters(peer.latest_values())
+            time.sleep(1.0)   # several diagnostics periods: counters count images, not ticks
+            assert counters(peer.latest_values())["errors.unpaired_images"] == values["errors.unpaired_images"]
+    finally:
+        node.stop()
+    assert values["frames_in"] == values["frames_out"] + values["frames_dropped"] + values["frames_rejected"]
+    assert values["frames_dropped"] == values["frames_replaced"] + values["frames_unpaired"]
+    assert values["frames_unpaired"] == values["errors.unpaired_images"] >= 1
+    rejected = {k[len("errors."):]: v for k, v in values.items() if k.startswith("errors.")
+                and k[len("errors."):] in REJECTING_KINDS}
+    assert set(rejected) == {"unsupported_encoding", "bad_step", "bad_camera_info", "out_of_order"}
+    assert values["frames_rejected"] == sum(rejected.values())
+    assert values["frames_replaced"] > 0 and values["frames_out"] > 0
+
+
+
+# --- 1: wrong-typed -p overrides next to a params file --------------------------------------------
+
+COMMAND_LINE_CASES = {
+    "string_for_double": ("crop_margin:=abc", "parameter 'crop_margin' has the wrong type on the command line: "
+                                              "-p crop_margin:=abc is a string, expected a floating-point number"),
+    "string_for_integer": ("image_depth:=deep", "parameter 'image_depth' has the wrong type on the command line: "
+                                                "-p image_depth:=deep is a string, expected an integer"),
+    "integer_for_bool": ("use_depth:=1", "parameter 'use_depth' has the wrong type on the command line: "
+                                         "-p use_depth:=1 is an integer, expected a boolean"),
+    "double_for_integer": ("threads:=2.0", "parameter 'threads' has the wrong type on the command line: "
+                                           "-p threads:=2.0 is a floating-point number, expected an integer"),
+    # Right type: the -p value (not the file's 1.25) reaches the node's range check.
+    "right_type_out_of_range": ("crop_margin:=5.0", "parameter 'crop_margin' is out of range"),
+}
+
+
+def test_wrong_typed_command_line_overrides_stop_the_node(tmp_path):
+    processes = {}
+    for name, (rule, _) in COMMAND_LINE_CASES.items():   # started together: the imports overlap
+        directory = tmp_path / name
+        directory.mkdir()
+        processes[name] = NodeProcess(write_params(directory), env_without_tf2_fixture(), ("-p", rule))
+    for name, proc in processes.items():
+        try:
+            proc.proc.wait(timeout=120)
+        finally:
+            rc = proc.stop()
+        errors = [line for line in proc.lines if line.startswith("hand_object_pose: error:")]
+        assert rc == 2, f"{name}: exit {rc}\n{proc.output}"
+        assert len(errors) == 1 and COMMAND_LINE_CASES[name][1] in errors[0], f"{name}:\n{proc.output}"
+        assert "Traceback" not in proc.output, f"{name}:\n{proc.output}"
+
+
+# --- 3: a CameraInfo of another frame -------------------------------------------------------------
+
+@pytest.mark.parametrize("policy", ["use", "reject"])
+def test_camera_info_of_another_frame_is_counted_and_follows_the_policy(tmp_path, policy):
+    node = start_node(tmp_path, env_without_tf2_fixture(), camera_info_frame_policy=policy)
+    try:
+        with ros_session() as session:
+            peer = Peer(session, with_tf=False)
+            peer.wait_matched(use_depth=False)
+            send_until_result(peer)
+            stamps = []
+            for _ in range(3):
+                stamp = now_ns(peer.node)
+                info = camera_info_msg(stamp)
+                info.header.frame_id = "other_camera_optical_frame"
+                peer.send(stamp, depth_mm=None, camera_info=info)
+                stamps.append(stamp)
+                if policy == "use":
+                    assert peer.wait_result(stamp).header.frame_id == OPTICAL_FRAME
+                else:
+                    peer.wait_counter("errors.camera_info_frame_mismatch", len(stamps))
+            values = counters(peer.wait_counter("errors.camera_info_frame_mismatch", 3))
+            send_until_result(peer)            # same frame again: processed as before
+    finally:
+        node.stop()
+    assert values["errors.camera_info_frame_mismatch"] == 3
+    assert values["frames_rejected"] == (3 if policy == "reject" else 0)
+    assert all(peer.result_for(s) is None for s in stamps) == (policy == "reject")
+    assert node.count("camera_info frame_id 'other_camera_optical_frame' differs from the image's "
+                      f"'{OPTICAL_FRAME}'") == 1      # once per 5 s

@@ -52,8 +52,21 @@ def test_queues_are_bounded():
     pairer = FramePairer(use_depth=False, slop_s=0.02, keep=3)
     for t in range(10):
         pairer.add_image(t * MS, t)
+    assert pairer.unpaired_images == 7                        # pushed out: counted, not lost silently
     assert pairer.add_camera_info(0, "old") is None           # evicted
     assert pairer.add_camera_info(9 * MS, "new").image == 9
+    assert pairer.unpaired_images == 9 and pairer.waiting_images == 0   # 7 and 8 superseded by 9
+
+
+def test_images_without_partners_expire_once():
+    pairer = FramePairer(use_depth=False, slop_s=0.02)
+    pairer.add_image(1 * MS, "img1", now_s=10.0)
+    pairer.add_image(2 * MS, "img2", now_s=11.5)
+    assert pairer.expire(2.0, now_s=11.9) == 0
+    assert pairer.expire(2.0, now_s=12.1) == 1 and pairer.unpaired_images == 1      # img1 waited 2.1 s
+    assert pairer.expire(2.0, now_s=14.0) == 1 and pairer.unpaired_images == 2
+    assert pairer.expire(2.0, now_s=99.0) == 0 and pairer.waiting_images == 0
+    assert pairer.add_camera_info(2 * MS, "info2") is None   # too late: already given up
 
 
 def test_slot_keeps_only_the_newest_frame():

@@ -45,16 +45,20 @@ def test_frame_id_validation(name, ok):
 
 def test_stats_counts_and_percentiles():
     stats = NodeStats()
-    for _ in range(5):
+    for _ in range(10):
         stats.input()
-    stats.dropped(2)
-    stats.error("bad_step")
-    stats.error("bad_step")
-    for latency in (10.0, 20.0, 30.0):
+    stats.replaced()
+    stats.unpaired(2)
+    stats.rejected("bad_step")
+    stats.rejected("bad_step")
+    stats.error("depth_size_mismatch")     # worked around: the image is still processed
+    for latency in (10.0, 20.0, 30.0, 20.0):
         stats.output(latency, 5.0)
     snap = stats.snapshot()
-    assert (snap["frames_in"], snap["frames_out"], snap["frames_dropped"]) == (5, 3, 2)
-    assert snap["errors.bad_step"] == 2
+    assert (snap["frames_in"], snap["frames_out"], snap["frames_dropped"], snap["frames_rejected"]) == (10, 4, 3, 2)
+    assert (snap["frames_replaced"], snap["frames_unpaired"], snap["errors.unpaired_images"]) == (1, 2, 2)
+    assert snap["frames_in_progress"] == 1   # 10 in = 4 out + 3 dropped + 2 rejected + 1 not finished yet
+    assert snap["errors.bad_step"] == 2 and snap["errors.depth_size_mismatch"] == 1
     assert snap["latency_ms_p50"] == pytest.approx(20.0) and snap["model_ms_p50"] == 5.0
     assert snap["input_rate_hz"] > 0
     status = stats.status("pose", "node", {"backend": "onnxruntime:CPUExecutionProvider"})
