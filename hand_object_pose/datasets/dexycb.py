@@ -4,6 +4,7 @@ Layout under `root`:
   calibration/intrinsics/<serial>_640x480.yml   color: {fx, fy, ppx, ppy}
   <subject>/<sequence>/meta.yml                 serials, num_frames, ycb_ids, ycb_grasp_ind, mano_sides
   <subject>/<sequence>/<serial>/color_NNNNNN.jpg
+  <subject>/<sequence>/<serial>/aligned_depth_to_color_NNNNNN.png   optional depth, 16-bit millimetres
   <subject>/<sequence>/<serial>/labels_NNNNNN.npz   joint_3d (1,21,3) m (OpenCV camera frame), joint_2d,
                                                    pose_y (num_obj,3,4) [R|t] per object, pose_m (1,51)
                                                    (48 PCA-space MANO pose + 3 translation), seg
@@ -107,7 +108,8 @@ class DexYCBDataset:
         objects = [ObjectLabel(object_id=YCB_CLASSES.get(int(ycb_id), str(ycb_id)), rotation=pose[:, :3],
                                translation=pose[:, 3])
                    for ycb_id, pose in zip(meta["ycb_ids"], pose_y) if np.any(pose)]
+        depth = seq / serial / f"aligned_depth_to_color_{frame:06d}.png"  # 16-bit millimetres
         return Sample(dataset=self.name, frame_id=f"{seq.parent.name}/{seq.name}/{serial}/{frame:06d}",
                       image_path=str(seq / serial / f"color_{frame:06d}.jpg"), intrinsics=self._camera(serial),
                       image_size=(640, 480), hands=hands, objects=objects,
-                      depth_path=str(seq / serial / f"aligned_depth_to_color_{frame:06d}.png"))
+                      depth_path=str(depth) if depth.is_file() else None)

@@ -4,7 +4,8 @@ Layout under `root`:
   train.txt | evaluation.txt           one "SEQ/FRAME" per line
   <split>/SEQ/rgb/FRAME.jpg|png        (v3 and H2O-3D: jpg; v2: png)
   <split>/SEQ/meta/FRAME.pkl           Python-2 pickle of a dict (read with the restricted unpickler)
-  <split>/SEQ/depth/FRAME.png          optional depth (the ROS/synthetic depth reader decodes it)
+  <split>/SEQ/depth/FRAME.png          optional depth aligned to the colour image
+                                       (HO-3D's red/green byte encoding, `sample.read_ho3d_depth`)
 
 HO-3D meta keys used: camMat (3x3), handJoints3D (21x3 m; evaluation split: the wrist only, (3,)),
 handPose (48), handBeta (10), handTrans (3), objRot (3 axis-angle), objTrans (3), objName,
@@ -25,7 +26,7 @@ from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_
 from hand_object_pose.geometry.skeleton import NUM_JOINTS, ho3d_to_canonical
 from hand_object_pose.safe_pickle import load_restricted
 
-from .sample import OPENGL_TO_OPENCV, HandLabel, ObjectLabel, Sample
+from .sample import OPENGL_TO_OPENCV, HandLabel, ObjectLabel, Sample, read_ho3d_depth
 
 SPLITS = ("train", "evaluation")
 
@@ -138,7 +139,7 @@ class HO3DDataset:
         return Sample(dataset=self.name, frame_id=f"{seq}/{frame}", image_path=image_path,
                       intrinsics=_array(meta, "camMat", (3, 3)), image_size=self.image_size, hands=hands,
                       objects=objects, hand_box=hand_box, interacting=len(hands) == 2,
-                      depth_path=str(depth) if depth.is_file() else None)
+                      depth_path=str(depth) if depth.is_file() else None, load_depth_fn=read_ho3d_depth)
 
 
 def H2O3DDataset(root, split: str = "train") -> HO3DDataset:

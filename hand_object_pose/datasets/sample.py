@@ -39,6 +39,16 @@ class ObjectLabel:
     corners_cam: Optional[np.ndarray] = None   # (8, 3) metres, camera frame, when the dataset gives them
     corners_rest: Optional[np.ndarray] = None  # (8, 3) metres, object frame: the 3D bounding box
     symmetric_z180: bool = False               # looks the same after 180 deg about its z axis
+    symmetry: Optional[dict] = None            # {"kind", "axis", "order"} (catalogue spelling) when known
+
+    def symmetry_record(self) -> dict:
+        """The object's symmetry in the catalogue spelling: `symmetry` when the dataset gives it, else a
+        180-degree turn about z when `symmetric_z180`, else none."""
+        if self.symmetry:
+            return dict(self.symmetry)
+        if self.symmetric_z180:
+            return {"kind": "discrete", "axis": [0.0, 0.0, 1.0], "order": 2}
+        return {"kind": "none"}
 
 
 @dataclass
@@ -52,15 +62,24 @@ class Sample:
     objects: list = field(default_factory=list)  # list[ObjectLabel]
     hand_box: Optional[np.ndarray] = None      # (4,) x, y, width, height (pixels) when the dataset gives one
     interacting: bool = False                  # both hands annotated and interacting (IH2.6M "interacting")
-    depth_path: Optional[str] = None
+    depth_path: Optional[str] = None           # depth image aligned to the colour image, when the dataset has one
     object_mask_path: Optional[str] = None     # image whose non-zero pixels are the object
     load_image_fn: Optional[Callable[[str], np.ndarray]] = None
+    load_depth_fn: Optional[Callable[[str], np.ndarray]] = None  # decoder of depth_path; default read_depth_mm
 
     def load_image(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB."""
         if self.load_image_fn is not None:
             return self.load_image_fn(self.image_path)
         return read_rgb(self.image_path)
+
+    def load_depth(self) -> Optional[np.ndarray]:
+        """(H, W) float32 depth in metres aligned to the colour image (0 = no measurement), or None when the
+        sample has no depth image. Decoded by `load_depth_fn` (the dataset's own encoding), by default a
+        16-bit PNG in millimetres (`read_depth_mm`)."""
+        if self.depth_path is None:
+            return None
+        return (self.load_depth_fn or read_depth_mm)(self.depth_path)
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -75,6 +94,45 @@ def read_rgb(path: str) -> np.ndarray:
             raise FileNotFoundError(f"image not found: {path}")
         raise ValueError(f"cannot decode image file: {path}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _read_unchanged(path: str) -> np.ndarray:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        import os
+
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"depth image not found: {path}")
+        raise ValueError(f"cannot decode depth image file: {path}")
+    return image
+
+
+def read_depth_mm(path: str) -> np.ndarray:
+    """A single-channel 16-bit PNG of millimetres (DexYCB, the synthetic dataset) -> (H, W) float32 metres,
+    0 = no measurement. ValueError naming the file when it is not a 16-bit single-channel image."""
+    image = _read_unchanged(path)
+    if image.ndim != 2 or image.dtype != np.uint16:
+        raise ValueError(f"{path}: expected a single-channel 16-bit depth image in millimetres, got "
+                         f"shape {image.shape} dtype {image.dtype}")
+    return image.astype(np.float32) / 1000.0
+
+
+HO3D_DEPTH_SCALE_M = 0.00012498664727900177
+"""Metres per unit of HO-3D's depth encoding (the dataset's own reader, `read_depth_img`)."""
+
+
+def read_ho3d_depth(path: str) -> np.ndarray:
+    """An HO-3D / H2O-3D depth PNG (the 16-bit value split over the red (low byte) and green (high byte)
+    channels) -> (H, W) float32 metres, 0 = no measurement."""
+    image = _read_unchanged(path)
+    if image.ndim != 3 or image.shape[2] < 3 or image.dtype != np.uint8:
+        raise ValueError(f"{path}: expected HO-3D's 8-bit 3-channel depth encoding, got shape {image.shape} "
+                         f"dtype {image.dtype}")
+    # OpenCV reads BGR: channel 2 is red, 1 is green.
+    value = image[:, :, 2].astype(np.float32) + image[:, :, 1].astype(np.float32) * 256.0
+    return value * np.float32(HO3D_DEPTH_SCALE_M)
 
 
 def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:

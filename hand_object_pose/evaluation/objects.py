@@ -38,6 +38,26 @@ def symmetry_rotations(kind: str = "none", axis=(0.0, 0.0, 1.0), order: int = 1,
     raise ValueError(f"symmetry kind must be 'none', 'discrete' or 'continuous'; got {kind!r}")
 
 
+def symmetries_of(record: dict | None) -> np.ndarray:
+    """`symmetry_rotations` of a symmetry record in the catalogue spelling ({"kind", "axis", "order"}, the
+    object template's and the synthetic labels' `symmetry`); None or {} = no symmetry. (S, 3, 3)."""
+    if not record:
+        return np.eye(3)[None]
+    return symmetry_rotations(record.get("kind", "none"), record.get("axis", (0.0, 0.0, 1.0)),
+                              int(record.get("order", 1) or 1))
+
+
+def rotation_error_deg(pred_rotation, gt_rotation, symmetries=None) -> float:
+    """Geodesic angle in degrees between two rotations (camera <- object), the smallest over the object's
+    symmetries: min over S of angle(R_pred^T R_gt S). `symmetries`: (S, 3, 3) from `symmetry_rotations`,
+    None = the identity only."""
+    symmetries = np.eye(3)[None] if symmetries is None else np.asarray(symmetries, np.float64)
+    relative = np.einsum("ji,sjk->sik", np.asarray(pred_rotation, np.float64),
+                         np.asarray(gt_rotation, np.float64) @ symmetries)
+    cosines = np.clip((np.trace(relative, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
+    return float(np.degrees(np.arccos(cosines.max())))
+
+
 def _posed(points: np.ndarray, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ np.asarray(rotation, np.float64).T + np.asarray(translation, np.float64)
 

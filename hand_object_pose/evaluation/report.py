@@ -27,6 +27,42 @@ class HandObjectAccumulator:
     presence: list = field(default_factory=list)       # (predicted present, labelled) per frame and side
     relative_roots: list = field(default_factory=list)  # (pred L-R, gt L-R) metres
     object_errors: list = field(default_factory=list)   # dicts per matched object
+    objects_missed: int = 0                             # labelled objects with no estimate of their id
+
+    def add_frame(self, estimate, hands: dict, objects=(), interacting: bool = False) -> None:
+        """Score one `inference.HandObjectEstimate` against one frame's labels (the one scoring path of the
+        evaluation CLI and the demo's recorder).
+
+        hands: side -> `datasets.HandLabel` (canonical (21, 3) joints, metres, camera frame; labels that
+        are `root_only` are not scored); objects: [`datasets.ObjectLabel`]. Each side: a labelled hand is
+        scored when estimated present (else it counts as missed), an unlabelled side counts for presence
+        only; MRRPE when both sides are labelled and estimated. Each labelled object is compared with the
+        estimated object of the same catalogue id (the most confident one if several), over the object's
+        symmetries (`ObjectLabel.symmetry_record`); a labelled object with no estimate of its id counts in
+        `objects_missed`. Estimated objects of ids not labelled are not scored.
+        """
+        predicted = {h.side: h for h in estimate.hands if h.present}
+        for side in SIDES:
+            label = hands.get(side)
+            if label is None:
+                self.add_absent_hand(side in predicted)
+            elif not label.root_only:
+                hand = predicted.get(side)
+                self.add_hand(side, None if hand is None else hand.joints_xyz, label.joints_cam, label.joints_valid,
+                              interacting)
+        if all(s in predicted for s in SIDES) and all(s in hands for s in SIDES):
+            self.add_relative_root(predicted["right"].joints_xyz[0], predicted["left"].joints_xyz[0],
+                                   hands["right"].joints_cam[0], hands["left"].joints_cam[0])
+        for label in objects:
+            match = match_object(estimate.objects, label.object_id)
+            if match is None:
+                self.objects_missed += 1
+                continue
+            points = None
+            if match.vertices is not None:  # object-frame model points from the posed mesh
+                points = (np.asarray(match.vertices) - match.translation) @ np.asarray(match.rotation)
+            self.add_object((match.rotation, match.translation), (label.rotation, label.translation), points,
+                            om.symmetries_of(label.symmetry_record()))
 
     def add_hand(self, side: str, predicted, gt_joints, gt_valid, interacting: bool) -> None:
         """predicted: (21, 3) or None when the model reported the hand absent."""
@@ -47,10 +83,11 @@ class HandObjectAccumulator:
                                     np.asarray(gt_left) - np.asarray(gt_right)))
 
     def add_object(self, pred_pose, gt_pose, model_points=None, symmetries=None) -> None:
-        r_err = np.rad2deg(np.arccos(np.clip((np.trace(np.asarray(pred_pose[0]).T @ np.asarray(gt_pose[0])) - 1) / 2,
-                                             -1.0, 1.0)))
+        """Poses (R (3, 3) camera <- object, t (3,) metres); model_points (V, 3) object frame, metres, for
+        MSSD and ADD-S; symmetries (S, 3, 3) (`objects.symmetry_rotations`, None = none) for the rotation
+        error and MSSD."""
         entry = {"translation_error_mm": 1000.0 * float(np.linalg.norm(np.asarray(pred_pose[1]) - gt_pose[1])),
-                 "rotation_error_deg": float(r_err)}
+                 "rotation_error_deg": om.rotation_error_deg(pred_pose[0], gt_pose[0], symmetries)}
         if model_points is not None:
             entry["mssd_mm"] = 1000.0 * om.mssd(model_points, pred_pose, gt_pose, symmetries)
             entry["add_s_mm"] = 1000.0 * om.add_s(model_points, pred_pose, gt_pose)
@@ -98,7 +135,16 @@ class HandObjectAccumulator:
             keys = self.object_errors[0].keys()
             out["objects"] = {k: float(np.mean([e[k] for e in self.object_errors if k in e])) for k in keys}
             out["counts"]["objects"] = len(self.object_errors)
+        if self.objects_missed:
+            out["counts"]["objects_missed"] = self.objects_missed
         return out
+
+
+def match_object(estimated, object_id: str):
+    """The estimated object (`inference.ObjectEstimate`) of catalogue id `object_id`, the most confident one
+    when several carry it; None when none does."""
+    candidates = [o for o in estimated if o.object_id == object_id]
+    return max(candidates, key=lambda o: o.confidence) if candidates else None
 
 
 def write_report(summary: dict, out_dir: str | Path, meta: dict) -> Path:

@@ -15,11 +15,12 @@ stores what arrives (callbacks stay cheap); on shutdown (SIGINT) it writes into 
   percentiles per stage and end to end, backend, accuracy against the ground truth in `frames_log`
   (JSON lines written by the camera: stamp_ns, index, truth), `model_trained`.
 
-Accuracy (only frames with ground truth; the estimate and the truth are paired by exact stamp):
-root-relative MPJPE per hand (mm, `evaluation.joints.mpjpe`, frames where the hand is in the truth and
-estimated present), MRRPE (mm, both hands), hand-presence accuracy (estimated present == in the truth,
+Accuracy (only frames with ground truth; the estimate and the truth are paired by exact stamp), scored by
+the evaluation package exactly as the evaluation CLI scores a dataset (`evaluation.report.
+HandObjectAccumulator.add_frame`): root-relative MPJPE per hand (mm, frames where the hand is in the truth
+and estimated present), MRRPE (mm, both hands), hand-presence accuracy (estimated present == in the truth,
 per frame and side), object translation error (mm) and rotation error (degrees, the smallest over the
-object's symmetries).
+object's symmetries), each truth object compared with the estimated object of the same catalogue id.
 """
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from transforms3d.quaternions import quat2mat
 from visualization_msgs.msg import Marker, MarkerArray
 
-from hand_object_pose.evaluation.joints import mpjpe, mrrpe
-from hand_object_pose.evaluation.objects import symmetry_rotations
+from hand_object_pose.datasets.sample import HandLabel, ObjectLabel
+from hand_object_pose.evaluation.report import HandObjectAccumulator
 from hand_object_pose.geometry.skeleton import BONES
 from hand_object_pose.inference.result import HandEstimate, HandObjectEstimate, ObjectEstimate
 from hand_object_pose.msg import HandObjectPoses
@@ -102,41 +103,35 @@ def estimate_record(stamp: int, index, estimate: HandObjectEstimate) -> dict:
             "timings_ms": estimate.timings_ms}
 
 
-# --- metrics ---------------------------------------------------------------------------------------
+# --- metrics: the evaluation package's, on the camera's ground truth ---------------------------------
 
-def rotation_error_deg(pred: np.ndarray, gt: np.ndarray, symmetry: Optional[dict] = None) -> float:
-    """Geodesic angle between two rotations (camera <- object), the smallest over the object's symmetries."""
-    symmetry = symmetry or {}
-    kind = symmetry.get("kind", "none")
-    rotations = symmetry_rotations(kind, symmetry.get("axis", (0.0, 0.0, 1.0)), int(symmetry.get("order", 1) or 1)) \
-        if kind != "none" else np.eye(3)[None]
-    relative = np.einsum("ji,sjk->sik", np.asarray(pred, np.float64), np.asarray(gt, np.float64) @ rotations)
-    cosines = np.clip((np.trace(relative, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
-    return float(np.degrees(np.arccos(cosines.max())))
+def truth_labels(truth: dict) -> tuple:
+    """(hands {side: HandLabel}, objects [ObjectLabel]) of one frame's ground truth in the frames log
+    (`synthetic.sequence.FrameTruth.to_json()` layout: metres, camera frame, canonical joint order)."""
+    hands = {side: HandLabel(side, hand["joints_cam"], np.ones(21, bool)) for side, hand in truth["hands"].items()}
+    objects = [ObjectLabel(o["object_id"], np.asarray(o["rotation"], np.float64),
+                           np.asarray(o["translation"], np.float64), symmetry=o.get("symmetry"))
+               for o in truth["objects"]]
+    return hands, objects
 
 
-def frame_errors(estimate: HandObjectEstimate, truth: dict) -> dict:
-    """Errors of one frame against its ground truth (`FrameTruth.to_json()` layout).
-
-    Returns {"presence": {side: bool correct}, "mpjpe_mm": {side: float}, "roots": {side: (pred (3,), gt (3,))},
-    "object": {"translation_mm", "rotation_deg"} or None}. Sides/objects that cannot be scored are left out.
-    """
-    out = {"presence": {}, "mpjpe_mm": {}, "roots": {}, "object": None}
-    for side in SIDES:
-        hand = next((h for h in estimate.hands if h.side == side), None)
-        present = hand is not None and hand.present
-        gt_hand = truth["hands"].get(side)
-        out["presence"][side] = present == (gt_hand is not None)
-        if present and gt_hand is not None:
-            gt_joints = np.asarray(gt_hand["joints_cam"], np.float64)
-            out["mpjpe_mm"][side] = 1000.0 * mpjpe(hand.joints_xyz[None], gt_joints[None])
-            out["roots"][side] = (hand.joints_xyz[0], gt_joints[0])
-    if estimate.objects and truth["objects"]:
-        pred, gt = estimate.objects[0], truth["objects"][0]
-        out["object"] = {
-            "translation_mm": 1000.0 * float(np.linalg.norm(pred.translation - np.asarray(gt["translation"]))),
-            "rotation_deg": rotation_error_deg(pred.rotation, np.asarray(gt["rotation"]), gt.get("symmetry"))}
-    return out
+def accuracy_summary(accumulator: HandObjectAccumulator, frames_evaluated: int) -> Optional[dict]:
+    """The summary's `accuracy` block from the frames scored into `accumulator`; None without any."""
+    if not frames_evaluated:
+        return None
+    scores = accumulator.summary()
+    objects = scores.get("objects", {})
+    return {
+        "frames_evaluated": frames_evaluated,
+        "mpjpe_mm": {side: scores["hands"].get(side, {}).get("mpjpe_mm") for side in SIDES},
+        "hands_scored": {side: scores["counts"][f"{side}_hands"] for side in SIDES},
+        "mrrpe_mm": scores.get("mrrpe_mm"),
+        "hand_presence_accuracy": scores.get("hand_presence_accuracy"),
+        "object_translation_error_mm": objects.get("translation_error_mm"),
+        "object_rotation_error_deg": objects.get("rotation_error_deg"),
+        "objects_scored": scores["counts"].get("objects", 0),
+        "objects_missed": scores["counts"].get("objects_missed", 0),
+    }
 
 
 def percentiles(values) -> Optional[dict]:
@@ -145,35 +140,6 @@ def percentiles(values) -> Optional[dict]:
         return None
     return {"p50": float(np.percentile(values, 50)), "p90": float(np.percentile(values, 90)),
             "p99": float(np.percentile(values, 99)), "mean": float(values.mean()), "n": int(values.size)}
-
-
-def accuracy_summary(errors: list) -> Optional[dict]:
-    """Aggregate `frame_errors` results: mean MPJPE per hand, MRRPE, presence accuracy, object errors."""
-    if not errors:
-        return None
-
-    def mean(values):
-        return float(np.mean(values)) if values else None
-
-    mpjpe_mm = {side: mean([e["mpjpe_mm"][side] for e in errors if side in e["mpjpe_mm"]]) for side in SIDES}
-    both = [e["roots"] for e in errors if all(side in e["roots"] for side in SIDES)]
-    mrrpe_mm = None
-    if both:
-        pred_r, gt_r = (np.array([r["right"][k] for r in both]) for k in (0, 1))
-        pred_l, gt_l = (np.array([r["left"][k] for r in both]) for k in (0, 1))
-        mrrpe_mm = 1000.0 * mrrpe(pred_r, pred_l, gt_r, gt_l)
-    presence = [ok for e in errors for ok in e["presence"].values()]
-    objects = [e["object"] for e in errors if e["object"] is not None]
-    return {
-        "frames_evaluated": len(errors),
-        "mpjpe_mm": mpjpe_mm,
-        "hands_scored": {side: sum(side in e["mpjpe_mm"] for e in errors) for side in SIDES},
-        "mrrpe_mm": mrrpe_mm,
-        "hand_presence_accuracy": mean([float(ok) for ok in presence]),
-        "object_translation_error_mm": mean([o["translation_mm"] for o in objects]),
-        "object_rotation_error_deg": mean([o["rotation_deg"] for o in objects]),
-        "objects_scored": len(objects),
-    }
 
 
 # --- drawing ---------------------------------------------------------------------------------------
@@ -383,7 +349,8 @@ class Recorder(Node):
         frames = self._read_frames_log()
         overlay_dir = self.output_dir / "overlays"
         overlay_dir.mkdir(parents=True, exist_ok=True)
-        end_to_end, node_latency, stages, errors, rendered, estimates = [], [], {}, [], [], []
+        end_to_end, node_latency, stages, rendered, estimates = [], [], {}, [], []
+        accuracy, frames_scored = HandObjectAccumulator(), 0
         backend, model = "", ""
         for stamp, received, msg in self.results:
             estimate = estimate_from_msg(msg)
@@ -396,7 +363,8 @@ class Recorder(Node):
             truth = entry.get("truth")
             estimates.append(estimate_record(stamp, entry.get("index"), estimate))
             if truth is not None:
-                errors.append(frame_errors(estimate, truth))
+                accuracy.add_frame(estimate, *truth_labels(truth))
+                frames_scored += 1
             png, K = self.kept_images.get(stamp), self.camera_k.get(stamp)
             if png is None or K is None:
                 continue
@@ -425,7 +393,7 @@ class Recorder(Node):
             "output_rate_hz": (len(self.results) - 1) / span_s if span_s > 0 else None,
             "latency_ms": {"end_to_end": percentiles(end_to_end), "node": percentiles(node_latency),
                            "stages": {k: percentiles(v) for k, v in stages.items()}},
-            "accuracy": accuracy_summary(errors),
+            "accuracy": accuracy_summary(accuracy, frames_scored),
             "output_dir": str(self.output_dir), "overlays_written": len(rendered),
             "video": str(video) if video_frames else None, "video_frames": video_frames,
         }

@@ -2,6 +2,7 @@
 inference pipeline (small random-weight Keypoint Transformer) over a fixture dataset."""
 import dataclasses
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -56,27 +57,40 @@ def test_missing_prediction_counts_against_presence_only():
     assert summary["hand_presence_accuracy"] == 0.0 and "mpjpe_mm" not in summary
 
 
+SMALL_KPT = dict(backbone_depth=18, enc_layers=1, dec_layers=1, selection="maxpool")
+
+
 @pytest.fixture(scope="module")
-def small_kpt_estimator(tmp_path_factory):
-    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+def small_kpt_weights(tmp_path_factory):
+    """A state dict of a small random-weight Keypoint Transformer (kpt_h2o3d_3d with SMALL_KPT)."""
     from hand_object_pose.models.registry import get_preset
 
     torch.manual_seed(0)
-    small = dict(backbone_depth=18, enc_layers=1, dec_layers=1, selection="maxpool")
     family, config = get_preset("kpt_h2o3d_3d")
-    model = family.build(dataclasses.replace(config, **small)).eval()
+    model = family.build(dataclasses.replace(config, **SMALL_KPT)).eval()
     path = tmp_path_factory.mktemp("kpt") / "small.pt"
     torch.save(model.state_dict(), path)
-    return Estimator(EstimatorConfig(model="kpt_h2o3d_3d", backend="torch", model_path=str(path),
-                                     model_overrides=small, threads=1, presence_threshold=0.0,
-                                     crop_source="roi", warmup_runs=0))
+    return path
+
+
+def small_kpt(weights, **settings):
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+
+    return Estimator(EstimatorConfig(model="kpt_h2o3d_3d", backend="torch", model_path=str(weights),
+                                     model_overrides=SMALL_KPT, threads=1, presence_threshold=0.0,
+                                     crop_source="roi", warmup_runs=0, **settings))
+
+
+@pytest.fixture(scope="module")
+def small_kpt_estimator(small_kpt_weights):
+    return small_kpt(small_kpt_weights)
 
 
 def test_evaluation_runs_the_inference_pipeline_and_reports_its_errors(tmp_path, small_kpt_estimator):
     write_interhand(tmp_path / "ih")
     reader = InterHandDataset(tmp_path / "ih", "test")
     summary = evaluate_dataset(small_kpt_estimator, reader)
-    assert summary["counts"] == {"right_hands": 2, "left_hands": 1, "frames": 2}
+    assert summary["counts"] == {"right_hands": 2, "left_hands": 1, "frames": 2, "frames_with_depth": 0}
     # The report's number is the pipeline's error: recompute it from the estimator directly.
     sample = reader[1]
     small_kpt_estimator.reset_tracking()
@@ -86,3 +100,108 @@ def test_evaluation_runs_the_inference_pipeline_and_reports_its_errors(tmp_path,
                      sample.hands["left"].joints_valid[None])
     assert summary["hands"]["left"]["mpjpe_mm"] == pytest.approx(expected, rel=1e-6)
     assert 0.0 <= summary["auc_pck_0_50mm"] <= 1.0 and np.isfinite(summary["mrrpe_mm"])
+
+
+@pytest.fixture(scope="module")
+def synthetic_split(tmp_path_factory):
+    """Two rendered synthetic frames (128x96) with depth images and one object each."""
+    from hand_object_pose.datasets.synthetic import write_meta, write_sample
+    from hand_object_pose.synthetic.objects import default_objects
+    from hand_object_pose.synthetic.scene import SceneConfig, SceneGenerator
+
+    root = tmp_path_factory.mktemp("synthetic")
+    generator = SceneGenerator(SceneConfig(image_size=(128, 96)))
+    write_meta(root / "test", 5, 2, (128, 96), default_objects())
+    scenes = [generator.sample(5, i) for i in range(2)]
+    for i, scene in enumerate(scenes):
+        write_sample(root / "test", i, scene)
+    return root, scenes
+
+
+def test_depth_images_are_read_in_metres(synthetic_split):
+    from hand_object_pose.datasets import SyntheticDataset
+
+    root, scenes = synthetic_split
+    depth = SyntheticDataset(root, "test")[0].load_depth()
+    assert depth.dtype == np.float32 and depth.shape == (96, 128)
+    expected = np.nan_to_num(scenes[0].depth)
+    np.testing.assert_allclose(depth, np.round(expected * 1000) / 1000, atol=1e-6)  # stored in whole mm
+    assert (depth > 0).any() and (depth == 0).any()
+
+
+def test_the_dataset_depth_reaches_the_estimator(synthetic_split, small_kpt_weights):
+    """Each frame's depth image goes to the estimator (the hands' root depth comes from it), and the
+    report's numbers are those of the estimator run with that depth."""
+    from hand_object_pose.datasets import SyntheticDataset
+
+    # The widest depth window: the untrained keypoints need not land on the hand to find valid depth.
+    estimator = small_kpt(small_kpt_weights, depth_sources=("depth_image", "default"), depth_window_px=100,
+                          depth_min_valid=1)
+    reader = SyntheticDataset(synthetic_split[0], "test")
+    summary = evaluate_dataset(estimator, reader)
+    assert summary["counts"]["frames_with_depth"] == 2
+    accumulator, sources = HandObjectAccumulator(), []
+    for index in range(len(reader)):
+        sample = reader[index]
+        estimator.reset_tracking()
+        result = estimator.estimate(sample.load_image(), sample.intrinsics, depth_m=sample.load_depth(),
+                                    roi=ground_truth_box(sample))
+        sources += [h.root_depth_source for h in result.hands if h.present]
+        accumulator.add_frame(result, sample.hands, sample.objects, sample.interacting)
+    assert sources and set(sources) == {"depth_image"}
+    expected = accumulator.summary()
+    assert set(summary["hands"]) == set(expected["hands"])
+    for side in expected["hands"]:
+        assert summary["hands"][side]["mpjpe_mm"] == pytest.approx(expected["hands"][side]["mpjpe_mm"], rel=1e-9)
+    assert summary["hand_presence_accuracy"] == expected["hand_presence_accuracy"]
+    without = evaluate_dataset(estimator, reader, use_depth=False)
+    assert without["counts"]["frames_with_depth"] == 0
+
+
+def test_objects_are_matched_to_labels_by_catalogue_id():
+    from hand_object_pose.datasets.sample import ObjectLabel
+    from hand_object_pose.inference.result import HandObjectEstimate, ObjectEstimate
+
+    turn = np.array([[-1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0]])   # 180 degrees about z
+    labels = [ObjectLabel("mug", np.eye(3), np.array([0.0, 0.0, 0.5]), symmetric_z180=True),
+              ObjectLabel("box", np.eye(3), np.array([0.1, 0.0, 0.5]))]
+    estimate = HandObjectEstimate(objects=[
+        ObjectEstimate("box", 0.9, np.eye(3), np.array([0.1, 0.003, 0.5])),    # listed first: not the mug's match
+        ObjectEstimate("mug", 0.2, turn, np.array([0.0, 0.0, 0.51])),
+        ObjectEstimate("mug", 0.7, turn, np.array([0.0, 0.0, 0.505]))])        # the more confident "mug"
+    acc = HandObjectAccumulator()
+    acc.add_frame(estimate, {}, labels)
+    summary = acc.summary()
+    assert summary["counts"]["objects"] == 2 and "objects_missed" not in summary["counts"]
+    assert summary["objects"]["translation_error_mm"] == pytest.approx((5.0 + 3.0) / 2)
+    assert summary["objects"]["rotation_error_deg"] == pytest.approx(0.0, abs=1e-6)   # the mug's symmetry
+    acc = HandObjectAccumulator()
+    acc.add_frame(HandObjectEstimate(objects=[ObjectEstimate("box", 0.9, np.eye(3), np.zeros(3))]), {}, labels[:1])
+    assert acc.summary()["counts"] == {"right_hands": 0, "left_hands": 0, "objects_missed": 1}
+
+
+def test_cli_runs_the_configuration_of_a_node_params_file(synthetic_split, tmp_path):
+    """--params-file: the node's YAML (here the lite preset on the torch backend with random weights) drives
+    the estimator; the report names the file and used the dataset's depth."""
+    import yaml
+
+    from hand_object_pose.evaluation.evaluate import main
+
+    repo = Path(__file__).resolve().parents[2]
+    params = yaml.safe_load((repo / "config" / "kpt_h2o3d_3d_lite.yaml").read_text())
+    params["/**"]["ros__parameters"].update(backend="torch", model_path="", allow_random_weights=True, threads=1,
+                                            warmup_runs=0, presence_threshold=0.0, object_catalogue="",
+                                            object_id="")
+    params_file = tmp_path / "node.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    out = tmp_path / "report"
+    assert main(["--params-file", str(params_file), "--dataset", "synthetic", "--root", str(synthetic_split[0]),
+                 "--split", "test", "--out", str(out), "--limit", "1"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["params_file"] == str(params_file) and report["model"] == "kpt_h2o3d_3d_lite"
+    assert report["counts"]["frames"] == 1 and report["counts"]["frames_with_depth"] == 1
+    assert report["backend"].startswith("torch")
+    params["/**"]["ros__parameters"]["crop_margin"] = 9.0
+    params_file.write_text(yaml.safe_dump(params))
+    assert main(["--params-file", str(params_file), "--dataset", "synthetic", "--root", str(synthetic_split[0]),
+                 "--split", "test", "--out", str(out)]) == 2
