@@ -11,13 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hand_object_pose.geometry.object_template import ObjectTemplate
+from hand_object_pose.geometry.skeleton import MANO_TO_CANONICAL
 
 # Vertex ids of the five finger tips (thumb, index, middle, ring, pinky) that the official MANO wrapper
 # appends to MANO's 16 regressed joints.
 FINGERTIP_VERTICES = (745, 317, 445, 556, 673)
-# Row order that turns [16 MANO joints, 5 tips] into wrist, thumb1-4, index1-4, middle1-4, ring1-4, pinky1-4.
-# MANO's 16 joints are wrist, index1-3, middle1-3, pinky1-3, ring1-3, thumb1-3; tips follow as 16-20.
-MANO_TO_WRIST_FIRST = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)
 
 
 def joint_regressor_21(mano_j_regressor: np.ndarray) -> np.ndarray:
@@ -27,7 +25,8 @@ def joint_regressor_21(mano_j_regressor: np.ndarray) -> np.ndarray:
         raise ValueError(f"MANO J_regressor must be (16, 778), got {mano_j_regressor.shape}")
     tips = np.zeros((5, 778), dtype=np.float32)
     tips[np.arange(5), FINGERTIP_VERTICES] = 1.0
-    return np.concatenate([mano_j_regressor, tips])[list(MANO_TO_WRIST_FIRST)]
+    # [16 MANO joints, 5 tips] rows -> the canonical wrist-first order.
+    return np.concatenate([mano_j_regressor, tips])[list(MANO_TO_CANONICAL)]
 
 
 @dataclass
