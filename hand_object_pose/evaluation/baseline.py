@@ -18,6 +18,7 @@ from collections import Counter
 
 import numpy as np
 
+from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.inference.result import HAND_SIDES, HandEstimate, HandObjectEstimate, ObjectEstimate
 
 
@@ -80,7 +81,7 @@ class MeanPoseBaseline:
             uv = np.zeros((21, 2))
             if intrinsics is not None:
                 K = np.asarray(intrinsics, np.float64)
-                uv = joints[:, :2] / joints[:, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+                uv = project_points(joints, K)
             rate = self.presence.get(side, 0.0)
             hands.append(HandEstimate(side=side, present=rate >= 0.5, confidence=rate, joints_xyz=joints.copy(),
                                       joints_uv=uv, joint_confidence=np.full(21, rate)))

@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 
-from hand_object_pose.geometry.camera import box_around_points
+from hand_object_pose.geometry.camera import box_around_points, project_points
 
 from .baseline import MeanPoseBaseline
 from .report import HandObjectAccumulator, write_report
@@ -41,7 +41,7 @@ def ground_truth_box(sample) -> np.ndarray | None:
     for hand in sample.hands.values():
         cam = hand.joints_cam[hand.joints_valid].astype(float)
         if len(cam):
-            points.append(cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]])
+            points.append(project_points(cam, K))
     return box_around_points(np.concatenate(points), enlarge=1.0) if points else None
 
 

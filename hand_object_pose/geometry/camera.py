@@ -42,6 +42,19 @@ def pinhole_project(points, fx, fy, cx, cy):
     return _stack_last([u, v], points)
 
 
+def project_points(points, K) -> np.ndarray:
+    """Points (..., 3) in the camera frame (metres) -> pixels (..., 2) through the (3, 3) pinhole matrix K
+    (skew included), no distortion; float64 numpy.
+
+    The one numpy projection with a K matrix: ``p = K X``, pixels ``p[:2] / p[2]`` (= z). Points at
+    z = 0 give inf/nan without a warning and points behind the camera (z < 0) mirrored pixels: callers
+    that can meet them check z first. With distortion use ``CameraIntrinsics.project``.
+    """
+    homogeneous = np.asarray(points, np.float64) @ np.asarray(K, np.float64).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return homogeneous[..., :2] / homogeneous[..., 2:3]
+
+
 def pinhole_backproject(pixels, depth, fx, fy, cx, cy):
     """Pixels (..., 2) and depth (...) (z, metres) -> points (..., 3); no distortion, no checks.
 

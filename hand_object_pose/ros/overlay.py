@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.geometry.skeleton import BONES
 
 _COLOURS = {"right": (51, 153, 255), "left": (255, 128, 26)}   # RGB, as in the markers
@@ -39,7 +40,7 @@ def draw_overlay(image_rgb: np.ndarray, estimate, camera_matrix: np.ndarray) -> 
         points = np.vstack([t, t + R.T[0] * _AXIS_LENGTH_M, t + R.T[1] * _AXIS_LENGTH_M, t + R.T[2] * _AXIS_LENGTH_M])
         if not np.all(np.isfinite(points)) or np.any(points[:, 2] <= 1e-6):
             continue  # behind the camera (or undefined): nothing sensible to draw
-        uv = (points @ K.T)[:, :2] / points[:, 2:3]
+        uv = project_points(points, K)
         for end, colour in zip(uv[1:], ((255, 0, 0), (0, 255, 0), (0, 0, 255))):
             cv2.line(canvas, _pixel(uv[0]), _pixel(end), colour, 2, cv2.LINE_AA)
     return canvas

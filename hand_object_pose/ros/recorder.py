@@ -44,6 +44,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from hand_object_pose.datasets.sample import HandLabel, ObjectLabel
 from hand_object_pose.evaluation.report import HandObjectAccumulator
+from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.geometry.skeleton import BONES
 from hand_object_pose.inference.result import HandEstimate, HandObjectEstimate, ObjectEstimate
 from hand_object_pose.msg import HandObjectPoses
@@ -144,11 +145,6 @@ def percentiles(values) -> Optional[dict]:
 
 # --- drawing ---------------------------------------------------------------------------------------
 
-def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    p = points @ K.T
-    return p[..., :2] / np.maximum(p[..., 2:3], 1e-6)
-
-
 def draw_frame(rgb: np.ndarray, estimate: HandObjectEstimate, K: np.ndarray, meshes: dict, truth: Optional[dict],
                caption: list) -> np.ndarray:
     """Overlay of one result: mesh silhouettes (alpha 0.35), ground-truth skeletons (thin white), then the
@@ -157,7 +153,7 @@ def draw_frame(rgb: np.ndarray, estimate: HandObjectEstimate, K: np.ndarray, mes
     for side, triangles in meshes.items():
         if not np.all(triangles[..., 2] > 1e-3):
             continue
-        uv = np.round(_project(triangles, K)).astype(np.int32)
+        uv = np.round(project_points(triangles, K)).astype(np.int32)
         mask = np.zeros(canvas.shape[:2], np.uint8)
         cv2.fillPoly(mask, list(uv), 255)
         tint = np.array(MESH_COLOURS[side], np.float32)
@@ -172,7 +168,7 @@ def draw_frame(rgb: np.ndarray, estimate: HandObjectEstimate, K: np.ndarray, mes
             R, t = np.asarray(obj["rotation"], np.float64), np.asarray(obj["translation"], np.float64)
             ends = np.vstack([t, t + 0.05 * R.T])
             if np.all(ends[:, 2] > 1e-3):
-                uv = np.round(_project(ends, K)).astype(int)
+                uv = np.round(project_points(ends, K)).astype(int)
                 for end in uv[1:]:
                     cv2.line(canvas, tuple(uv[0]), tuple(end), (255, 255, 255), 1, cv2.LINE_AA)
     canvas = draw_overlay(canvas, estimate, K)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 
+from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.geometry.hand_model_files import standin_hand_path
 from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
@@ -410,8 +411,7 @@ class SceneGenerator:
     @staticmethod
     def _annotate_joints(hand: HandSample, K, depth, labels):
         p = hand.joints_cam
-        uv = np.stack([K[0, 0] * p[:, 0] / p[:, 2] + K[0, 1] * p[:, 1] / p[:, 2] + K[0, 2],
-                       K[1, 1] * p[:, 1] / p[:, 2] + K[1, 2]], axis=1)
+        uv = project_points(p, K)
         hand.joints_2d = uv
         height, width = depth.shape
         col, row = np.round(uv[:, 0]).astype(int), np.round(uv[:, 1]).astype(int)

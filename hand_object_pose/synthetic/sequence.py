@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.synthetic.scene import SKIN_TONES, SceneConfig, SceneGenerator
 
 SEQUENCE_FILE = "sequence.json"
@@ -93,12 +94,6 @@ def _rotation(axis: str, angle: float) -> np.ndarray:
     return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
 
 
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(N, 3) camera-frame points -> (N, 2) pixels (pinhole, no distortion)."""
-    p = np.asarray(points, np.float64) @ np.asarray(K, np.float64).T
-    return p[:, :2] / p[:, 2:3]
-
-
 class SequenceRenderer:
     """Renders the frames of one `SequenceConfig` (deterministic in the config)."""
 
@@ -150,7 +145,7 @@ class SequenceRenderer:
                 out = layer(*(torch.tensor(a, dtype=torch.float32) for a in args))
             joints = moved(out.joints[0].numpy().astype(np.float64))
             vertices = moved(out.vertices[0].numpy().astype(np.float64))
-            hands[side] = {"joints_cam": joints, "joints_2d": project(joints, self.K)}
+            hands[side] = {"joints_cam": joints, "joints_2d": project_points(joints, self.K)}
             meshes.append((side, vertices, self.generator.faces[side], self.colours[side]))
         start_object = self.start.objects[0]
         rotation = R @ start_object.rotation
@@ -238,4 +233,4 @@ def load_sequence(directory) -> LoadedSequence:
 
 
 __all__ = ["SequenceConfig", "SequenceRenderer", "SequenceFrame", "FrameTruth", "render_sequence", "load_sequence",
-           "LoadedSequence", "project"]
+           "LoadedSequence"]

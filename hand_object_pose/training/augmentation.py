@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from hand_object_pose.geometry.camera import apply_affine, box_around_points, crop_affine, warp_image
+from hand_object_pose.geometry.camera import box_around_points, crop_affine, project_points, warp_image
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 
 from hand_object_pose.datasets.sample import Sample
@@ -94,19 +94,13 @@ def _camera_rotation(angle_rad: float) -> np.ndarray:
     return np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _project(points_cam: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
-    homogeneous = points_cam @ intrinsics.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return homogeneous[:, :2] / homogeneous[:, 2:3]
-
-
 def _crop_box(sample: Sample) -> np.ndarray:
     """Square box (x0, y0, w, h) around every labelled joint (and the dataset's box when given).
 
     A frame without any hand (synthetic scenes may hide both) is cropped around its objects' 3D boxes,
     or, with no object either, is the whole image: it still teaches presence 0 and an empty heat-map."""
     K = np.asarray(sample.intrinsics, np.float64)
-    points = [_project(h.joints_cam[h.joints_valid], K) for h in sample.hands.values() if h.joints_valid.any()]
+    points = [project_points(h.joints_cam[h.joints_valid], K) for h in sample.hands.values() if h.joints_valid.any()]
     if sample.hand_box is not None:
         x, y, w, h = sample.hand_box
         points.append(np.array([[x, y], [x + w, y + h]]))
@@ -116,7 +110,7 @@ def _crop_box(sample: Sample) -> np.ndarray:
                 None if obj.corners_rest is None else np.asarray(obj.corners_rest) @ np.asarray(obj.rotation).T
                 + np.asarray(obj.translation))
             if corners is not None and np.all(np.asarray(corners)[:, 2] > 1e-3):
-                points.append(_project(np.asarray(corners, np.float64), K))
+                points.append(project_points(np.asarray(corners, np.float64), K))
     if not points:
         width, height = sample.image_size
         points.append(np.array([[0.0, 0.0], [width, height]]))
@@ -161,7 +155,7 @@ def make_training_crop(sample: Sample, image: np.ndarray, rng: np.random.Generat
     hands = {}
     for label in sample.hands.values():
         joints = label.joints_cam.astype(np.float64) @ to_crop_cam.T
-        uv = _project(joints, intrinsics)
+        uv = project_points(joints, intrinsics)
         inside = np.all((uv >= 0) & (uv <= out_size - 1), axis=-1)
         pose = None
         if label.mano_pose is not None and len(label.mano_pose) == 48:

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from hand_object_pose.synthetic.sequence import (SequenceConfig, SequenceRenderer, load_sequence, project,
-                                                 render_sequence)
+from hand_object_pose.geometry.camera import project_points
+from hand_object_pose.synthetic.sequence import SequenceConfig, SequenceRenderer, load_sequence, render_sequence
 
 SMALL = dict(num_frames=90, image_size=(160, 120))   # the demo's length: 6 s at 15 Hz
 
@@ -36,10 +36,10 @@ def test_ground_truth_matches_the_rendering(renderer):
     assert np.allclose(R @ R.T, np.eye(3), atol=1e-9)
     assert frame.depth.shape == (120, 160) and frame.rgb.shape == (120, 160, 3)
     # The object's centre is rendered at about its depth (the object is in front of nothing else).
-    u, v = np.round(project(frame.truth.objects[0]["translation"][None], frame.K)[0]).astype(int)
+    u, v = np.round(project_points(frame.truth.objects[0]["translation"][None], frame.K)[0]).astype(int)
     assert 0 <= u < 160 and 0 <= v < 120
     for side, hand in frame.truth.hands.items():
-        assert np.allclose(hand["joints_2d"], project(hand["joints_cam"], frame.K))
+        assert np.allclose(hand["joints_2d"], project_points(hand["joints_cam"], frame.K))
 
 
 def test_render_and_load_round_trip(tmp_path):

@@ -65,6 +65,18 @@ def test_pinhole_functions_work_on_torch_with_gradients():
     assert torch.allclose(back, points, atol=1e-12)
 
 
+def test_project_points_with_a_matrix_matches_the_intrinsics_and_keeps_skew():
+    points = hand_points()
+    np.testing.assert_allclose(cam.project_points(points, PINHOLE.matrix), PINHOLE.project(points), atol=1e-9)
+    batch = np.stack([points, points + [0.0, 0.0, 0.2]])                       # (2, N, 3) -> (2, N, 2)
+    assert cam.project_points(batch, PINHOLE.matrix).shape == batch.shape[:-1] + (2,)
+    skewed = np.array([[500.0, 3.0, 320.0], [0.0, 510.0, 240.0], [0.0, 0.0, 1.0]])
+    x, y, z = 0.1, -0.05, 0.5
+    np.testing.assert_allclose(cam.project_points([x, y, z], skewed),
+                               [500 * x / z + 3 * y / z + 320, 510 * y / z + 240], atol=1e-12)
+    assert not np.isfinite(cam.project_points([0.1, 0.0, 0.0], skewed)).all()   # z = 0: no warning, inf
+
+
 def test_depth_image_to_points():
     depth = np.full((48, 64), 0.8)
     depth[10, 20] = 0.0

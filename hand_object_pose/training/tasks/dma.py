@@ -47,6 +47,7 @@ from torch import nn
 
 from hand_object_pose.evaluation.joints import mpjpe
 from hand_object_pose.evaluation.objects import mean_mesh_error, symmetry_rotations
+from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.geometry.object_template import load_template, resample_mesh, save_template
 from hand_object_pose.geometry.rotations import matrix_to_quaternion
 from hand_object_pose.models.dma import DMAConfig, HandTopology, ObjectTemplate
@@ -126,8 +127,7 @@ def _project_template(vertices_cam: np.ndarray, faces: np.ndarray, intrinsics: n
     mask = np.zeros((size, size), np.uint8)
     if np.any(vertices_cam[:, 2] <= 1e-3):
         return mask  # behind or at the camera: no sensible projection
-    uv = vertices_cam @ intrinsics.T
-    uv = uv[:, :2] / uv[:, 2:] * (size / crop_size)
+    uv = project_points(vertices_cam, intrinsics) * (size / crop_size)
     triangles = np.round(uv[faces] * 8).astype(np.int32)  # 3 fractional bits for sub-pixel corners
     # One call per triangle: fillPoly with many contours would cancel overlapping (front/back) faces.
     for triangle in triangles:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.geometry.skeleton import NUM_JOINTS, interhand_to_canonical
 from hand_object_pose.models.kpt.criterion import KptCriterion, KptLossWeights
 from hand_object_pose.models.kpt.targets import ground_truth_tokens, kpt_targets
@@ -36,8 +37,7 @@ def _object_mask(crop: TrainingCrop, obj, grid: int) -> np.ndarray:
     if obj.corners_rest is not None:
         cam = np.asarray(obj.corners_rest) @ obj.rotation.T + obj.translation
         if np.all(cam[:, 2] > 1e-3):
-            uv = cam @ crop.intrinsics.T
-            uv = uv[:, :2] / uv[:, 2:] * scale
+            uv = project_points(cam, crop.intrinsics) * scale
             cv2.fillConvexPoly(mask, cv2.convexHull(np.round(uv).astype(np.int32)), 1.0)
     return mask
 
