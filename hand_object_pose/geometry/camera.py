@@ -154,9 +154,6 @@ class CameraIntrinsics:
     def has_distortion(self) -> bool:
         return any(d != 0.0 for d in self.distortion)
 
-    def without_distortion(self) -> "CameraIntrinsics":
-        return replace(self, distortion=())
-
     # projection ------------------------------------------------------------------------------------
 
     def project(self, points) -> np.ndarray:

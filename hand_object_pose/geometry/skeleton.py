@@ -80,9 +80,6 @@ MANO_JOINT_NAMES = (
 then the 5 fingertips appended in the order thumb, index, middle, ring, pinky. The first 16 are what
 a MANO layer returns; the tips are mesh vertices appended by the caller."""
 
-NUM_MANO_JOINTS = 16
-"""MANO's kinematic joints (without the appended fingertips)."""
-
 HO3D_JOINT_NAMES = MANO_JOINT_NAMES
 """HO-3D v2/v3 order = raw MANO order + tips, as in ``MANO_JOINT_NAMES``. (HO-3D's OpenGL camera frame
 is a frame concern handled by the camera/data code, not an order concern.)"""

@@ -195,9 +195,8 @@ class SceneGenerator:
         self.layers = {side: ManoLayer(standin_hand_path(side, hand_model_dir), flat_hand_mean=True)
                        for side in ("right", "left")}
         self.faces = {side: layer.faces.numpy() for side, layer in self.layers.items()}
-        # Vertices by the joint that moves them most: the palm (wrist) and each digit.
+        # Vertices by the joint that moves them most: each digit's.
         dominant = self.layers["right"].mano.lbs_weights.argmax(dim=1).numpy()
-        self.palm_vertices = np.flatnonzero(dominant == 0)
         self.digit_vertices = {name: np.flatnonzero(np.isin(dominant, joints)) for name, joints in MANO_JOINTS.items()}
         self.palmar, self.nail = _skin_regions(self.layers["right"])
 
