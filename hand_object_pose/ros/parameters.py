@@ -52,6 +52,7 @@ class NodeSettings:
     publish_markers: bool = True
     mesh_marker_rate_hz: float = 2.0
     diagnostics_period_s: float = 1.0
+    model_cache_dir: str = "~/.cache/hand_object_pose/onnx"
 
 
 # name -> (description, (low, high) or None). Defaults come from NodeSettings.
@@ -75,6 +76,8 @@ NODE_PARAMETERS = {
     "mesh_marker_rate_hz": ("largest refresh rate of the heavy mesh markers in Hz; 0 = no mesh markers",
                             (0.0, 100.0)),
     "diagnostics_period_s": ("period of the /diagnostics status in seconds", (0.1, 60.0)),
+    "model_cache_dir": ("where a weights-file model_path is exported to ONNX once and reused (keyed by the "
+                        "weights' hash, preset and exporter version); unwritable = a temporary directory", None),
 }
 
 # EstimatorConfig field -> (description, (low, high) or None). The ranges repeat the config's own
@@ -82,7 +85,8 @@ NODE_PARAMETERS = {
 ESTIMATOR_PARAMETERS = {
     "model": ("model preset, e.g. 'kpt_h2o3d_3d' (see docs/models.md)", None),
     "backend": ("'onnxruntime' (an exported .onnx) or 'torch'", None),
-    "model_path": (".onnx file for onnxruntime; state dict for torch", None),
+    "model_path": (".onnx file for onnxruntime, or a weights file (the authors' .pth.tar, a training checkpoint "
+                   ".pt) exported once into model_cache_dir; for torch any weights file", None),
     "allow_random_weights": ("torch only: random weights when model_path is empty (tests/timing only)", None),
     "device": ("torch device: 'cpu', 'cuda' or 'cuda:N'", None),
     "providers": ("ONNX Runtime providers in priority order, e.g. ['tensorrt', 'cuda', 'cpu']", None),
@@ -152,8 +156,11 @@ def _declare(node, name: str, default, description: str, value_range) -> object:
                              f"{value_range[1]} ({exc.args[0]})") from None
 
 
-def declare_and_read(node) -> tuple:
-    """Declare every parameter on `node` and return (NodeSettings, EstimatorConfig), both validated."""
+def declare_and_read(node, resolve_model_path=None) -> tuple:
+    """Declare every parameter on `node` and return (NodeSettings, EstimatorConfig), both validated.
+
+    `resolve_model_path(estimator values, settings) -> path`, when given, replaces `model_path` before the
+    config is validated (the node exports a weights file to ONNX there)."""
     estimator_defaults = {f.name: f.default for f in dataclasses.fields(EstimatorConfig)
                           if f.default is not dataclasses.MISSING}
     estimator_defaults["model"] = ""
@@ -166,6 +173,8 @@ def declare_and_read(node) -> tuple:
     if not estimator_values["model"]:
         raise ParameterError("parameter 'model' is not set: expected a model preset name; start the node with "
                              "--ros-args --params-file config/<preset>.yaml")
+    if resolve_model_path is not None:
+        estimator_values["model_path"] = resolve_model_path(estimator_values, settings)
     try:
         config = EstimatorConfig.from_dict(estimator_values).validate()
     except ValueError as exc:

@@ -31,6 +31,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import Image, RegionOfInterest
 from visualization_msgs.msg import MarkerArray
 
+from hand_object_pose.export.preset_export import ExportError
 from hand_object_pose.inference.estimator import Estimator, InvalidInputError
 from hand_object_pose.msg import HandObjectPoses, StageTiming
 from hand_object_pose.ros.conversions import ObjectInfo, estimate_to_msg, known_objects, object_infos
@@ -40,6 +41,7 @@ from hand_object_pose.ros.frame_slot import LatestFrameSlot
 from hand_object_pose.ros.image_codec import ImageError, array_to_image_fields, depth_to_metres, image_to_rgb
 from hand_object_pose.ros.inputs import camera_intrinsics, clip_roi, stamp_ns
 from hand_object_pose.ros.markers import MarkerBuilder
+from hand_object_pose.ros.model_source import resolve_model_path
 from hand_object_pose.ros.overlay import draw_overlay
 from hand_object_pose.ros.parameters import ParameterError, check_command_line_overrides, declare_and_read
 from hand_object_pose.ros.tf_output import TfOutput, estimate_transforms, frame_id_problem
@@ -76,12 +78,16 @@ class PoseNode(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
-        self.settings, self.estimator_config = declare_and_read(self)
+        self.settings, self.estimator_config = declare_and_read(self, self._model_path_for)
         self.stats = NodeStats()
         self._last_log: dict = {}
         self._log_lock = threading.Lock()
 
     # ----- start-up -------------------------------------------------------------------------------
+    def _model_path_for(self, values: dict, settings) -> str:
+        """A weights-file model_path becomes its cached ONNX export (exported now on the first start)."""
+        return resolve_model_path(values, settings.model_cache_dir, self.get_logger().info)
+
     def start(self, estimator) -> None:
         s = self.settings
         self._estimator = estimator
@@ -337,7 +343,7 @@ def main(argv=None) -> int:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
-    except (ParameterError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ParameterError, ExportError, ValueError, FileNotFoundError, RuntimeError) as exc:
         reason = " ".join(str(exc).split())
         print(f"{NODE_NAME}: error: {reason}", file=sys.stderr)
         return 2

@@ -124,8 +124,8 @@ def test_onnx_file_must_bake_the_catalogue_templates_in_order(tmp_path, template
         .custom_metadata_map
     assert metadata == {METADATA_OBJECT_IDS: json.dumps(list(OBJECTS))}
 
-    _, config = get_preset("dma_ho3d")
-    adapter = DMAAdapter(config)
+    family, config = get_preset("dma_ho3d")
+    adapter = DMAAdapter(family, config)
     same = ObjectCatalogue.load(write_catalogue(tmp_path, [{"id": i, "template": str(templates[i])} for i in OBJECTS]))
     adapter.use_catalogue(same, "synthetic_sphere")
     assert adapter.object_index == 1 and adapter.preprocess(np.zeros((256, 256, 3), np.uint8))["object_index"] == [1]

@@ -82,7 +82,8 @@ def test_estimate_end_to_end_onnxruntime(estimator):
     box = second.hands[0].crop_box
     affine = np.array([[256 / box[2], 0, -256 / box[2] * box[0]], [0, 256 / box[3], -256 / box[3] * box[1]]])
     raw = estimator.run_network(warp_image(image, affine, 256))
-    adapter = KptAdapter(dataclasses.replace(get_preset(PRESET)[1], **SMALL))
+    family, config = get_preset(PRESET)
+    adapter = KptAdapter(family, dataclasses.replace(config, **SMALL))
     in_crop = adapter.parse(raw)
     for hand, mine in zip(second.hands, in_crop.hands):
         np.testing.assert_allclose(hand.joints_uv, apply_affine(mine.uv_crop, invert_affine(affine)), atol=1e-6)

@@ -5,6 +5,7 @@ modules of this package are imported on first use, so a new family's adapter is 
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
@@ -22,6 +23,7 @@ def adapter_for(*family_names: str):
     return register
 
 
+@functools.lru_cache(maxsize=None)  # once: a module imported directly must not hide the others
 def _import_adapter_modules() -> None:
     for module in pkgutil.iter_modules(__path__):
         if module.name != "base":
@@ -31,8 +33,7 @@ def _import_adapter_modules() -> None:
 def make_adapter(family, model_config, mano_path: str = "") -> ModelAdapter:
     """The adapter for a `models.family.ModelFamily` and its config. `mano_path`: MANO npz directory for
     models that predict MANO parameters ('' = the stand-in hand)."""
-    if not _ADAPTERS:
-        _import_adapter_modules()
+    _import_adapter_modules()
     if family.name not in _ADAPTERS:
         raise ValueError(f"the inference pipeline has no adapter for model family {family.name!r} "
                          f"(adapters exist for: {', '.join(sorted(_ADAPTERS))})")

@@ -9,7 +9,8 @@ import numpy as np
 from hand_object_pose.geometry.skeleton import INTERHAND_JOINT_NAMES
 
 from ..family import ModelFamily, OfficialLoadReport
-from .checkpoint import infer_config, load_official
+from ..weights_file import check_state_fits
+from .checkpoint import convert_state_dict, infer_config
 from .config import PRESETS
 from .inference_graph import KptInferenceGraph, output_names
 from .model import KeypointTransformer
@@ -60,7 +61,9 @@ class KptFamily(ModelFamily):
         return {"token_selection": config.selection}
 
     def load_official(self, model, state: Mapping) -> OfficialLoadReport:
-        report = load_official(model, state)
+        converted, report = convert_state_dict(state, model.config)  # KeyError naming unmapped tensors
+        check_state_fits(model, converted, "its converted tensors", "the model")
+        model.load_state_dict(converted, strict=True)
         return OfficialLoadReport(mapped=dict(report.mapped), unused=dict(report.unused))
 
     def official_mismatch_hint(self, model, state: Mapping) -> str:

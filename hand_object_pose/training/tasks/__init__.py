@@ -5,6 +5,7 @@ this package are imported on first use, so a new family's task is one new module
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
@@ -23,6 +24,7 @@ def task_for(*family_names: str):
     return register
 
 
+@functools.lru_cache(maxsize=None)  # once: a module imported directly must not hide the others
 def _import_task_modules() -> None:
     for module in pkgutil.iter_modules(__path__):
         if module.name not in ("base", "common"):
@@ -38,8 +40,7 @@ def build_task(model: str, model_overrides: dict | None = None, augmentation: di
 
     family, config = get_preset(model)
     config = family.with_overrides(config, model_overrides)
-    if not _TASKS:
-        _import_task_modules()
+    _import_task_modules()
     if family.name not in _TASKS:
         raise ValueError(f"no training task for model family {family.name!r} (preset {model!r}) yet; "
                          f"available: {', '.join(sorted(_TASKS))}")
