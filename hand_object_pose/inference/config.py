@@ -15,7 +15,8 @@ CROP_AUTO = "auto"      # external roi if given, else tracking from the previous
 CROP_ROI = "roi"        # the roi passed to estimate() (the last one given is reused); whole frame until one arrives
 CROP_FIXED = "fixed"    # config.fixed_roi on every frame
 CROP_FULL = "full"      # the whole frame, letterboxed to the network input, single pass
-CROP_SOURCES = (CROP_AUTO, CROP_ROI, CROP_FIXED, CROP_FULL)
+CROP_DETECTOR = "detector"  # the offline hand detector (inference.hand_detection): one crop around the hands it finds
+CROP_SOURCES = (CROP_AUTO, CROP_ROI, CROP_FIXED, CROP_FULL, CROP_DETECTOR)
 
 # Root-depth sources, tried in the configured order (names match result.DEPTH_FROM_*).
 DEPTH_SOURCES = ("depth_image", "fit_2d", "default")
@@ -33,6 +34,18 @@ GPU_PROVIDERS = ("TensorrtExecutionProvider", "NvTensorRTRTXExecutionProvider", 
 def normalise_providers(providers) -> tuple[str, ...]:
     """Full ONNX Runtime provider names, aliases ("tensorrt", "cuda", "cpu") expanded, order kept."""
     return tuple(PROVIDER_ALIASES.get(str(p).lower(), str(p)) for p in providers)
+
+
+def _runs_on_hand_detector(model: str) -> bool:
+    """Whether the preset's family is run by the hand detector (False for an unknown preset: the
+    Estimator reports that one, listing the known presets)."""
+    from hand_object_pose.models.registry import get_preset
+
+    try:
+        family, _ = get_preset(model)
+    except ValueError:
+        return False
+    return bool(family.runs_on_hand_detector)
 
 
 @dataclass
@@ -59,7 +72,11 @@ class EstimatorConfig:
         variant trained with this project; must match the weights.
 
     Where the hands are (crops)
-      crop_source: "auto" | "roi" | "fixed" | "full" (see the CROP_* constants above).
+      crop_source: "auto" | "roi" | "fixed" | "full" | "detector" (see the CROP_* constants above).
+        "detector": the offline hand detector finds the hands on every frame (tracking them between
+        frames); the crop is the square around the found hands' landmarks (a model of one side: that
+        side's hand when found); a frame without hands gives an empty result without running the
+        network. A family that runs on the detector (`hand_landmarks`) uses it with "auto" too.
       fixed_roi: (x, y, width, height) in pixels, used by crop_source="fixed".
       crop_margin: the square box around the hand's keypoints (tracking, coarse pass) or around an
         ROI is enlarged by this factor (1.25 = the official `process_bbox`); >= 1.
@@ -67,6 +84,12 @@ class EstimatorConfig:
       presence_threshold: hand presence probability in [0, 1] at or above which a hand is "present".
       track_lost_after: consecutive frames without a present hand after which tracking is dropped
         and the next frame starts with a coarse pass.
+      hand_detector_dir: folder of the hand detector's files (ONNX + metadata.json); empty = the
+        shipped models/hand_detector.
+      camera_mirrored: the image is mirrored (a selfie view): the detector's handedness is read accordingly.
+      detector_min_score: palm detector score in [0, 1] at or above which a palm is taken.
+      detector_redetect_interval: while hands are tracked, run the palm detector at least every N
+        frames (0 = only when a hand is lost or fewer than two are tracked, every 10 frames).
 
     How far (root depth of each hand; tried in `depth_sources` order)
       depth_sources: subset/order of ("depth_image", "fit_2d", "default"); "default" must be last.
@@ -81,6 +104,11 @@ class EstimatorConfig:
       hand_size_m: summed length of the 20 bones of the user's hand, used by the 2D fit of 2.5D
         models (A2J, KPT 2.5D), whose scale the image alone cannot give (adult average 0.75 m).
       default_depth_m: wrist depth used when no other source works.
+      plausibility_checks: report a hand as not present when its placed joints cannot be real
+        (`inference.plausibility`: a joint at z <= 0, the hand's centre more than an image size
+        outside the image, bone lengths outside human ranges), with the reason in
+        `HandEstimate.implausible`. Off by default here (the library reports what the network
+        says); the ROS node turns it on by default. Random-weight networks fail it: leave it off there.
 
     Objects
       object_catalogue: YAML file (schema in docs/inference.md); empty = no catalogue (object poses
@@ -119,6 +147,10 @@ class EstimatorConfig:
     min_crop_size_px: float = 48.0
     presence_threshold: float = 0.5
     track_lost_after: int = 1
+    hand_detector_dir: str = ""
+    camera_mirrored: bool = False
+    detector_min_score: float = 0.5
+    detector_redetect_interval: int = 0
 
     depth_sources: tuple = DEPTH_SOURCES
     depth_joints: tuple = (0, 5, 9, 13, 17)
@@ -133,6 +165,8 @@ class EstimatorConfig:
 
     object_catalogue: str = ""
     object_id: str = ""
+
+    plausibility_checks: bool = False
 
     smoothing: bool = False
     one_euro_min_cutoff_hz: float = 1.0
@@ -161,10 +195,10 @@ class EstimatorConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 fail(name, f"an integer >= {low}")
 
-        for name in ("allow_random_weights", "require_gpu", "fp16", "smoothing"):
+        for name in ("allow_random_weights", "require_gpu", "fp16", "smoothing", "camera_mirrored"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "true or false")
-        for name in ("trt_cache_dir", "object_catalogue", "object_id", "mano_path"):
+        for name in ("trt_cache_dir", "object_catalogue", "object_id", "mano_path", "hand_detector_dir"):
             if not isinstance(getattr(self, name), str):
                 fail(name, "a string ('' = not set)")
         if not isinstance(self.model, str) or not self.model:
@@ -173,10 +207,19 @@ class EstimatorConfig:
             fail("backend", f"one of {BACKENDS}")
         if not isinstance(self.model_path, str):
             fail("model_path", "a file path string")
-        if not self.model_path and not (self.backend == "torch" and self.allow_random_weights):
+        on_detector = _runs_on_hand_detector(self.model)
+        if on_detector:
+            if self.backend != "onnxruntime":
+                fail("backend", f"'onnxruntime' for {self.model!r} (its network ships as ONNX only)")
+            if self.model_path:
+                fail("model_path", f"empty for {self.model!r} (its network is the hand detector's, in "
+                                   "hand_detector_dir)")
+            if self.crop_source not in (CROP_AUTO, CROP_DETECTOR):
+                fail("crop_source", f"'detector' (or 'auto') for {self.model!r}: it runs on the hand detector's crops")
+        elif not self.model_path and not (self.backend == "torch" and self.allow_random_weights):
             fail("model_path", "the model file (.onnx for onnxruntime, .pt/.pth.tar for torch); "
                                "random weights only with backend='torch' and allow_random_weights=True")
-        if self.backend == "onnxruntime" and not self.model_path.endswith(".onnx"):
+        if self.backend == "onnxruntime" and not on_detector and not self.model_path.endswith(".onnx"):
             fail("model_path", "a .onnx file for backend='onnxruntime'")
         if not (self.device == "cpu" or self.device == "cuda" or
                 (self.device.startswith("cuda:") and self.device[5:].isdigit())):
@@ -211,6 +254,8 @@ class EstimatorConfig:
         finite("min_crop_size_px", 8.0)
         finite("presence_threshold", 0.0, 1.0)
         integer("track_lost_after", 1)
+        finite("detector_min_score", 0.0, 1.0)
+        integer("detector_redetect_interval", 0)
 
         sources = tuple(self.depth_sources)
         if not sources or any(s not in DEPTH_SOURCES for s in sources) or len(set(sources)) != len(sources) \

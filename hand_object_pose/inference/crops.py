@@ -18,6 +18,7 @@ FROM_ROI = "roi"
 FROM_FIXED = "fixed"
 FROM_TRACKING = "tracking"
 FROM_FULL_FRAME = "full_frame"   # letterboxed whole frame: crop_source "full", or the coarse pass
+FROM_DETECTOR = "detector"       # around the hands the offline hand detector found
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class CropTracker:
 
     `update(box)` after a frame with present hands; `miss()` after a frame without;
     after `lost_after` consecutive misses the track is dropped (`box` becomes None).
+    `box_inside(width, height)` is the box to use for the next frame: None (and the track dropped)
+    once its centre has left the image, so that a crop following wrong keypoints cannot drift off
+    the image without limit; the caller then finds the hands again (coarse pass).
     """
 
     def __init__(self, lost_after: int = 1):
@@ -106,3 +110,12 @@ class CropTracker:
         self._misses += 1
         if self._misses >= self.lost_after:
             self.box = None
+
+    def box_inside(self, width: int, height: int) -> Optional[np.ndarray]:
+        """The tracked box when its centre lies inside the width x height image, else None (track dropped)."""
+        if self.box is None:
+            return None
+        cx, cy = self.box[:2] + self.box[2:] / 2.0
+        if not (np.all(np.isfinite(self.box)) and 0.0 <= cx <= width and 0.0 <= cy <= height):
+            self.reset()
+        return self.box

@@ -35,7 +35,7 @@ from . import crops as crop_lib
 from .adapters import CropPrediction, make_adapter
 from .backends import OnnxRuntimeBackend, TorchBackend, warm_up
 from .catalogue import ObjectCatalogue
-from .config import CROP_AUTO, CROP_FIXED, CROP_FULL, CROP_ROI, EstimatorConfig
+from .config import CROP_AUTO, CROP_DETECTOR, CROP_FIXED, CROP_FULL, CROP_ROI, EstimatorConfig
 from .filtering import ResultSmoother
 from .lifting import lift_prediction
 from .result import HandObjectEstimate
@@ -44,13 +44,14 @@ __all__ = ["Estimator", "EstimatorConfig", "InvalidInputError", "TIMING_STAGES"]
 
 LOG = logging.getLogger(__name__)
 
-TIMING_STAGES = ("crop", "coarse_pass", "preprocess", "inference", "postprocess", "root_depth", "smoothing",
-                 "total")
+TIMING_STAGES = ("detector", "crop", "coarse_pass", "preprocess", "inference", "postprocess", "root_depth",
+                 "smoothing", "total")
 """Keys of `HandObjectEstimate.timings_ms` (milliseconds). "coarse_pass" (the whole-frame pass when
 tracking was lost, all its sub-stages included) only appears on frames that ran one; "preprocess",
 "inference" and "postprocess" are those of the final crop, absent when the coarse pass found no
 hand (its answer is the frame's result, the network is not run twice on the same crop);
-"smoothing" only with smoothing on."""
+"smoothing" only with smoothing on; "detector" (the hand detector: palm detection when it ran, and its
+landmark network) only with crop_source "detector" or a family that runs on the detector."""
 
 DEFAULT_FRAME_PERIOD_S = 1.0 / 30.0
 
@@ -126,13 +127,20 @@ class Estimator:
         # Models built around object templates (Dense Mutual Attention) take them, and their hand mesh, from
         # the catalogue and mano_path; the templates also give the reported objects their meshes.
         self._adapter.use_catalogue(self.catalogue, self.object_id, config.mano_path)
+        # The offline hand detector: the crop source "detector", and the whole network of a family that
+        # runs on it (hand_landmarks), which then needs no backend of its own.
+        self._runs_on_detector = bool(family.runs_on_hand_detector)
+        self._hand_detector = (self._make_hand_detector()
+                               if self._runs_on_detector or config.crop_source == CROP_DETECTOR else None)
         self._object_meshes = self.catalogue.load_templates() if self.catalogue is not None else {}
         if config.mano_path and not Path(config.mano_path).expanduser().is_dir():
             # Not fatal: meshes fall back to the licence-free stand-in hand, loudly.
             LOG.warning("mano_path %s is not a directory: hand meshes fall back to the licence-free stand-in "
                         "hand, NOT MANO (convert the official files first, see docs/mano.md)", config.mano_path)
 
-        if config.backend == "onnxruntime":
+        if self._runs_on_detector:
+            self._backend = None
+        elif config.backend == "onnxruntime":
             self._backend = OnnxRuntimeBackend(config.model_path, config.providers, config.fp16,
                                                config.trt_cache_dir, config.threads, config.require_gpu)
             expected = set(self._adapter.input_names) | set(self._adapter.output_names)
@@ -153,10 +161,14 @@ class Estimator:
             self._backend = TorchBackend(self._adapter.inference_module(model), self._adapter.input_names,
                                          self._adapter.output_names, config.device, config.fp16, config.threads,
                                          config.require_gpu)
-        self.backend_in_use = self._backend.in_use
-        self.gpu_in_use = self._backend.on_gpu
-        blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
-        warm_up(self._backend.run, self._adapter.preprocess(blank), config.warmup_runs)
+        runner = self._backend if self._backend is not None else self._hand_detector
+        self.backend_in_use = runner.in_use
+        self.gpu_in_use = runner.on_gpu
+        if self._backend is not None:
+            blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
+            warm_up(self._backend.run, self._adapter.preprocess(blank), config.warmup_runs)
+        if self._hand_detector is not None:
+            self._hand_detector.warm_up(config.warmup_runs)
 
         self._tracker = crop_lib.CropTracker(config.track_lost_after)
         self._last_roi: Optional[np.ndarray] = None
@@ -166,6 +178,18 @@ class Estimator:
         LOG.info("estimator ready: model %s on %s", config.model, self.backend_in_use)
 
     # --- construction helpers ---------------------------------------------------------------------
+
+    def _make_hand_detector(self):
+        """The offline hand detector with the network's provider settings; HandDetectorFilesError (a
+        FileNotFoundError, one line) when its files are missing or corrupt."""
+        from .hand_detection import HandDetector, HandDetectorConfig
+
+        c = self.config
+        return HandDetector.from_config(HandDetectorConfig(
+            model_dir=c.hand_detector_dir, mirrored=c.camera_mirrored, min_detection_score=c.detector_min_score,
+            redetect_interval=c.detector_redetect_interval,
+            providers=tuple(c.providers), fp16=c.fp16, trt_cache_dir=c.trt_cache_dir, threads=c.threads,
+            require_gpu=c.require_gpu))
 
     def _resolve_object_id(self) -> str:
         wanted = self.config.object_id
@@ -204,7 +228,10 @@ class Estimator:
 
     def run_network(self, crop_rgb: np.ndarray) -> dict:
         """The network alone on one (S, S, 3) uint8 crop (pre-processing + backend): the model-only
-        time of the benchmark. Returns the raw named outputs."""
+        time of the benchmark. Returns the raw named outputs. (Not for a family that runs on the hand
+        detector: its network only runs inside the detector.)"""
+        if self._backend is None:
+            raise ValueError(f"{self.model_name} runs inside the hand detector; it has no network of its own to run")
         return self._backend.run(self._adapter.preprocess(crop_rgb))
 
     def estimate(self, image_rgb: np.ndarray, camera, depth_m: Optional[np.ndarray] = None,
@@ -241,9 +268,26 @@ class Estimator:
                 depth_m = None
         stamp_s = self._next_stamp(stamp_s, result)
 
-        with watch.stage("crop"):
-            crop = self._choose_crop(width, height, camera, roi, result)
         prediction = None
+        if self._hand_detector is not None:
+            with watch.stage("detector"):
+                detections = self._hand_detector.process(image_rgb)
+            result.detector = self._detector_report(detections)
+            if self._runs_on_detector:
+                crop = crop_lib.Crop(np.array([0.0, 0.0, float(width), float(height)]),
+                                     np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), camera, max(width, height),
+                                     crop_lib.FROM_DETECTOR)
+                prediction = self._adapter.from_detections(detections.hands)
+            else:
+                with watch.stage("crop"):
+                    box = self._box_of_detected_hands(detections.hands)
+                if box is None:  # no hands: an empty result, the network is not run
+                    result.crop_source = crop_lib.FROM_DETECTOR
+                    return self._finish(result, stamp_s, start)
+                crop = crop_lib.make_crop(box, camera, self.input_size, crop_lib.FROM_DETECTOR)
+        else:
+            with watch.stage("crop"):
+                crop = self._choose_crop(width, height, camera, roi, result)
         if crop is None:  # tracking lost: coarse pass on the letterboxed frame, then the hands' crop
             with watch.stage("coarse_pass"):
                 crop = crop_lib.make_crop(crop_lib.full_frame_box(width, height), camera, self.input_size,
@@ -264,8 +308,14 @@ class Estimator:
         result.crop_source = crop.origin
         with watch.stage("root_depth"):
             result.hands, result.objects = lift_prediction(prediction, crop, camera, depth_m, self.config,
-                                                           self.object_id)
+                                                           self.object_id, (width, height))
 
+        if self._runs_on_detector:
+            self._report_detected_hands(result, detections.hands, camera)
+        return self._finish(result, stamp_s, start)
+
+    def _finish(self, result: HandObjectEstimate, stamp_s: float, start: float) -> HandObjectEstimate:
+        """Crop tracking, smoothing, object meshes and the total time of a frame's result."""
         present = [h.joints_uv for h in result.hands if h.present]
         box = crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px) \
             if present else None
@@ -274,7 +324,7 @@ class Estimator:
         else:
             self._tracker.update(box)
         if self.config.smoothing:
-            with watch.stage("smoothing"):
+            with _Stopwatch(result.timings_ms).stage("smoothing"):
                 self._smoother(result, stamp_s)
         self._attach_object_meshes(result.objects)  # after smoothing: the mesh follows the reported pose
         result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
@@ -284,6 +334,8 @@ class Estimator:
         """Forget the previous frame (crop tracking and smoothing state): the next frame is processed
         as the first one. Call it when the camera moves abruptly or frames were skipped for long."""
         self._tracker.reset()
+        if self._hand_detector is not None:
+            self._hand_detector.reset()
         self._last_roi = None
         self._last_stamp = None
         self._smoother.reset()
@@ -336,9 +388,49 @@ class Estimator:
         if c.crop_source in (CROP_FULL, CROP_ROI):
             return crop_lib.make_crop(crop_lib.full_frame_box(width, height), camera, self.input_size,
                                       crop_lib.FROM_FULL_FRAME)
-        if self._tracker.box is not None:
-            return crop_lib.make_crop(self._tracker.box, camera, self.input_size, crop_lib.FROM_TRACKING)
+        tracked = self._tracker.box_inside(width, height)   # None once the hands' box left the image: re-detect
+        if tracked is not None:
+            return crop_lib.make_crop(tracked, camera, self.input_size, crop_lib.FROM_TRACKING)
         return None
+
+    def _box_of_detected_hands(self, hands) -> Optional[np.ndarray]:
+        """Square box around the detected hands a network of this preset reports: all of them for a
+        two-hand network (one crop with both hands and the space between them, where a held object
+        is); for a one-side network that side's hand, else the most present one (handedness can be
+        wrong). None without hands."""
+        if not hands:
+            return None
+        sides = tuple(self._adapter.sides)
+        chosen = list(hands) if len(sides) > 1 else \
+            ([h for h in hands if h.side in sides] or [max(hands, key=lambda h: h.presence)])
+        return crop_lib.box_around_keypoints([h.landmarks_px for h in chosen], self.config.crop_margin,
+                                             self.config.min_crop_size_px)
+
+    def _detector_report(self, detections) -> dict:
+        stats = self._hand_detector.stats
+        return {"ran": detections.detector_ran, "palm_scores": [round(s, 4) for s in detections.palm_scores],
+                "hands": len(detections.hands),
+                "detection_scores": {h.side: h.detection_score for h in detections.hands},
+                "presence": {h.side: h.presence for h in detections.hands},
+                "detector_ms": detections.detector_ms, "landmark_ms": detections.landmark_ms,
+                "detector_runs_per_s": stats.detector_runs_per_s(),
+                "frames_without_hands": stats.frames_without_hands}
+
+    @staticmethod
+    def _report_detected_hands(result: HandObjectEstimate, detected, camera) -> None:
+        """Each placed hand's crop box (its detector ROI bounds, x0, y0, width, height) and the mean
+        reprojection error in pixels of its placed joints against its landmarks."""
+        rois = {h.side: h.roi for h in detected}
+        errors = {}
+        for hand in result.hands:
+            roi = rois.get(hand.side)
+            if roi is not None:
+                x0, y0, x1, y1 = roi.bounds_px()
+                hand.crop_box = np.array([x0, y0, x1 - x0, y1 - y0])
+            if np.all(hand.joints_xyz[:, 2] > 0):
+                errors[hand.side] = float(np.linalg.norm(camera.project(hand.joints_xyz) - hand.joints_uv,
+                                                         axis=1).mean())
+        result.detector["reprojection_error_px"] = errors
 
     def _box_of_present_hands(self, prediction: CropPrediction, crop: crop_lib.Crop):
         to_image = invert_affine(crop.affine)

@@ -37,6 +37,8 @@ class HandEstimate:
     faces: Optional[np.ndarray] = None            # (1538, 3) int
     root_depth_source: str = DEPTH_FROM_DEFAULT
     crop_box: Optional[np.ndarray] = None         # (4,) x0, y0, width, height in image pixels
+    implausible: str = ""                         # why the hand was set not present although the network
+                                                  # saw one (inference.plausibility.REASONS), else ""
 
 
 @dataclass
@@ -59,7 +61,13 @@ class HandObjectEstimate:
     backend: str = ""                              # e.g. "torch:cpu", "onnxruntime:CUDAExecutionProvider"
     timings_ms: dict = field(default_factory=dict) # stage name -> milliseconds
     warnings: list = field(default_factory=list)   # list[str]: input problems worked around in this frame
-    crop_source: str = ""                          # how the crop was chosen: roi, fixed, tracking, full_frame
+    crop_source: str = ""                          # how the crop was chosen: roi, fixed, tracking, full_frame, detector
+    # The offline hand detector's report when it ran (crop_source "detector"): "ran" (the palm
+    # detector ran on this frame, else tracking), "palm_scores" (its detections' scores), "hands"
+    # (hands found), "detection_scores" / "presence" (side -> score of each found hand),
+    # "detector_runs_per_s", "frames_without_hands"; for hand_landmarks "reprojection_error_px"
+    # (side -> mean pixel error of the placed joints against the landmarks). Empty without a detector.
+    detector: dict = field(default_factory=dict)
 
     def hand(self, side: str) -> Optional[HandEstimate]:
         return next((h for h in self.hands if h.side == side), None)

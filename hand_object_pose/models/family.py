@@ -38,6 +38,9 @@ class ModelFamily:
       has_official_release: the authors published weights that `load_official` reads.
       uses_object_templates: the network is built around a hand mesh topology and object templates
         (passed to `build` as `hand=` / `objects=`), which an export bakes into the graph.
+      runs_on_hand_detector: the network is run by the offline hand detector
+        (`inference.hand_detection`) on its own rotated crops, from the files it ships; the Estimator
+        takes the detector's hands as the prediction and needs no model_path.
     """
 
     name: str = ""
@@ -46,6 +49,7 @@ class ModelFamily:
     training_tasks: tuple = ()
     has_official_release: bool = False
     uses_object_templates: bool = False
+    runs_on_hand_detector: bool = False
     min_opset: int = 13  # the lowest ONNX opset the inference graph exports with
 
     # --- building ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ FAMILY_MODULES = {
     "occrobnet": "hand_object_pose.models.occrobnet",
     "a2j": "hand_object_pose.models.a2j",
     "dma": "hand_object_pose.models.dma",
+    "hand_landmarks": "hand_object_pose.models.hand_landmarks",
 }
 
 

@@ -95,12 +95,19 @@ ESTIMATOR_PARAMETERS = {
     "trt_cache_dir": ("TensorRT engine cache directory; '' = no cache", None),
     "threads": ("CPU threads of the backend; 0 = library default", (0, 256)),
     "warmup_runs": ("network runs at start-up", (0, 100)),
-    "crop_source": ("'auto' | 'roi' | 'fixed' | 'full': where the network's hand crop comes from", None),
+    "crop_source": ("'auto' | 'roi' | 'fixed' | 'full' | 'detector': where the network's hand crop comes from "
+                    "('detector': the offline hand detector, models/hand_detector)", None),
     "fixed_roi": ("[x, y, width, height] in pixels for crop_source 'fixed'", None),
     "crop_margin": ("enlargement of the box around the hand", (1.0, 4.0)),
     "min_crop_size_px": ("smallest crop side in pixels", (8.0, 10000.0)),
     "presence_threshold": ("hand presence probability at or above which a hand is present", (0.0, 1.0)),
     "track_lost_after": ("frames without a hand after which tracking restarts with a coarse pass", (1, 1000)),
+    "hand_detector_dir": ("folder of the offline hand detector's files; '' = the shipped models/hand_detector",
+                          None),
+    "camera_mirrored": ("the image is mirrored (selfie view): the hand detector's handedness is read so", None),
+    "detector_min_score": ("palm detector score at or above which a palm is taken", (0.0, 1.0)),
+    "detector_redetect_interval": ("while tracking, run the palm detector at least every N frames (0 = only "
+                                   "when a hand is lost or missing)", (0, 100000)),
     "depth_sources": ("root depth sources in order, from ['depth_image', 'fit_2d', 'default']", None),
     "depth_joints": ("canonical joint indices sampled in the depth image (0 = wrist)", None),
     "depth_window_px": ("half side of the depth window around each keypoint, pixels", (0, 100)),
@@ -113,6 +120,10 @@ ESTIMATOR_PARAMETERS = {
     "hand_size_m": ("summed length of the 20 bones of the user's hand, metres (2D fit of 2.5D models)",
                     (0.2, 2.0)),
     "default_depth_m": ("wrist depth when no other source works, metres", (0.0, 100.0)),
+    "plausibility_checks": ("report a hand as not present when its joints cannot be real (a joint at z <= 0, "
+                            "centre over an image size outside the image, bone lengths outside human ranges); "
+                            "counted in errors.implausible_hand_<reason>; off only for random-weight tests",
+                            None),
     "object_catalogue": ("object catalogue YAML (config/objects.yaml); '' = none", None),
     "object_id": ("catalogue id of the manipulated object; '' = the catalogue's only entry", None),
     "smoothing": ("One-Euro smoothing of joints and object pose", None),
@@ -164,6 +175,7 @@ def declare_and_read(node, resolve_model_path=None) -> tuple:
     estimator_defaults = {f.name: f.default for f in dataclasses.fields(EstimatorConfig)
                           if f.default is not dataclasses.MISSING}
     estimator_defaults["model"] = ""
+    estimator_defaults["plausibility_checks"] = True   # the library reports raw outputs; the node checks them
     estimator_values = {name: _declare(node, name, estimator_defaults[name], description, value_range)
                         for name, (description, value_range) in ESTIMATOR_PARAMETERS.items()}
     node_defaults = NodeSettings()

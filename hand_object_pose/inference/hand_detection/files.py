@@ -15,8 +15,9 @@ METADATA_FILE = "metadata.json"
 FOLDER = "hand_detector"
 
 
-class HandDetectorFilesError(RuntimeError):
-    """The detector's files are missing, incomplete or corrupt (the message is one line)."""
+class HandDetectorFilesError(FileNotFoundError):
+    """The detector's files are missing, incomplete or corrupt (the message is one line). A
+    FileNotFoundError, as for a missing network file, so that callers stop the same way."""
 
 
 def default_dirs() -> list[Path]:

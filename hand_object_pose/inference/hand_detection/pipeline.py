@@ -126,8 +126,9 @@ class HandDetector:
     Build with `HandDetector.from_config(config)`; or pass two `run` callables (tests)."""
 
     def __init__(self, palm_run, landmark_run, config: Optional[HandDetectorConfig] = None,
-                 in_use: str = "custom", files: Optional[HandDetectorFiles] = None):
+                 in_use: str = "custom", on_gpu: bool = False, files: Optional[HandDetectorFiles] = None):
         self.config = config or HandDetectorConfig()
+        self.on_gpu = bool(on_gpu)
         self.palm = PalmDetector(palm_run, self.config.min_detection_score, self.config.nms_iou)
         self.landmarks = LandmarkNetwork(landmark_run, mirrored=self.config.mirrored)
         self.in_use = in_use
@@ -144,7 +145,20 @@ class HandDetector:
         files = locate(config.model_dir, verify=config.verify_files)
         palm = _backend(files.palm_detection, config)
         landmark = _backend(files.hand_landmark, config)
-        return cls(palm.run, landmark.run, config, in_use=palm.in_use, files=files)
+        return cls(palm.run, landmark.run, config, in_use=palm.in_use, on_gpu=palm.on_gpu and landmark.on_gpu,
+                   files=files)
+
+    def warm_up(self, runs: int = 1) -> None:
+        """Run both networks `runs` times on blank inputs (first-call allocations, TensorRT engine
+        builds) without touching the tracking state or the statistics."""
+        from .landmarks import LANDMARK_INPUT_SIZE
+        from .roi import HandRoi
+
+        blank = np.zeros((LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE, 3), np.uint8)
+        roi = HandRoi(center_px=np.array([112.0, 112.0]), size_px=224.0, rotation=0.0)
+        for _ in range(runs):
+            self.palm.detect(blank)
+            self.landmarks(blank, roi)
 
     def reset(self) -> None:
         """Forget the tracked hands (the next frame runs the palm detector)."""
