@@ -1,7 +1,11 @@
 """Launch the hand/object pose node (and optionally RViz) on a ROS 2 install.
 
-    ros2 launch hand_object_pose pose.launch.py model:=kpt_h2o3d_3d_lite \
+    ros2 launch hand_object_pose pose.launch.py \
         image:=/camera/color/image_raw camera_info:=/camera/color/camera_info use_rviz:=true
+
+Without model:= it runs the offline hand detector and its landmark network (`hand_landmarks`: MediaPipe's
+Apache-2.0 models shipped in models/hand_detector; hands only, nothing to download). Object poses need
+one of the pose networks: model:=<preset> (kpt_*, occrobnet_*, a2j_*, dma_*) with its exported model_path.
 
 Parameters come from config/<model>.yaml (or params_file:=...), the same files the plain entry point
 uses (python -m hand_object_pose.ros.pose_node --ros-args --params-file config/<model>.yaml);
@@ -22,9 +26,10 @@ from hand_object_pose.inference.params_file import load_node_parameters, resolve
 PACKAGE = "hand_object_pose"
 
 ARGUMENTS = (
-    ("model", "kpt_h2o3d_3d_lite", "model preset; selects config/<model>.yaml unless params_file is given (one "
-                                   "YAML per preset: kpt_*, occrobnet_*, a2j_*, dma_*; see docs/ros.md); the "
-                                   "default runs the shipped network in models/default/"),
+    ("model", "hand_landmarks", "model preset; selects config/<model>.yaml unless params_file is given (one "
+                                "YAML per preset: hand_landmarks, kpt_*, occrobnet_*, a2j_*, dma_*; see docs/ros.md); "
+                                "the default runs the shipped offline hand detector (models/hand_detector): "
+                                "hands only; object poses need a pose network preset"),
     ("params_file", "", "parameter YAML for the node; '' = <share>/config/<model>.yaml"),
     ("namespace", "", "namespace of the node and its relative topics"),
     ("image", "image", "input colour image topic (sensor_msgs/Image)"),

@@ -19,7 +19,7 @@ import yaml
 
 from hand_object_pose.inference.config import EstimatorConfig
 
-PATH_PARAMETERS = ("model_path", "object_catalogue", "mano_path", "trt_cache_dir")
+PATH_PARAMETERS = ("model_path", "object_catalogue", "mano_path", "trt_cache_dir", "hand_detector_dir")
 
 
 NODE_NAME = "hand_object_pose"
