@@ -175,14 +175,14 @@ def test_start_up_errors(small_kpt, tmp_path, caplog):
         Estimator(EstimatorConfig(model=PRESET, model_path=str(tmp_path / "absent.onnx")))
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="cannot read model file .*broken.pt"):
+    with pytest.raises(ValueError, match="cannot read weights file .*broken.pt"):
         Estimator(EstimatorConfig(model=PRESET, backend="torch", model_path=str(broken), model_overrides=SMALL))
     with pytest.raises(ValueError, match=r"model_overrides=.*fields of KptConfig: \[.*backbone_depth"):
         Estimator(EstimatorConfig(model=PRESET, backend="torch", allow_random_weights=True,
                                   model_overrides={"depth": 18}))
     official_name = tmp_path / "foreign.pth.tar"  # a checkpoint whose tensors are not this model's
     torch.save({"network": {"module.something.weight": torch.zeros(2)}}, official_name)
-    with pytest.raises(ValueError, match="cannot read model file .*foreign.pth.tar"):
+    with pytest.raises(ValueError, match="foreign.pth.tar does not fit preset"):
         Estimator(EstimatorConfig(model=PRESET, backend="torch", model_path=str(official_name), model_overrides=SMALL))
     with pytest.raises(ValueError, match="does not fit preset"):  # a state dict of another architecture
         Estimator(EstimatorConfig(model=PRESET, backend="torch", model_path=small_kpt[1]))

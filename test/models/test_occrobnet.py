@@ -126,7 +126,7 @@ def test_fpn_shapes_and_top_down_path():
 def test_presets_are_registered_and_valid():
     assert {"occrobnet_ih26m", "occrobnet_h2o3d", "occrobnet_ho3d"} <= set(PRESETS)
     family, config = get_preset("occrobnet_h2o3d")
-    assert family.__name__ == "hand_object_pose.models.occrobnet" and config.attention == "gated"
+    assert family.name == "occrobnet" and config.attention == "gated"
     assert PRESETS["occrobnet_h2o3d"].max_object_tokens == 20
     assert PRESETS["occrobnet_ih26m"].pose_representation == "2p5D"
     assert PRESETS["occrobnet_ho3d_ciet_only"].attention == "softmax"
