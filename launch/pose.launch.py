@@ -5,7 +5,10 @@
 
 Without model:= it runs the offline hand detector and its landmark network (`hand_landmarks`: MediaPipe's
 Apache-2.0 models shipped in models/hand_detector; hands only, nothing to download). Object poses need
-one of the pose networks: model:=<preset> (kpt_*, occrobnet_*, a2j_*, dma_*) with its exported model_path.
+one of the pose networks: model:=<preset> (kpt_*, occrobnet_*, a2j_*, dma_*) with its exported model_path,
+or straight from the authors' release (exported to ONNX once on the first start, then cached):
+
+    ros2 launch hand_object_pose pose.launch.py model:=kpt_ih26m_2p5d model_path:=/data/snapshot_kpt_ih26m.pth.tar
 
 Parameters come from config/<model>.yaml (or params_file:=...), the same files the plain entry point
 uses (python -m hand_object_pose.ros.pose_node --ros-args --params-file config/<model>.yaml);
@@ -31,6 +34,8 @@ ARGUMENTS = (
                                 "the default runs the shipped offline hand detector (models/hand_detector): "
                                 "hands only; object poses need a pose network preset"),
     ("params_file", "", "parameter YAML for the node; '' = <share>/config/<model>.yaml"),
+    ("model_path", "", "'' keeps the YAML's model_path; else an exported .onnx, or a weights file (the authors' "
+                       ".pth.tar, a training checkpoint .pt) that the node exports to ONNX once and caches"),
     ("namespace", "", "namespace of the node and its relative topics"),
     ("image", "image", "input colour image topic (sensor_msgs/Image)"),
     ("camera_info", "camera_info", "CameraInfo topic of the colour image (same stamps as the image)"),
@@ -52,6 +57,8 @@ def _nodes(context):
     params_file = arg["params_file"] or os.path.join(share, "config", f"{arg['model']}.yaml")
     overrides = resolve_paths(load_node_parameters(params_file), share)
     overrides["use_sim_time"] = arg["use_sim_time"].lower() == "true"
+    if arg["model_path"]:
+        overrides["model_path"] = os.path.abspath(os.path.expanduser(arg["model_path"]))
     if arg["use_depth"]:
         overrides["use_depth"] = arg["use_depth"].lower() == "true"
     env = {}

@@ -86,7 +86,10 @@ class PoseNode(Node):
     # ----- start-up -------------------------------------------------------------------------------
     def _model_path_for(self, values: dict, settings) -> str:
         """A weights-file model_path becomes its cached ONNX export (exported now on the first start)."""
-        return resolve_model_path(values, settings.model_cache_dir, self.get_logger().info)
+        try:
+            return resolve_model_path(values, settings.model_cache_dir, self.get_logger().info)
+        except (ExportError, ValueError) as exc:
+            raise ParameterError(f"parameter model_path={values.get('model_path')!r}: {exc}") from None
 
     def start(self, estimator) -> None:
         s = self.settings
@@ -289,6 +292,11 @@ class PoseNode(Node):
         model_ms = (time.perf_counter() - started) * 1e3 - decode_ms
         for warning in estimate.warnings:
             self._problem("estimator_warning", warning)
+        for hand in estimate.hands:
+            if hand.implausible:
+                self._problem(f"implausible_hand_{hand.implausible}",
+                              f"{hand.side} hand reported as not present: its joints are implausible "
+                              f"({hand.implausible.replace('_', ' ')}; wrist at {np.round(hand.joints_xyz[0], 3).tolist()} m)")
         estimate.objects, unknown = known_objects(estimate, self._objects)
         for object_id in unknown:
             self._problem("unknown_object", f"object id {object_id!r} is not in the object catalogue "
@@ -343,7 +351,7 @@ def main(argv=None) -> int:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
-    except (ParameterError, ExportError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ParameterError, ValueError, FileNotFoundError, RuntimeError) as exc:
         reason = " ".join(str(exc).split())
         print(f"{NODE_NAME}: error: {reason}", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ def launch_arguments() -> dict:
 def test_launch_file_compiles_and_declares_every_knob_with_a_description():
     compile(LAUNCH.read_text(), str(LAUNCH), "exec")
     arguments = launch_arguments()
-    assert {"model", "params_file", "namespace", "image", "camera_info", "depth", "roi", "use_rviz",
+    assert {"model", "model_path", "params_file", "namespace", "image", "camera_info", "depth", "roi", "use_rviz",
             "rviz_config", "use_large_shm", "use_sim_time"} <= set(arguments)
     assert all(len(description) > 15 for _, description in arguments.values())
     assert (REPO / "config" / f"{arguments['model'][0]}.yaml").is_file()

@@ -75,7 +75,8 @@ def test_shipped_yaml_is_valid(path, monkeypatch):
     ({"left_wrist_frame": "right_hand_wrist"}, "are both 'right_hand_wrist'"),
     ({"object_frame_prefix": "a b/"}, "parameter 'object_frame_prefix'='a b/' contains characters"),
     ({"backend": "tensorflow"}, "parameter backend='tensorflow' is invalid: expected one of"),
-    ({"model_path": "model.pt"}, "parameter model_path='model.pt' is invalid: expected a .onnx file"),
+    ({"model_path": "model.txt"}, "parameter model_path='model.txt' is invalid: expected a .onnx file"),
+    ({"model_path": "model.pt"}, "parameter model_path='model.pt': weights file not found"),
     ({"presence_threshold": 1.5}, "parameter 'presence_threshold' is out of range"),
     ({"model": ""}, "parameter 'model' is not set"),
 ])
