@@ -98,6 +98,8 @@ class Estimator:
         "onnxruntime:CPUExecutionProvider", "torch:cpu", "torch:cuda:0".
       gpu_in_use: True when the network runs on a GPU.
       catalogue: the loaded `ObjectCatalogue`, or None.
+      hands_only: the network reports no object pose.
+      runs_on_hand_detector: the preset's network is the offline hand detector's (hand_landmarks).
     """
 
     def __init__(self, config: EstimatorConfig):
@@ -162,6 +164,8 @@ class Estimator:
                                          self._adapter.output_names, config.device, config.fp16, config.threads,
                                          config.require_gpu)
         runner = self._backend if self._backend is not None else self._hand_detector
+        self.hands_only = not self._adapter.predicts_object
+        self.runs_on_hand_detector = self._runs_on_detector
         self.backend_in_use = runner.in_use
         self.gpu_in_use = runner.on_gpu
         if self._backend is not None:
@@ -194,7 +198,7 @@ class Estimator:
     def _resolve_object_id(self) -> str:
         wanted = self.config.object_id
         if self.catalogue is None:
-            return wanted or "object"
+            return wanted or ("object" if self._adapter.predicts_object else "")
         if wanted:
             if wanted not in self.catalogue:
                 raise ValueError(f"EstimatorConfig.object_id={wanted!r} is not in the object catalogue "

@@ -4,10 +4,12 @@
                                           [--frames N] [--rate HZ] [--size WxH] [--out demo_out]
 
 Steps (settings in config/demo/demo.yaml):
-1. the model: `--model` (an .onnx; its preset from `--preset` or the metadata file beside it), else the
-   trained default in models/default/ (an .onnx + metadata.json/.yaml naming its preset), else a randomly
-   initialised network exported once to <out>/untrained_model/ -- with a loud banner: its numbers are
-   meaningless, and summary.json says `"model_trained": false`;
+1. the model: `--model` (an .onnx; its preset from `--preset` or the metadata file beside it); with
+   `--input` (the user's own footage) and no `--model`, or with `--preset hand_landmarks`, the offline
+   hand detector shipped in models/hand_detector (MediaPipe's Apache-2.0 hand models; hands only, the
+   launch file's default); else the trained default in models/default/ (an .onnx + metadata.json/.yaml
+   naming its preset), else a randomly initialised network exported once to <out>/untrained_model/ --
+   with a loud banner: its numbers are meaningless, and summary.json says `"model_trained": false`;
 2. the frames: a smooth synthetic sequence rendered once into <out>/frames/ (reused while the settings
    stay the same), or `--input` (a video file or an image folder, default intrinsics, no depth);
 3. three real ROS 2 processes, all with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a free ROS_DOMAIN_ID
@@ -53,12 +55,17 @@ def banner(lines: list[str]) -> str:
 
 # --- model ---------------------------------------------------------------------------------------
 
+DETECTOR_PRESET = "hand_landmarks"   # the launch file's default: the shipped offline hand detector
+DETECTOR_DIR = REPO_ROOT / "models" / "hand_detector"
+
+
 @dataclasses.dataclass
 class ModelChoice:
-    path: Path
+    path: Path               # the .onnx, or the hand detector's folder for a family that runs on it
     preset: str
     trained: bool
     origin: str
+    runs_on_detector: bool = False
 
 
 def read_metadata(model_path: Path) -> dict:
@@ -100,7 +107,19 @@ def export_untrained(out_dir: Path, preset: str, overrides: dict) -> Path:
     return path
 
 
+def _runs_on_detector(preset: str) -> bool:
+    from hand_object_pose.models.registry import get_preset
+
+    try:
+        return bool(get_preset(preset)[0].runs_on_hand_detector)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
+
+
 def choose_model(args, settings: dict, out_dir: Path) -> ModelChoice:
+    if not args.model and (args.input and not args.preset or args.preset and _runs_on_detector(args.preset)):
+        return ModelChoice(DETECTOR_DIR, args.preset or DETECTOR_PRESET, True, "the shipped hand detector",
+                           runs_on_detector=True)
     if args.model:
         path = Path(args.model).resolve()
         if not path.is_file():
@@ -229,7 +248,8 @@ def write_node_params(out_dir: Path, model: ModelChoice, settings: dict, has_dep
     params.update(settings.get("pose_node") or {})
     if not model.trained:
         params.update(settings.get("untrained_pose_node") or {})
-    params.update(model=model.preset, backend="onnxruntime", model_path=str(model.path), use_depth=has_depth)
+    params.update(model=model.preset, backend="onnxruntime", model_path="" if model.runs_on_detector else
+                  str(model.path), use_depth=has_depth)
     if object_catalogue is not None:
         params.update(object_catalogue=object_catalogue, object_id=object_id)
     elif params.get("object_catalogue") and not os.path.isabs(params["object_catalogue"]):
@@ -282,7 +302,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hand_object_pose.tools.demo",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--input", default="", help="video file or image folder instead of the synthetic sequence")
-    parser.add_argument("--model", default="", help="exported .onnx (default: models/default/, else untrained)")
+    parser.add_argument("--model", default="", help="exported .onnx (default: with --input the shipped hand "
+                                                     "detector, else models/default/, else untrained)")
     parser.add_argument("--preset", default="", help="model preset of --model (else from its metadata file)")
     parser.add_argument("--frames", type=int, default=0, help="frames to stream (synthetic: sequence length)")
     parser.add_argument("--rate", type=float, default=0.0, help="camera rate in Hz (default config/demo/demo.yaml)")
@@ -311,7 +332,12 @@ def run(args) -> dict:
                       "but the poses are meaningless and so are the accuracy numbers below.",
                       "Train and export a model (docs/training.md), then: make demo MODEL=path/to/model.onnx"]),
               flush=True)
+    if model.runs_on_detector:
+        print(f"demo: model {model.preset}: the offline hand detector in {model.path} (hands only; object "
+              "poses need a pose network: make demo MODEL=path/to/model.onnx)", flush=True)
     source, has_depth, catalogue, object_id = prepare_frames(args, settings, out_dir)
+    if model.runs_on_detector:
+        catalogue, object_id = "", ""   # hands only: no object catalogue
     params = write_node_params(out_dir, model, settings, has_depth, catalogue, object_id)
     camera_settings = dict(settings["camera"])
     rate = args.rate or float(camera_settings["rate_hz"])
