@@ -12,6 +12,8 @@ says whether the three planes are RGB or BGR.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
@@ -65,7 +67,7 @@ class ModelFamily:
         known = [f.name for f in dataclasses.fields(config)]
         unknown = [k for k in overrides if k not in known]
         if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a field of {type(config).__name__}; fields: {known}")
+            raise ValueError(f"{unknown[0]!r} is not a field; fields of {type(config).__name__}: {known}")
         return dataclasses.replace(config, **overrides)
 
     # --- the inference graph (torch backend and ONNX export run the same module) -------------------
@@ -120,3 +122,35 @@ class ModelFamily:
     def official_mismatch_hint(self, model: nn.Module, state: Mapping) -> str:
         """A hint appended to a failed official load (e.g. which preset the tensors look like)."""
         return ""
+
+
+class PerFamilyRegistry:
+    """Classes registered per family name by the modules of one package (inference adapters, training tasks).
+
+    `register(*names)` is a class decorator; `lookup(name)` first imports every module of `package` (once),
+    so a new family's class is one new module in that package and nothing else.
+    """
+
+    def __init__(self, package: str, package_path, kind: str, skip: tuple = ()):
+        self.package, self.package_path, self.kind, self.skip = package, package_path, kind, skip
+        self._classes: dict = {}
+        self._imported = False
+
+    def register(self, *family_names: str):
+        def decorate(cls):
+            for name in family_names:
+                self._classes[name] = cls
+            return cls
+        return decorate
+
+    def lookup(self, family_name: str):
+        """The class registered for `family_name`; ValueError naming the families that have one."""
+        if not self._imported:  # all modules, even when one was imported directly before
+            for module in pkgutil.iter_modules(self.package_path):
+                if module.name not in self.skip:
+                    importlib.import_module(f"{self.package}.{module.name}")
+            self._imported = True
+        if family_name not in self._classes:
+            raise ValueError(f"no {self.kind} for model family {family_name!r} (there is one for: "
+                             f"{', '.join(sorted(self._classes))})")
+        return self._classes[family_name]
