@@ -135,6 +135,12 @@ class PoseNode(Node):
 
         self._worker = threading.Thread(target=self._work, name="pose_inference", daemon=True)
         self._worker.start()
+        if estimator.hands_only:
+            self.get_logger().info(
+                f"model {estimator.model_name} estimates hands only"
+                + (" (the offline hand detector, models/hand_detector)" if estimator.runs_on_hand_detector else "")
+                + ": object poses need a pose network; choose one with model:=<preset> (kpt_*, occrobnet_*, "
+                  "dma_*; ros2 launch) or --params-file config/<preset>.yaml, and its model_path (docs/models.md)")
         self.get_logger().info(
             f"ready: model {estimator.model_name} on {estimator.backend_in_use}; TF via {self._tf.path}; "
             f"pairing via {self._inputs.path}; "
