@@ -25,6 +25,11 @@ PATH_PARAMETERS = ("model_path", "object_catalogue", "mano_path", "trt_cache_dir
 NODE_NAME = "hand_object_pose"
 """The pose node's default name: its section of a params file, beside the `/**` wildcard section."""
 
+NODE_ESTIMATOR_DEFAULTS = {"plausibility_checks": True}
+"""The estimator parameters whose node default differs from `EstimatorConfig`'s: the library reports raw
+outputs, the node checks them. `ros/parameters.py` declares them with these defaults; a params file that
+leaves them out gets them here too."""
+
 
 def load_node_parameters(path, node_name: str = NODE_NAME) -> dict:
     """The `ros__parameters` of a params file: the `/**` section updated by the node's own section."""
@@ -50,11 +55,11 @@ def resolve_paths(parameters: dict, base_dir) -> dict:
 
 def estimator_config_from_parameters(parameters: dict, source: str = "parameters") -> EstimatorConfig:
     """The validated `EstimatorConfig` of the node's parameters (a flat mapping, e.g. `load_node_parameters`):
-    the keys that name config fields, as the node reads them (lists become tuples). `model_overrides` is no
-    ROS parameter and is refused here too. ValueError naming `source` and the parameter when a value is
+    the keys that name config fields, as the node reads them (lists become tuples), over the node's own
+    defaults (`NODE_ESTIMATOR_DEFAULTS`). `model_overrides` is no ROS parameter and is ignored here too. ValueError naming `source` and the parameter when a value is
     unusable or `model` is missing."""
     names = {f.name for f in dataclasses.fields(EstimatorConfig)} - {"model_overrides"}
-    values = {name: value for name, value in parameters.items() if name in names}
+    values = {**NODE_ESTIMATOR_DEFAULTS, **{name: value for name, value in parameters.items() if name in names}}
     if not values.get("model"):
         raise ValueError(f"{source}: parameter 'model' is not set: expected a model preset name")
     try:

@@ -26,6 +26,7 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.parameter import Parameter
 
 from hand_object_pose.inference.config import EstimatorConfig
+from hand_object_pose.inference.params_file import NODE_ESTIMATOR_DEFAULTS
 from hand_object_pose.ros.tf_output import frame_id_problem
 
 RELIABILITIES = ("best_effort", "reliable")
@@ -175,7 +176,7 @@ def declare_and_read(node, resolve_model_path=None) -> tuple:
     estimator_defaults = {f.name: f.default for f in dataclasses.fields(EstimatorConfig)
                           if f.default is not dataclasses.MISSING}
     estimator_defaults["model"] = ""
-    estimator_defaults["plausibility_checks"] = True   # the library reports raw outputs; the node checks them
+    estimator_defaults.update(NODE_ESTIMATOR_DEFAULTS)   # the library reports raw outputs; the node checks them
     estimator_values = {name: _declare(node, name, estimator_defaults[name], description, value_range)
                         for name, (description, value_range) in ESTIMATOR_PARAMETERS.items()}
     node_defaults = NodeSettings()
