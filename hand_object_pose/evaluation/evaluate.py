@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -86,13 +87,21 @@ def estimator_config(args):
     ground-truth crop (`--crop gt`) sets crop_source "roi"; `--crop pipeline` keeps the file's (default
     "auto")."""
     from hand_object_pose.inference.config import EstimatorConfig
-    from hand_object_pose.inference.params_file import load_estimator_config
+    from hand_object_pose.inference.params_file import load_estimator_config, load_node_parameters
 
     given = {name: value for name, value in (("model", args.model), ("model_path", args.model_path),
                                               ("backend", args.backend)) if value is not None}
     if args.crop == "gt":
         given["crop_source"] = "roi"
     if args.params_file:
+        if Path(args.params_file).is_file():
+            values = {**load_node_parameters(args.params_file), **given}
+            path, backend = values.get("model_path", ""), values.get("backend", "onnxruntime")
+            if backend == "onnxruntime" and path and not str(path).endswith(".onnx"):
+                # The node exports a weights file to ONNX at start (ros/model_source.py); evaluation does not.
+                raise ValueError(f"{args.params_file}: model_path {path!r} is a weights file, which the node "
+                                 "exports to ONNX when it starts; evaluate it with --backend torch, or export it "
+                                 "(python -m hand_object_pose.tools.export_onnx) and pass --model-path OUT.onnx")
         return load_estimator_config(args.params_file, **given)
     given.setdefault("crop_source", "auto")
     return EstimatorConfig(**{"backend": "onnxruntime", "model_path": "", **given}).validate()

@@ -205,3 +205,15 @@ def test_cli_runs_the_configuration_of_a_node_params_file(synthetic_split, tmp_p
     params_file.write_text(yaml.safe_dump(params))
     assert main(["--params-file", str(params_file), "--dataset", "synthetic", "--root", str(synthetic_split[0]),
                  "--split", "test", "--out", str(out)]) == 2
+
+
+def test_cli_says_how_to_evaluate_a_weights_file_the_node_would_export(synthetic_split, tmp_path, capsys):
+    from hand_object_pose.evaluation.evaluate import main
+
+    params_file = tmp_path / "node.yaml"
+    params_file.write_text("/**:\n  ros__parameters:\n    model: kpt_h2o3d_3d_lite\n    backend: onnxruntime\n"
+                           "    model_path: runs/kpt/latest.pt\n")
+    assert main(["--params-file", str(params_file), "--dataset", "synthetic", "--root", str(synthetic_split[0]),
+                 "--split", "test", "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "model_path 'runs/kpt/latest.pt' is a weights file" in error and "--backend torch" in error
