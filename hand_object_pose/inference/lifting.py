@@ -2,8 +2,10 @@
 
 Per hand: keypoints crop -> full image (inverse crop affine) -> undistorted pixels (camera model);
 root from the configured sources in order (depth image, 2D fit, default); joints placed in the
-camera's optical frame. Objects are placed relative to the wrist of the hand their translation
-refers to, and only when that hand is present (otherwise their metric position is unknown).
+camera's optical frame; with `plausibility_checks` a hand whose joints cannot be real is reported
+as not present (`inference.plausibility`). Objects are placed relative to the wrist of the hand
+their translation refers to, and only when that hand is present (otherwise their metric position
+is unknown).
 """
 from __future__ import annotations
 
@@ -19,14 +21,17 @@ from .config import EstimatorConfig
 from .crops import Crop
 from .depth import fit_translation, root_depth_from_image, translation_for_depth
 from .depth_2p5d import fit_depth_to_hand_size
+from .plausibility import implausibility
 from .result import DEPTH_FROM_2D_FIT, DEPTH_FROM_DEFAULT, DEPTH_FROM_DEPTH_IMAGE, HandEstimate, ObjectEstimate
 
 
 def lift_prediction(prediction: CropPrediction, crop: Crop, camera: CameraIntrinsics,
-                    depth_m: Optional[np.ndarray], config: EstimatorConfig, object_id: str) -> tuple[list, list]:
+                    depth_m: Optional[np.ndarray], config: EstimatorConfig, object_id: str,
+                    image_size: tuple = (0, 0)) -> tuple[list, list]:
     """(hands: list[HandEstimate], objects: list[ObjectEstimate]) in metres, camera frame, full-image pixels.
 
     depth_m: (H, W) metres aligned with the image, or None. object_id: id given to the model's object.
+    image_size: (width, height) of the image in pixels, for the plausibility checks ((0, 0) = unknown).
     """
     to_image = invert_affine(crop.affine)
     K = camera.matrix
@@ -37,6 +42,8 @@ def lift_prediction(prediction: CropPrediction, crop: Crop, camera: CameraIntrin
         weights = np.where(hand.joint_confidence >= config.fit_min_joint_confidence, hand.joint_confidence, 0.0)
         joints, source = place_hand(hand, uv_image, uv_ideal, weights, K, depth_m, config)
         present = hand.presence >= config.presence_threshold
+        reason = implausibility(joints, K, *image_size) if present and config.plausibility_checks else ""
+        present = present and not reason
         if present:
             roots[hand.side] = joints[WRIST]
         # A mesh moves with its 3D hand: joints = joints_rel + t and joints_rel[WRIST] = 0.
@@ -45,7 +52,7 @@ def lift_prediction(prediction: CropPrediction, crop: Crop, camera: CameraIntrin
             side=hand.side, present=present, confidence=hand.presence, joints_xyz=joints, joints_uv=uv_image,
             joint_confidence=hand.joint_confidence.copy(), wrist_rotation=hand.wrist_rotation,
             mano_pose=hand.mano_pose, mano_shape=hand.mano_shape, vertices=vertices, faces=hand.faces,
-            root_depth_source=source, crop_box=crop.box.copy()))
+            root_depth_source=source, crop_box=crop.box.copy(), implausible=reason))
     objects = [ObjectEstimate(object_id=object_id, confidence=obj.confidence, rotation=obj.rotation,
                               translation=roots[obj.relative_to] + obj.translation_from_wrist)
                for obj in prediction.objects if obj.relative_to in roots]

@@ -2,7 +2,8 @@
 
 The node runs a real `Estimator`: the Keypoint Transformer ResNet-18 preset with random weights on
 the torch CPU backend (no trained weights can be shipped with the tests; the node's job is plumbing,
-which random weights exercise just as well) and presence_threshold 0 so that hands are "present".
+which random weights exercise just as well) and presence_threshold 0 so that hands are "present"
+(plausibility_checks off: random-weight joints are not a possible hand, test_node_hardening checks that).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ K = (300.0, 0.0, 160.0, 0.0, 300.0, 120.0, 0.0, 0.0, 1.0)
 NODE_TEST_PARAMETERS = dict(
     backend="torch", model_path="", allow_random_weights=True, providers=["cpu"], threads=1, warmup_runs=0,
     presence_threshold=0.0, object_catalogue=str(REPO_ROOT / "config" / "objects.yaml"), object_id="025_mug",
-    crop_source="full", diagnostics_period_s=0.2, mesh_marker_rate_hz=100.0)
+    crop_source="full", diagnostics_period_s=0.2, mesh_marker_rate_hz=100.0, plausibility_checks=False)
 
 
 def write_params(directory: Path, **changes) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
@@ -182,3 +183,49 @@ def test_camera_info_of_another_frame_is_counted_and_follows_the_policy(tmp_path
     assert all(peer.result_for(s) is None for s in stamps) == (policy == "reject")
     assert node.count("camera_info frame_id 'other_camera_optical_frame' differs from the image's "
                       f"'{OPTICAL_FRAME}'") == 1      # once per 5 s
+
+
+# --- 4: implausible outputs and crop drift --------------------------------------------------------
+
+def test_implausible_hands_are_reported_not_present_and_counted(tmp_path):
+    # Random weights put every joint of a hand on one line with 12 cm bones: no human hand. The node
+    # checks plausibility by default (node_process turns it off for the plumbing tests).
+    node = start_node(tmp_path, env_without_tf2_fixture(), plausibility_checks=True)
+    try:
+        with ros_session() as session:
+            peer = Peer(session, with_tf=False)
+            peer.wait_matched(use_depth=False)
+            stamp = send_until_result(peer)
+            assert not any(h.present for h in peer.result_for(stamp).hands)
+            peer.wait_counter("errors.implausible_hand_bone_lengths")
+            before = int(peer.latest_values()["errors.implausible_hand_bone_lengths"])
+            # A 1x1 image (issue 15: it gave a "present" wrist at x = -1385 m).
+            stamp = now_ns(peer.node)
+            tiny = camera_info_msg(stamp, k=(1.0, 0.0, 0.5, 0.0, 1.0, 0.5, 0.0, 0.0, 1.0))
+            tiny.width, tiny.height = 1, 1
+            peer.send(stamp, rgb=np.full((1, 1, 3), 128, np.uint8), depth_mm=None, camera_info=tiny)
+            assert not any(h.present for h in peer.wait_result(stamp).hands)
+            values = peer.wait_counter("errors.implausible_hand_bone_lengths", before + 1)
+    finally:
+        node.stop()
+    assert int(values["frames_rejected"]) == 0 and int(values["frames_out"]) >= 2   # the frames were processed
+    assert node.count("hand reported as not present: its joints are implausible (bone lengths") == 1  # per 5 s
+
+
+def test_tracked_crop_does_not_drift_off_the_image(tmp_path):
+    # Random weights put the keypoints in the crop's corner: a tracker following them moved the crop
+    # 24 px further off the image on every frame. Plausibility checks off: the hands stay "present".
+    node = start_node(tmp_path, env_without_tf2_fixture(), crop_source="auto")
+    try:
+        with ros_session() as session:
+            peer = Peer(session, with_tf=False)
+            peer.wait_matched(use_depth=False)
+            wrists = []
+            for _ in range(12):
+                stamp = send_until_result(peer)
+                wrists += [h.keypoints_2d[:2] for h in peer.result_for(stamp).hands if h.present]
+    finally:
+        node.stop()
+    assert len(wrists) >= 12
+    u, v = np.asarray(wrists, float).T
+    assert np.all((u > -WIDTH / 2) & (u < 1.5 * WIDTH) & (v > -HEIGHT / 2) & (v < 1.5 * HEIGHT)), wrists
