@@ -70,8 +70,7 @@ class DMAAdapter(ModelAdapter):
         Raises ValueError naming what is missing (no catalogue, no templates, none for `object_id`) and how
         to make a template; CatalogueError for unreadable templates.
         """
-        from hand_object_pose.geometry.hand_model_files import load_hand_model
-        from hand_object_pose.inference.hand_mesh import MANO_FILES, hand_model_file
+        from hand_object_pose.geometry.hand_model_files import MANO_FILES, hand_model_file, load_hand_model
         from hand_object_pose.models.dma.assets import hand_topology_from_model
 
         if catalogue is None:
