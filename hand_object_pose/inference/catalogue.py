@@ -25,11 +25,10 @@ from typing import Optional
 
 import yaml
 
-from hand_object_pose.geometry.object_template import load_template
+from hand_object_pose.geometry.object_template import SYMMETRY_TYPES, load_template
 
 _FRAME_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
 _URI = re.compile(r"^(package|file|https?)://")
-SYMMETRY_KINDS = ("none", "discrete", "continuous")
 
 
 @dataclass(frozen=True)
@@ -190,8 +189,8 @@ def _parse_symmetry(symmetry, where: str):
     if unknown:
         raise CatalogueError(f"{where}: unknown symmetry field(s) {unknown}; allowed: kind, axis, order")
     kind = symmetry.get("kind", "none")
-    if kind not in SYMMETRY_KINDS:
-        raise CatalogueError(f"{where}: symmetry kind must be one of {SYMMETRY_KINDS}, got {kind!r}")
+    if kind not in SYMMETRY_TYPES:
+        raise CatalogueError(f"{where}: symmetry kind must be one of {SYMMETRY_TYPES}, got {kind!r}")
     axis = symmetry.get("axis", [0.0, 0.0, 1.0])
     if not isinstance(axis, (list, tuple)) or len(axis) != 3 or \
             not all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in axis):
