@@ -94,6 +94,7 @@ class PoseNode(Node):
     def start(self, estimator) -> None:
         s = self.settings
         self._estimator = estimator
+        self._detector_report: dict = {}   # the hand detector's report of the latest frame (crop_source detector)
         self._objects = object_infos(estimator.catalogue, s.object_frame_prefix)
         if estimator.catalogue is None and estimator.object_id:
             # No catalogue: the model's object is still reported and on TF under its id, without a mesh.
@@ -215,10 +216,23 @@ class PoseNode(Node):
         self._inputs.expire(PAIRING_TIMEOUT_S)   # images whose partners never came: counted as unpaired
         status = self.stats.status(f"{self.get_name()}: hand/object pose", self.get_fully_qualified_name(),
                                    {"backend": self._estimator.backend_in_use, "model": self._estimator.model_name,
-                                    "tf_path": self._tf.path, "pairing": self._inputs.path})
+                                    "tf_path": self._tf.path, "pairing": self._inputs.path,
+                                    **self._detector_values()})
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
+
+    def _detector_values(self) -> dict:
+        """The hand detector's diagnostics (empty without one): palm detector runs per second, frames
+        without hands, and the latest frame's palm and per-hand detection scores."""
+        report = self._detector_report
+        if not report:
+            return {}
+        return {"detector.runs_per_s": float(report["detector_runs_per_s"]),
+                "detector.frames_without_hands": int(report["frames_without_hands"]),
+                "detector.palm_scores": ", ".join(f"{v:.2f}" for v in report["palm_scores"]) or "-",
+                "detector.hand_scores": ", ".join(f"{side} {v:.2f}" for side, v in
+                                                  report["detection_scores"].items()) or "-"}
 
     # ----- worker thread --------------------------------------------------------------------------
     def _work(self) -> None:
@@ -296,6 +310,7 @@ class PoseNode(Node):
             self._reject("invalid_input", str(exc))
             return
         model_ms = (time.perf_counter() - started) * 1e3 - decode_ms
+        self._detector_report = estimate.detector
         for warning in estimate.warnings:
             self._problem("estimator_warning", warning)
         for hand in estimate.hands:

@@ -57,6 +57,7 @@ def test_default_node_reports_hands_on_rendered_frames(tmp_path, frames):
             peer = Peer(session, with_tf=False)
             peer.wait_matched(use_depth=False)
             results = stream(peer, frames)
+            values = peer.wait_counter("frames_out", len(frames) + 1)
     finally:
         node.stop()
     found = 0
@@ -74,6 +75,7 @@ def test_default_node_reports_hands_on_rendered_frames(tmp_path, frames):
     assert found >= FRAMES - 2
     blank = results[-1][1]
     assert not [h for h in blank.hands if h.present]
+    assert int(values["detector.frames_without_hands"]) >= 1 and float(values["detector.runs_per_s"]) > 0
 
 
 def test_network_preset_with_crop_source_detector(tmp_path, frames):
