@@ -113,3 +113,45 @@ def test_dexycb_s0_split_sides_and_objects(tmp_path):
     assert set(left.hands) == {"left"}
     no_hand = [s for s in train if not s.hands]
     assert len(no_hand) == 3  # sequence 1 of each subject stores -1 joints
+
+
+def test_depth_images_in_each_datasets_encoding(tmp_path):
+    """HO-3D splits a 16-bit value over red (low byte) and green (high byte) with its own scale; DexYCB
+    stores millimetres in a 16-bit PNG. Both read as float32 metres, 0 where nothing was measured, and a
+    sample without a depth file has none."""
+    import cv2
+
+    from hand_object_pose.datasets.sample import HO3D_DEPTH_SCALE_M
+
+    write_ho3d(tmp_path / "ho3d")
+    assert HO3DDataset(tmp_path / "ho3d", "train")[0].load_depth() is None
+    value = np.zeros((480, 640), np.uint16)
+    value[100:200, 300:400] = 4000                        # 4000 units = 0.49995 m
+    value[0, 0] = 0x1234
+    bgr = np.stack([np.zeros_like(value), value >> 8, value & 0xFF], axis=-1).astype(np.uint8)
+    depth_dir = tmp_path / "ho3d" / "train" / "SEQ1" / "depth"
+    depth_dir.mkdir()
+    cv2.imwrite(str(depth_dir / "0000.png"), bgr)
+    depth = HO3DDataset(tmp_path / "ho3d", "train")[0].load_depth()
+    assert depth.dtype == np.float32 and depth.shape == (480, 640)
+    assert depth[150, 350] == pytest.approx(4000 * HO3D_DEPTH_SCALE_M) and depth[0, 0] == pytest.approx(
+        0x1234 * HO3D_DEPTH_SCALE_M) and depth[300, 10] == 0.0
+
+    write_dexycb(tmp_path / "dexycb")
+
+    def with_depth():
+        samples = [r[i] for r in (DexYCBDataset(tmp_path / "dexycb", s) for s in ("train", "val", "test"))
+                   for i in range(len(r))]
+        return [sample for sample in samples if sample.depth_path is not None]
+
+    assert with_depth() == []
+    folder = next((tmp_path / "dexycb").glob("*/*/836212060125"))   # one frame of one sequence
+    mm = np.zeros((480, 640), np.uint16)
+    mm[10:20, 30:40] = 732
+    cv2.imwrite(str(folder / "aligned_depth_to_color_000000.png"), mm)
+    (sample,) = with_depth()
+    depth = sample.load_depth()
+    assert depth[15, 35] == pytest.approx(0.732) and depth[0, 0] == 0.0
+    cv2.imwrite(str(folder / "aligned_depth_to_color_000000.png"), bgr)     # not 16-bit millimetres
+    with pytest.raises(ValueError, match="single-channel 16-bit"):
+        sample.load_depth()
