@@ -141,7 +141,7 @@ class PoseNode(Node):
                 f"model {estimator.model_name} estimates hands only"
                 + (" (the offline hand detector, models/hand_detector)" if estimator.runs_on_hand_detector else "")
                 + ": object poses need a pose network; choose one with model:=<preset> (kpt_*, occrobnet_*, "
-                  "dma_*; ros2 launch) or --params-file config/<preset>.yaml, and its model_path (docs/models.md)")
+                  "dma_*; ros2 launch) or --params-file config/<preset>.yaml, and its model_path (README.md, The networks)")
         self.get_logger().info(
             f"ready: model {estimator.model_name} on {estimator.backend_in_use}; TF via {self._tf.path}; "
             f"pairing via {self._inputs.path}; "
