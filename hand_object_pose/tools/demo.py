@@ -237,7 +237,7 @@ def wait_for(condition, timeout: float, watched: list[Process], what: str) -> No
 # --- configuration files -------------------------------------------------------------------------
 
 def write_node_params(out_dir: Path, model: ModelChoice, settings: dict, has_depth: bool, object_catalogue,
-                      object_id) -> Path:
+                      object_id, synthetic: bool = False) -> Path:
     """<out>/pose_node_params.yaml: config/<preset>.yaml with the demo's changes; object_catalogue None keeps
     the preset's catalogue and object."""
     preset_file = REPO_ROOT / "config" / f"{model.preset}.yaml"
@@ -246,6 +246,8 @@ def write_node_params(out_dir: Path, model: ModelChoice, settings: dict, has_dep
     data = yaml.safe_load(preset_file.read_text())
     params = data["/**"]["ros__parameters"]
     params.update(settings.get("pose_node") or {})
+    if synthetic and not model.runs_on_detector:
+        params.update(settings.get("synthetic_pose_node") or {})
     if not model.trained:
         params.update(settings.get("untrained_pose_node") or {})
     params.update(model=model.preset, backend="onnxruntime", model_path="" if model.runs_on_detector else
@@ -338,7 +340,7 @@ def run(args) -> dict:
     source, has_depth, catalogue, object_id = prepare_frames(args, settings, out_dir)
     if model.runs_on_detector:
         catalogue, object_id = "", ""   # hands only: no object catalogue
-    params = write_node_params(out_dir, model, settings, has_depth, catalogue, object_id)
+    params = write_node_params(out_dir, model, settings, has_depth, catalogue, object_id, synthetic=not args.input)
     camera_settings = dict(settings["camera"])
     rate = args.rate or float(camera_settings["rate_hz"])
     frames_log = out_dir / "frames.jsonl"
