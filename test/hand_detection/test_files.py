@@ -19,6 +19,14 @@ def test_default_dir_is_the_committed_folder():
     assert default_dir() == FOLDER
 
 
+def test_installed_layout_is_searched(tmp_path):
+    from hand_object_pose.inference.hand_detection.files import default_dirs
+
+    package = tmp_path / "lib" / "python3.11" / "site-packages" / "hand_object_pose"
+    assert default_dirs(package) == [package.parent / "models" / "hand_detector",
+                                     tmp_path / "share" / "hand_object_pose" / "models" / "hand_detector"]
+
+
 def test_sha256_and_licence_and_size():
     metadata = json.loads((FOLDER / "metadata.json").read_text())
     total = 0

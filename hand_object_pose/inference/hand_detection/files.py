@@ -20,10 +20,12 @@ class HandDetectorFilesError(FileNotFoundError):
     FileNotFoundError, as for a missing network file, so that callers stop the same way."""
 
 
-def default_dirs() -> list[Path]:
+def default_dirs(package_dir: str | os.PathLike | None = None) -> list[Path]:
     """Search order: `<repo>/models/hand_detector` beside the package (source checkout), then
-    `<prefix>/share/hand_object_pose/models/hand_detector` (colcon or pip install)."""
-    package_dir = Path(__file__).resolve().parents[2]
+    `<prefix>/share/hand_object_pose/models/hand_detector` (colcon or pip install, the package at
+    `<prefix>/lib/pythonX.Y/site-packages/hand_object_pose`). `package_dir`: the `hand_object_pose`
+    package folder (default: this one)."""
+    package_dir = Path(package_dir).resolve() if package_dir else Path(__file__).resolve().parents[2]
     prefix = package_dir.parents[3] if len(package_dir.parents) > 3 else package_dir
     return [package_dir.parent / "models" / FOLDER, prefix / "share" / "hand_object_pose" / "models" / FOLDER]
 
