@@ -50,6 +50,7 @@ NODE_NAME = "hand_object_pose"
 LOG_PERIOD_S = 5.0          # each kind of input problem is logged at most once per period
 PAIRING_TIMEOUT_S = 2.0     # warn when images arrive but no complete frame formed for this long
 TIME_RESET_S = 1.0          # an image this much older than the previous one means the clock restarted (bag loop)
+NO_HAND_HINT_FRAMES = 30    # results without any present hand after which the node says once why nothing shows
 
 
 def _make_rgb_decoder():
@@ -115,6 +116,7 @@ class PoseNode(Node):
         self._roi_lock = threading.Lock()
         self._reset_tracking = threading.Event()
         self._stop = threading.Event()
+        self._frames_without_hand = 0     # until the first present hand; then None (the hint is not needed)
 
         self._result_pub = self.create_publisher(HandObjectPoses, "hand_object_poses", 10)
         self._marker_pub = self.create_publisher(MarkerArray, "markers", 10) if s.publish_markers else None
@@ -313,6 +315,7 @@ class PoseNode(Node):
         self._detector_report = estimate.detector
         for warning in estimate.warnings:
             self._problem("estimator_warning", warning)
+        self._hint_if_no_hand_yet(estimate)
         for hand in estimate.hands:
             if hand.implausible:
                 self._problem(f"implausible_hand_{hand.implausible}",
@@ -324,6 +327,25 @@ class PoseNode(Node):
                           f"(known: {list(self._objects)}); not published")
         latency_ms = self._publish(estimate, header, rgb, camera.matrix, decode_ms, started)
         self.stats.output(latency_ms, model_ms)
+
+    def _hint_if_no_hand_yet(self, estimate) -> None:
+        """Say once why nothing reaches TF and the markers when no hand has been present so far."""
+        if self._frames_without_hand is None:
+            return
+        if any(hand.present for hand in estimate.hands):
+            self._frames_without_hand = None
+            return
+        self._frames_without_hand += 1
+        if self._frames_without_hand == NO_HAND_HINT_FRAMES:
+            c = self._estimator.config
+            weights = "RANDOM weights" if c.backend == "torch" and not c.model_path else repr(c.model_path)
+            self.get_logger().warning(
+                f"no hand has been present in the first {NO_HAND_HINT_FRAMES} frames, so nothing goes to TF or "
+                f"the markers ('hand_object_poses' still comes with present=false). If hands are in view: the "
+                f"model ({c.model}, {weights}) reports a presence below presence_threshold={c.presence_threshold:g} "
+                "or implausible joints (errors.implausible_hand_* in /diagnostics); an untrained or random-weight "
+                "network does that (no trained pose network is shipped yet, docs/demo.md); the shipped offline "
+                "hand detector finds hands: --params-file config/hand_landmarks.yaml")
 
     def _publish(self, estimate, header, rgb, K, decode_ms: float, started: float) -> float:
         """Publish every output of one frame, the result first (consumers wait for it; markers, TF and the
@@ -355,6 +377,26 @@ def _stand_in_if_mano_missing(node: PoseNode) -> None:
         config.mano_path = ""
 
 
+def _check_model_file(node: PoseNode) -> None:
+    """A missing model file stops the node naming what is and is not there and how to get a working model;
+    random weights with a presence threshold get a warning that no hand may ever be reported."""
+    config = node.estimator_config
+    if config.backend == "onnxruntime" and config.model_path and not os.path.isfile(config.model_path):
+        default = os.path.normpath(config.model_path).split(os.sep)[:2] == ["models", "default"]
+        raise ParameterError(
+            f"parameter 'model_path': {config.model_path} does not exist"
+            + (f"; no trained {config.model} network is shipped (models/default/ stays empty until one is "
+               "trained, docs/demo.md)" if default else "")
+            + ". Working options: the shipped offline hand detector (hands only): --params-file "
+            "config/hand_landmarks.yaml; an official checkpoint (.pth.tar) as model_path, exported on the first "
+            "start (docs/ros.md); or your own export (docs/export.md)")
+    if config.backend == "torch" and not config.model_path and config.presence_threshold > 0.0:
+        node.get_logger().warning(
+            f"RANDOM weights (allow_random_weights): presence is meaningless and may never reach "
+            f"presence_threshold={config.presence_threshold:g}, so no hand may ever be reported (set "
+            "presence_threshold:=0.0 to see the pipeline's meaningless hands)")
+
+
 def main(argv=None) -> int:
     """Plain entry point (`ros2 run hand_object_pose pose_node` calls it too). Returns the exit status."""
     args = argv if argv is not None else sys.argv
@@ -368,6 +410,7 @@ def main(argv=None) -> int:
         node = PoseNode()
         check_command_line_overrides(node, args)
         _stand_in_if_mano_missing(node)
+        _check_model_file(node)
         node.start(Estimator(node.estimator_config))
         executor = SingleThreadedExecutor()
         executor.add_node(node)

@@ -12,9 +12,10 @@ from sensor_msgs.msg import Image
 
 from hand_object_pose.inference.plausibility import REASONS
 from hand_object_pose.ros.inputs import stamp_ns
+from hand_object_pose.ros.pose_node import NO_HAND_HINT_FRAMES
 from node_process import (HEIGHT, OPTICAL_FRAME, WIDTH, NodeProcess, Peer, camera_info_msg, header, image_msg, now_ns,
                           scene_image, sleep_until, write_params)
-from ros_test_helpers import env_plain_venv, env_without_tf2_fixture, ros_session, wait_until
+from ros_test_helpers import REPO_ROOT, env_plain_venv, env_without_tf2_fixture, ros_session, wait_until
 
 # errors.<kind> counters whose image is not processed (frames_rejected); the others are worked around.
 REJECTING_KINDS = {"out_of_order", "unsupported_encoding", "bad_size", "bad_step", "short_data", "bad_camera_info",
@@ -238,3 +239,34 @@ def test_tracked_crop_does_not_drift_off_the_image(tmp_path):
     assert len(wrists) >= 12
     u, v = np.asarray(wrists, float).T
     assert np.all((u > -WIDTH / 2) & (u < 1.5 * WIDTH) & (v > -HEIGHT / 2) & (v < 1.5 * HEIGHT)), wrists
+
+
+# --- 6: what an out-of-the-box start says ----------------------------------------------------------
+
+def test_the_preset_without_a_shipped_model_says_what_is_missing_and_what_works():
+    assert not (REPO_ROOT / "models" / "default" / "kpt_h2o3d_3d_lite.onnx").exists()   # nothing trained yet
+    proc = NodeProcess(REPO_ROOT / "config" / "kpt_h2o3d_3d_lite.yaml", env_without_tf2_fixture())
+    try:
+        proc.proc.wait(timeout=120)
+    finally:
+        rc = proc.stop()
+    errors = [line for line in proc.lines if line.startswith("hand_object_pose: error:")]
+    assert rc == 2 and len(errors) == 1, proc.output
+    for text in ("models/default/kpt_h2o3d_3d_lite.onnx does not exist", "no trained kpt_h2o3d_3d_lite network is "
+                 "shipped", "config/hand_landmarks.yaml", "official checkpoint"):
+        assert text in errors[0], errors[0]
+
+
+def test_no_hand_for_many_frames_is_explained_once(tmp_path):
+    # Random weights and a presence threshold they never reach: nothing would appear on TF or in the markers.
+    node = start_node(tmp_path, env_without_tf2_fixture(), presence_threshold=1.0)
+    try:
+        with ros_session() as session:
+            peer = Peer(session, with_tf=False)
+            peer.wait_matched(use_depth=False)
+            for _ in range(NO_HAND_HINT_FRAMES + 2):
+                send_until_result(peer)
+    finally:
+        node.stop()
+    assert node.count("RANDOM weights (allow_random_weights): presence is meaningless") == 1
+    assert node.count(f"no hand has been present in the first {NO_HAND_HINT_FRAMES} frames") == 1
