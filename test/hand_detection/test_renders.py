@@ -35,7 +35,7 @@ def test_upright_hands_with_forearm_are_found(detector, frames):
     found, palm_side_right, palm_side_total = 0, 0, 0
     for frame in frames:
         result = detector.process(frame.rgb)
-        assert result.detector_ran and result.detector_ms > 0 and result.landmark_runs >= 1
+        assert result.detector_ran and result.detector_ms > 0
         (side, truth), = frame.hands.items()
         hand = _found(truth, result.hands)
         if hand is None:
@@ -104,3 +104,13 @@ def test_two_hands_get_two_sides():
             assert result.hands[0].side == "right"
             both += all(_found(truth, result.hands) is not None for truth in frame.hands.values())
     assert both >= 3
+
+
+def test_looking_for_a_second_hand_does_not_re_detect_every_frame(frames):
+    # One hand in view, two allowed: the palm detector looks for more every `search_interval` frames;
+    # finding the tracked hand again is no loss (it must not force a detector run on every frame).
+    tracker = HandDetector.from_config(HandDetectorConfig(max_hands=2, search_interval=3, threads=2))
+    ran = [tracker.process(frames[1].rgb).detector_ran for _ in range(9)]
+    assert ran == [True, False, False, True, False, False, True, False, False]
+    assert tracker.stats.detector_runs_per_s() == pytest.approx(3 / 5.0)
+    assert tracker.stats.detector_runs_per_s(now_s=1e12) == 0.0   # the window forgets old runs

@@ -18,6 +18,7 @@ All pixel values are in the full input image. Timings are wall-clock millisecond
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -97,8 +98,12 @@ class _Track:
     detection_score: float
 
 
+RATE_WINDOW_S = 5.0
+
+
 @dataclass
 class HandDetectorStats:
+    """Counters since construction, and the palm detector's recent run times (monotonic seconds)."""
     frames: int = 0
     detector_runs: int = 0
     landmark_runs: int = 0
@@ -106,11 +111,18 @@ class HandDetectorStats:
     frames_without_hands: int = 0
     detector_ms_total: float = 0.0
     landmark_ms_total: float = 0.0
-    started_s: float = field(default_factory=time.monotonic)
+    recent_runs_s: deque = field(default_factory=deque)
 
-    def detector_runs_per_s(self) -> float:
-        elapsed = time.monotonic() - self.started_s
-        return self.detector_runs / elapsed if elapsed > 0 else 0.0
+    def detector_ran(self, now_s: float) -> None:
+        self.detector_runs += 1
+        self.recent_runs_s.append(now_s)
+
+    def detector_runs_per_s(self, now_s: Optional[float] = None) -> float:
+        """Palm detector runs per second over the last RATE_WINDOW_S seconds."""
+        now_s = time.monotonic() if now_s is None else now_s
+        while self.recent_runs_s and self.recent_runs_s[0] < now_s - RATE_WINDOW_S:
+            self.recent_runs_s.popleft()
+        return len(self.recent_runs_s) / RATE_WINDOW_S
 
 
 def _backend(path, config: HandDetectorConfig, threads: int):
@@ -182,7 +194,9 @@ class HandDetector:
         """Hands in one (H, W, 3) uint8 RGB frame (consecutive calls are treated as a video)."""
         cfg = self.config
         start = time.perf_counter()
-        tracks = list(self._tracks) if cfg.tracking else []
+        previous = list(self._tracks) if cfg.tracking else []
+        tracks = list(previous)
+        self._since_detection += 1   # frames since the palm detector last ran, this one included
         detector_ran = self._detector_due()
         palm_scores, detector_ms = [], 0.0
         if detector_ran:
@@ -192,21 +206,21 @@ class HandDetector:
             palm_scores = [p.score for p in palms]
             tracks = self._merge(tracks, palms)
             self._since_detection = 0
-        else:
-            self._since_detection += 1
         t0 = time.perf_counter()
         results: list[tuple[LandmarkResult, _Track]] = [(self.landmarks(image, t.roi), t) for t in tracks]
         landmark_ms = 1e3 * (time.perf_counter() - t0)
         kept = [(r, t) for r, t in results if r.presence >= cfg.min_presence]
+        # Lost: a hand tracked from the previous frame fell below the presence threshold (a new palm
+        # that the landmark network rejects, or a duplicate of a tracked hand, is no loss).
+        self._lost = any(r.presence < cfg.min_presence for r, t in results if any(t is p for p in previous))
         kept = self._drop_duplicates(kept)
-        self._lost = len(kept) < len(tracks)
-        hands = self._sides([(r, t, was_tracked) for (r, t), was_tracked
-                             in zip(kept, [any(t is old for old in self._tracks) for _, t in kept])])
+        hands = self._sides([(r, t, any(t is p for p in previous)) for r, t in kept])
         self._tracks = [_Track(roi_from_landmarks(h.landmarks_px), h.detection_score) for h in hands]
         total_ms = 1e3 * (time.perf_counter() - start)
         st = self.stats
         st.frames += 1
-        st.detector_runs += int(detector_ran)
+        if detector_ran:
+            st.detector_ran(time.monotonic())
         st.landmark_runs += len(results)
         st.hands_found += len(hands)
         st.frames_without_hands += int(not hands)
