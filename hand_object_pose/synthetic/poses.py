@@ -17,7 +17,11 @@ from hand_object_pose.synthetic.standin_hand import FINGERS, THUMB, finger_frame
 
 DIGITS = ("thumb", "index", "middle", "ring", "pinky")
 MANO_JOINTS = {d.name: d.joints for d in FINGERS + (THUMB,)}
-STYLES = ("open", "relaxed", "grasp", "fist", "point", "pinch")
+STYLES = ("open", "relaxed", "grasp", "fist", "point", "pinch", "victory", "thumbs_up", "ok")
+# How often each style is drawn when none is asked for: the gestures and rest poses people show a
+# camera (relaxed and open hands most, a few counting/sign gestures), and some grasps and fists.
+STYLE_PRIOR = {"open": 0.2, "relaxed": 0.28, "grasp": 0.12, "fist": 0.05, "point": 0.08, "pinch": 0.08,
+               "victory": 0.07, "thumbs_up": 0.05, "ok": 0.07}
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,18 @@ def mirror_pose(pose: np.ndarray) -> np.ndarray:
 
 
 def _style_curls(rng: np.random.Generator, style: str, grasp_curl: float) -> dict[str, float]:
+    """Per-digit curl (radians of base flexion before the CURL_GAINS) of one style.
+
+    Rest-like styles follow the hand's natural cascade: each finger towards the little finger
+    curls a little more than the one before (one shared draw, small per-finger noise)."""
     if style == "open":
-        base = {n: rng.uniform(-0.15, 0.2) for n in DIGITS}
+        level, cascade = rng.uniform(-0.12, 0.15), rng.uniform(0.0, 0.08)
+        base = {n: level + cascade * k + rng.normal(0.0, 0.04) for k, n in enumerate(DIGITS[1:])}
+        base["thumb"] = rng.uniform(-0.15, 0.25)
     elif style == "relaxed":
-        base = {n: rng.uniform(0.15, 0.6) for n in DIGITS}
+        level, cascade = rng.uniform(0.15, 0.5), rng.uniform(0.03, 0.15)
+        base = {n: level + cascade * k + rng.normal(0.0, 0.05) for k, n in enumerate(DIGITS[1:])}
+        base["thumb"] = rng.uniform(0.1, 0.5)
     elif style == "grasp":
         base = {n: grasp_curl + rng.normal(0.0, 0.12) for n in DIGITS}
     elif style == "fist":
@@ -95,6 +107,16 @@ def _style_curls(rng: np.random.Generator, style: str, grasp_curl: float) -> dic
     elif style == "pinch":
         base = {n: rng.uniform(0.2, 1.1) for n in DIGITS}
         base["thumb"], base["index"] = rng.uniform(0.6, 1.0), rng.uniform(0.5, 0.9)
+    elif style == "victory":
+        base = {n: rng.uniform(0.95, 1.3) for n in DIGITS}
+        base["index"], base["middle"] = rng.uniform(-0.1, 0.15), rng.uniform(-0.1, 0.15)
+        base["thumb"] = rng.uniform(0.6, 1.0)
+    elif style == "thumbs_up":
+        base = {n: rng.uniform(1.0, 1.3) for n in DIGITS}
+        base["thumb"] = rng.uniform(-0.25, 0.1)
+    elif style == "ok":
+        base = {n: rng.uniform(-0.05, 0.3) for n in DIGITS}
+        base["thumb"], base["index"] = rng.uniform(0.6, 0.9), rng.uniform(0.7, 1.0)
     else:
         raise ValueError(f"unknown pose style {style!r}; expected one of {STYLES}")
     return base
@@ -109,10 +131,11 @@ def sample_hand_pose(rng: np.random.Generator, style: str | None = None, grasp_c
     if side not in ("right", "left"):
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
     if style is None:
-        style = STYLES[rng.choice(len(STYLES), p=[0.15, 0.2, 0.35, 0.1, 0.1, 0.1])]
+        style = STYLES[rng.choice(len(STYLES), p=[STYLE_PRIOR[s] for s in STYLES])]
     curls = _style_curls(rng, style, grasp_curl)
-    spread = rng.uniform(-0.2, 0.5) if style in ("open", "relaxed", "point") else rng.uniform(-0.2, 0.2)
-    flexion = {n: [curls[n] * g + rng.normal(0.0, 0.08) for g in CURL_GAINS[n]] for n in DIGITS}
+    spread = (rng.uniform(-0.1, 0.5) if style in ("open", "relaxed", "point", "victory", "ok")
+              else rng.uniform(-0.2, 0.2))
+    flexion = {n: [curls[n] * g + rng.normal(0.0, 0.06) for g in CURL_GAINS[n]] for n in DIGITS}
     abduction = {n: SPREAD_PATTERN[n] * spread + rng.normal(0.0, 0.06) for n in DIGITS}
     twist = {n: list(rng.normal(0.0, 0.04, 3)) for n in DIGITS}
     pose = compose_pose(flexion, abduction, twist)

@@ -23,22 +23,23 @@ from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.geometry.hand_model_files import standin_hand_path
 from hand_object_pose.geometry.mano import ManoLayer
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from hand_object_pose.synthetic import arms, look as looks
+from hand_object_pose.synthetic.look import SKIN_TONES
 from hand_object_pose.synthetic.objects import ObjectModel, default_objects
 from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
+from hand_object_pose.synthetic.raster import vertex_normals
 
-LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3}
-"""Values of the instance label image."""
-
-SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.92, 0.72, 0.58], [0.84, 0.62, 0.48], [0.72, 0.50, 0.36],
-                       [0.56, 0.38, 0.26], [0.40, 0.26, 0.18], [0.30, 0.19, 0.13]])
+LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
+"""Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
+forearm/sleeve (drawn for realism, not part of the hand's mask)."""
 
 
 @dataclass
 class SceneConfig:
     image_size: tuple[int, int] = (256, 256)     # (width, height) pixels
-    focal_range: tuple[float, float] = (0.9, 1.7)  # focal length / image width
-    distance_range: tuple[float, float] = (0.3, 0.7)  # object (or hands) distance, metres
+    focal_range: tuple[float, float] = (0.75, 1.25)  # focal length / image width (webcam-like 50-70 deg)
+    distance_range: tuple[float, float] = (0.4, 0.8)  # object (or hands) distance, metres
     p_object: float = 0.85
     p_right: float = 0.85
     p_left: float = 0.6                          # a scene always has at least one hand
@@ -49,12 +50,21 @@ class SceneConfig:
     p_hands_facing: float = 0.6                  # two hands, no object: palms towards each other
     min_hand_pixels: int = 150
     min_joints_in_image: int = 6
+    # Realism (issue 14). Hands are shown as people hold them in front of a camera: the forearm
+    # leaves the image (or ends in a sleeve), fingers point away from it, palm, back or side towards
+    # the camera; a share `p_hard_view` keeps a uniformly random orientation (hard cases).
+    p_hard_view: float = 0.12
+    view_prior: tuple[float, float, float] = (0.45, 0.35, 0.2)   # palm / back / side towards the camera
+    forearm: bool = True
+    p_sleeve: float = 0.55
+    p_object_upright: float = 0.7               # a held object's axis along the palm's width (power grasp)
 
     def __post_init__(self):
         width, height = self.image_size
         if width < 16 or height < 16:
             raise ValueError(f"SceneConfig.image_size must be at least (16, 16), got {self.image_size}")
-        for name in ("p_object", "p_right", "p_left", "p_both_grasp", "p_hands_facing"):
+        for name in ("p_object", "p_right", "p_left", "p_both_grasp", "p_hands_facing", "p_hard_view", "p_sleeve",
+                     "p_object_upright"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"SceneConfig.{name} must be a probability in [0, 1], got {getattr(self, name)}")
         for name in ("focal_range", "distance_range"):
@@ -116,6 +126,65 @@ def _hand_rotation(palm_towards: np.ndarray, rng: np.random.Generator,
     return np.stack([np.cross(y, z), y, z], axis=1)
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _arm_direction(rng: np.random.Generator, fingers: np.ndarray) -> np.ndarray:
+    """Forearm direction (unit, camera frame) of a hand whose fingers point along `fingers`: away
+    from the fingers, bent a little at the wrist, and leaning towards the camera (arms reach in from
+    the viewer's side)."""
+    arm = -_unit(fingers) + rng.normal(0, 0.2, 3) + [0.0, 0.0, -rng.uniform(0.0, 0.3)]
+    return _unit(arm)
+
+
+def _presented_hand(rng: np.random.Generator, cfg: "SceneConfig", grasp: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fingers, palm normal, forearm direction): unit vectors in the camera frame for a hand shown to
+    the camera the way people hold one up or use one.
+
+    The forearm reaches in from the bottom of the image (60 %), a side (35 %) or the top, leaning
+    towards the camera; the fingers point away from it (with a wrist bend); the palm (p = view_prior[0]),
+    back or side faces the camera. A share `p_hard_view` is a uniformly random orientation instead.
+    With `grasp` the palm must face away from the camera or sideways (the held object sits in front of
+    the palm, and the hand may not hide behind it)."""
+    for _ in range(20):
+        if rng.random() < cfg.p_hard_view:
+            R = _random_rotation(rng)
+            fingers, normal = R[:, 1], R[:, 2]
+            arm = _arm_direction(rng, fingers)
+        else:
+            u = rng.random()
+            phi = (rng.normal(0, 0.5) if u < 0.6 else
+                   rng.choice([-1, 1]) * rng.uniform(1.0, 1.9) if u < 0.95 else np.pi + rng.normal(0, 0.5))
+            tilt = rng.uniform(0.0, 0.45)  # radians towards the camera
+            arm = np.array([np.sin(phi) * np.cos(tilt), np.cos(phi) * np.cos(tilt), -np.sin(tilt)])
+            fingers = _unit(-arm + rng.normal(0, 0.2, 3))
+            towards = np.array([0.0, 0.0, -1.0])
+            n0 = _unit(towards - towards @ fingers * fingers)
+            palm, back, _ = cfg.view_prior
+            if grasp:  # held: back or side of the hand towards the camera
+                palm, back = 0.0, back / (back + cfg.view_prior[2])
+            v = rng.random()
+            psi = (rng.normal(0, 0.35) if v < palm else np.pi + rng.normal(0, 0.35) if v < palm + back
+                   else rng.choice([-1, 1]) * rng.uniform(1.0, 1.7))
+            normal = n0 * np.cos(psi) + np.cross(fingers, n0) * np.sin(psi)
+        if not grasp or normal[2] >= -0.3:
+            return fingers, _unit(normal), arm
+    return fingers, np.array([0.0, 0.0, 1.0]) - fingers[2] * fingers, arm
+
+
+def _held_object_rotation(rng: np.random.Generator, hand_rotation: np.ndarray, p_upright: float) -> np.ndarray:
+    """Camera <- object rotation of a held object: with p_upright its axis (object z) lies along the
+    palm's width (a power grasp around a bottle, can or mug), turned about it at random; else uniform."""
+    if rng.random() >= p_upright:
+        return _random_rotation(rng)
+    z = _unit(hand_rotation[:, 0] * rng.choice([-1, 1]) + rng.normal(0, 0.2, 3))
+    x = rng.normal(size=3)
+    x = _unit(x - x @ z * z)
+    return np.stack([x, np.cross(z, x), z], axis=1)
+
+
 def _skin_regions(layer: ManoLayer) -> tuple[np.ndarray, np.ndarray]:
     """Per-vertex (palmar side, nail) weights in [0, 1] from the rest pose (the same for both sides).
 
@@ -144,6 +213,32 @@ def _skin_regions(layer: ManoLayer) -> tuple[np.ndarray, np.ndarray]:
         nail += distal * near_tip * np.clip((back - 0.3) / 0.4, 0.0, 1.0)
     palmar = np.clip((np.einsum("ij,ij->i", normals, pad) + 0.2) / 0.6, 0.0, 1.0)
     return palmar, np.clip(nail, 0.0, 1.0)
+
+
+def _crease_weights(layer: ManoLayer) -> np.ndarray:
+    """Per-vertex crease darkness in [0, 1] from the rest pose: a band around each finger joint
+    (across the bone, ~2.5 mm wide), strongest on the palmar side (flexion creases), weaker on the
+    back (knuckle wrinkles)."""
+    from hand_object_pose.synthetic.standin_hand import finger_frame
+
+    template = layer.mano.v_template.numpy().astype(np.float64)
+    joints = layer.mano.J_regressor.numpy() @ template
+    weights = layer.mano.lbs_weights.numpy()
+    crease = np.zeros(len(template))
+    for name, digit_joints in MANO_JOINTS.items():
+        pad = finger_frame(name)[2]
+        for k, joint in enumerate(digit_joints):
+            child = digit_joints[k + 1] if k + 1 < len(digit_joints) else None
+            parent = digit_joints[k - 1] if k > 0 else 0
+            if name == "thumb" and k == 0:
+                continue
+            bone = _unit(joints[child] - joints[joint]) if child is not None else _unit(joints[joint] - joints[parent])
+            rel = template - joints[joint]
+            near = np.isin(weights.argmax(axis=1), [joint, parent]) & (np.linalg.norm(rel, axis=1) < 0.02)
+            band = np.exp(-((rel @ bone) / 0.0025) ** 2)
+            palmar = np.clip(0.5 + 0.5 * (rel @ pad) / (np.linalg.norm(rel, axis=1) + 1e-9), 0, 1)
+            crease = np.maximum(crease, near * band * (0.35 + 0.65 * palmar))
+    return crease
 
 
 def _hand_rotation_of(hand: "HandSample") -> np.ndarray:
@@ -199,6 +294,7 @@ class SceneGenerator:
         dominant = self.layers["right"].mano.lbs_weights.argmax(dim=1).numpy()
         self.digit_vertices = {name: np.flatnonzero(np.isin(dominant, joints)) for name, joints in MANO_JOINTS.items()}
         self.palmar, self.nail = _skin_regions(self.layers["right"])
+        self.crease = _crease_weights(self.layers["right"])
 
     def _pose_hand(self, side, rotation, hand_pose, betas, palm_target) -> tuple[HandSample, np.ndarray]:
         """Place the hand so that its palm point (mid wrist-middle knuckle) lands on ``palm_target``."""
@@ -238,24 +334,27 @@ class SceneGenerator:
         if not sides:
             sides = [("right", "left")[rng.integers(2)]]
 
-        meshes, objects, hands = [], [], {}
-        if obj is not None:
-            R_obj = _random_rotation(rng)
-            meshes.append(("object", obj.vertices @ R_obj.T + centre, obj.faces,
-                           self.object_colors(rng, obj)))
-            objects.append(ObjectSample(obj.object_id, R_obj, centre.copy(), obj.corners(), dict(obj.symmetry)))
-        skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.9, 1.1, 3), 0, 1)
+        meshes, objects, hands, arm_meshes = [], [], {}, []
+        R_obj = None
+        skin = looks.skin_albedo(rng)
         approach = None
         for k, side in enumerate(sides):
             grasping = obj is not None and (k == 0 or rng.random() < cfg.p_both_grasp)
             if grasping:
-                # Approach from a random side, not from behind the object (the hand would be hidden).
-                while approach is None or approach[2] > 0.3:
-                    approach = rng.normal(size=3)
-                    approach /= np.linalg.norm(approach)
-                direction = approach if k == 0 else -approach + rng.normal(0, 0.3, 3)
-                direction /= np.linalg.norm(direction)
-                rotation = _hand_rotation(-direction, rng)
+                if k == 0:
+                    # Shown to the camera while held: back or side of the hand towards the camera,
+                    # never from behind the object (the hand would be hidden).
+                    fingers, normal, arm = _presented_hand(rng, cfg, grasp=True)
+                    approach = -normal
+                    rotation = _hand_rotation(normal, rng, fingers)
+                    R_obj = _held_object_rotation(rng, rotation, cfg.p_object_upright)
+                    direction = approach
+                else:  # the second hand holds the object from the other side, fingers alike
+                    direction = -approach + rng.normal(0, 0.3, 3)
+                    direction /= np.linalg.norm(direction)
+                    first_fingers = _hand_rotation_of(hands[sides[0]])[:, 1]
+                    rotation = _hand_rotation(-direction, rng, first_fingers + rng.normal(0, 0.3, 3))
+                    arm = _arm_direction(rng, rotation[:, 1])
                 target = centre + direction * (obj.grasp_radius + 0.02)
                 # Aim for a firm grasp: each digit then stops where it meets the object.
                 style, curl = "grasp", 1.1
@@ -266,14 +365,19 @@ class SceneGenerator:
                 first_rotation = _hand_rotation_of(first)
                 normal = first_rotation[:, 2]
                 rotation = _hand_rotation(-normal, rng, first_rotation[:, 1] + rng.normal(0, 0.4, 3))
+                arm = _arm_direction(rng, rotation[:, 1])
                 palm = 0.5 * (first.joints_cam[0] + first.joints_cam[9])
                 target = palm + normal * rng.uniform(0.04, 0.09) + rng.normal(0, 0.02, 3)
                 style, curl = None, 0.7
             else:
-                rotation = _random_rotation(rng)
-                target = (centre + rng.normal(0, 0.06, 3) * [1, 1, 0.5] + [(-1) ** k * 0.08, 0, 0]
+                fingers, normal, arm = _presented_hand(rng, cfg)
+                rotation = _hand_rotation(normal, rng, fingers)
+                beside = (-1) ** k * rng.uniform(0.08, 0.16) if obj is not None or k > 0 else 0.0
+                target = (centre + rng.normal(0, 0.04, 3) * [1, 1, 0.5] + [beside, 0, 0]
                           if obj is not None or k > 0 else centre)
                 style, curl = None, 0.7
+            if obj is not None and R_obj is None:
+                R_obj = _random_rotation(rng)
             hand_pose, betas = sample_hand_pose(rng, style=style, grasp_curl=curl, side=side)
             hand, vertices = self._pose_hand(side, rotation, hand_pose, betas, target)
             if obj is not None:
@@ -283,6 +387,14 @@ class SceneGenerator:
             hand.style = style or "random"
             hands[side] = hand
             meshes.append((side, vertices, self.faces[side], self.skin_colors(rng, skin, vertices)))
+            if cfg.forearm:
+                arm_meshes += self.arm_meshes(rng, hand, arm, skin)
+        if obj is not None:
+            if R_obj is None:
+                R_obj = _random_rotation(rng)
+            meshes.insert(0, ("object", obj.vertices @ R_obj.T + centre, obj.faces, self.object_colors(rng, obj)))
+            objects.append(ObjectSample(obj.object_id, R_obj, centre.copy(), obj.corners(), dict(obj.symmetry)))
+        meshes += arm_meshes
 
         look = self.sample_look(rng)
         rgb, depth, labels = self.render(K, meshes, look)
@@ -293,9 +405,9 @@ class SceneGenerator:
                   if hand.mask_pixels < cfg.min_hand_pixels
                   or np.all((hand.joints_2d >= 0) & (hand.joints_2d < [width, height]), axis=1).sum()
                   < cfg.min_joints_in_image]
-        if hidden:  # render again without them, in the same light
+        if hidden:  # render again without them (and their arms), in the same light
             hands = {side: hand for side, hand in hands.items() if side not in hidden}
-            meshes = [m for m in meshes if m[0] not in hidden]
+            meshes = [m for m in meshes if m[0] not in hidden and m[0] not in [f"{s}_arm" for s in hidden]]
             rgb, depth, labels = self.render(K, meshes, look)
             for hand in hands.values():
                 self._annotate_joints(hand, K, depth, labels)
@@ -304,6 +416,34 @@ class SceneGenerator:
             o.mask_pixels = int((labels == LABEL_IDS["object"]).sum())
         ordered = {s: hands[s] for s in ("right", "left") if s in hands}
         return SceneSample(rgb, depth, labels, K, ordered, objects)
+
+    def arm_meshes(self, rng, hand: HandSample, direction: np.ndarray, skin: np.ndarray) -> list:
+        """[(label, vertices, faces, colours)]: the forearm of a placed hand along `direction` (unit,
+        camera frame, from the wrist away from the fingers), and a sleeve over it (p_sleeve)."""
+        rotation = _hand_rotation_of(hand)
+        fingers, width_axis = rotation[:, 1], rotation[:, 0]
+        wrist = hand.joints_cam[0]
+        # The wrist's half-width from the hand's own vertices near the wrist joint.
+        rel = hand.vertices - wrist
+        near = np.abs(rel @ fingers) < 0.012
+        half_width = np.percentile(np.abs(rel[near] @ width_axis), 95) if near.sum() > 10 else 0.028
+        radius = float(np.clip(half_width, 0.022, 0.036))
+        start = wrist + 0.012 * fingers  # inside the palm: no gap at the wrist
+        vertices, faces, along = arms.forearm(start, direction, width_axis, radius)
+        label = f"{hand.side}_arm"
+        tone = skin * rng.uniform(0.92, 1.02)
+        wave = np.sin(vertices @ rng.normal(0, 50, 3) + rng.uniform(0, 6))
+        colours = np.clip(tone[None] * (1 + 0.05 * wave[:, None]) * (1 - 0.08 * (along[:, None] > 0.05)), 0, 1)
+        out = [(label, vertices, faces, colours)]
+        if rng.random() < self.config.p_sleeve:
+            sv, sf = arms.sleeve(start, direction, width_axis, radius, rng.uniform(0.04, 0.16))
+            cloth = looks._jitter(rng, looks._THINGS[rng.integers(len(looks._THINGS))], 0.15)
+            stripes = np.sin((sv @ rng.normal(0, 1, 3)) * rng.uniform(150, 400)) > 0.4 if rng.random() < 0.3 else None
+            colours = np.tile(cloth, (len(sv), 1))
+            if stripes is not None:
+                colours[stripes] = cloth * rng.uniform(0.3, 0.7)
+            out.append((label, sv, sf, colours))
+        return out
 
     def _close_on_object(self, hand: HandSample, obj: ObjectModel, rotation: np.ndarray, centre: np.ndarray,
                          direction: np.ndarray, close: bool, tolerance: float = 0.002) -> np.ndarray:
@@ -357,31 +497,58 @@ class SceneGenerator:
         return hand.vertices
 
     def skin_colors(self, rng, skin, vertices) -> np.ndarray:
-        # Lighter, pinker palms and pale nails tell the palm from the back of the hand (as on real
-        # hands); low-frequency tone variation (blotches) is a cheap texture.
+        """(778, 3) vertex albedos of one hand: `skin` (3,) on the back, lighter and pinker palms,
+        pale nails, darker creases at the finger joints, redder knuckles and fingertips, and
+        low-frequency blotches (cheap texture)."""
         palm_tone = skin + rng.uniform(0.25, 0.4) * (np.array([0.9, 0.68, 0.6]) - skin)
         nail_tone = skin + rng.uniform(0.4, 0.6) * (np.array([0.95, 0.82, 0.8]) - skin)
         colors = skin + self.palmar[:, None] * (palm_tone - skin)
         colors = colors + self.nail[:, None] * (nail_tone - colors)
+        colors = colors * (1 - rng.uniform(0.12, 0.25) * self.crease[:, None] * np.array([1.0, 1.1, 1.1]))
+        redness = rng.uniform(0.0, 0.06)
+        colors = colors * (1 + redness * self.crease[:, None] * np.array([1.0, -0.5, -0.5]))
         phase = rng.uniform(0, 2 * np.pi, 3)
         wave = np.sin(vertices @ rng.normal(0, 60, (3, 3)) + phase).mean(axis=1, keepdims=True)
         return np.clip(colors * (1 + 0.07 * wave), 0, 1)
 
     @staticmethod
     def object_colors(rng, obj: ObjectModel) -> np.ndarray:
-        base, second = rng.uniform(0.1, 0.95, 3), rng.uniform(0.1, 0.95, 3)
+        """(V, 3) vertex colours of an everyday-looking object: a body colour from everyday
+        materials (paper, plastic, glass, ceramic) with a printed label band (bottles, cans) or
+        stripes, by height along the object's axis (object frame z)."""
+        palette = looks._THINGS
+        base = looks._jitter(rng, palette[rng.integers(len(palette))], 0.12)
+        second = looks._jitter(rng, palette[rng.integers(len(palette))], 0.12)
         z = obj.vertices[:, 2]
-        bands = (np.sin(z * rng.uniform(30, 120) + rng.uniform(0, 6)) > rng.uniform(-0.3, 0.8))[:, None]
-        return np.where(bands, base, second)
+        lo, hi = z.min(), z.max()
+        t = (z - lo) / max(hi - lo, 1e-9)
+        if rng.random() < 0.6:  # a label band
+            a = rng.uniform(0.15, 0.45)
+            bands = ((t > a) & (t < a + rng.uniform(0.2, 0.45)))[:, None]
+        else:
+            bands = (np.sin(z * rng.uniform(30, 120) + rng.uniform(0, 6)) > rng.uniform(-0.3, 0.8))[:, None]
+        return np.where(bands, second, base)
 
     def sample_look(self, rng) -> dict:
-        """Lighting, background, exposure and sensor noise of one scene."""
+        """Lighting, background, shadow, camera effects and sensor noise of one scene.
+
+        light: camera-frame direction from the surface to the key light; ambient: share of light
+        that does not depend on it; sky/ground: RGB environment light from above/below (camera y
+        down); shadow: the key light's shadow of the hands, arms and object on the background
+        (offset and blur in pixels, strength in [0, 1]); camera: `look.sample_camera`."""
         width, height = self.config.image_size
+        light = np.array([rng.uniform(-1, 1), rng.uniform(-1.2, 0.6), -rng.uniform(0.3, 1.5)])
+        warmth = rng.uniform(-0.08, 0.08)
         return {
-            "light": np.array([rng.uniform(-1, 1), rng.uniform(-1, 1), -rng.uniform(0.3, 1.5)]),
-            "ambient": rng.uniform(0.25, 0.6),
-            "background": _background(rng, width, height),
-            "exposure": np.float32(rng.uniform(0.8, 1.15)),
+            "light": light,
+            "ambient": rng.uniform(0.3, 0.65),
+            "sky": np.array([1 + warmth, 1.0, 1 - warmth]) * rng.uniform(0.95, 1.15),
+            "ground": looks._jitter(rng, [0.8, 0.72, 0.62], 0.1) * rng.uniform(0.65, 0.9),
+            "background": looks.background_image(rng, width, height),
+            "shadow": {"offset_px": -light[:2] / np.linalg.norm(light[:2]) * rng.uniform(0.01, 0.06) * width,
+                       "blur_px": rng.uniform(0.006, 0.03) * width, "strength": rng.uniform(0.15, 0.45)},
+            "camera": looks.sample_camera(rng),
+            "exposure": np.float32(rng.uniform(0.8, 1.2)),
             "noise": rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(self.config.noise_std),
         }
 
@@ -389,23 +556,38 @@ class SceneGenerator:
         """Render `meshes` [(label name, vertices (V, 3) metres in the camera frame, faces (F, 3), vertex
         colours (V, 3) in [0, 1])] with intrinsics K (3, 3) and a `sample_look` dict. Returns
         (rgb (H, W, 3) uint8, depth (H, W) float32 metres with 0 for nothing, labels (H, W) uint8 LABEL_IDS).
-        Public so that other scene builders (`synthetic.sequence`) render exactly like the generator."""
+        Public so that other scene builders (`synthetic.sequence`) render exactly like the generator.
+
+        Vertex colours are lit by the environment (sky/ground by each vertex normal) before the
+        renderer adds the key light; the hands', arms' and object's shadow falls on the background;
+        the camera effects come last (colours only: depth and labels are exact)."""
         width, height = self.config.image_size
         if meshes:
             offsets = np.cumsum([0] + [len(m[1]) for m in meshes])
             faces = np.vstack([m[2] + o for m, o in zip(meshes, offsets)])
+            vertices = np.vstack([m[1] for m in meshes])
+            colours = np.vstack([m[3] for m in meshes])
+            if "sky" in look:
+                normals = vertex_normals(torch.as_tensor(vertices, dtype=torch.float32),
+                                         torch.as_tensor(faces)).numpy()
+                colours = colours * looks.hemisphere_tint(normals, look["sky"], look["ground"])
             face_label = np.concatenate([np.full(len(m[2]), LABEL_IDS[m[0]], np.uint8) for m in meshes])
-            out = self._render_fn(np.vstack([m[1] for m in meshes]), faces, K,
-                                  vertex_colors=np.vstack([m[3] for m in meshes]), light_direction=look["light"],
-                                  ambient=look["ambient"], background=look["background"])
+            out = self._render_fn(vertices, faces, K, vertex_colors=colours.astype(np.float32),
+                                  light_direction=look["light"], ambient=look["ambient"],
+                                  background=look["background"])
             face_index = out.face_index.numpy()
             labels = np.where(face_index >= 0, face_label[np.maximum(face_index, 0)], 0).astype(np.uint8)
             image, depth = out.rgb.numpy(), out.depth.numpy().astype(np.float32)
         else:  # every hand hidden and no object: background only
             image, depth = look["background"], np.zeros((height, width), np.float32)
             labels = np.zeros((height, width), np.uint8)
-        rgb = image * look["exposure"] + look["noise"]
-        return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), depth, labels
+        if "camera" not in look:  # a look from before issue 14: plain exposure and noise
+            rgb = image * look["exposure"] + look["noise"]
+            return (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), depth, labels
+        shadow = look["shadow"]
+        image = looks.cast_shadow(image, labels > 0, labels == 0, shadow["offset_px"], shadow["blur_px"],
+                                  shadow["strength"])
+        return looks.apply_camera(image, look["camera"], look["exposure"], look["noise"]), depth, labels
 
     @staticmethod
     def _annotate_joints(hand: HandSample, K, depth, labels):
