@@ -19,8 +19,7 @@ import numpy as np
 
 from hand_object_pose.synthetic.objects import lathe
 from hand_object_pose.synthetic.poses import sample_hand_pose
-from hand_object_pose.synthetic.scene import (SKIN_TONES, HandSample, SceneConfig, SceneGenerator,
-                                              _hand_rotation)
+from hand_object_pose.synthetic.scene import SKIN_TONES, SceneConfig, SceneGenerator
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,15 @@ class UprightFrame:
     rgb: np.ndarray          # (H, W, 3) uint8
     K: np.ndarray            # (3, 3)
     hands: dict              # side -> HandSample (canonical joints, 2D pixels)
+
+
+def hand_rotation(palm_normal: np.ndarray, fingers: np.ndarray) -> np.ndarray:
+    """(3, 3) camera <- stand-in hand model rotation: model +z (the palm normal) along `palm_normal`,
+    model +y (the fingers) along `fingers` made perpendicular to it (camera frame, any lengths)."""
+    z = np.asarray(palm_normal, np.float64) / np.linalg.norm(palm_normal)
+    y = np.asarray(fingers, np.float64) - np.dot(fingers, z) * z
+    y /= np.linalg.norm(y)
+    return np.stack([np.cross(y, z), y, z], axis=1)
 
 
 def forearm_mesh(wrist: np.ndarray, direction: np.ndarray, length_m: float, wrist_radius_m: float,
@@ -81,7 +89,7 @@ def render_upright_hand(generator: SceneGenerator, rng: np.random.Generator, con
         fingers = np.array([np.sin(roll), -np.cos(roll), 0.0])
         facing = -1.0 if rng.random() >= config.p_back else 1.0  # palm normal towards (-z) or away from the camera
         normal = np.array([np.sin(yaw), np.sin(pitch), facing])
-        rotation = _hand_rotation(normal / np.linalg.norm(normal), rng, fingers)
+        rotation = hand_rotation(normal, fingers)
         hand_pose, betas = sample_hand_pose(rng, style=config.styles[rng.integers(len(config.styles))], side=side)
         offset_x = 0.0 if len(sides) == 1 else (0.11 if side == "left" else -0.11)  # camera x; right hand on the image's left
         target = np.array([offset_x + rng.normal(0.0, 0.03), rng.normal(0.0, 0.02) + 0.01, distance])
