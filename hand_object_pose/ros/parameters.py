@@ -185,7 +185,8 @@ def declare_and_read(node, resolve_model_path=None) -> tuple:
     settings = validate_node_settings(NodeSettings(**node_values))
     if not estimator_values["model"]:
         raise ParameterError("parameter 'model' is not set: expected a model preset name; start the node with "
-                             "--ros-args --params-file config/<preset>.yaml")
+                             "--ros-args --params-file config/<preset>.yaml (config/hand_landmarks.yaml: the "
+                             "launch default, the shipped offline hand detector)")
     if resolve_model_path is not None:
         estimator_values["model_path"] = resolve_model_path(estimator_values, settings)
     try:
