@@ -46,7 +46,7 @@ import json, sys, time
 import numpy as np
 import mediapipe as mp
 frames = np.load(sys.argv[1])
-times, found = [], 0
+times, found, landmarks = [], 0, []
 with mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=0,
                               min_detection_confidence=0.5, min_tracking_confidence=0.5) as hands:
     for warm in frames[:3]:
@@ -57,7 +57,10 @@ with mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_co
         result = hands.process(np.ascontiguousarray(frame))
         times.append(time.perf_counter() - start)
         found += bool(result.multi_hand_landmarks)
-print(json.dumps({"ms": [1e3 * t for t in times], "frames_with_hands": found, "version": mp.__version__}))
+        h, w = frame.shape[:2]
+        landmarks.append([[[p.x * w, p.y * h] for p in hand.landmark] for hand in (result.multi_hand_landmarks or [])])
+print(json.dumps({"ms": [1e3 * t for t in times], "frames_with_hands": found, "version": mp.__version__,
+                  "landmarks_px": landmarks}))
 """
 
 
@@ -74,7 +77,8 @@ def run_ours(images: np.ndarray, tracking: bool, threads: int) -> dict:
         detector.process(warm)
     detector.reset()
     rows = [detector.process(image) for image in images]
-    return {"total": [r.total_ms for r in rows], "detector": [r.detector_ms for r in rows],
+    return {"landmarks_px": [[h.landmarks_px for h in r.hands] for r in rows],
+            "total": [r.total_ms for r in rows], "detector": [r.detector_ms for r in rows],
             "landmark": [r.landmark_ms for r in rows], "detector_runs": sum(r.detector_ran for r in rows),
             "frames_with_hands": sum(bool(r.hands) for r in rows), "in_use": detector.in_use}
 
@@ -140,6 +144,11 @@ def main(argv=None) -> int:
     first = rounds["mediapipe"][0]
     print(f"MediaPipe {first['version']} (mp.solutions.hands, lite, video mode): {median(theirs):6.1f} ms/frame "
           f"median; frames with hands {first['frames_with_hands']}/{len(images)}")
+    distances = [float(np.linalg.norm(np.asarray(t[0]) - o[0], axis=1).mean())
+                 for o, t in zip(rounds["tracking"][0]["landmarks_px"], first["landmarks_px"]) if len(o) == len(t) == 1]
+    print(f"landmarks, ours (tracking) vs MediaPipe's on frames where both found one hand: mean distance "
+          f"{median(distances):.2f} px median, {max(distances, default=float('nan')):.2f} px worst "
+          f"({len(distances)} frames)")
     ratios = [o / t for o, t in zip(ours, theirs)]
     print(f"ratio ours (tracking) / MediaPipe: {median(ratios):.2f} (per round: "
           f"{', '.join(f'{r:.2f}' for r in ratios)}; target <= 1)")
