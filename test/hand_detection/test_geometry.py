@@ -128,5 +128,6 @@ def test_roi_from_landmarks_follows_the_hand():
 
 
 def test_handedness_correction():
-    assert handedness_to_right_score(0.9, mirrored=False) == pytest.approx(0.1)
-    assert handedness_to_right_score(0.9, mirrored=True) == pytest.approx(0.9)
+    # MediaPipe's "Left" score (its labels assume a mirrored image) is a right hand on an ordinary camera.
+    assert handedness_to_right_score(0.9, mirrored=False) == pytest.approx(0.9)
+    assert handedness_to_right_score(0.9, mirrored=True) == pytest.approx(0.1)

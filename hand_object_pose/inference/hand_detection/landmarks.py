@@ -2,8 +2,8 @@
 
 Network: 224 x 224 RGB in [0, 1] (NHWC) -> "landmarks" (1, 63): 21 x (x, y, z) in crop pixels (z:
 depth relative to the wrist, same scale as x, smaller = nearer the camera), "presence" (1, 1) in
-[0, 1], "handedness" (1, 1) in [0, 1] (the probability of a right hand *if the image were mirrored*,
-as a selfie camera shows it: on an ordinary camera a value > 0.5 means a left hand), "world_landmarks" (1, 63): 21 x (x, y, z) metres,
+[0, 1], "handedness" (1, 1) in [0, 1] (MediaPipe labels a hand "Left" when it is > 0.5, a label that
+assumes a mirrored, selfie-style image: on an ordinary camera > 0.5 means a right hand), "world_landmarks" (1, 63): 21 x (x, y, z) metres,
 origin near the hand's centre, axes of the crop (x right, y down, z away from the camera).
 Landmarks are in the canonical order (wrist; thumb, index, middle, ring, pinky, base to tip).
 """
@@ -32,13 +32,15 @@ class LandmarkResult:
 def handedness_to_right_score(handedness: float, mirrored: bool) -> float:
     """Probability of a right hand from the network's handedness output.
 
-    The network assumes mirrored (selfie) images: its output is the probability of a right hand on a
-    mirrored image, so on an ordinary camera a value > 0.5 means a left hand. Measured on rendered
-    upright stand-in hands seen from the palm side on a non-mirrored camera: 24 of 27 found hands get
-    the right side with this correction (hands seen from the back: the stand-in's back of the hand
-    looks like the other hand's palm to the network, and the side is usually wrong)."""
+    MediaPipe reads the output as the probability of its label "Left" and documents that the labels
+    assume a mirrored (selfie) image; on an ordinary camera the label is swapped. So on a non-mirrored
+    image the output is the probability of a right hand, on a mirrored one of a left hand.
+    test/hand_detection/test_mediapipe_reference.py checks that with `mirrored=True` our sides are
+    MediaPipe's own labels on the same frames. (On the project's rendered stand-in hands the network
+    confuses the palm with the back of the hand, whose mirror image it is, so render-based side
+    checks measure that confusion, not this mapping.)"""
     handedness = float(np.clip(handedness, 0.0, 1.0))
-    return handedness if mirrored else 1.0 - handedness
+    return 1.0 - handedness if mirrored else handedness
 
 
 class LandmarkNetwork:
