@@ -1,0 +1,187 @@
+"""int8 on the CPU: static QDQ quantization of an exported graph with ONNX Runtime's own tools.
+
+`quantize_int8(fp32_file, int8_file, feeds)` writes a copy of an fp32 export whose heavy operators run in
+int8 on ONNX Runtime's CPU provider (QLinearConv / QLinearMatMul / QLinearAdd ... after its QDQ fusion):
+
+- weights: int8, symmetric, one scale per output channel; activations: uint8 with a zero point, their
+  ranges (min / max) calibrated on `feeds` (rendered synthetic hand crops, `synthetic.calibration`);
+- only the operator types of `INT8_OP_TYPES` are quantized; everything else stays float (softmax,
+  layer normalisation, grid sampling, the transformers' activation-by-activation products ...);
+- `keep_float_nodes` also keeps in float the operators whose results are graph outputs and every
+  operator that feeds a discrete decision (ArgMax, TopK, comparisons: the Keypoint Transformer's keypoint
+  selection), back to and including the last weighted layer before it: 256 levels would turn near-ties
+  of the heat-map peaks into different keypoints.
+
+The file records `precision = int8` in its metadata_props (the Estimator reports it). `output_drift`
+measures what the rounding costs, output by output, against the fp32 file on the same inputs.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .check import compare_output
+from .onnx import ort_session
+
+PRECISIONS = ("fp32", "int8")
+PRECISION_KEY = "precision"          # metadata_props key of an export's arithmetic precision
+# Operator types run in int8 (ONNX Runtime's CPU provider has QLinear kernels for them). Left in float:
+# ConvTranspose (the CPU provider has no int8 kernel for it: it would run in float after dequantizing its
+# inputs, slower than plain float) and Add (the residual streams: measured on kpt_ih26m_2p5d, quantizing
+# the adds changed 2.5D joint argmaxes on rendered crops and gained no speed).
+INT8_OP_TYPES = ("Conv", "MatMul", "Gemm", "Relu", "MaxPool", "GlobalAveragePool", "AveragePool")
+WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+# Operators whose result is a discrete decision on their float inputs.
+DISCRETE_OP_TYPES = ("ArgMax", "ArgMin", "TopK", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual",
+                     "NonZero", "Round", "Floor", "Ceil", "Sign")
+DEFAULT_CALIBRATION_FRAMES = 16
+
+
+class QuantizationError(RuntimeError):
+    """ONNX Runtime's quantization tools failed on this graph (one line)."""
+
+
+@dataclass
+class QuantizationReport:
+    op_types: list
+    quantized: dict = field(default_factory=dict)    # op type -> count of int8 operators after quantization
+    kept_float: list = field(default_factory=list)   # operators of `op_types` kept in float by `keep_float_nodes`
+    calibration_frames: int = 0
+    calibration_method: str = "minmax"
+
+    def as_dict(self) -> dict:
+        return {"mode": "int8", "format": "QDQ (ONNX Runtime static quantization)",
+                "weights": "int8, symmetric, per output channel", "activations": "uint8, asymmetric, calibrated",
+                "op_types": list(self.op_types), "quantized_operators": dict(self.quantized),
+                "kept_float_by_rule": len(self.kept_float), "kept_float_examples": self.kept_float[:12],
+                "calibration": {"frames": self.calibration_frames, "method": self.calibration_method}}
+
+
+def keep_float_nodes(model) -> list[str]:
+    """Names of the operators of an ONNX ModelProto kept in float (see the module docstring)."""
+    graph = model.graph
+    initializers = {init.name for init in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    outputs = {o.name for o in graph.output}
+    keep: dict[str, None] = {}
+
+    def weighted(node) -> bool:
+        return node.op_type in WEIGHTED_OP_TYPES and any(i in initializers for i in node.input[1:])
+
+    stack = []
+    for node in graph.node:
+        if any(o in outputs for o in node.output):
+            keep[node.name] = None
+        if node.op_type in DISCRETE_OP_TYPES:
+            stack.append(node)
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if node.name in seen:
+            continue
+        seen.add(node.name)
+        keep[node.name] = None
+        if weighted(node) and node.op_type not in DISCRETE_OP_TYPES:
+            continue  # the last weighted layer before the decision: kept, and nothing before it
+        stack.extend(producer[i] for i in node.input if i in producer)
+    return list(keep)
+
+
+def _name_nodes(model) -> None:
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{index}"
+
+
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[Mapping[str, np.ndarray]],
+                  op_types: Sequence[str] = INT8_OP_TYPES, extra_keep_float: Iterable[str] = ()) -> QuantizationReport:
+    """Write the int8 (QDQ) version of the fp32 ONNX file `fp32_path` to `int8_path`, atomically, with
+    activation ranges calibrated on `feeds` (input name -> array, batch 1 each)."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not feeds:
+        raise QuantizationError("int8 quantization needs calibration inputs, got none")
+    int8_path = Path(int8_path)
+    partial = int8_path.with_name(int8_path.name + ".partial")
+
+    graph_inputs = [i.name for i in onnx.load(str(fp32_path), load_external_data=False).graph.input]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._items = iter([{n: np.asarray(feed[n]) for n in graph_inputs} for feed in feeds])
+
+        def get_next(self):
+            return next(self._items, None)
+
+    with tempfile.TemporaryDirectory(prefix="hop_int8_") as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        try:  # symbolic shape inference, then ORT's basic optimisations (folds constants, e.g. compact weights)
+            quant_pre_process(str(fp32_path), str(prepared))
+        except Exception:  # noqa: BLE001 - some graphs defeat symbolic shape inference: ONNX's own then
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        model = onnx.load(str(prepared))
+        _name_nodes(model)
+        kept = keep_float_nodes(model) + [n for n in extra_keep_float]
+        op_type = {node.name: node.op_type for node in model.graph.node}
+        kept_quantizable = [n for n in kept if op_type.get(n) in op_types]
+        onnx.save(model, str(prepared))
+        metadata = {m.key: m.value for m in onnx.load(str(fp32_path), load_external_data=False).metadata_props}
+        try:
+            quantize_static(str(prepared), str(partial), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=list(op_types), nodes_to_exclude=kept,
+                            calibrate_method=CalibrationMethod.MinMax,
+                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
+                                           "CalibTensorRangeSymmetric": False})
+        except Exception as exc:  # noqa: BLE001 - report ORT's failure in one line
+            partial.unlink(missing_ok=True)
+            raise QuantizationError(f"ONNX Runtime's static quantization failed: {type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    quantized_model = onnx.load(str(partial))
+    metadata[PRECISION_KEY] = "int8"
+    del quantized_model.metadata_props[:]
+    for key, value in metadata.items():
+        quantized_model.metadata_props.add(key=key, value=value)
+    onnx.save(quantized_model, str(partial))
+    os.replace(partial, int8_path)
+    counts: dict[str, int] = {}
+    produced_by_dq = {o for n in quantized_model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    for node in quantized_model.graph.node:
+        if node.op_type in op_types and any(i in produced_by_dq for i in node.input):
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return QuantizationReport(list(op_types), counts, kept_quantizable, len(feeds))
+
+
+def precision_of(metadata: Mapping[str, str]) -> str:
+    """The precision an export's metadata_props record ("fp32" when none: every export before int8)."""
+    return metadata.get(PRECISION_KEY, "fp32")
+
+
+def output_drift(reference_path: str | Path, other_path: str | Path, feeds: Sequence[Mapping[str, np.ndarray]],
+                 threads: int = 2) -> dict:
+    """Per output: the largest relative difference of `other` vs `reference` over `feeds` (floats:
+    max |other - ref| / max(max |ref|, floor), probabilities against 1, as `export.check`); integer /
+    boolean outputs: the fraction of differing elements. {name: {"relative": x} | {"differing": f}}."""
+    ref_session, other_session = ort_session(reference_path, threads), ort_session(other_path, threads)
+    names = [o.name for o in ref_session.get_outputs()]
+    inputs = [i.name for i in ref_session.get_inputs()]
+    drift: dict[str, dict] = {}
+    for feed in feeds:
+        feed = {n: feed[n] for n in inputs}
+        for name, ref, got in zip(names, ref_session.run(None, feed), other_session.run(None, feed)):
+            ref, got = np.asarray(ref), np.asarray(got)
+            if ref.dtype.kind in "biu":
+                frac = float(np.count_nonzero(ref != got)) / max(ref.size, 1)
+                drift[name] = {"differing": max(frac, drift.get(name, {}).get("differing", 0.0))}
+            else:
+                row = compare_output(name, got, ref, True)
+                drift[name] = {"relative": max(float(row.relative), drift.get(name, {}).get("relative", 0.0))}
+    return drift
