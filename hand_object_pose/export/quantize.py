@@ -153,9 +153,14 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[
     onnx.save(quantized_model, str(partial))
     os.replace(partial, int8_path)
     counts: dict[str, int] = {}
-    produced_by_dq = {o for n in quantized_model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
-    for node in quantized_model.graph.node:
-        if node.op_type in op_types and any(i in produced_by_dq for i in node.input):
+    nodes = quantized_model.graph.node
+    from_dq = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    to_q = {i for n in nodes if n.op_type == "QuantizeLinear" for i in n.input[:1]}
+    for node in nodes:
+        if node.op_type not in op_types:
+            continue
+        if (node.input[1] in from_dq if node.op_type in WEIGHTED_OP_TYPES and len(node.input) > 1
+                else any(i in from_dq for i in node.input) and any(o in to_q for o in node.output)):
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return QuantizationReport(list(op_types), counts, kept_quantizable, len(feeds))
 

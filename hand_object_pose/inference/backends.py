@@ -47,12 +47,24 @@ def provider_options(provider: str, fp16: bool, trt_cache_dir: str) -> dict:
     return options
 
 
+# metadata_props key in which an export records its arithmetic precision (export.quantize); absent = fp32.
+PRECISION_KEY = "precision"
+
+
+def onnx_precision(metadata: Mapping[str, str], providers_in_use: Sequence[str], fp16: bool) -> str:
+    """What the network computes in: "int8" (a quantized export), "fp16" (TensorRT with fp16 on), else "fp32"."""
+    stored = metadata.get(PRECISION_KEY, "fp32")
+    if stored == "fp32" and fp16 and providers_in_use and providers_in_use[0] == "TensorrtExecutionProvider":
+        return "fp16"
+    return stored
+
+
 class OnnxRuntimeBackend:
     """An ONNX Runtime session over one .onnx file.
 
     Attributes: input_names, output_names (the graph's), providers_in_use (the session's own list,
     first = the provider that runs most of the graph), in_use ("onnxruntime:<first provider>"),
-    on_gpu.
+    on_gpu, precision ("fp32", "int8" for a quantized export, "fp16" on TensorRT with fp16).
     """
 
     def __init__(self, path: str, providers: Sequence[str] = ("CPUExecutionProvider",), fp16: bool = False,
@@ -82,6 +94,7 @@ class OnnxRuntimeBackend:
         first = self.providers_in_use[0]
         self.in_use = f"onnxruntime:{first}"
         self.on_gpu = first in GPU_PROVIDERS
+        self.precision = onnx_precision(self.session.get_modelmeta().custom_metadata_map, self.providers_in_use, fp16)
         check_gpu_use(any(p in GPU_PROVIDERS for p in providers), self.in_use, self.on_gpu, require_gpu)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -118,6 +131,7 @@ class TorchBackend:
         self.output_names = list(output_names)
         self.in_use = f"torch:{self.device}"
         self.on_gpu = self.device.type == "cuda"
+        self.precision = "fp16" if fp16 else "fp32"
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch

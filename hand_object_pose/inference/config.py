@@ -21,6 +21,8 @@ CROP_SOURCES = (CROP_AUTO, CROP_ROI, CROP_FIXED, CROP_FULL, CROP_DETECTOR)
 # Root-depth sources, tried in the configured order (names match result.DEPTH_FROM_*).
 DEPTH_SOURCES = ("depth_image", "fit_2d", "default")
 
+# `precision`: "auto" = whatever the model file holds (docs/speed.md).
+PRECISIONS = ("auto", "fp32", "int8")
 # Short aliases accepted in `providers` (ROS parameter files are easier to write with these).
 PROVIDER_ALIASES = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -66,6 +68,9 @@ class EstimatorConfig:
         (otherwise a loud warning is logged and the CPU is used).
       fp16: half precision: TensorRT provider option `trt_fp16_enable`; for torch, `.half()` on CUDA.
       trt_cache_dir: TensorRT engine cache directory (created if missing); empty = no engine cache.
+      precision: the arithmetic the network must run in: "auto" (whatever the file holds, reported as
+        `Estimator.precision_in_use`), "fp32" or "int8" (an export of `tools.export_onnx --precision int8`;
+        ONNX Runtime only): start-up fails when the model file is of another precision.
       threads: CPU threads for the backend (ORT intra-op / torch.set_num_threads); 0 = library default.
       warmup_runs: network runs on a blank input at start-up (first-run allocations, TensorRT build).
       model_overrides: preset fields to replace (torch backend), e.g. {"backbone_depth": 18} for a
@@ -137,6 +142,7 @@ class EstimatorConfig:
     require_gpu: bool = False
     fp16: bool = False
     trt_cache_dir: str = ""
+    precision: str = "auto"
     threads: int = 0
     warmup_runs: int = 1
     model_overrides: dict = field(default_factory=dict)
@@ -235,6 +241,11 @@ class EstimatorConfig:
                               f"not {unknown}")
         if self.fp16 and self.backend == "torch" and not self.device.startswith("cuda"):
             fail("fp16", "False with backend='torch' on the CPU (half precision is for CUDA/TensorRT)")
+        if self.precision not in PRECISIONS:
+            fail("precision", f"one of {PRECISIONS}")
+        if self.precision == "int8" and self.backend != "onnxruntime":
+            fail("precision", "'auto' or 'fp32' with backend='torch' (int8 is an ONNX export: tools.export_onnx "
+                              "--precision int8)")
         integer("threads", 0)
         integer("warmup_runs", 0)
         if not isinstance(self.model_overrides, dict) or not all(isinstance(k, str) for k in self.model_overrides):

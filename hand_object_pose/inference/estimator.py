@@ -97,6 +97,8 @@ class Estimator:
       backend_in_use: what really runs, e.g. "onnxruntime:CUDAExecutionProvider",
         "onnxruntime:CPUExecutionProvider", "torch:cpu", "torch:cuda:0".
       gpu_in_use: True when the network runs on a GPU.
+      precision_in_use: the network's arithmetic: "fp32", "int8" (a quantized export) or "fp16"
+        (TensorRT fp16, torch .half()); `config.precision` other than "auto" must match it.
       catalogue: the loaded `ObjectCatalogue`, or None.
       hands_only: the network reports no object pose.
       runs_on_hand_detector: the preset's network is the offline hand detector's (hand_landmarks).
@@ -168,6 +170,12 @@ class Estimator:
         self.runs_on_hand_detector = self._runs_on_detector
         self.backend_in_use = runner.in_use
         self.gpu_in_use = runner.on_gpu
+        self.precision_in_use = getattr(runner, "precision", "fp32")
+        if config.precision != "auto" and self.precision_in_use != config.precision:
+            raise ValueError(f"EstimatorConfig.precision={config.precision!r} but the network runs in "
+                             f"{self.precision_in_use} ({config.model_path or config.model}): export the model with "
+                             f"`python -m hand_object_pose.tools.export_onnx ... --precision {config.precision}`, or "
+                             "set precision 'auto'")
         if self._backend is not None:
             blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
             warm_up(self._backend.run, self._adapter.preprocess(blank), config.warmup_runs)
@@ -179,7 +187,7 @@ class Estimator:
         self._last_stamp: Optional[float] = None
         self._smoother = ResultSmoother(config.one_euro_min_cutoff_hz, config.one_euro_beta,
                                         config.one_euro_d_cutoff_hz)
-        LOG.info("estimator ready: model %s on %s", config.model, self.backend_in_use)
+        LOG.info("estimator ready: model %s on %s, %s", config.model, self.backend_in_use, self.precision_in_use)
 
     # --- construction helpers ---------------------------------------------------------------------
 

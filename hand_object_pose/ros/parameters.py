@@ -94,6 +94,9 @@ ESTIMATOR_PARAMETERS = {
     "require_gpu": ("exit at start-up when a requested GPU provider/device is not in use", None),
     "fp16": ("half precision (TensorRT fp16 / torch .half() on CUDA)", None),
     "trt_cache_dir": ("TensorRT engine cache directory; '' = no cache", None),
+    "precision": ("'auto' (what the model file holds, reported in the start-up log and diagnostics), 'fp32' or "
+                  "'int8' (an export_onnx --precision int8 file): start-up fails on a file of another precision",
+                  None),
     "threads": ("CPU threads of the backend; 0 = library default", (0, 256)),
     "warmup_runs": ("network runs at start-up", (0, 100)),
     "crop_source": ("'auto' | 'roi' | 'fixed' | 'full' | 'detector': where the network's hand crop comes from "

@@ -145,7 +145,8 @@ class PoseNode(Node):
                 + ": object poses need a pose network; choose one with model:=<preset> (kpt_*, occrobnet_*, "
                   "dma_*; ros2 launch) or --params-file config/<preset>.yaml, and its model_path (README.md, The networks)")
         self.get_logger().info(
-            f"ready: model {estimator.model_name} on {estimator.backend_in_use}; TF via {self._tf.path}; "
+            f"ready: model {estimator.model_name} on {estimator.backend_in_use} ({estimator.precision_in_use}); "
+            f"TF via {self._tf.path}; "
             f"pairing via {self._inputs.path}; "
             f"objects {list(self._objects) or 'none'}; depth {'on' if s.use_depth else 'off'}")
 
@@ -218,6 +219,7 @@ class PoseNode(Node):
         self._inputs.expire(PAIRING_TIMEOUT_S)   # images whose partners never came: counted as unpaired
         status = self.stats.status(f"{self.get_name()}: hand/object pose", self.get_fully_qualified_name(),
                                    {"backend": self._estimator.backend_in_use, "model": self._estimator.model_name,
+                                    "precision": self._estimator.precision_in_use,
                                     "tf_path": self._tf.path, "pairing": self._inputs.path,
                                     **self._detector_values()})
         array = DiagnosticArray(status=[status])
