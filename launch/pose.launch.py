@@ -48,7 +48,13 @@ ARGUMENTS = (
     ("log_level", "info", "node log level: debug, info, warn, error"),
     ("use_rviz", "false", "start RViz with rviz_config"),
     ("rviz_config", "", "RViz config; '' = <share>/config/pose.rviz"),
+    ("lifecycle", "unmanaged", "'unmanaged' (default): the node processes at once; 'managed': a lifecycle node "
+                               "(configure loads the model, activate subscribes and publishes, deactivate stops "
+                               "and releases the model, cleanup frees it all)"),
+    ("autostart", "true", "with lifecycle:=managed: configure and activate at start-up; false: wait for a "
+                          "lifecycle manager or `ros2 lifecycle set /hand_object_pose configure`"),
 )
+LIFECYCLES = ("unmanaged", "managed")
 
 
 def _nodes(context):
@@ -61,6 +67,11 @@ def _nodes(context):
         overrides["model_path"] = os.path.abspath(os.path.expanduser(arg["model_path"]))
     if arg["use_depth"]:
         overrides["use_depth"] = arg["use_depth"].lower() == "true"
+    if arg["lifecycle"] not in LIFECYCLES:
+        raise ValueError(f"lifecycle:={arg['lifecycle']!r} is invalid: expected one of {LIFECYCLES}")
+    # The entry point's own options (before --ros-args): --managed [--autostart] (hand_object_pose.ros.managed_node).
+    lifecycle_flags = [] if arg["lifecycle"] == "unmanaged" else \
+        ["--managed"] + (["--autostart"] if arg["autostart"].lower() == "true" else [])
     env = {}
     if arg["use_large_shm"].lower() == "true":
         env["FASTRTPS_DEFAULT_PROFILES_FILE"] = os.path.join(share, "config", "fastdds_large_shm.xml")
@@ -68,7 +79,7 @@ def _nodes(context):
         package=PACKAGE, executable="pose_node", name="hand_object_pose", namespace=arg["namespace"],
         parameters=[params_file, overrides],
         remappings=[(topic, arg[topic]) for topic in ("image", "camera_info", "depth", "roi")],
-        arguments=["--ros-args", "--log-level", arg["log_level"]],
+        arguments=[*lifecycle_flags, "--ros-args", "--log-level", arg["log_level"]],
         additional_env=env, output="screen", emulate_tty=True)
     rviz = Node(
         package="rviz2", executable="rviz2", name="rviz2", namespace=arg["namespace"],

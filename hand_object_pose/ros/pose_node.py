@@ -13,7 +13,8 @@ Every output carries the input image's header. Parameters: `ros.parameters`; doc
 
 Run: `python -m hand_object_pose.ros.pose_node --ros-args --params-file config/<preset>.yaml`.
 Start-up errors (bad parameter, unknown preset, missing/corrupt model file) exit with status 2 and
-one line on stderr.
+one line on stderr. `--managed` runs it as a lifecycle node (`ros.managed_node`: the model loads on
+configure, topics exist while active), `--managed --autostart` configures and activates it at once.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image, RegionOfInterest
 from visualization_msgs.msg import MarkerArray
 
@@ -379,7 +381,7 @@ def _stand_in_if_mano_missing(node: PoseNode) -> None:
         config.mano_path = ""
 
 
-def _check_model_file(node: PoseNode) -> None:
+def check_model_file(node: PoseNode) -> None:
     """A missing model file stops the node naming what is and is not there and how to get a working model;
     random weights with a presence threshold get a warning that no hand may ever be reported."""
     config = node.estimator_config
@@ -409,11 +411,26 @@ def main(argv=None) -> int:
         return 2
     node, executor = None, None
     try:
-        node = PoseNode()
+        options = remove_ros_args(args)[1:]
+        if "--autostart" in options and "--managed" not in options:
+            raise ParameterError("--autostart needs --managed (an unmanaged node always starts at once)")
+        if "--managed" in options:
+            from hand_object_pose.ros.managed_node import ManagedPoseNode
+            node = ManagedPoseNode()
+        else:
+            node = PoseNode()
         check_command_line_overrides(node, args)
         _stand_in_if_mano_missing(node)
-        _check_model_file(node)
-        node.start(Estimator(node.estimator_config))
+        if "--managed" not in options:
+            check_model_file(node)
+            node.start(Estimator(node.estimator_config))
+        elif "--autostart" in options:
+            problem = node.autostart()
+            if problem:
+                raise RuntimeError(problem)
+        else:
+            node.get_logger().info("managed node: unconfigured, waiting for the lifecycle transitions configure "
+                                   "(loads the model) and activate (subscribes and publishes)")
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()

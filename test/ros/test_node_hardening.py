@@ -144,11 +144,13 @@ def test_wrong_typed_command_line_overrides_stop_the_node(tmp_path):
         directory = tmp_path / name
         directory.mkdir()
         processes[name] = NodeProcess(write_params(directory), env_without_tf2_fixture(), ("-p", rule))
-    for name, proc in processes.items():
-        try:
+    try:
+        for proc in processes.values():
             proc.proc.wait(timeout=120)
-        finally:
-            rc = proc.stop()
+    finally:   # every process ends, whatever failed
+        codes = {name: proc.stop() for name, proc in processes.items()}
+    for name, proc in processes.items():
+        rc = codes[name]
         errors = [line for line in proc.lines if line.startswith("hand_object_pose: error:")]
         assert rc == 2, f"{name}: exit {rc}\n{proc.output}"
         assert len(errors) == 1 and COMMAND_LINE_CASES[name][1] in errors[0], f"{name}:\n{proc.output}"
