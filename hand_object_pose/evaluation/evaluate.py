@@ -46,6 +46,18 @@ def ground_truth_box(sample) -> np.ndarray | None:
     return box_around_points(np.concatenate(points), enlarge=1.0) if points else None
 
 
+def ground_truth_hand_boxes(sample) -> dict:
+    """Side -> tight box (x0, y0, width, height) around each labelled hand's projected valid joints: the
+    ground-truth crops of a family that sees one hand per crop (the Estimator enlarges them)."""
+    K = np.asarray(sample.intrinsics, float)
+    boxes = {}
+    for side, hand in sample.hands.items():
+        cam = hand.joints_cam[hand.joints_valid].astype(float)
+        if len(cam):
+            boxes[side] = box_around_points(project_points(cam, K), enlarge=1.0)
+    return boxes
+
+
 def evaluate_dataset(estimator, reader, limit: int = 0, crop: str = "gt", progress: bool = False,
                      independent_frames: bool | None = None, use_depth: bool = True) -> dict:
     """Run `estimator` on (the first `limit` of) `reader`'s samples and return the metric summary.
@@ -68,8 +80,10 @@ def evaluate_dataset(estimator, reader, limit: int = 0, crop: str = "gt", progre
         roi = ground_truth_box(sample) if crop == "gt" else None
         depth_m = sample.load_depth() if use_depth else None
         with_depth += depth_m is not None
+        extra = {"hand_rois": ground_truth_hand_boxes(sample)} \
+            if crop == "gt" and getattr(estimator, "per_hand_crops", False) else {}
         result = estimator.estimate(sample.load_image(), np.asarray(sample.intrinsics, float), depth_m=depth_m,
-                                    roi=roi)
+                                    roi=roi, **extra)
         acc.add_frame(result, sample.hands, sample.objects, sample.interacting)
         if progress:
             print(f"\r{index + 1}/{count}", end="", file=sys.stderr)

@@ -38,6 +38,7 @@ from .catalogue import ObjectCatalogue
 from .config import CROP_AUTO, CROP_DETECTOR, CROP_FIXED, CROP_FULL, CROP_ROI, EstimatorConfig
 from .filtering import ResultSmoother
 from .lifting import lift_prediction
+from .per_hand import PerHandCrops
 from .result import HandObjectEstimate
 
 __all__ = ["Estimator", "EstimatorConfig", "InvalidInputError", "TIMING_STAGES"]
@@ -182,6 +183,9 @@ class Estimator:
         if self._hand_detector is not None:
             self._hand_detector.warm_up(config.warmup_runs)
 
+        # A family that sees one hand per crop (hand_heatmap) runs once per hand (and object) crop.
+        self.per_hand_crops = bool(getattr(family, "per_hand_crops", False))
+        self._per_hand = PerHandCrops(self._adapter, self._backend.run, config) if self.per_hand_crops else None
         self._tracker = crop_lib.CropTracker(config.track_lost_after)
         self._last_roi: Optional[np.ndarray] = None
         self._last_stamp: Optional[float] = None
@@ -247,7 +251,7 @@ class Estimator:
         return self._backend.run(self._adapter.preprocess(crop_rgb))
 
     def estimate(self, image_rgb: np.ndarray, camera, depth_m: Optional[np.ndarray] = None,
-                 roi=None, stamp_s: Optional[float] = None) -> HandObjectEstimate:
+                 roi=None, stamp_s: Optional[float] = None, hand_rois: Optional[dict] = None) -> HandObjectEstimate:
         """Estimate hands and object in one frame.
 
         Args:
@@ -262,6 +266,9 @@ class Estimator:
             warning in the result.
           stamp_s: acquisition time in seconds (image header stamp) for smoothing; None = the
             previous stamp + 1/30 s. A stamp earlier than the previous one resets the smoothing.
+          hand_rois: optional {side: (x, y, width, height)} pixels, one box per hand (e.g. ground-truth
+            boxes in evaluation); used only by a family that sees one hand per crop (`per_hand_crops`),
+            which then skips its coarse pass. Other families ignore it.
 
         Returns a `HandObjectEstimate` in metres, camera optical frame, keypoints in full-image
         pixels, right hand first; `timings_ms` holds the per-stage times (`TIMING_STAGES`).
@@ -285,7 +292,12 @@ class Estimator:
             with watch.stage("detector"):
                 detections = self._hand_detector.process(image_rgb)
             result.detector = self._detector_report(detections)
-            if self._runs_on_detector:
+            if self._per_hand is not None:
+                hand_rois = hand_rois if hand_rois is not None else {
+                    h.side: (crop_lib.box_around_keypoints([h.landmarks_px], self.config.crop_margin,
+                                                           self.config.min_crop_size_px), 1.0)
+                    for h in detections.hands}
+            elif self._runs_on_detector:
                 crop = crop_lib.Crop(np.array([0.0, 0.0, float(width), float(height)]),
                                      np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), camera, max(width, height),
                                      crop_lib.FROM_DETECTOR)
@@ -297,7 +309,10 @@ class Estimator:
                     result.crop_source = crop_lib.FROM_DETECTOR
                     return self._finish(result, stamp_s, start)
                 crop = crop_lib.make_crop(box, camera, self.input_size, crop_lib.FROM_DETECTOR)
-        else:
+        if self._per_hand is not None:
+            return self._finish(self._estimate_per_hand(image_rgb, camera, depth_m, roi, hand_rois, result, watch),
+                                stamp_s, start)
+        if self._hand_detector is None:
             with watch.stage("crop"):
                 crop = self._choose_crop(width, height, camera, roi, result)
         if crop is None:  # tracking lost: coarse pass on the letterboxed frame, then the hands' crop
@@ -326,6 +341,26 @@ class Estimator:
             self._report_detected_hands(result, detections.hands, camera)
         return self._finish(result, stamp_s, start)
 
+    def _estimate_per_hand(self, image_rgb, camera, depth_m, roi, hand_rois, result, watch) -> HandObjectEstimate:
+        """One crop per hand (and the object) for a `per_hand_crops` family (inference/per_hand.py)."""
+        width, height = image_rgb.shape[1], image_rgb.shape[0]
+        boxes = roi_box = None
+        origin = crop_lib.FROM_DETECTOR if self._hand_detector is not None else crop_lib.FROM_ROI
+        if hand_rois is not None:
+            boxes = {side: (value if isinstance(value, tuple) else
+                            (crop_lib.enlarge_box(value, self.config.crop_margin, self.config.min_crop_size_px), 1.0))
+                     for side, value in hand_rois.items()}
+        elif roi is not None and self.config.crop_source in (CROP_AUTO, CROP_ROI):
+            clipped = crop_lib.clip_roi(roi, width, height)
+            if clipped is None:
+                result.warnings.append(f"roi {roi!r} is empty, malformed or entirely outside the {width}x{height} "
+                                       "image (expected x, y, width, height in pixels); ignored")
+            else:
+                roi_box = crop_lib.enlarge_box(clipped, self.config.crop_margin, self.config.min_crop_size_px)
+        result.hands, result.objects, result.crop_source = self._per_hand.estimate(
+            image_rgb, camera, depth_m, watch, boxes, roi_box, origin)
+        return result
+
     def _finish(self, result: HandObjectEstimate, stamp_s: float, start: float) -> HandObjectEstimate:
         """Crop tracking, smoothing, object meshes and the total time of a frame's result."""
         present = [h.joints_uv for h in result.hands if h.present]
@@ -346,6 +381,8 @@ class Estimator:
         """Forget the previous frame (crop tracking and smoothing state): the next frame is processed
         as the first one. Call it when the camera moves abruptly or frames were skipped for long."""
         self._tracker.reset()
+        if self._per_hand is not None:
+            self._per_hand.reset()
         if self._hand_detector is not None:
             self._hand_detector.reset()
         self._last_roi = None

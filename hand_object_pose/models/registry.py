@@ -16,6 +16,7 @@ FAMILY_MODULES = {
     "a2j": "hand_object_pose.models.a2j",
     "dma": "hand_object_pose.models.dma",
     "hand_landmarks": "hand_object_pose.models.hand_landmarks",
+    "hand_heatmap": "hand_object_pose.models.hand_heatmap",
 }
 
 

@@ -133,10 +133,12 @@ class ResNet(nn.Module):
         stem_norm: apply `bn1` after `conv1`. When False the module still exists (so official
             checkpoints load strictly) but is skipped, as in Dense Mutual Attention.
         downsample_norm: whether each downsample branch has a norm after its 1x1 conv.
+        base_width: channels of the stem and the first stage (64 = torchvision's; 32 = "half width",
+            stages 32/64/128/256 for ResNet-18). The official checkpoints all use 64.
     """
 
     def __init__(self, depth: int = 50, norm: str = "batch", dilate_last_stage: bool = False,
-                 stem_norm: bool = True, downsample_norm: bool = True):
+                 stem_norm: bool = True, downsample_norm: bool = True, base_width: int = 64):
         super().__init__()
         if depth not in _DEPTHS:
             raise ValueError(f"unsupported ResNet depth {depth}; expected one of {sorted(_DEPTHS)}")
@@ -145,17 +147,20 @@ class ResNet(nn.Module):
         self.norm = norm
         self.stem_norm = stem_norm
         self.downsample_norm = downsample_norm
-        self._in_ch = 64
+        w = int(base_width)
+        if w < 1:
+            raise ValueError(f"base_width must be >= 1, got {base_width}")
+        self._in_ch = w
         self._dilation = 1
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = make_norm(norm, 64)
+        self.conv1 = nn.Conv2d(3, w, 7, 2, 3, bias=False)
+        self.bn1 = make_norm(norm, w)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = self._make_stage(block, 64, counts[0], 1, False)
-        self.layer2 = self._make_stage(block, 128, counts[1], 2, False)
-        self.layer3 = self._make_stage(block, 256, counts[2], 2, False)
-        self.layer4 = self._make_stage(block, 512, counts[3], 2, dilate_last_stage)
-        self.out_channels = 512 * block.expansion
+        self.layer1 = self._make_stage(block, w, counts[0], 1, False)
+        self.layer2 = self._make_stage(block, 2 * w, counts[1], 2, False)
+        self.layer3 = self._make_stage(block, 4 * w, counts[2], 2, False)
+        self.layer4 = self._make_stage(block, 8 * w, counts[3], 2, dilate_last_stage)
+        self.out_channels = 8 * w * block.expansion
 
     def _make_stage(self, block, width: int, count: int, stride: int, dilate: bool) -> nn.Sequential:
         previous_dilation = self._dilation

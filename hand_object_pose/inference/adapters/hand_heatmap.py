@@ -1,0 +1,132 @@
+"""hand_heatmap adapter: one network, three crop kinds (see models/hand_heatmap/inference_graph.py).
+
+- whole-frame crop (the coarse pass, `parse`): both hands' 2D keypoints + relative depths and their
+  presence, the object's 9 points, its presence and class;
+- hand crop (`preprocess_hand` / `parse_hand`): one hand; a left hand's crop is mirrored before the
+  network and its keypoints mirrored back (u -> S - 1 - u), relative depths unchanged;
+- object crop (`parse_object`): the object's 8 box corners + centre and its class, posed by
+  `solve_object_pose` (PnP against the class's box, models.hand_heatmap.config.SYNTHETIC_OBJECT_BOXES).
+
+All keypoints are crop pixels (pixel centres at integers); depths in metres relative to the group's
+root (the wrist, the object centre). The Estimator runs this family once per crop
+(`ModelFamily.per_hand_crops`, inference/per_hand.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from hand_object_pose.inference.result import HAND_SIDES
+from hand_object_pose.models.hand_heatmap.config import FRAME_CHANNELS, HAND_CHANNELS, NUM_HAND_JOINTS, \
+    OBJECT_CHANNELS, SYNTHETIC_OBJECT_BOXES
+
+from . import adapter_for
+from .base import CropPrediction, HandInCrop, ModelAdapter, crop_to_input
+
+
+@dataclass
+class ObjectPoints:
+    """The object as one crop sees it: uv (9, 2) crop px (8 box corners, centre), rel_depth (9,) metres
+    minus the centre's, confidence (9,), class_probs (C,) over config.object_ids, presence in [0, 1]
+    (1.0 for an object crop, which assumes the object is there)."""
+
+    uv: np.ndarray
+    rel_depth: np.ndarray
+    confidence: np.ndarray
+    class_probs: np.ndarray
+    presence: float
+
+    @property
+    def object_id(self) -> str:
+        return self.ids[int(np.argmax(self.class_probs))]
+
+    ids: tuple = ()
+
+
+@adapter_for("hand_heatmap")
+class HandHeatmapAdapter(ModelAdapter):
+    """Reads the hand_heatmap graph's outputs for each crop kind."""
+
+    sides = HAND_SIDES
+    predicts_object = True
+    per_hand_crops = True
+
+    def preprocess_hand(self, crop_rgb: np.ndarray, side: str) -> dict:
+        """(S, S, 3) uint8 crop around one hand -> inputs; a left hand is mirrored (the network sees right hands)."""
+        image = crop_rgb[:, ::-1] if side == "left" else crop_rgb
+        return {"image": crop_to_input(image)}
+
+    def _hand(self, outputs: dict, channels: slice, side: str, presence: float, mirrored: bool) -> HandInCrop:
+        uv = np.asarray(outputs["points_uv"][0, channels], np.float64).copy()
+        if mirrored:
+            uv[:, 0] = self.input_size - 1.0 - uv[:, 0]
+        return HandInCrop(side=side, presence=float(presence), uv_crop=uv,
+                          joint_confidence=np.asarray(outputs["points_confidence"][0, channels], np.float64).copy(),
+                          rel_depth=np.asarray(outputs["points_rel_depth"][0, channels], np.float64).copy())
+
+    def parse_hand(self, outputs: dict, side: str, presence: float = 1.0) -> HandInCrop:
+        """Outputs of a hand crop (made with `preprocess_hand`) -> that hand, keypoints in the unmirrored crop."""
+        return self._hand(outputs, HAND_CHANNELS, side, presence, side == "left")
+
+    def parse(self, outputs: dict) -> CropPrediction:
+        """Outputs of a whole-frame crop (the coarse pass) -> both hands with their presence (no object: its
+        pose needs `parse_object` + `solve_object_pose`)."""
+        presence = np.asarray(outputs["presence"][0], np.float64)
+        first = FRAME_CHANNELS.start
+        hands = [self._hand(outputs, slice(first + h * NUM_HAND_JOINTS, first + (h + 1) * NUM_HAND_JOINTS), side,
+                            presence[h], False) for h, side in enumerate(HAND_SIDES)]
+        return CropPrediction(hands=hands)
+
+    def parse_object(self, outputs: dict, whole_frame: bool = False) -> ObjectPoints:
+        """The object's points from an object crop, or from a whole-frame crop (`whole_frame`, with its presence)."""
+        channels = slice(FRAME_CHANNELS.stop - 9, FRAME_CHANNELS.stop) if whole_frame else OBJECT_CHANNELS
+        return ObjectPoints(np.asarray(outputs["points_uv"][0, channels], np.float64).copy(),
+                            np.asarray(outputs["points_rel_depth"][0, channels], np.float64).copy(),
+                            np.asarray(outputs["points_confidence"][0, channels], np.float64).copy(),
+                            np.asarray(outputs["object_class"][0], np.float64).copy(),
+                            float(outputs["presence"][0, 2]) if whole_frame else 1.0,
+                            tuple(self.config.object_ids))
+
+    @staticmethod
+    def object_pose(uv_ideal: np.ndarray, K: np.ndarray, object_id: str, weights=None):
+        """`solve_object_pose`: (rotation, translation) of the object or None."""
+        return solve_object_pose(uv_ideal, K, object_id, weights)
+
+
+def object_model_points(object_id: str) -> Optional[np.ndarray]:
+    """(9, 3) points of an object's box in its own frame (8 corners in corners_rest order, then their
+    centre), metres; None for an object the network was not trained on."""
+    box = SYNTHETIC_OBJECT_BOXES.get(object_id)
+    if box is None:
+        return None
+    lo, hi = np.asarray(box[0], np.float64), np.asarray(box[1], np.float64)
+    corners = np.array([[(lo, hi)[i][0], (lo, hi)[j][1], (lo, hi)[k][2]] for i in (0, 1) for j in (0, 1)
+                        for k in (0, 1)])
+    return np.concatenate([corners, corners.mean(axis=0, keepdims=True)])
+
+
+def solve_object_pose(uv_ideal: np.ndarray, K: np.ndarray, object_id: str,
+                      weights: Optional[np.ndarray] = None) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """PnP of the object's 9 points: uv_ideal (9, 2) undistorted image px, K (3, 3) -> (rotation (3, 3)
+    camera <- object, translation (3,) metres) of a symmetry-canonical pose (the network was trained on
+    canonical poses, training/tasks/hand_heatmap.canonical_rotation), or None (unknown object, no
+    solution, or the object behind the camera). `weights` (9,): points below 0.05 are left out when at
+    least 6 remain."""
+    model = object_model_points(object_id)
+    if model is None:
+        return None
+    keep = np.ones(len(model), bool) if weights is None else np.asarray(weights) >= 0.05
+    if keep.sum() < 6:
+        keep[:] = True
+    ok, rvec, tvec = cv2.solvePnP(model[keep], np.asarray(uv_ideal, np.float64)[keep], np.asarray(K, np.float64),
+                                  None, flags=cv2.SOLVEPNP_EPNP)
+    if not ok:
+        return None
+    ok, rvec, tvec = cv2.solvePnP(model[keep], np.asarray(uv_ideal, np.float64)[keep], np.asarray(K, np.float64),
+                                  None, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok or not np.all(np.isfinite(tvec)) or float(tvec[2, 0]) <= 0:
+        return None
+    return cv2.Rodrigues(rvec)[0], tvec[:, 0].copy()

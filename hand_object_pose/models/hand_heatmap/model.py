@@ -1,0 +1,79 @@
+"""The per-hand 2.5D heat-map network: a square crop -> per-point heat-map logits, relative-depth maps
+and two presence logits.
+
+Architecture (SimpleBaseline-style): ResNet-18 (models.backbones.resnet, `base_width` channels) ->
+C5 at stride 32 -> `num_deconv` x (ConvTranspose 4x4 stride 2 + BN + ReLU) -> one 1x1 convolution with
+2 x 81 channels: heat-map logits and relative-depth maps of
+  - a hand crop (channels 0-20): the 21 joints of the ONE hand the crop is centred on (canonical order;
+    left hands are mirrored horizontally before the network, so it only sees right hands);
+  - an object crop (21-29): the 8 corners of the object's box and its centre;
+  - a whole-frame crop, the coarse pass (30-80): right hand 21, left hand 21, object 9;
+and, from the globally pooled C5, presence logits (right hand, left hand, object) of a whole-frame crop
+and object class logits (config.object_ids) of an object or whole-frame crop.
+All crop kinds share every other weight.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..backbones.resnet import ResNet
+from .config import NUM_POINTS, HandHeatmapConfig
+
+
+class HandHeatmapNet(nn.Module):
+    """forward(image (N, 3, S, S) float in [0, 1], RGB) -> (heatmap_logits (N, 81, H, H),
+    depth (N, 81, H, H) metres, presence_logits (N, 3) [right, left, object], class_logits (N, C));
+    H = config.heatmap_size, C = len(config.object_ids).
+    Depth maps hold each point's camera depth minus its group's root depth (the wrist for a hand, the
+    centre for the object), metres."""
+
+    num_points = NUM_POINTS
+
+    def __init__(self, config: HandHeatmapConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = ResNet(18, norm="batch", base_width=config.base_width)
+        layers = []
+        channels = self.backbone.out_channels
+        for _ in range(config.num_deconv):
+            layers += [nn.ConvTranspose2d(channels, config.deconv_channels, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(config.deconv_channels), nn.ReLU(inplace=True)]
+            channels = config.deconv_channels
+        self.deconv = nn.Sequential(*layers)
+        self.head = nn.Conv2d(channels, 2 * self.num_points, 1)
+        nn.init.normal_(self.head.weight, std=0.001)
+        nn.init.zeros_(self.head.bias)
+        self.presence = nn.Linear(self.backbone.out_channels, 3)
+        self.object_class = nn.Linear(self.backbone.out_channels, len(config.object_ids))
+        # ImageNet-like input normalisation inside the graph (inputs stay [0, 1], as for every family).
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = (image - self.mean) / self.std
+        c5 = self.backbone(x).c5
+        out = self.head(self.deconv(c5))
+        logits, depth = out[:, :self.num_points], out[:, self.num_points:]
+        pooled = c5.mean(dim=(2, 3))
+        return logits, depth * self.config.depth_scale, self.presence(pooled), self.object_class(pooled)
+
+
+def soft_argmax(logits: torch.Tensor, depth: torch.Tensor, input_size: int):
+    """Global soft-argmax readout.
+
+    logits, depth: (N, P, H, H). Returns uv (N, P, 2) crop pixels (pixel centres at integers, so cell i's
+    centre is at (i + 0.5) * S / H - 0.5), rel_depth (N, P) metres (the depth map averaged under each
+    point's softmax), confidence (N, P) in [0, 1] (the softmax mass in the 3 x 3 cells around its peak).
+    """
+    n, p, h, w = logits.shape
+    prob = torch.softmax(logits.float().reshape(n, p, h * w), dim=-1).reshape(n, p, h, w)
+    stride = input_size / w
+    xs = (torch.arange(w, dtype=prob.dtype, device=prob.device) + 0.5) * stride - 0.5
+    ys = (torch.arange(h, dtype=prob.dtype, device=prob.device) + 0.5) * stride - 0.5
+    u = (prob.sum(dim=2) * xs).sum(dim=-1)
+    v = (prob.sum(dim=3) * ys).sum(dim=-1)
+    rel_depth = (prob * depth.float()).sum(dim=(2, 3))
+    pooled = torch.nn.functional.avg_pool2d(prob, 3, 1, 1) * 9.0
+    confidence = pooled.reshape(n, p, h * w).max(dim=-1).values.clamp(0.0, 1.0)
+    return torch.stack([u, v], dim=-1), rel_depth, confidence
