@@ -1,5 +1,5 @@
 """Our ONNX Runtime pipeline against MediaPipe's own runtime: the same landmarks and handedness on
-stored frames (test/fixtures/hand_detector, recorded by bench/record_mediapipe_reference.py with
+stored frames (test/fixtures/hand_detector, recorded by test/fixtures/hand_detector/make_reference.py with
 mediapipe 0.10.21 in a throwaway venv; MediaPipe itself is never imported here)."""
 from __future__ import annotations
 
