@@ -5,6 +5,9 @@ int8 on ONNX Runtime's CPU provider (QLinearConv / QLinearMatMul / QLinearAdd ..
 
 - weights: int8, symmetric, one scale per output channel; activations: uint8 with a zero point, their
   ranges (min / max) calibrated on `feeds` (rendered synthetic hand crops, `synthetic.calibration`);
+- 2x-upsampling transposed convolutions (the U-Net decoders) are first rewritten, exactly, as four 2x2
+  convolutions and a DepthToSpace (`split_transposed_convolutions`): ONNX Runtime's CPU provider has no
+  int8 ConvTranspose, and they are a fifth of the Keypoint Transformer's fp32 time;
 - only the operator types of `INT8_OP_TYPES` are quantized; everything else stays float (softmax,
   layer normalisation, grid sampling, the transformers' activation-by-activation products ...);
 - `keep_float_nodes` also keeps in float the operators whose results are graph outputs and every
@@ -32,7 +35,7 @@ PRECISIONS = ("fp32", "int8")
 PRECISION_KEY = "precision"          # metadata_props key of an export's arithmetic precision
 # Operator types run in int8 (ONNX Runtime's CPU provider has QLinear kernels for them). Left in float:
 # ConvTranspose (the CPU provider has no int8 kernel for it: it would run in float after dequantizing its
-# inputs, slower than plain float) and Add (the residual streams: measured on kpt_ih26m_2p5d, quantizing
+# inputs, slower than plain float; split_transposed_convolutions turns the usual ones into Conv) and Add (the residual streams: measured on kpt_ih26m_2p5d, quantizing
 # the adds changed 2.5D joint argmaxes on rendered crops and gained no speed).
 INT8_OP_TYPES = ("Conv", "MatMul", "Gemm", "Relu", "MaxPool", "GlobalAveragePool", "AveragePool")
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "MatMul", "Gemm")
@@ -53,11 +56,13 @@ class QuantizationReport:
     kept_float: list = field(default_factory=list)   # operators of `op_types` kept in float by `keep_float_nodes`
     calibration_frames: int = 0
     calibration_method: str = "minmax"
+    split_deconvolutions: int = 0                    # ConvTranspose nodes rewritten as 4 convolutions each
 
     def as_dict(self) -> dict:
         return {"mode": "int8", "format": "QDQ (ONNX Runtime static quantization)",
                 "weights": "int8, symmetric, per output channel", "activations": "uint8, asymmetric, calibrated",
                 "op_types": list(self.op_types), "quantized_operators": dict(self.quantized),
+                "deconvolutions_split": self.split_deconvolutions,
                 "kept_float_by_rule": len(self.kept_float), "kept_float_examples": self.kept_float[:12],
                 "calibration": {"frames": self.calibration_frames, "method": self.calibration_method}}
 
@@ -90,6 +95,58 @@ def keep_float_nodes(model) -> list[str]:
             continue  # the last weighted layer before the decision: kept, and nothing before it
         stack.extend(producer[i] for i in node.input if i in producer)
     return list(keep)
+
+
+def split_transposed_convolutions(model) -> int:
+    """Rewrite every 2x-upsampling ConvTranspose (kernel 4, stride 2, padding 1, group 1, constant weights: the
+    U-Net decoders' deconvolutions) as four 2x2 convolutions, one per output phase, concatenated and
+    interleaved by DepthToSpace: the same sums in another order (exact up to float rounding), with the same
+    multiply-adds, but in operators that have int8 kernels. Returns the number of nodes rewritten.
+
+    Per axis, output 2q + a of the transposed convolution with kernel w is x[q-1] w[3] + x[q] w[1] for a = 0
+    and x[q] w[2] + x[q+1] w[0] for a = 1: a 2-tap correlation padded before (a = 0) or after (a = 1)."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    taps = {0: [3, 1], 1: [2, 0]}
+    rewritten, nodes = 0, []
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        ok = (node.op_type == "ConvTranspose" and len(node.input) >= 2 and node.input[1] in initializers
+              and list(attrs.get("kernel_shape", [4, 4])) == [4, 4] and list(attrs.get("strides", [1, 1])) == [2, 2]
+              and list(attrs.get("pads", [0, 0, 0, 0])) == [1, 1, 1, 1] and attrs.get("group", 1) == 1
+              and list(attrs.get("dilations", [1, 1])) == [1, 1] and not attrs.get("output_padding")
+              and not attrs.get("output_shape") and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"))
+        if ok:
+            weight = numpy_helper.to_array(initializers[node.input[1]])       # (Cin, Cout, 4, 4)
+            ok = weight.ndim == 4 and weight.shape[2:] == (4, 4)
+        if not ok:
+            nodes.append(node)
+            continue
+        bias = node.input[2] if len(node.input) > 2 and node.input[2] else ""
+        phases = []
+        for a in (0, 1):
+            for b in (0, 1):
+                kernel = weight[:, :, taps[a]][:, :, :, taps[b]].transpose(1, 0, 2, 3).copy()  # (Cout, Cin, 2, 2)
+                name = f"{node.name}/phase{a}{b}"
+                graph.initializer.append(numpy_helper.from_array(kernel.astype(weight.dtype), f"{name}/weight"))
+                pads = [1 - a, 1 - b, a, b]                                   # top, left, bottom, right
+                nodes.append(helper.make_node("Conv", [node.input[0], f"{name}/weight"] + ([bias] if bias else []),
+                                              [f"{name}/out"], name=name, kernel_shape=[2, 2], pads=pads))
+                phases.append(f"{name}/out")
+        nodes.append(helper.make_node("Concat", phases, [f"{node.name}/phases"], name=f"{node.name}/concat", axis=1))
+        nodes.append(helper.make_node("DepthToSpace", [f"{node.name}/phases"], list(node.output[:1]),
+                                      name=f"{node.name}/interleave", blocksize=2, mode="DCR"))
+        rewritten += 1
+    if rewritten:
+        del graph.node[:]
+        graph.node.extend(nodes)
+        used = {i for n in graph.node for i in n.input}
+        kept = [init for init in graph.initializer if init.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+    return rewritten
 
 
 def _name_nodes(model) -> None:
@@ -128,6 +185,7 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[
         except Exception:  # noqa: BLE001 - some graphs defeat symbolic shape inference: ONNX's own then
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         model = onnx.load(str(prepared))
+        split = split_transposed_convolutions(model)
         _name_nodes(model)
         kept = keep_float_nodes(model) + [n for n in extra_keep_float]
         op_type = {node.name: node.op_type for node in model.graph.node}
@@ -162,7 +220,7 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[
         if (node.input[1] in from_dq if node.op_type in WEIGHTED_OP_TYPES and len(node.input) > 1
                 else any(i in from_dq for i in node.input) and any(o in to_q for o in node.output)):
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return QuantizationReport(list(op_types), counts, kept_quantizable, len(feeds))
+    return QuantizationReport(list(op_types), counts, kept_quantizable, len(feeds), split_deconvolutions=split)
 
 
 def precision_of(metadata: Mapping[str, str]) -> str:

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from hand_object_pose.export.onnx import export_onnx, ort_session
-from hand_object_pose.export.quantize import keep_float_nodes, output_drift, precision_of, quantize_int8
+from hand_object_pose.export.quantize import (keep_float_nodes, output_drift, precision_of, quantize_int8,
+                                              split_transposed_convolutions)
 from hand_object_pose.inference.config import EstimatorConfig
 from hand_object_pose.inference.estimator import Estimator
 from hand_object_pose.tools import export_onnx as export_cli
@@ -71,6 +72,23 @@ def test_quantize_int8_small_graph(picker):
     assert precision_of({m.key: m.value for m in int8.metadata_props}) == "int8"
     drift = output_drift(path, folder / "picker.int8.onnx", feeds)
     assert drift["peak"]["differing"] == 0.0 and drift["out"]["relative"] < 0.05
+
+
+def test_split_transposed_convolutions_is_exact(tmp_path):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 6, 4, 2, 1), torch.nn.ReLU(),
+                                 torch.nn.ConvTranspose2d(6, 4, 4, 2, 1, bias=False)).eval()
+    path = export_onnx(module, (torch.rand(1, 8, 5, 7),), tmp_path / "deconv.onnx", ("x",), ("y",))
+    model = onnx.load(str(path))
+    assert split_transposed_convolutions(model) == 2
+    onnx.checker.check_model(model)
+    assert {n.op_type for n in model.graph.node} == {"Conv", "Concat", "DepthToSpace", "Relu"}
+    onnx.save(model, str(tmp_path / "split.onnx"))
+    x = np.random.default_rng(0).random((2, 8, 5, 7), dtype=np.float32)
+    ref = ort_session(path).run(None, {"x": x})[0]
+    got = ort_session(tmp_path / "split.onnx").run(None, {"x": x})[0]
+    assert got.shape == ref.shape == (2, 4, 20, 28)
+    assert np.abs(got - ref).max() <= 1e-6 * np.abs(ref).max()
 
 
 @pytest.fixture(scope="module")
