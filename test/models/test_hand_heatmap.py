@@ -1,0 +1,171 @@
+"""hand_heatmap: readout, targets, symmetry canonicalisation, loss, ONNX export, adapter and the Estimator's
+per-hand path (issue 17)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hand_object_pose.export.check import check_export
+from hand_object_pose.export.preset_export import ExportRequest, export_preset
+from hand_object_pose.inference.adapters import make_adapter
+from hand_object_pose.inference.adapters.hand_heatmap import object_model_points, solve_object_pose
+from hand_object_pose.models.hand_heatmap import PRESETS, HandHeatmapNet, soft_argmax
+from hand_object_pose.models.hand_heatmap.config import NUM_POINTS
+from hand_object_pose.models.registry import get_family, get_preset
+from hand_object_pose.training.tasks.hand_heatmap import HAND, canonical_rotation, collate_examples, heatmap_loss, \
+    heatmap_targets, make_example, mirror_affine
+
+PRESET = "hand_heatmap_r18h"
+CONFIG = PRESETS[PRESET]
+
+
+def _rot(axis, angle):
+    a = np.asarray(axis, float) / np.linalg.norm(axis)
+    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
+
+
+def test_preset_is_registered_with_half_width_resnet18():
+    family, config = get_preset(PRESET)
+    assert family is get_family("hand_heatmap") and family.per_hand_crops
+    model = family.build(config)
+    assert model.backbone.conv1.out_channels == 32 and model.backbone.out_channels == 256
+    assert 3.8e6 < sum(p.numel() for p in model.parameters()) < 4.0e6
+    logits, depth, presence, object_class = model(torch.rand(2, 3, 128, 128))
+    assert logits.shape == depth.shape == (2, NUM_POINTS, 32, 32)
+    assert presence.shape == (2, 3) and object_class.shape == (2, len(config.object_ids))
+
+
+def test_soft_argmax_of_a_peak_is_its_cell_centre_in_crop_pixels():
+    logits = torch.full((1, 1, 32, 32), -50.0)
+    logits[0, 0, 7, 20] = 50.0                      # row 7 (v), column 20 (u)
+    depth = torch.zeros(1, 1, 32, 32)
+    depth[0, 0, 7, 20] = 0.03
+    uv, rel, conf = soft_argmax(logits, depth, 128)
+    assert uv[0, 0].tolist() == pytest.approx([20 * 4 + 1.5, 7 * 4 + 1.5])
+    assert float(rel[0, 0]) == pytest.approx(0.03) and float(conf[0, 0]) == pytest.approx(1.0)
+
+
+def test_heatmap_target_is_a_normalised_gaussian_whose_readout_is_the_point():
+    uv = torch.tensor([[[50.3, 77.9], [-40.0, 10.0]]])
+    target, inside, cell = heatmap_targets(uv, 128, 32)
+    assert inside.tolist() == [[True, False]]
+    assert float(target[0, 0].sum()) == pytest.approx(1.0)
+    back, _, _ = soft_argmax(torch.log(target[:, :1].reshape(1, 1, 32, 32)), torch.zeros(1, 1, 32, 32), 128)
+    assert back[0, 0].tolist() == pytest.approx([50.3, 77.9], abs=0.05)
+    assert int(cell[0, 0]) == round((77.9 + 0.5) / 4 - 0.5) * 32 + round((50.3 + 0.5) / 4 - 0.5)
+
+
+def test_mirroring_a_crop_twice_is_the_identity_and_maps_u_to_s_minus_1_minus_u():
+    m = mirror_affine(128)
+    assert (np.array([10.0, 5.0]) @ m[:, :2].T + m[:, 2]).tolist() == [117.0, 5.0]
+    twice = m[:, :2] @ m[:, :2]
+    assert np.allclose(twice, np.eye(2)) and np.allclose(m[:, :2] @ m[:, 2] + m[:, 2], 0)
+
+
+@pytest.mark.parametrize("symmetry,angle", [({"kind": "continuous", "axis": [0, 0, 1]}, 1.234),
+                                            ({"kind": "discrete", "axis": [0, 0, 1], "order": 2}, math.pi)])
+def test_symmetric_poses_get_one_canonical_rotation(symmetry, angle):
+    r = _rot([0.3, -0.5, 0.8], 0.9)
+    same = r @ _rot([0, 0, 1], angle)             # the object turned about its symmetry axis looks the same
+    a, b = canonical_rotation(r, symmetry), canonical_rotation(same, symmetry)
+    assert np.allclose(a, b, atol=1e-9)
+    assert np.allclose(a[:, 2], r[:, 2])           # the symmetry axis itself is kept
+    assert np.allclose(canonical_rotation(r, {"kind": "none"}), r)
+
+
+def test_pnp_recovers_a_box_pose_from_its_nine_projected_points():
+    K = np.array([[350.0, 0, 128], [0, 350.0, 128], [0, 0, 1]])
+    r, t = _rot([0.2, 1.0, 0.1], 0.7), np.array([0.03, -0.02, 0.45])
+    points = object_model_points("synthetic_box") @ r.T + t
+    uv = points @ K.T
+    pose = solve_object_pose(uv[:, :2] / uv[:, 2:], K, "synthetic_box")
+    assert pose is not None and np.allclose(pose[0], r, atol=1e-6) and np.allclose(pose[1], t, atol=1e-6)
+    assert solve_object_pose(uv[:, :2] / uv[:, 2:], K, "not_a_trained_object") is None
+
+
+def _hand_example(rng=None, mirrored=False):
+    K = np.array([[350.0, 0, 128], [0, 350.0, 128], [0, 0, 1]])
+    g = np.random.default_rng(3)
+    joints = np.array([0.0, 0.0, 0.5]) + g.normal(scale=0.04, size=(21, 3))
+    image = g.integers(0, 255, size=(256, 256, 3), dtype=np.uint8)
+    return make_example(image, K, HAND, joints, mirrored, 128, rng)
+
+
+def test_hand_example_targets_are_the_projected_joints_in_the_crop():
+    e = _hand_example()
+    uv = e.points_cam @ e.K.T
+    uv = uv[:, :2] / uv[:, 2:]
+    assert np.allclose(uv @ e.affine[:, :2].T + e.affine[:, 2], e.uv, atol=1e-4)
+    assert e.rel_depth[0] == 0 and np.allclose(e.rel_depth, e.points_cam[:, 2] - e.points_cam[0, 2], atol=1e-6)
+    assert e.uv.min() >= 0 and e.uv.max() <= 127                   # the x1.25 box holds the hand
+    m = _hand_example(mirrored=True)
+    assert np.allclose(m.uv[:, 0], 127 - e.uv[:, 0], atol=1e-4) and np.allclose(m.uv[:, 1], e.uv[:, 1])
+
+
+def test_loss_is_finite_and_gives_every_trained_part_a_gradient():
+    torch.manual_seed(0)
+    model = HandHeatmapNet(CONFIG)
+    batch = collate_examples([_hand_example(np.random.default_rng(i)) for i in range(2)])
+    losses = heatmap_loss(*model(batch["image"]), batch, 128)
+    assert torch.isfinite(losses["total"]) and set(losses) >= {"heatmap", "depth", "total"}
+    losses["total"].backward()
+    assert model.head.weight.grad.abs().sum() > 0 and model.backbone.conv1.weight.grad.abs().sum() > 0
+
+
+@pytest.fixture(scope="module")
+def random_export(tmp_path_factory):
+    path = tmp_path_factory.mktemp("hand_heatmap") / "hand_heatmap_r18h.onnx"
+    export_preset(ExportRequest(PRESET, path, weight_storage="compact"))
+    return path
+
+
+def test_onnx_export_matches_torch(random_export):
+    family = get_family("hand_heatmap")
+    torch.manual_seed(0)  # export_preset's random weights
+    model = family.build(CONFIG)
+    result = check_export(family, model, random_export, threads=1)
+    assert result.ok, result
+
+
+def test_adapter_unmirrors_a_left_hand_and_reads_each_crop_kind():
+    family, config = get_preset(PRESET)
+    adapter = make_adapter(family, config)
+    uv = np.zeros((1, NUM_POINTS, 2), np.float32)
+    uv[0, :21, 0] = np.arange(21)
+    outputs = {"points_uv": uv, "points_rel_depth": np.zeros((1, NUM_POINTS), np.float32),
+               "points_confidence": np.ones((1, NUM_POINTS), np.float32),
+               "presence": np.array([[0.9, 0.2, 0.7]], np.float32),
+               "object_class": np.eye(len(config.object_ids), dtype=np.float32)[[3]]}
+    right, left = adapter.parse_hand(outputs, "right"), adapter.parse_hand(outputs, "left")
+    assert right.uv_crop[:, 0].tolist() == list(range(21))
+    assert left.uv_crop[:, 0].tolist() == [127.0 - u for u in range(21)]
+    image = np.arange(128 * 128 * 3, dtype=np.uint8).reshape(128, 128, 3)
+    assert np.array_equal(adapter.preprocess_hand(image, "left")["image"][0, :, :, 0],
+                          adapter.preprocess_hand(image, "right")["image"][0, :, :, -1])
+    coarse = adapter.parse(outputs)
+    assert [(h.side, round(h.presence, 2)) for h in coarse.hands] == [("right", 0.9), ("left", 0.2)]
+    obj = adapter.parse_object(outputs, whole_frame=True)
+    assert obj.object_id == config.object_ids[3] and obj.presence == pytest.approx(0.7)
+
+
+def test_estimator_runs_one_crop_per_hand_on_the_export(random_export):
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+
+    estimator = Estimator(EstimatorConfig(model=PRESET, model_path=str(random_export), warmup_runs=0, threads=1))
+    assert estimator.per_hand_crops
+    image = np.random.default_rng(0).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
+    boxes = {"right": np.array([40.0, 60, 70, 80]), "left": np.array([200.0, 50, 60, 60])}
+    result = estimator.estimate(image, K, hand_rois=boxes)
+    assert [h.side for h in result.hands] == ["right", "left"]
+    for hand in result.hands:                      # each hand's keypoints come from its own crop
+        box = hand.crop_box
+        assert np.all(hand.joints_uv >= box[:2] - 1) and np.all(hand.joints_uv <= box[:2] + box[2:] + 1)
+        assert hand.joints_xyz.shape == (21, 3) and np.all(hand.joints_xyz[:, 2] > 0)
+    estimator.reset_tracking()
+    coarse = estimator.estimate(image, K)          # no boxes: the coarse whole-frame pass decides
+    assert coarse.crop_source == "full_frame" and "coarse_pass" in coarse.timings_ms
