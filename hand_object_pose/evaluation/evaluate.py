@@ -100,6 +100,9 @@ def estimator_config(args):
     configuration) with --model / --model-path / --backend on top when given, else those flags alone. The
     ground-truth crop (`--crop gt`) sets crop_source "roi"; `--crop pipeline` keeps the file's (default
     "auto")."""
+    from hand_object_pose.export.cache import resolve_model_path
+    from hand_object_pose.export.preset_export import ExportError
+    from hand_object_pose.inference.catalogue import ObjectCatalogue
     from hand_object_pose.inference.config import EstimatorConfig
     from hand_object_pose.inference.params_file import load_estimator_config, load_node_parameters
 
@@ -109,13 +112,14 @@ def estimator_config(args):
         given["crop_source"] = "roi"
     if args.params_file:
         if Path(args.params_file).is_file():
+            # A weights file as model_path: exported once into the same cache as the node's (export.cache).
             values = {**load_node_parameters(args.params_file), **given}
-            path, backend = values.get("model_path", ""), values.get("backend", "onnxruntime")
-            if backend == "onnxruntime" and path and not str(path).endswith(".onnx"):
-                # The node exports a weights file to ONNX at start (ros/model_source.py); evaluation does not.
-                raise ValueError(f"{args.params_file}: model_path {path!r} is a weights file, which the node "
-                                 "exports to ONNX when it starts; evaluate it with --backend torch, or export it "
-                                 "(python -m hand_object_pose.tools.export_onnx) and pass --model-path OUT.onnx")
+            try:
+                resolved = resolve_model_path(values, args.model_cache_dir, ObjectCatalogue.template_paths_of, print)
+            except ExportError as exc:
+                raise ValueError(f"{args.params_file}: model_path {values.get('model_path')!r}: {exc}") from None
+            if resolved != values.get("model_path", ""):
+                given["model_path"] = resolved
         return load_estimator_config(args.params_file, **given)
     given.setdefault("crop_source", "auto")
     return EstimatorConfig(**{"backend": "onnxruntime", "model_path": "", **given}).validate()
@@ -131,6 +135,9 @@ def main(argv=None) -> int:
                         help="the pose node's parameter YAML (e.g. config/kpt_h2o3d_3d.yaml): the estimator is "
                              "configured exactly as the node would be; --model, --model-path and --backend "
                              "override the file's values")
+    parser.add_argument("--model-cache-dir", default="~/.cache/hand_object_pose/onnx",
+                        help="where a weights-file model_path (onnxruntime) is exported once and reused, as the "
+                             "node's model_cache_dir")
     parser.add_argument("--model", help="model preset, e.g. kpt_h2o3d_3d (not with --mean-pose-baseline)")
     parser.add_argument("--model-path", default=None, help=".onnx (onnxruntime) or checkpoint (torch)")
     parser.add_argument("--backend", default=None, choices=("onnxruntime", "torch"),

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+from hand_object_pose.models.registry import get_preset
 from hand_object_pose.models.weights_file import sha256_of
 
 from .preset_export import ExportError, ExportRequest, export_preset, read_record
@@ -92,3 +93,26 @@ def onnx_for_weights(weights_path: str | Path, preset: str, cache_dir: str | os.
     say(f"export cached: {entry} (ONNX Runtime matches torch, worst relative error "
         f"{outcome.check.worst_relative:.1e})")
     return entry
+
+
+def resolve_model_path(values: dict, cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
+                       templates_of_catalogue: Callable[[str], Sequence[str]] = lambda path: (),
+                       say: Callable[[str], None] = LOG.info) -> str:
+    """The .onnx path an Estimator loads for configuration `values` (`model`, `backend`, `model_path`,
+    `mano_path`, `object_catalogue`: the node's parameters): unchanged unless ONNX Runtime is asked to run a
+    weights file, which is then exported once into `cache_dir` (`onnx_for_weights`).
+
+    `templates_of_catalogue(catalogue path)`: the template files of the catalogue's templated entries in
+    catalogue order (families built around object templates bake them into the export).
+    Raises ExportError (one line) for a weights file of another family or preset, or a corrupt one.
+    """
+    path = values.get("model_path", "")
+    if values.get("backend", "onnxruntime") != "onnxruntime" or not path or not is_weights_file(path):
+        return path
+    try:
+        family, _ = get_preset(values["model"])
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+    catalogue = values.get("object_catalogue", "")
+    templates = tuple(templates_of_catalogue(catalogue)) if family.uses_object_templates and catalogue else ()
+    return str(onnx_for_weights(path, values["model"], cache_dir, values.get("mano_path", ""), templates, say))

@@ -83,6 +83,15 @@ class ObjectCatalogue:
         """Ids of the entries that name a template, in file order (the order a DMA model is built with)."""
         return tuple(i for i in self.ids if self._entries[i].template_path)
 
+    def template_paths(self) -> tuple:
+        """The template files of `template_ids`, in the same order."""
+        return tuple(self._entries[i].template_path for i in self.template_ids)
+
+    @classmethod
+    def template_paths_of(cls, path: str | Path) -> tuple:
+        """`template_paths()` of the catalogue file at `path`."""
+        return cls.load(path).template_paths()
+
     def load_templates(self) -> dict:
         """{id: geometry.object_template.ObjectTemplate} for the entries with a template, in file order.
 

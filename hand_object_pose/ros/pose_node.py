@@ -33,7 +33,10 @@ from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image, RegionOfInterest
 from visualization_msgs.msg import MarkerArray
 
+from hand_object_pose.export.cache import resolve_model_path
+from hand_object_pose.geometry.hand_model_files import hand_model_file
 from hand_object_pose.export.preset_export import ExportError
+from hand_object_pose.inference.catalogue import ObjectCatalogue
 from hand_object_pose.inference.estimator import Estimator, InvalidInputError
 from hand_object_pose.msg import HandObjectPoses, StageTiming
 from hand_object_pose.ros.conversions import ObjectInfo, estimate_to_msg, known_objects, object_infos
@@ -43,7 +46,6 @@ from hand_object_pose.ros.frame_slot import LatestFrameSlot
 from hand_object_pose.ros.image_codec import ImageError, array_to_image_fields, depth_to_metres, image_to_rgb
 from hand_object_pose.ros.inputs import camera_intrinsics, clip_roi, stamp_ns
 from hand_object_pose.ros.markers import MarkerBuilder
-from hand_object_pose.ros.model_source import resolve_model_path
 from hand_object_pose.ros.overlay import draw_overlay
 from hand_object_pose.ros.parameters import ParameterError, check_command_line_overrides, declare_and_read
 from hand_object_pose.ros.tf_output import TfOutput, estimate_transforms, frame_id_problem
@@ -90,7 +92,8 @@ class PoseNode(Node):
     def _model_path_for(self, values: dict, settings) -> str:
         """A weights-file model_path becomes its cached ONNX export (exported now on the first start)."""
         try:
-            return resolve_model_path(values, settings.model_cache_dir, self.get_logger().info)
+            return resolve_model_path(values, settings.model_cache_dir, ObjectCatalogue.template_paths_of,
+                                      self.get_logger().info)
         except (ExportError, ValueError) as exc:
             raise ParameterError(f"parameter model_path={values.get('model_path')!r}: {exc}") from None
 
@@ -373,8 +376,7 @@ def _stand_in_if_mano_missing(node: PoseNode) -> None:
     """MANO files are licensed and may be absent: fall back to the licence-free stand-in with a warning."""
     config = node.estimator_config
     path = config.mano_path
-    if path and not (os.path.isfile(os.path.join(path, "MANO_RIGHT.npz"))
-                     and os.path.isfile(os.path.join(path, "MANO_LEFT.npz"))):
+    if path and not all(hand_model_file(side, path).is_mano for side in ("right", "left")):
         node.get_logger().warning(
             f"mano_path {path!r} does not hold MANO_RIGHT.npz and MANO_LEFT.npz; using the licence-free stand-in "
             "hand (NOT MANO: meshes are approximate). Convert the official MANO pkl files to get MANO meshes.")

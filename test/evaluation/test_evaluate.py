@@ -207,13 +207,28 @@ def test_cli_runs_the_configuration_of_a_node_params_file(synthetic_split, tmp_p
                  "--split", "test", "--out", str(out)]) == 2
 
 
-def test_cli_says_how_to_evaluate_a_weights_file_the_node_would_export(synthetic_split, tmp_path, capsys):
-    from hand_object_pose.evaluation.evaluate import main
+def test_cli_exports_a_weights_file_of_the_params_file_as_the_node_does(synthetic_split, tmp_path, capsys):
+    """model_path naming a training checkpoint under onnxruntime: exported once into --model-cache-dir (the
+    node's export cache) and evaluated; a missing file is one error line."""
+    import torch
 
+    from hand_object_pose.evaluation.evaluate import main
+    from hand_object_pose.models.registry import build_model
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "latest.pt"
+    torch.save({"model": build_model("kpt_h2o3d_3d_lite").state_dict(), "task": "kpt", "step": 7}, checkpoint)
     params_file = tmp_path / "node.yaml"
     params_file.write_text("/**:\n  ros__parameters:\n    model: kpt_h2o3d_3d_lite\n    backend: onnxruntime\n"
-                           "    model_path: runs/kpt/latest.pt\n")
-    assert main(["--params-file", str(params_file), "--dataset", "synthetic", "--root", str(synthetic_split[0]),
-                 "--split", "test", "--out", str(tmp_path / "out")]) == 2
-    error = capsys.readouterr().err
-    assert "model_path 'runs/kpt/latest.pt' is a weights file" in error and "--backend torch" in error
+                           f"    model_path: {checkpoint}\n    threads: 1\n    warmup_runs: 0\n")
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    common = ["--dataset", "synthetic", "--root", str(synthetic_split[0]), "--split", "test", "--limit", "1",
+              "--model-cache-dir", str(cache)]
+    assert main(["--params-file", str(params_file), "--out", str(out), *common]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["backend"].startswith("onnxruntime") and report["counts"]["frames"] == 1
+    assert len(list(cache.glob("kpt_h2o3d_3d_lite-*.onnx"))) == 1
+    assert "export cache miss" in capsys.readouterr().out
+    params_file.write_text(params_file.read_text().replace(str(checkpoint), str(tmp_path / "absent.pt")))
+    assert main(["--params-file", str(params_file), "--out", str(out), *common]) == 2
+    assert "weights file not found" in capsys.readouterr().err

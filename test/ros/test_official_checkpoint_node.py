@@ -45,7 +45,7 @@ def _results_arrive() -> None:
         peer = Peer(session, with_tf=False)
         peer.wait_matched(use_depth=False)
         start = now_ns(peer.node)
-        deadline = time.monotonic() + 90.0
+        deadline = time.monotonic() + 180.0
         k = 0
         while not peer.results and time.monotonic() < deadline:
             peer.send(start + k * 50_000_000, depth_mm=None)
@@ -80,27 +80,22 @@ def test_official_checkpoint_is_exported_once_and_the_cache_reused(tmp_path, off
     assert sorted(p.name for p in cache.iterdir()) == entries
 
 
-def test_a_checkpoint_of_another_preset_stops_the_node_with_one_line(tmp_path, official_file):
-    params = _params(tmp_path / "wrong", official_file, tmp_path / "cache", model="kpt_h2o3d_3d")
-    node = NodeProcess(params, env_without_tf2_fixture())
-    node.proc.wait(timeout=300)
-    assert node.stop() == 2, node.output
-    errors = [line for line in node.lines if line.startswith("hand_object_pose: error:")]
-    assert len(errors) == 1 and "does not fit preset 'kpt_h2o3d_3d'" in errors[0], node.output
-    assert "missing" in errors[0] and "Traceback" not in node.output, node.output
-
-
-def test_an_unwritable_cache_directory_falls_back_to_a_temporary_one(tmp_path, official_file):
+def test_another_preset_stops_the_node_with_one_line_and_an_unwritable_cache_falls_back(tmp_path, official_file):
+    """Both in one start (each export costs a minute): the cache directory cannot be created, so a temporary one
+    is used with a warning; then the checkpoint does not fit the preset, and the node stops with one line."""
     if os.geteuid() == 0:
-        locked = tmp_path / "a_file_not_a_directory"  # root writes anywhere: a path below a file cannot exist
-        locked.write_text("x")
-        cache = locked / "cache"
+        blocker = tmp_path / "a_file_not_a_directory"  # root writes anywhere: a path below a file cannot exist
+        blocker.write_text("x")
+        cache = blocker / "cache"
     else:
         cache = tmp_path / "locked"
         cache.mkdir(mode=0o500)
-    node = NodeProcess(_params(tmp_path / "fallback", official_file, cache), env_without_tf2_fixture())
-    try:
-        node.wait_ready(timeout=300.0)
-    finally:
-        assert node.stop() == 0, node.output
-    assert node.count("is not writable") == 1 and node.count("export cached:") == 1, node.output
+    node = NodeProcess(_params(tmp_path / "wrong", official_file, cache, model="kpt_h2o3d_3d"),
+                       env_without_tf2_fixture())
+    node.proc.wait(timeout=300)
+    assert node.stop() == 2, node.output
+    assert node.count("is not writable") == 1, node.output
+    errors = [line for line in node.lines if line.startswith("hand_object_pose: error:")]
+    assert len(errors) == 1 and "does not fit preset 'kpt_h2o3d_3d'" in errors[0], node.output
+    assert "first missing tensor" in errors[0] and "first unexpected" in errors[0], node.output
+    assert "Traceback" not in node.output, node.output
