@@ -72,11 +72,17 @@ def test_estimate_end_to_end_onnxruntime(estimator):
     parts = sum(v for k, v in first.timings_ms.items() if k != "total")
     assert 0 < parts <= first.timings_ms["total"] + 1e-6
 
-    # Second frame: tracking from the first frame's keypoints, no coarse pass.
+    # Second frame: tracking from the first frame's keypoints, no coarse pass -- unless the box around
+    # them has its centre off the image (this small random network puts them above it): then the track is
+    # dropped and a coarse pass finds the hands again, so a crop cannot drift off the image (issue 15).
     second = estimator.estimate(image, CAMERA, stamp_s=10.033)
-    assert "coarse_pass" not in second.timings_ms and second.crop_source == "tracking"
     expected_box = box_around_keypoints([h.joints_uv for h in first.hands], 1.25, 48.0)
-    np.testing.assert_allclose(second.hands[0].crop_box, expected_box)
+    centre = expected_box[:2] + expected_box[2:] / 2
+    if 0 <= centre[0] <= image.shape[1] and 0 <= centre[1] <= image.shape[0]:
+        assert "coarse_pass" not in second.timings_ms and second.crop_source == "tracking"
+        np.testing.assert_allclose(second.hands[0].crop_box, expected_box)
+    else:
+        assert "coarse_pass" in second.timings_ms and second.crop_source == "tracking"
 
     # The keypoints are the network's crop keypoints mapped back into the full image.
     box = second.hands[0].crop_box
