@@ -134,6 +134,7 @@ class HandObjectAccumulator:
         if self.object_errors:
             keys = self.object_errors[0].keys()
             out["objects"] = {k: float(np.mean([e[k] for e in self.object_errors if k in e])) for k in keys}
+            out["objects_median"] = {k: float(np.median([e[k] for e in self.object_errors if k in e])) for k in keys}
             out["counts"]["objects"] = len(self.object_errors)
         if self.objects_missed:
             out["counts"]["objects_missed"] = self.objects_missed

@@ -8,8 +8,9 @@
 2. evaluates the export on the held-out synthetic split DATA/TEST_SPLIT through the shared inference
    pipeline (ground-truth crop, the papers' protocol, and the pipeline's own crop), and the mean-pose
    baseline of DATA/BASELINE_SPLIT on the same frames;
-3. writes OUT/metadata.json: preset, input size, joint order, training data and schedule, the
-   metrics beside the baseline's, the date. `make demo` and the launch file use OUT's model.
+3. times the network alone with ONNX Runtime (`--threads`, default 2) on one input, median of 50 runs;
+4. writes OUT/metadata.json: preset, input size, joint order, training data and schedule, the
+   metrics beside the baseline's, the network time, the date. `make demo` and the launch file use OUT's model.
 
 The held-out split must come from other generator seeds than the training split (the command refuses
 a test split whose seed equals the training split's).
@@ -37,7 +38,40 @@ def _headline(summary: dict) -> dict:
             "mrrpe_mm": summary.get("mrrpe_mm"),
             "hand_presence_accuracy": summary.get("hand_presence_accuracy"),
             "object": summary.get("objects"),
+            "object_median": summary.get("objects_median"),
             "counts": summary.get("counts")}
+
+
+def _training_splits(experiment, data: Path, train_split: str) -> list[Path]:
+    """The training folders: the config's dataset.train roots (or root) when they exist, else DATA/TRAIN_SPLIT."""
+    spec = experiment.dataset.get("train", {})
+    roots = [Path(r) for r in (spec.get("roots") or ([spec["root"]] if spec.get("root") else []))]
+    return roots if roots and all((r / "meta.json").is_file() for r in roots) else [data / train_split]
+
+
+def network_time_ms(onnx_path: Path, threads: int, runs: int = 50) -> dict:
+    """Median and 90th percentile (ms) of ONNX Runtime running the network alone on one random input."""
+    import time
+
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    shape = [1 if not isinstance(d, int) else d for d in inp.shape]
+    feed = {inp.name: np.random.default_rng(0).random(shape, dtype=np.float32)}
+    for _ in range(5):
+        session.run(None, feed)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - start) * 1e3)
+    return {"threads": threads, "runs": runs, "median_ms": float(np.median(times)),
+            "p90_ms": float(np.percentile(times, 90))}
 
 
 def main(argv=None) -> int:
@@ -58,13 +92,16 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-split", default="train", help="split whose mean labels are the baseline")
     parser.add_argument("--out", default="models/default")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N test frames")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads of the network timing")
     args = parser.parse_args(argv)
 
     experiment = load_experiment(args.train_config)
     data = Path(args.data)
-    train_seed, test_seed = _seed_of(data / args.train_split), _seed_of(data / args.test_split)
-    if train_seed == test_seed:
-        print(f"package_default_model: the test split {args.test_split} has the training seed {train_seed}: "
+    train_roots = _training_splits(experiment, data, args.train_split)
+    train_seeds = [_seed_of(root) for root in train_roots]
+    test_seed = _seed_of(data / args.test_split)
+    if test_seed in train_seeds:
+        print(f"package_default_model: the test split {args.test_split} has a training seed ({test_seed}): "
               "render the held-out set with another --seed", file=sys.stderr)
         return 2
     out = Path(args.out)
@@ -86,6 +123,7 @@ def main(argv=None) -> int:
                                                                            independent_frames=True))
     baseline = MeanPoseBaseline.fit(SyntheticDataset(data, args.baseline_split))
     metrics["mean_pose_baseline"] = _headline(evaluate_dataset(baseline, test, args.limit))
+    timing = network_time_ms(onnx_path, args.threads)
 
     run_info = export_record["weights"]
     metadata = {
@@ -97,8 +135,9 @@ def main(argv=None) -> int:
         "outputs": export_record["onnx"]["outputs"],
         "weight_storage": export_record.get("weight_storage"),
         "training": {
-            "data": f"synthetic (stand-in hands, NOT MANO; procedural objects): {len(SyntheticDataset(data, args.train_split))} "
-                    f"frames rendered with seed {train_seed}",
+            "data": "synthetic (stand-in hands, NOT MANO; procedural objects): " + ", ".join(
+                f"{len(SyntheticDataset(root))} frames rendered with seed {seed} ({root})"
+                for root, seed in zip(train_roots, train_seeds)),
             "config": yaml.safe_load(Path(args.train_config).read_text()),
             "epochs_done": run_info.get("epoch"), "steps": run_info.get("step"),
             "checkpoint_sha256": run_info.get("sha256"),
@@ -111,14 +150,18 @@ def main(argv=None) -> int:
                         "model_pipeline_crop: the pipeline's own crop (coarse pass + tracking reset per frame)",
             **metrics,
         },
+        "network_time": {**timing, "note": "the network alone on one input (ONNX Runtime, CPU), measured on the "
+                                           "packaging machine; a frame may run it on several crops"},
         "date": datetime.date.today().isoformat(),
     }
     path = out / "metadata.json"
     path.write_text(json.dumps(metadata, indent=2) + "\n")
     print(f"wrote {path}")
+    print(f"network alone: median {timing['median_ms']:.1f} ms, p90 {timing['p90_ms']:.1f} ms "
+          f"({timing['threads']} threads)")
     for name, numbers in metrics.items():
         print(f"{name}: MPJPE {numbers['mpjpe_mm']}, MRRPE {numbers['mrrpe_mm']}, presence "
-              f"{numbers['hand_presence_accuracy']}, object {numbers['object']}")
+              f"{numbers['hand_presence_accuracy']}, object median {numbers['object_median']}, counts {numbers['counts']}")
     return 0
 
 
