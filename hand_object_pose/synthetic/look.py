@@ -183,6 +183,31 @@ def hemisphere_tint(normals: np.ndarray, sky: np.ndarray, ground: np.ndarray) ->
     return ground + (sky - ground) * (0.5 + 0.5 * up)
 
 
+def ambient_occlusion(points: np.ndarray, normals: np.ndarray, occluders: np.ndarray,
+                      radius_m: float = 0.025) -> np.ndarray:
+    """(V,) share in [0, 1] of the hemisphere above each point (V, 3) (unit `normals` (V, 3)) that
+    nearby surface points `occluders` (M, 3) (metres, any frame shared with `points`) fill: the mean
+    cosine towards occluders closer than `radius_m`, 0 on convex or open surface, towards 1 deep
+    between fingers, under curled fingers and where a hand touches an object."""
+    points = np.asarray(points, np.float32)
+    normals = np.asarray(normals, np.float32)
+    occluders = np.asarray(occluders, np.float32)
+    lo, hi = points.min(axis=0) - radius_m, points.max(axis=0) + radius_m
+    occluders = occluders[np.all((occluders > lo) & (occluders < hi), axis=1)]
+    # Squared distances per coordinate (tiny matrix products are slow through BLAS threads); the
+    # rest only on the pairs within the radius.
+    dist2 = np.zeros((len(points), len(occluders)), np.float32)
+    for k in range(3):
+        dist2 += (points[:, k, None] - occluders[None, :, k]) ** 2
+    i, j = np.nonzero((dist2 < radius_m ** 2) & (dist2 > (0.15 * radius_m) ** 2))
+    dist = np.sqrt(dist2[i, j])
+    cos = np.einsum("pk,pk->p", normals[i], occluders[j] - points[i]) / dist
+    weight = 1 - dist / radius_m
+    total = np.bincount(i, weights=weight, minlength=len(points))
+    ao = np.bincount(i, weights=np.clip(cos, 0, 1) * weight, minlength=len(points)) / (total + 1e-6)
+    return np.clip(2.0 * ao, 0, 1)
+
+
 def sample_camera(rng: np.random.Generator) -> dict:
     """Camera effects of one frame (see `apply_camera`)."""
     return {

@@ -53,11 +53,15 @@ class SceneConfig:
     # Realism (issue 14). Hands are shown as people hold them in front of a camera: the forearm
     # leaves the image (or ends in a sleeve), fingers point away from it, palm, back or side towards
     # the camera; a share `p_hard_view` keeps a uniformly random orientation (hard cases).
-    p_hard_view: float = 0.12
-    view_prior: tuple[float, float, float] = (0.45, 0.35, 0.2)   # palm / back / side towards the camera
+    p_hard_view: float = 0.08
+    view_prior: tuple[float, float, float] = (0.45, 0.4, 0.15)   # palm / back / side towards the camera
     forearm: bool = True
     p_sleeve: float = 0.55
+    arm_from: tuple[float, float, float] = (0.75, 0.22, 0.03)    # forearm enters from the bottom / a side / the top
+    arm_tilt_max: float = 0.45                  # radians the forearm leans towards the camera, at most
     p_object_upright: float = 0.7               # a held object's axis along the palm's width (power grasp)
+    held_back_share: float = 0.75               # a holding hand shows the camera its back, else its side
+    grasp_curl: tuple[float, float] = (0.7, 1.0)  # finger curl a holding hand aims for (radians, before contact)
 
     def __post_init__(self):
         width, height = self.image_size
@@ -138,16 +142,18 @@ def _arm_direction(rng: np.random.Generator, fingers: np.ndarray) -> np.ndarray:
     return _unit(arm)
 
 
-def _presented_hand(rng: np.random.Generator, cfg: "SceneConfig", grasp: bool = False
+def _presented_hand(rng: np.random.Generator, cfg: "SceneConfig", grasp: bool = False, lateral: float = 0.0
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fingers, palm normal, forearm direction): unit vectors in the camera frame for a hand shown to
     the camera the way people hold one up or use one.
 
-    The forearm reaches in from the bottom of the image (60 %), a side (35 %) or the top, leaning
-    towards the camera; the fingers point away from it (with a wrist bend); the palm (p = view_prior[0]),
+    The forearm reaches in from the bottom of the image, a side or the top (`arm_from`), leaning
+    towards the camera by up to `arm_tilt_max`; the fingers point away from it, the wrist taking back
+    most of the lean and adding a small bend; the palm (p = view_prior[0]),
     back or side faces the camera. A share `p_hard_view` is a uniformly random orientation instead.
     With `grasp` the palm must face away from the camera or sideways (the held object sits in front of
-    the palm, and the hand may not hide behind it)."""
+    the palm, and the hand may not hide behind it). `lateral` (-1 left, +1 right, 0 either): the side
+    of the image the hand is on; its forearm then comes from below towards that side or from that side."""
     for _ in range(20):
         if rng.random() < cfg.p_hard_view:
             R = _random_rotation(rng)
@@ -155,16 +161,21 @@ def _presented_hand(rng: np.random.Generator, cfg: "SceneConfig", grasp: bool = 
             arm = _arm_direction(rng, fingers)
         else:
             u = rng.random()
-            phi = (rng.normal(0, 0.5) if u < 0.6 else
-                   rng.choice([-1, 1]) * rng.uniform(1.0, 1.9) if u < 0.95 else np.pi + rng.normal(0, 0.5))
-            tilt = rng.uniform(0.0, 0.45)  # radians towards the camera
+            side = lateral if lateral and rng.random() < 0.85 else rng.choice([-1, 1])
+            # phi: angle of the arm (wrist -> elbow) in the image from straight down, towards +x.
+            bottom, from_side, _ = cfg.arm_from
+            phi = (rng.normal(0.45 * lateral, 0.45) if u < bottom else
+                   side * rng.uniform(1.0, 1.9) if u < bottom + from_side else np.pi + rng.normal(0, 0.5))
+            tilt = rng.uniform(0.0, cfg.arm_tilt_max)  # radians towards the camera
             arm = np.array([np.sin(phi) * np.cos(tilt), np.cos(phi) * np.cos(tilt), -np.sin(tilt)])
-            fingers = _unit(-arm + rng.normal(0, 0.2, 3))
+            # The wrist bends back most of the arm's lean, so the hand faces the camera more squarely
+            # than the forearm does (as when one holds a hand up to a camera).
+            fingers = _unit(-arm * [1.0, 1.0, rng.uniform(0.0, 0.5)] + rng.normal(0, [0.2, 0.2, 0.1]))
             towards = np.array([0.0, 0.0, -1.0])
             n0 = _unit(towards - towards @ fingers * fingers)
             palm, back, _ = cfg.view_prior
-            if grasp:  # held: back or side of the hand towards the camera
-                palm, back = 0.0, back / (back + cfg.view_prior[2])
+            if grasp:  # held: mostly the back of the hand towards the camera, else its side
+                palm, back = 0.0, cfg.held_back_share
             v = rng.random()
             psi = (rng.normal(0, 0.35) if v < palm else np.pi + rng.normal(0, 0.35) if v < palm + back
                    else rng.choice([-1, 1]) * rng.uniform(1.0, 1.7))
@@ -237,7 +248,7 @@ def _crease_weights(layer: ManoLayer) -> np.ndarray:
             near = np.isin(weights.argmax(axis=1), [joint, parent]) & (np.linalg.norm(rel, axis=1) < 0.02)
             band = np.exp(-((rel @ bone) / 0.0025) ** 2)
             palmar = np.clip(0.5 + 0.5 * (rel @ pad) / (np.linalg.norm(rel, axis=1) + 1e-9), 0, 1)
-            crease = np.maximum(crease, near * band * (0.35 + 0.65 * palmar))
+            crease = np.maximum(crease, near * band * (0.15 + 0.85 * palmar ** 2))
     return crease
 
 
@@ -338,13 +349,17 @@ class SceneGenerator:
         R_obj = None
         skin = looks.skin_albedo(rng)
         approach = None
+        # Which side of the image each hand is on: a camera facing the person sees the right hand on
+        # its left; a camera looking over the person's shoulder (or worn) sees it on its right.
+        facing = rng.random() < 0.6
+        lateral = {"right": -1.0 if facing else 1.0, "left": 1.0 if facing else -1.0}
         for k, side in enumerate(sides):
             grasping = obj is not None and (k == 0 or rng.random() < cfg.p_both_grasp)
             if grasping:
                 if k == 0:
                     # Shown to the camera while held: back or side of the hand towards the camera,
                     # never from behind the object (the hand would be hidden).
-                    fingers, normal, arm = _presented_hand(rng, cfg, grasp=True)
+                    fingers, normal, arm = _presented_hand(rng, cfg, grasp=True, lateral=lateral[side])
                     approach = -normal
                     rotation = _hand_rotation(normal, rng, fingers)
                     R_obj = _held_object_rotation(rng, rotation, cfg.p_object_upright)
@@ -357,7 +372,7 @@ class SceneGenerator:
                     arm = _arm_direction(rng, rotation[:, 1])
                 target = centre + direction * (obj.grasp_radius + 0.02)
                 # Aim for a firm grasp: each digit then stops where it meets the object.
-                style, curl = "grasp", 1.1
+                style, curl = "grasp", rng.uniform(*cfg.grasp_curl)
             elif obj is None and k == 1 and rng.random() < cfg.p_hands_facing:
                 # Two hands interacting: palms towards each other, fingers roughly alike, close enough
                 # to overlap in the image.
@@ -370,11 +385,16 @@ class SceneGenerator:
                 target = palm + normal * rng.uniform(0.04, 0.09) + rng.normal(0, 0.02, 3)
                 style, curl = None, 0.7
             else:
-                fingers, normal, arm = _presented_hand(rng, cfg)
+                fingers, normal, arm = _presented_hand(rng, cfg, lateral=lateral[side] if len(sides) > 1 else 0.0)
                 rotation = _hand_rotation(normal, rng, fingers)
-                beside = (-1) ** k * rng.uniform(0.08, 0.16) if obj is not None or k > 0 else 0.0
-                target = (centre + rng.normal(0, 0.04, 3) * [1, 1, 0.5] + [beside, 0, 0]
-                          if obj is not None or k > 0 else centre)
+                # Beside the object on the hand's own side, or apart from the other free hand.
+                if obj is not None:
+                    beside = lateral[side] * rng.uniform(0.1, 0.2)
+                elif len(sides) > 1:
+                    beside = lateral[side] * rng.uniform(0.05, 0.13)
+                else:
+                    beside = 0.0
+                target = centre + rng.normal(0, 0.03, 3) * [1, 1, 0.5] + [beside, 0, 0]
                 style, curl = None, 0.7
             if obj is not None and R_obj is None:
                 R_obj = _random_rotation(rng)
@@ -504,7 +524,7 @@ class SceneGenerator:
         nail_tone = skin + rng.uniform(0.4, 0.6) * (np.array([0.95, 0.82, 0.8]) - skin)
         colors = skin + self.palmar[:, None] * (palm_tone - skin)
         colors = colors + self.nail[:, None] * (nail_tone - colors)
-        colors = colors * (1 - rng.uniform(0.12, 0.25) * self.crease[:, None] * np.array([1.0, 1.1, 1.1]))
+        colors = colors * (1 - rng.uniform(0.06, 0.14) * self.crease[:, None] * np.array([1.0, 1.1, 1.1]))
         redness = rng.uniform(0.0, 0.06)
         colors = colors * (1 + redness * self.crease[:, None] * np.array([1.0, -0.5, -0.5]))
         phase = rng.uniform(0, 2 * np.pi, 3)
@@ -542,6 +562,7 @@ class SceneGenerator:
         return {
             "light": light,
             "ambient": rng.uniform(0.3, 0.65),
+            "occlusion": rng.uniform(0.15, 0.35),    # darkening where ambient occlusion is full
             "sky": np.array([1 + warmth, 1.0, 1 - warmth]) * rng.uniform(0.95, 1.15),
             "ground": looks._jitter(rng, [0.8, 0.72, 0.62], 0.1) * rng.uniform(0.65, 0.9),
             "background": looks.background_image(rng, width, height),
@@ -571,6 +592,14 @@ class SceneGenerator:
                 normals = vertex_normals(torch.as_tensor(vertices, dtype=torch.float32),
                                          torch.as_tensor(faces)).numpy()
                 colours = colours * looks.hemisphere_tint(normals, look["sky"], look["ground"])
+                # Ambient occlusion on the hands (between fingers, under curled fingers, at contacts
+                # with the object), against every mesh's vertices (every 3rd).
+                occluders = vertices[::3]
+                for m, start in zip(meshes, offsets):
+                    if m[0] in ("right", "left"):
+                        span = slice(start, start + len(m[1]))
+                        ao = looks.ambient_occlusion(vertices[span], normals[span], occluders)
+                        colours[span] = colours[span] * (1 - look.get("occlusion", 0.6) * ao)[:, None]
             face_label = np.concatenate([np.full(len(m[2]), LABEL_IDS[m[0]], np.uint8) for m in meshes])
             out = self._render_fn(vertices, faces, K, vertex_colors=colours.astype(np.float32),
                                   light_direction=look["light"], ambient=look["ambient"],
