@@ -107,3 +107,23 @@ def test_crop_source_detector_for_a_network_family(frames):
     # Without hands the network is not run and the result is empty.
     empty = estimator.estimate(np.full((480, 640, 3), 100, np.uint8), frame.K)
     assert empty.hands == [] and "inference" not in empty.timings_ms and empty.crop_source == "detector"
+
+
+def test_a_two_hand_network_gets_one_crop_around_both_hands():
+    from hand_object_pose.synthetic.upright_hands import UprightConfig
+
+    estimator = Estimator(EstimatorConfig(model="kpt_h2o3d_3d_lite", backend="torch", allow_random_weights=True,
+                                          crop_source="detector", threads=2, warmup_runs=0,
+                                          presence_threshold=0.0))
+    checked = 0
+    for frame in upright_frames(4, seed=21, config=UprightConfig(p_back=0.0), sides=("right", "left")):
+        estimator.reset_tracking()
+        result = estimator.estimate(frame.rgb, frame.K)
+        if result.detector["hands"] != 2:
+            continue
+        checked += 1
+        box = result.hands[0].crop_box
+        truth = np.concatenate([hand.joints_2d for hand in frame.hands.values()])
+        inside = ((truth >= box[:2]) & (truth <= box[:2] + box[2:])).all(axis=1)
+        assert inside.mean() >= 0.9     # both hands (and the space between them) in the one crop
+    assert checked >= 2
