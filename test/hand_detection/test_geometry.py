@@ -131,3 +131,33 @@ def test_handedness_correction():
     # MediaPipe's "Left" score (its labels assume a mirrored image) is a right hand on an ordinary camera.
     assert handedness_to_right_score(0.9, mirrored=False) == pytest.approx(0.9)
     assert handedness_to_right_score(0.9, mirrored=True) == pytest.approx(0.1)
+
+
+def _upright_hand_in_crop() -> np.ndarray:
+    """(21, 3) landmarks of an upright open hand in 224-px crop coordinates (wrist at the bottom)."""
+    lm = np.zeros((21, 3))
+    lm[0, :2] = (112, 180)
+    for finger, x in enumerate((70, 95, 112, 129, 146)):
+        for k in range(4):
+            lm[1 + 4 * finger + k, :2] = (x, 140 - 18 * k if finger else 165 - 15 * k)
+    return lm
+
+
+@pytest.mark.parametrize("memory,expected", [(10, ["right"] * 6), (1, ["right", "left"] * 3)])
+def test_a_tracked_hand_keeps_its_side(memory, expected):
+    from hand_object_pose.inference.hand_detection import HandDetector, HandDetectorConfig
+
+    anchors = palm_anchors()
+    kps = np.array([[96.0, 120.0], [80, 80], [96, 76], [110, 80], [120, 86], [70, 100], [66, 90]])
+    raw_boxes, raw_scores = _raw_for(anchors, 700, (96, 96), (60, 60), kps)
+    handedness = iter([0.8, 0.4] * 3)   # MediaPipe's "Left" score: a right hand on an ordinary camera
+
+    def landmark_run(feeds):
+        return {"landmarks": _upright_hand_in_crop().reshape(1, 63), "presence": np.array([[0.9]]),
+                "handedness": np.array([[next(handedness)]]), "world_landmarks": np.zeros((1, 63))}
+
+    detector = HandDetector(lambda feeds: {"raw_boxes": raw_boxes[None], "raw_scores": raw_scores[None, :, None]},
+                            landmark_run, HandDetectorConfig(max_hands=1, side_memory=memory))
+    sides = [detector.process(np.zeros((192, 192, 3), np.uint8)).hands[0].side for _ in range(6)]
+    assert sides == expected
+    assert detector.stats.detector_runs == 1   # tracked after the first frame

@@ -12,7 +12,9 @@ Per frame (`HandDetector.process`):
    are merged, keeping the more present one.
 
 Sides come from the network's handedness corrected for the camera (`mirrored`: a selfie-style,
-horizontally flipped image); with two hands of one side, the less confident one takes the other.
+horizontally flipped image), averaged over a tracked hand's last `side_memory` frames so that a
+hand's side (and so its TF frame) does not flicker; with two hands of one side, the less confident
+one takes the other.
 All pixel values are in the full input image. Timings are wall-clock milliseconds.
 """
 from __future__ import annotations
@@ -43,6 +45,7 @@ class HandDetectorConfig:
     duplicate_iou: float = 0.5          # ROIs/hands overlapping more are one hand
     mirrored: bool = False              # the input is a mirrored (selfie) image
     unique_sides: bool = True           # two hands never get the same side
+    side_memory: int = 10               # a tracked hand's side from the mean handedness of its last N frames (1: this frame's)
     verify_files: bool = True           # sha256 of the ONNX files at start-up
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     fp16: bool = False
@@ -58,6 +61,8 @@ class HandDetectorConfig:
         for name in ("min_detection_score", "nms_iou", "min_presence", "duplicate_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.side_memory < 1:
+            raise ValueError(f"side_memory must be >= 1, got {self.side_memory}")
         if self.threads < 0 or self.landmark_threads < 0:
             raise ValueError("threads and landmark_threads must be >= 0")
         if self.redetect_interval < 0 or self.search_interval < 0:
@@ -96,6 +101,8 @@ class HandDetections:
 class _Track:
     roi: HandRoi
     detection_score: float
+    right_score: float = 0.5      # mean probability of a right hand over the track's last frames
+    frames: int = 0               # frames in that mean (at most side_memory)
 
 
 RATE_WINDOW_S = 5.0
@@ -214,8 +221,15 @@ class HandDetector:
         # that the landmark network rejects, or a duplicate of a tracked hand, is no loss).
         self._lost = any(r.presence < cfg.min_presence for r, t in results if any(t is p for p in previous))
         kept = self._drop_duplicates(kept)
-        hands = self._sides([(r, t, any(t is p for p in previous)) for r, t in kept])
-        self._tracks = [_Track(roi_from_landmarks(h.landmarks_px), h.detection_score) for h in hands]
+        found = []
+        for r, t in kept:
+            tracked = any(t is p for p in previous)
+            n = min(t.frames, cfg.side_memory - 1) if tracked else 0
+            mean = (t.right_score * n + r.right_score) / (n + 1)
+            found.append((r, _Track(roi_from_landmarks(r.landmarks_px), t.detection_score, mean, n + 1), tracked))
+        hands = self._sides(found)
+        self._tracks = [track for _, track, _ in found]
+        hands = sorted(hands, key=lambda h: h.side != "right")
         total_ms = 1e3 * (time.perf_counter() - start)
         st = self.stats
         st.frames += 1
@@ -252,8 +266,9 @@ class HandDetector:
         return unique
 
     def _sides(self, found) -> list[DetectedHand]:
-        sides = ["right" if r.right_score >= 0.5 else "left" for r, _, _ in found]
-        scores = [max(r.right_score, 1.0 - r.right_score) for r, _, _ in found]
+        """[(LandmarkResult, next frame's _Track with the side memory, tracked)] -> DetectedHands, same order."""
+        sides = ["right" if t.right_score >= 0.5 else "left" for _, t, _ in found]
+        scores = [max(t.right_score, 1.0 - t.right_score) for _, t, _ in found]
         if self.config.unique_sides and len(found) == 2 and sides[0] == sides[1]:
             weaker = int(np.argmin(scores))
             sides[weaker] = "left" if sides[weaker] == "right" else "right"
@@ -262,4 +277,4 @@ class HandDetector:
                               landmarks_px=r.landmarks_px, depth_px=r.depth_px, world_m=r.world_m, roi=r.roi,
                               tracked=tracked)
                  for (r, t, tracked), side, score in zip(found, sides, scores)]
-        return sorted(hands, key=lambda h: h.side != "right")
+        return hands
