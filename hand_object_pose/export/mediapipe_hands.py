@@ -98,8 +98,8 @@ def download_wheel(directory: str | Path) -> Path:
                "--only-binary=:all:", "-d", str(directory)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise ConversionError(f"pip download of mediapipe=={MEDIAPIPE_VERSION} failed: "
-                              f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")
+        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
+        raise ConversionError(f"pip download of mediapipe=={MEDIAPIPE_VERSION} failed: {reason}")
     wheels = sorted(directory.glob(f"mediapipe-{MEDIAPIPE_VERSION}-*.whl"))
     if not wheels:
         raise ConversionError(f"pip download left no mediapipe-{MEDIAPIPE_VERSION} wheel in {directory}")

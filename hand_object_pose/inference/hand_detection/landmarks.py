@@ -3,7 +3,8 @@
 Network: 224 x 224 RGB in [0, 1] (NHWC) -> "landmarks" (1, 63): 21 x (x, y, z) in crop pixels (z:
 depth relative to the wrist, same scale as x, smaller = nearer the camera), "presence" (1, 1) in
 [0, 1], "handedness" (1, 1) in [0, 1] (MediaPipe labels a hand "Left" when it is > 0.5, a label that
-assumes a mirrored, selfie-style image: on an ordinary camera > 0.5 means a right hand), "world_landmarks" (1, 63): 21 x (x, y, z) metres,
+assumes a mirrored, selfie-style image: on an ordinary camera > 0.5 means a right hand),
+"world_landmarks" (1, 63): 21 x (x, y, z) metres,
 origin near the hand's centre, axes of the crop (x right, y down, z away from the camera).
 Landmarks are in the canonical order (wrist; thumb, index, middle, ring, pinky, base to tip).
 """
@@ -23,7 +24,8 @@ NUM_LANDMARKS = 21
 class LandmarkResult:
     landmarks_px: np.ndarray      # (21, 2) full-image pixels
     depth_px: np.ndarray          # (21,) wrist-relative depth, image-pixel scale (smaller = nearer)
-    world_m: np.ndarray           # (21, 3) metres, image-aligned axes (x right, y down, z forward), origin near the hand centre
+    world_m: np.ndarray           # (21, 3) metres, image-aligned axes (x right, y down, z forward),
+    #                               origin near the hand's centre
     presence: float               # in [0, 1]
     right_score: float            # probability that it is a right hand, given the camera's mirroring
     roi: HandRoi

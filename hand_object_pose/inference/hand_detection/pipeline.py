@@ -40,12 +40,12 @@ class HandDetectorConfig:
     nms_iou: float = 0.3                # weighted NMS overlap
     min_presence: float = 0.5           # landmark network's hand presence to keep (and track) a hand
     tracking: bool = True               # next ROI from this frame's landmarks
-    redetect_interval: int = 0          # run the palm detector at least every N frames while tracking (0: only when needed)
+    redetect_interval: int = 0          # palm detector at least every N frames while tracking (0: when needed)
     search_interval: int = 10           # with fewer than max_hands tracked, look for more every N frames
     duplicate_iou: float = 0.5          # ROIs/hands overlapping more are one hand
     mirrored: bool = False              # the input is a mirrored (selfie) image
     unique_sides: bool = True           # two hands never get the same side
-    side_memory: int = 10               # a tracked hand's side from the mean handedness of its last N frames (1: this frame's)
+    side_memory: int = 10               # a tracked hand's side: mean handedness of its last N frames (1: this one)
     verify_files: bool = True           # sha256 of the ONNX files at start-up
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     fp16: bool = False
@@ -77,7 +77,8 @@ class DetectedHand:
     detection_score: float        # the palm score that started this track (kept while tracking)
     landmarks_px: np.ndarray      # (21, 2) full-image pixels, canonical order
     depth_px: np.ndarray          # (21,) wrist-relative depth, pixel scale (smaller = nearer)
-    world_m: np.ndarray           # (21, 3) metres, image-aligned axes (x right, y down, z forward), origin near the hand centre
+    world_m: np.ndarray           # (21, 3) metres, image-aligned axes (x right, y down, z forward),
+    #                               origin near the hand's centre
     roi: HandRoi                  # the ROI the landmarks came from
     tracked: bool                 # the ROI came from the previous frame's landmarks
 
