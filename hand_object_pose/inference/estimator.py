@@ -179,7 +179,11 @@ class Estimator:
                              "set precision 'auto'")
         if self._backend is not None:
             blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
+            started = time.perf_counter()
             warm_up(self._backend.run, self._adapter.preprocess(blank), config.warmup_runs)
+            if self.backend_in_use.endswith("TensorrtExecutionProvider") and config.warmup_runs:
+                LOG.info("TensorRT warm-up (%d runs, the engine build when not cached) took %.1f s",
+                         config.warmup_runs, time.perf_counter() - started)
         if self._hand_detector is not None:
             self._hand_detector.warm_up(config.warmup_runs)
 

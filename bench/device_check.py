@@ -1,0 +1,234 @@
+"""GPU check: every preset on ONNX Runtime's CUDA provider (fp32) and TensorRT provider (fp16), against CPU fp32.
+
+    python bench/device_check.py [--presets ...] [--budget-s 420] [--runs 100] [--trt-cache bench/out/trt_cache]
+
+Run by bench/device_check.sh on a GPU machine (which installs onnxruntime-gpu first). On a machine without
+the CUDA provider it prints one line and exits 0 (so `make bench` passes everywhere).
+
+For each preset (the targets' presets first; the shipped default from models/default when it exists): the fp32
+export (parity-kit weights when ../shared/reference/parity is there, else seeded random weights: the speed
+does not depend on them), batch 1 and 2 where the network takes one hand per crop (the default), then
+- CPU fp32 once: the reference outputs;
+- CUDA fp32 and TensorRT fp16 (engine cache in --trt-cache; the first start's session creation + first run,
+  which builds the engine, is printed as "start s"): `--runs` timed calls after warm-up, network only
+  (inputs and outputs bound on the GPU with I/O binding, no host round trip) -> FPS and latency p50/p90/p99,
+  and host-to-host (numpy in, numpy out through `session.run`) p50;
+- the largest relative output drift vs CPU fp32 (max |gpu - cpu| / max |cpu|; probabilities absolute;
+  integer outputs: fraction of elements that differ; keypoint tokens near a tie may differ).
+Rows are printed as they are measured (partial results survive a time-out); a preset is skipped when
+--budget-s would be exceeded. Targets (issue 16, network only, batch 1): KPT small >= 300 FPS, A2J >= 150,
+DMA >= 150.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TARGET_FPS = {"kpt_ih26m_2p5d": 300, "kpt_h2o3d_3d": 300, "a2j_ih26m": 150, "dma_ho3d": 150}
+PRESETS = ["kpt_ih26m_2p5d", "a2j_ih26m", "dma_ho3d", "kpt_h2o3d_3d", "kpt_h2o3d_3d_lite", "kpt_ih26m_angles",
+           "kpt_ho3d_3d"]
+TRT_BUILD_ESTIMATE_S = 90     # a preset is started only with this much budget left per provider
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def export_preset(preset: str, folder: Path):
+    """(fp32 .onnx path, {input: batch-1 array}, weights note) for an author preset."""
+    import torch
+
+    from hand_object_pose.export.preset_export import write_graph
+    from hand_object_pose.models.registry import get_preset
+
+    family, config = get_preset(preset)
+    note, feed = "random weights (seed 0)", None
+    try:
+        sys.path.insert(0, str(REPO / "bench"))
+        from bench_int8 import KITS, kit_model
+        from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
+        if preset in KITS and (SHARED_PARITY_DIR / f"{KITS[preset]}.npz").is_file():
+            model, feed = kit_model(preset, load_kit(KITS[preset], SHARED_PARITY_DIR))
+            note = "parity-kit weights"
+    except Exception as exc:  # noqa: BLE001 - fall back to random weights, say why
+        note = f"random weights (seed 0; parity kit unusable: {type(exc).__name__})"
+        feed = None
+    if feed is None:
+        torch.manual_seed(0)
+        from hand_object_pose.export.preset_export import template_assets
+        assets = {}
+        if family.uses_object_templates:
+            hand, templates, _ = template_assets("", (), False)
+            assets = {"hand": hand, "objects": templates}
+        model = family.build(config, **assets).eval()
+        example = family.example_inputs(model, 1, torch.Generator().manual_seed(0))
+        feed = {n: t.numpy() for n, t in zip(family.input_names(config), example)}
+    path = write_graph(family, model, folder / f"{preset}.onnx")
+    return path, feed, note
+
+
+def batched(feed: dict, batch: int) -> dict:
+    return {k: np.ascontiguousarray(np.repeat(v, batch, axis=0)) for k, v in feed.items()}
+
+
+def drift(got: list, ref: list, names: list) -> tuple[float, str]:
+    """(largest float drift, note on integer outputs)."""
+    from hand_object_pose.export.check import compare_output
+
+    worst, notes = 0.0, []
+    for name, g, r in zip(names, got, ref):
+        g, r = np.asarray(g), np.asarray(r)
+        if r.dtype.kind in "biu":
+            differ = float(np.count_nonzero(g != r)) / max(r.size, 1)
+            if differ:
+                notes.append(f"{name} {100 * differ:.0f}% differ")
+        else:
+            worst = max(worst, float(compare_output(name, g, r, True).relative))
+    return worst, ", ".join(notes)
+
+
+def profile_shapes(session, batch: int) -> dict:
+    """TensorRT optimisation profile: batch 1..`batch`, every other axis as in the graph."""
+    def shapes(n):
+        out = []
+        for i in session.get_inputs():
+            dims = [n if (k == 0) else d for k, d in enumerate(i.shape)]
+            out.append(f"{i.name}:" + "x".join(str(d) for d in dims))
+        return ",".join(out)
+    return {"trt_profile_min_shapes": shapes(1), "trt_profile_opt_shapes": shapes(1),
+            "trt_profile_max_shapes": shapes(batch)}
+
+
+def measure(ort, path: Path, label: str, providers, feed: dict, runs: int, reference: list,
+            device: str = "cuda") -> dict:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    started = time.perf_counter()
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    names = [o.name for o in session.get_outputs()]
+    first = session.run(None, feed)
+    start_s = time.perf_counter() - started
+    in_use = session.get_providers()[0]
+    # Network only: inputs copied to the GPU once, outputs left there (I/O binding).
+    binding = session.io_binding()
+    for name, value in feed.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, device, 0))
+    for name in names:
+        binding.bind_output(name, device, 0)
+    for _ in range(10):
+        session.run_with_iobinding(binding)
+    times = []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        session.run_with_iobinding(binding)   # returns after the GPU work is done (ORT synchronises)
+        times.append(time.perf_counter() - begin)
+    host = []
+    for _ in range(max(10, runs // 5)):
+        begin = time.perf_counter()
+        session.run(None, feed)
+        host.append(time.perf_counter() - begin)
+    worst, notes = drift(first, reference, names)
+    q = np.percentile(np.array(times) * 1e3, [50, 90, 99])
+    return {"label": label, "provider": in_use, "start_s": start_s, "fps": 1.0 / statistics.median(times),
+            "p50": q[0], "p90": q[1], "p99": q[2], "host_p50": 1e3 * statistics.median(host), "drift": worst,
+            "notes": notes}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=PRESETS)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--budget-s", type=float, default=420.0)
+    parser.add_argument("--trt-cache", default=str(REPO / "bench" / "out" / "trt_cache"))
+    parser.add_argument("--default-dir", default=str(REPO / "models" / "default"))
+    parser.add_argument("--dry-run-cpu", action="store_true",
+                        help="exercise the script without a GPU: the CPU provider stands in for CUDA, no TensorRT")
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()   # CUDA / cuDNN from the nvidia-* wheels, when installed that way
+        except Exception as exc:  # noqa: BLE001
+            say(f"onnxruntime.preload_dlls: {exc}")
+    available = ort.get_available_providers()
+    gpu, device = "CUDAExecutionProvider", "cuda"
+    if args.dry_run_cpu:
+        gpu, device, available = "CPUExecutionProvider", "cpu", ["CPUExecutionProvider"]
+        say("DRY RUN on the CPU: the 'CUDA fp32' rows are the CPU provider")
+    elif "CUDAExecutionProvider" not in available:
+        say(f"device_check: no CUDA provider in this onnxruntime ({ort.__version__}: {available}): GPU check "
+            "skipped (bench/device_check.sh installs onnxruntime-gpu on a GPU machine)")
+        return 0
+    say(f"onnxruntime {ort.__version__}, providers {available}")
+    trt_ok = "TensorrtExecutionProvider" in available
+    cache = Path(args.trt_cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(p, [1]) for p in args.presets]
+    meta = Path(args.default_dir) / "metadata.json"
+    if meta.is_file():
+        info = json.loads(meta.read_text())
+        jobs.insert(0, (f"default:{info['preset']}", [1, 2]))   # one hand per crop: both hands in one batch
+    rows = []
+    say("| preset | weights | batch | provider (in use) | start s | FPS | p50 ms | p90 ms | p99 ms | host p50 ms "
+        "| max drift vs CPU fp32 | target FPS |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset, batches in jobs:
+            left = args.budget_s - (time.monotonic() - began)
+            if left < 2 * TRT_BUILD_ESTIMATE_S:
+                say(f"| {preset} | skipped: {left:.0f} s of the {args.budget_s:.0f} s budget left |")
+                continue
+            if preset.startswith("default:"):
+                info = json.loads(meta.read_text())
+                path, note = Path(args.default_dir) / info["model_file"], "trained (models/default)"
+                sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+                size = info["input"]["size"]
+                feed = {i.name: np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
+                        for i in sess.get_inputs()}
+            else:
+                path, feed, note = export_preset(preset, Path(tmp))
+            cpu = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            for batch in batches:
+                inputs = batched(feed, batch)
+                reference = cpu.run(None, inputs)
+                configs = [("CUDA fp32", [(gpu, {}), "CPUExecutionProvider"])]
+                if trt_ok:
+                    trt = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                           "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
+                           "trt_timing_cache_path": str(cache), **profile_shapes(cpu, max(batches))}
+                    configs.append(("TensorRT fp16", [("TensorrtExecutionProvider", trt), ("CUDAExecutionProvider", {}),
+                                                      "CPUExecutionProvider"]))
+                for label, providers in configs:
+                    try:
+                        r = measure(ort, path, label, providers, inputs, args.runs, reference, device)
+                    except Exception as exc:  # noqa: BLE001 - one failing provider must not stop the check
+                        say(f"| {preset} | {note} | {batch} | {label}: FAILED {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:160] if str(exc) else ''} |")
+                        continue
+                    target = TARGET_FPS.get(preset, "-") if batch == 1 else "-"
+                    rows.append((preset, batch, r))
+                    say(f"| {preset} | {note} | {batch} | {label} ({r['provider']}) | {r['start_s']:.1f} | "
+                        f"{r['fps'] * batch:.0f} | {r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | "
+                        f"{r['host_p50']:.2f} | {r['drift']:.1e}{'; ' + r['notes'] if r['notes'] else ''} | "
+                        f"{target} |")
+    say(f"FPS counts crops per second (batch x calls); network only, I/O binding; total {time.monotonic() - began:.0f} s")
+    if not trt_ok:
+        say("TensorRT provider not available in this onnxruntime-gpu install (TensorRT libraries missing): "
+            "TensorRT rows not measured")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
