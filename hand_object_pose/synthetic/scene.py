@@ -60,7 +60,8 @@ class SceneConfig:
     arm_from: tuple[float, float, float] = (0.75, 0.22, 0.03)    # forearm enters from the bottom / a side / the top
     arm_tilt_max: float = 0.45                  # radians the forearm leans towards the camera, at most
     p_object_upright: float = 0.7               # a held object's axis along the palm's width (power grasp)
-    held_back_share: float = 0.75               # a holding hand shows the camera its back, else its side
+    held_back_share: float = 0.5                # a holding hand shows the camera its back, else its side
+    held_thumb_side: float = 0.8                # ... and of its sides mostly the thumb's
     grasp_curl: tuple[float, float] = (0.7, 1.0)  # finger curl a holding hand aims for (radians, before contact)
 
     def __post_init__(self):
@@ -180,7 +181,8 @@ def _presented_hand(rng: np.random.Generator, cfg: "SceneConfig", grasp: bool = 
             psi = (rng.normal(0, 0.35) if v < palm else np.pi + rng.normal(0, 0.35) if v < palm + back
                    else rng.choice([-1, 1]) * rng.uniform(1.0, 1.7))
             normal = n0 * np.cos(psi) + np.cross(fingers, n0) * np.sin(psi)
-        if not grasp or normal[2] >= -0.3:
+        # Held: not from behind the object, and (with `lateral`) from the hand's own side of it.
+        if not grasp or (normal[2] >= -0.3 and normal[0] * lateral <= 0.1):
             return fingers, _unit(normal), arm
     return fingers, np.array([0.0, 0.0, 1.0]) - fingers[2] * fingers, arm
 
@@ -306,6 +308,12 @@ class SceneGenerator:
         self.digit_vertices = {name: np.flatnonzero(np.isin(dominant, joints)) for name, joints in MANO_JOINTS.items()}
         self.palmar, self.nail = _skin_regions(self.layers["right"])
         self.crease = _crease_weights(self.layers["right"])
+        # Unit direction from the middle finger's base to the thumb's, model frame, per side.
+        self.thumb_direction = {}
+        for side, layer in self.layers.items():
+            with torch.no_grad():
+                rest = layer(torch.zeros(1, 3), torch.zeros(1, 45), torch.zeros(1, 10)).joints[0].numpy()
+            self.thumb_direction[side] = _unit((rest[2] - rest[9]).astype(np.float64))
 
     def _pose_hand(self, side, rotation, hand_pose, betas, palm_target) -> tuple[HandSample, np.ndarray]:
         """Place the hand so that its palm point (mid wrist-middle knuckle) lands on ``palm_target``."""
@@ -360,15 +368,25 @@ class SceneGenerator:
                     # Shown to the camera while held: back or side of the hand towards the camera,
                     # never from behind the object (the hand would be hidden).
                     fingers, normal, arm = _presented_hand(rng, cfg, grasp=True, lateral=lateral[side])
-                    approach = -normal
                     rotation = _hand_rotation(normal, rng, fingers)
+                    # Seen from its side, a holding hand mostly shows the thumb wrapped around the
+                    # object (turn the hand the other way about its fingers if the thumb faces away).
+                    thumb = rotation @ self.thumb_direction[side]
+                    if abs(normal[2]) < 0.6 and thumb[2] > 0 and rng.random() < cfg.held_thumb_side:
+                        towards = np.array([0.0, 0.0, -1.0])
+                        n0 = _unit(towards - towards @ fingers * fingers)
+                        flipped = _unit(2 * (normal @ n0) * n0 - normal)
+                        if flipped[2] >= -0.3:
+                            normal = flipped
+                            rotation = _hand_rotation(normal, rng, fingers)
+                    approach = -normal
                     R_obj = _held_object_rotation(rng, rotation, cfg.p_object_upright)
                     direction = approach
-                else:  # the second hand holds the object from the other side, fingers alike
-                    direction = -approach + rng.normal(0, 0.3, 3)
-                    direction /= np.linalg.norm(direction)
-                    first_fingers = _hand_rotation_of(hands[sides[0]])[:, 1]
-                    rotation = _hand_rotation(-direction, rng, first_fingers + rng.normal(0, 0.3, 3))
+                else:  # the second hand holds the object from its own side, mirroring the first
+                    direction = np.array([lateral[side] * max(abs(approach[0]), 0.5), approach[1], approach[2]])
+                    direction = _unit(_unit(direction) + rng.normal(0, 0.15, 3))
+                    first_fingers = _hand_rotation_of(hands[sides[0]])[:, 1] * [-1.0, 1.0, 1.0]
+                    rotation = _hand_rotation(-direction, rng, first_fingers + rng.normal(0, 0.2, 3))
                     arm = _arm_direction(rng, rotation[:, 1])
                 target = centre + direction * (obj.grasp_radius + 0.02)
                 # Aim for a firm grasp: each digit then stops where it meets the object.
@@ -475,7 +493,7 @@ class SceneGenerator:
         (translation is exact) and returns its vertices.
         """
         layer = self.layers[hand.side]
-        fractions = np.linspace(0.0, 1.0, 7) if close else np.ones(1)
+        fractions = np.linspace(0.0, 1.0, 13) if close else np.ones(1)
         pose = hand.mano_pose[3:].reshape(15, 3)
 
         def forward(hand_pose, transl):
@@ -521,7 +539,7 @@ class SceneGenerator:
         pale nails, darker creases at the finger joints, redder knuckles and fingertips, and
         low-frequency blotches (cheap texture)."""
         palm_tone = skin + rng.uniform(0.25, 0.4) * (np.array([0.9, 0.68, 0.6]) - skin)
-        nail_tone = skin + rng.uniform(0.4, 0.6) * (np.array([0.95, 0.82, 0.8]) - skin)
+        nail_tone = skin + rng.uniform(0.6, 0.8) * (np.array([1.0, 0.88, 0.86]) - skin)
         colors = skin + self.palmar[:, None] * (palm_tone - skin)
         colors = colors + self.nail[:, None] * (nail_tone - colors)
         colors = colors * (1 - rng.uniform(0.06, 0.14) * self.crease[:, None] * np.array([1.0, 1.1, 1.1]))
