@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     train_seeds = [_seed_of(root) for root in train_roots]
     test_seed = _seed_of(data / args.test_split)
     if test_seed in train_seeds:
-        print(f"package_default_model: the test split {args.test_split} has a training seed ({test_seed}): "
+        print(f"package_default_model: the test split {args.test_split} has the training seed {test_seed}: "
               "render the held-out set with another --seed", file=sys.stderr)
         return 2
     out = Path(args.out)
