@@ -160,10 +160,10 @@ def default_network(args) -> dict | None:
     return result
 
 
-def print_default(result) -> None:
-    print("\n### The default network (models/default), int8 vs fp32")
+def print_default(result, folder) -> None:
+    print(f"\n### The default network ({folder}), int8 vs fp32")
     if result is None:
-        print("models/default has no trained model yet (metadata.json absent): held-out MPJPE / object error int8 vs "
+        print(f"{folder} has no trained model yet (metadata.json absent): held-out MPJPE / object error int8 vs "
               "fp32 not measured")
         return
     met = "yes" if result["speedup"] >= TARGET_SPEEDUP else "NO"
@@ -197,7 +197,8 @@ def print_default(result) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", nargs="+", default=list(KITS), choices=list(KITS))
+    parser.add_argument("--presets", nargs="*", default=list(KITS), choices=list(KITS),
+                        help="author presets to measure (none: only the default network)")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
@@ -234,7 +235,7 @@ def main(argv=None) -> int:
         for name, row in r["drift_kit"].items():
             print(f"| {r['preset']} | {name} | {_fmt_drift(row)} | {_fmt_drift(r['drift_renders'][name])} |")
     if not args.skip_default:
-        print_default(default)
+        print_default(default, args.default_dir)
     return 0
 
 
