@@ -1,6 +1,6 @@
 """The plain-array `.npz` format for MANO-layout hand models: keys, shapes, validation, I/O.
 
-Both the MANO converter (`tools/convert_mano.py`, official pkl -> npz) and the licence-free stand-in hand
+Both the MANO converter (`geometry/mano_pickle.py`, official pkl -> npz) and the licence-free stand-in hand
 (`synthetic/standin_hand.py`) write this format; the MANO layer (`geometry/mano.py`) reads only it, with
 ``np.load(allow_pickle=False)``.
 
@@ -50,7 +50,7 @@ REQUIRED_KEYS = (
 OPTIONAL_KEYS = ("side", "left_shapedirs_fixed")
 SIDES = ("right", "left")
 MANO_FILES = {"right": "MANO_RIGHT.npz", "left": "MANO_LEFT.npz"}
-"""File names of the converted MANO models in a ``mano_path`` directory (`tools/convert_mano.py` writes them)."""
+"""File names of the converted MANO models in a ``mano_path`` directory (`geometry/mano_pickle.py` writes them)."""
 
 # Expected shapes; None = any size (the number of shape coefficients).
 _SHAPES = {

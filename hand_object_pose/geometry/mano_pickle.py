@@ -1,7 +1,5 @@
-"""One-time converter: official MANO `.pkl` -> plain `.npz` (no chumpy, no scipy, no arbitrary pickle).
-
-    python -m hand_object_pose.tools.convert_mano MANO_RIGHT.pkl MANO_RIGHT.npz
-    python -m hand_object_pose.tools.convert_mano path/to/mano/models/ out_dir/   # both hands
+"""Official MANO `.pkl` -> plain `.npz` (no chumpy, no scipy, no arbitrary pickle): the library half of
+`python -m hand_object_pose.tools.convert_mano`.
 
 The official files are Python-2 pickles whose ``shapedirs`` is a ``chumpy.ch.Ch`` and whose
 ``J_regressor`` is a ``scipy.sparse.csc_matrix``. They are read with `hand_object_pose.safe_pickle`'s
@@ -14,19 +12,17 @@ MANO is under the MANO licence (non-commercial): never commit the outputs.
 """
 from __future__ import annotations
 
-import argparse
 import copyreg
 import os
 import pickle
 import struct
-import sys
 import warnings
 from typing import Optional
 
 import numpy as np
 
 from hand_object_pose import safe_pickle
-from hand_object_pose.geometry.hand_model_files import REQUIRED_KEYS, save_hand_model
+from .hand_model_files import REQUIRED_KEYS, save_hand_model
 
 
 class UnsafePickleError(safe_pickle.UnsafePickleError):
@@ -207,30 +203,3 @@ def convert_directory(source_dir, out_dir) -> list[str]:
             right_shapedirs = arrays["shapedirs"]
         written.append(target)
     return written
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hand_object_pose.tools.convert_mano",
-        description="Convert official MANO .pkl files to plain .npz (restricted unpickler; needs neither "
-                    "chumpy nor scipy). Given a directory, converts MANO_RIGHT.pkl and MANO_LEFT.pkl.")
-    parser.add_argument("source", help="MANO_{RIGHT,LEFT}.pkl, or the directory holding both")
-    parser.add_argument("target", help="output .npz (or output directory when source is a directory)")
-    parser.add_argument("--side", choices=("right", "left"), help="hand side when the file name does not say")
-    args = parser.parse_args(argv)
-    try:
-        if os.path.isdir(args.source):
-            written = convert_directory(args.source, args.target)
-        else:
-            convert(args.source, args.target, side=args.side)
-            written = [args.target]
-    except (ValueError, OSError, pickle.UnpicklingError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,6 +17,7 @@ import torch
 
 from hand_object_pose.geometry.hand_model_files import load_hand_model, standin_hand_path
 from hand_object_pose.geometry.mano import ManoLayer
+from hand_object_pose.geometry import mano_pickle
 from hand_object_pose.tools import convert_mano
 
 
@@ -182,7 +183,7 @@ def test_directory_mode_mirrors_the_left_shapedirs_once(standin, tmp_path):
 
     # A left file that is already mirrored stays as it is.
     (source / "MANO_LEFT.pkl").write_bytes(official_layout(standin["left"]))
-    convert_mano.convert_directory(source, tmp_path / "out2")
+    mano_pickle.convert_directory(source, tmp_path / "out2")
     again = load_hand_model(tmp_path / "out2" / "MANO_LEFT.npz")
     np.testing.assert_array_equal(again["shapedirs"], standin["left"]["shapedirs"])
 
@@ -190,7 +191,7 @@ def test_directory_mode_mirrors_the_left_shapedirs_once(standin, tmp_path):
 def test_converted_files_drive_the_mano_layer(standin, tmp_path):
     pkl = tmp_path / "MANO_LEFT.pkl"
     pkl.write_bytes(official_layout(_official_left(standin)))
-    convert_mano.convert(pkl, tmp_path / "left.npz")
+    mano_pickle.convert(pkl, tmp_path / "left.npz")
     torch.manual_seed(0)
     pose, orient, betas = torch.randn(2, 45) * 0.3, torch.randn(2, 3), torch.randn(2, 10)
     converted = ManoLayer(tmp_path / "left.npz")(orient, pose, betas)
@@ -203,8 +204,8 @@ def test_refuses_other_globals(tmp_path, module, name, capsys):
     evil = legacy_pickle({b"v_template": Reduce(Global(module, name), (b"echo pwned",))})
     path = tmp_path / "MANO_RIGHT.pkl"
     path.write_bytes(evil)
-    with pytest.raises(convert_mano.UnsafePickleError, match=f"'{module}.{name}'"):
-        convert_mano.read_mano_pickle(path)
+    with pytest.raises(mano_pickle.UnsafePickleError, match=f"'{module}.{name}'"):
+        mano_pickle.read_mano_pickle(path)
     assert convert_mano.main([str(path), str(tmp_path / "x.npz")]) == 2
     assert f"{module}.{name}" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
@@ -214,23 +215,23 @@ def test_missing_key_and_unknown_side_are_named(standin, tmp_path):
     path = tmp_path / "MANO_RIGHT.pkl"
     path.write_bytes(legacy_pickle({b"v_template": legacy_array(standin["right"]["v_template"])}))
     with pytest.raises(ValueError, match="shapedirs"):
-        convert_mano.read_mano_pickle(path)
+        mano_pickle.read_mano_pickle(path)
     anonymous = tmp_path / "hand.pkl"
     anonymous.write_bytes(official_layout(standin["right"]))
     with pytest.raises(ValueError, match="--side"):
-        convert_mano.convert(anonymous, tmp_path / "hand.npz")
-    convert_mano.convert(anonymous, tmp_path / "hand.npz", side="right")
+        mano_pickle.convert(anonymous, tmp_path / "hand.npz")
+    mano_pickle.convert(anonymous, tmp_path / "hand.npz", side="right")
     assert str(load_hand_model(tmp_path / "hand.npz")["side"]) == "right"
 
 
 def test_other_chumpy_nodes_in_unused_keys_do_not_block_conversion(standin, tmp_path):
     path = tmp_path / "MANO_RIGHT.pkl"
     path.write_bytes(official_layout(standin["right"]))
-    plain = convert_mano.read_mano_pickle(path)
+    plain = mano_pickle.read_mano_pickle(path)
     # An extra key holding a derived chumpy node (an operation, no 'x') is kept inert and ignored.
     derived = Build(NewObj(Global("chumpy.ch_ops", "add"), ()), {b"a": legacy_chumpy(np.ones(3)), b"b": None})
     path.write_bytes(legacy_pickle({**_official_content(standin["right"]), b"J_derived": derived}))
-    with_extra = convert_mano.read_mano_pickle(path)
+    with_extra = mano_pickle.read_mano_pickle(path)
     for key, value in plain.items():
         np.testing.assert_array_equal(with_extra[key], value)
 
@@ -240,7 +241,7 @@ def test_chumpy_without_x_is_an_error(tmp_path):
     path = tmp_path / "MANO_RIGHT.pkl"
     path.write_bytes(legacy_pickle({b"shapedirs": broken}))
     with open(path, "rb") as handle:
-        content = convert_mano.RestrictedUnpickler(handle, encoding="latin1").load()
+        content = mano_pickle.RestrictedUnpickler(handle, encoding="latin1").load()
     with pytest.raises(ValueError, match="'x'"):
         content["shapedirs"].to_array()
 
@@ -252,7 +253,7 @@ def test_reads_numpy_pickles_written_by_python3_protocol_2(standin, tmp_path):
     assert b"_codecs\nencode" in data
     path = tmp_path / "MANO_RIGHT.pkl"
     path.write_bytes(data)
-    read = convert_mano.read_mano_pickle(path)
+    read = mano_pickle.read_mano_pickle(path)
     for key in read:
         np.testing.assert_array_equal(read[key], arrays[key], err_msg=key)
 
@@ -260,7 +261,7 @@ def test_reads_numpy_pickles_written_by_python3_protocol_2(standin, tmp_path):
 def test_missing_file_is_named_before_the_side_check(tmp_path, capsys):
     missing = tmp_path / "hand.pkl"  # the name does not say the side either
     with pytest.raises(FileNotFoundError, match="hand.pkl does not exist"):
-        convert_mano.convert(missing, tmp_path / "hand.npz")
+        mano_pickle.convert(missing, tmp_path / "hand.npz")
     assert convert_mano.main([str(missing), str(tmp_path / "hand.npz")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "side" not in err and err.count("\n") == 1
@@ -272,7 +273,7 @@ def test_non_pickle_file_is_a_one_line_error(tmp_path, capsys, content):
     path = tmp_path / "MANO_RIGHT.pkl"
     path.write_bytes(content)
     with pytest.raises(ValueError, match=r"MANO_RIGHT\.pkl: not a MANO pickle: "):
-        convert_mano.read_mano_pickle(path)
+        mano_pickle.read_mano_pickle(path)
     assert convert_mano.main([str(path), str(tmp_path / "x.npz")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "not a MANO pickle" in err and err.count("\n") == 1
