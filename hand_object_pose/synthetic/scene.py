@@ -30,6 +30,9 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
+GENERATOR_VERSION = 2
+"""Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks)."""
+
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
 forearm/sleeve (drawn for realism, not part of the hand's mask)."""
@@ -90,6 +93,7 @@ class HandSample:
     vertices: np.ndarray         # (778, 3) metres, camera frame
     style: str
     mask_pixels: int = 0
+    arm_direction: Optional[np.ndarray] = None  # (3,) unit, camera frame: the drawn forearm, wrist -> elbow
 
 
 @dataclass
@@ -426,6 +430,7 @@ class SceneGenerator:
             hands[side] = hand
             meshes.append((side, vertices, self.faces[side], self.skin_colors(rng, skin, vertices)))
             if cfg.forearm:
+                hand.arm_direction = arm
                 arm_meshes += self.arm_meshes(rng, hand, arm, skin)
         if obj is not None:
             if R_obj is None:

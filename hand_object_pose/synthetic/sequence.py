@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from hand_object_pose.geometry.camera import project_points
-from hand_object_pose.synthetic.scene import SKIN_TONES, SceneConfig, SceneGenerator
+from hand_object_pose.synthetic.look import skin_albedo
+from hand_object_pose.synthetic.scene import GENERATOR_VERSION, SceneConfig, SceneGenerator
 
 SEQUENCE_FILE = "sequence.json"
 
@@ -111,10 +112,13 @@ class SequenceRenderer:
         self.object_model = next(o for o in self.generator.objects if o.object_id == start.objects[0].object_id)
         # Fixed appearance: colours per vertex from the first frame, one lighting/background draw.
         rng = np.random.default_rng([config.seed, config.scene_index, 1])
-        skin = SKIN_TONES[rng.integers(len(SKIN_TONES))]
+        skin = skin_albedo(rng)
         gen = self.generator
         self.colours = {side: gen.skin_colors(rng, skin, hand.vertices) for side, hand in start.hands.items()}
         self.object_colours = gen.object_colors(rng, self.object_model)
+        # The forearms (and sleeves) of the first frame, moved rigidly with the group.
+        self.arm_meshes = [mesh for hand in start.hands.values() if hand.arm_direction is not None
+                           for mesh in gen.arm_meshes(rng, hand, hand.arm_direction, skin)]
         # One draw of lighting, background, exposure and noise for every frame (only the motion changes).
         self.look = gen.sample_look(np.random.default_rng([config.seed, config.scene_index, 2]))
 
@@ -152,6 +156,7 @@ class SequenceRenderer:
         translation = moved(start_object.translation)
         meshes.insert(0, ("object", self.object_model.vertices @ rotation.T + translation, self.object_model.faces,
                           self.object_colours))
+        meshes += [(label, moved(vertices), faces, colours) for label, vertices, faces, colours in self.arm_meshes]
         objects = [{"object_id": start_object.object_id, "rotation": rotation, "translation": translation,
                     "symmetry": dict(start_object.symmetry)}]
         rgb, depth, _ = self.generator.render(self.K, meshes, self.look)
@@ -169,14 +174,15 @@ def _config_json(config: SequenceConfig) -> dict:
 def render_sequence(config: SequenceConfig, directory, renderer: str = "auto", progress=None) -> Path:
     """Render every frame of `config` into `directory` (see module docstring); returns sequence.json's path.
 
-    A directory that already holds the same sequence (same config, all files present) is reused.
+    A directory that already holds the same sequence (same config and `scene.GENERATOR_VERSION`, all
+    files present) is reused.
     `progress(index, total)` is called after each frame when given.
     """
     directory = Path(directory)
     index_path = directory / SEQUENCE_FILE
     if index_path.is_file():
         cached = json.loads(index_path.read_text())
-        if cached.get("config") == _config_json(config) and all(
+        if cached.get("config") == _config_json(config) and cached.get("generator") == GENERATOR_VERSION and all(
                 (directory / f"rgb_{i:06d}.png").is_file() for i in range(config.num_frames)):
             return index_path
     directory.mkdir(parents=True, exist_ok=True)
@@ -190,7 +196,8 @@ def render_sequence(config: SequenceConfig, directory, renderer: str = "auto", p
         truths.append(frame.truth.to_json())
         if progress is not None:
             progress(i + 1, config.num_frames)
-    index_path.write_text(json.dumps({"config": _config_json(config), "K": sequence.K.tolist(),
+    index_path.write_text(json.dumps({"config": _config_json(config), "generator": GENERATOR_VERSION,
+                                      "K": sequence.K.tolist(),
                                       "object_corners_rest": sequence.start.objects[0].corners_rest.tolist(),
                                       "frames": truths}))
     return index_path
