@@ -5,9 +5,13 @@ Key names in the status (stable, for tools that parse /diagnostics):
   input_rate_hz, output_rate_hz          over the last `window_s` seconds
   latency_ms_p50/p90/p99                 image stamp -> result published (ROS clock)
   model_ms_p50                           the estimator's own time per frame
-  frames_in                              images received (every one ends in exactly one of the next three)
+  frames_in                              images published to the node: received, plus frames_lost (every
+                                         one ends in exactly one of the next three)
   frames_out                             images processed and published
-  frames_dropped                         = frames_replaced + frames_unpaired
+  frames_dropped                         = frames_replaced + frames_unpaired + frames_lost
+  frames_lost                            images the camera sent that never reached the node (gaps in the
+                                         publisher's sequence numbers: overwritten in the depth-1 image
+                                         queue while the executor was busy, or lost in transport)
   frames_replaced                        complete frames replaced by a newer one while the model was busy
   frames_unpaired                        images that never got their camera_info / depth (superseded by a
                                          newer complete frame, pushed out of the pairing queue, or waited
@@ -42,6 +46,7 @@ class NodeStats:
         self.frames_out = 0
         self.frames_replaced = 0
         self.frames_unpaired = 0
+        self.frames_lost = 0
         self.frames_rejected = 0
         self.errors: Counter = Counter()
 
@@ -66,6 +71,12 @@ class NodeStats:
         with self._lock:
             self.frames_unpaired += count
             self.errors["unpaired_images"] += count
+
+    def lost(self, count: int) -> None:
+        """`count` images were sent to the node but never reached it (counted in and dropped)."""
+        with self._lock:
+            self.frames_in += count
+            self.frames_lost += count
 
     def rejected(self, kind: str) -> None:
         """One image rejected for reason `kind` (also counted in errors.<kind>)."""
@@ -97,10 +108,11 @@ class NodeStats:
         """Current values as a flat dict (numbers and strings)."""
         now = time.monotonic()
         with self._lock:
-            dropped = self.frames_replaced + self.frames_unpaired
+            dropped = self.frames_replaced + self.frames_unpaired + self.frames_lost
             values = dict(input_rate_hz=self._rate(self._inputs, now), output_rate_hz=self._rate(self._outputs, now),
                           frames_in=self.frames_in, frames_out=self.frames_out, frames_dropped=dropped,
                           frames_replaced=self.frames_replaced, frames_unpaired=self.frames_unpaired,
+                          frames_lost=self.frames_lost,
                           frames_rejected=self.frames_rejected,
                           frames_in_progress=self.frames_in - self.frames_out - dropped - self.frames_rejected)
             latency = np.asarray(self._latency_ms, np.float64)

@@ -9,7 +9,8 @@ Both require camera_info with exactly the image's stamp, pass only images the no
 (`accept_image`: counting, stamp order), never hand over a frame older than one already handed
 over, and report every accepted image that never becomes a frame (`on_unpaired`: superseded by a
 newer complete frame, pushed out of the bounded queue, or expired by `expire`), so that each
-accepted image is reported exactly once, as a frame or as unpaired.
+accepted image is reported exactly once, as a frame or as unpaired. `OwnInputs` also reports images
+that never reached the node (`on_lost`: gaps in the publisher's sequence numbers).
 """
 from __future__ import annotations
 
@@ -22,19 +23,41 @@ from hand_object_pose.ros.inputs import stamp_ns
 from hand_object_pose.ros.pairing import Frame, FramePairer
 
 
+class PublisherGaps:
+    """Images a publisher sent that never reached this subscription, from the publication sequence number
+    DDS gives each sample (Fast DDS does; 0 = not reported): overwritten in a depth-1 queue while the
+    executor was busy, or lost by a best-effort transport. Those samples raise no 'message lost' event.
+    One publisher is assumed: a number that goes back (a restarted or a second publisher) restarts the
+    count without counting."""
+
+    def __init__(self):
+        self._last = None
+
+    def lost(self, info) -> int:
+        sequence = int(info.get("publication_sequence_number", 0) or 0) if info else 0
+        if sequence <= 0:
+            return 0
+        last, self._last = self._last, sequence
+        return 0 if last is None or sequence <= last else sequence - last - 1
+
+
 class OwnInputs:
     path = "own"
 
     def __init__(self, node, use_depth: bool, slop_s: float, queue: int, image_qos, info_qos,
-                 accept_image: Callable, on_frame: Callable, on_unpaired: Callable):
+                 accept_image: Callable, on_frame: Callable, on_unpaired: Callable, on_lost: Callable = None):
         self._pairer = FramePairer(use_depth, slop_s, queue)
         self._accept_image, self._on_frame, self._on_unpaired = accept_image, on_frame, on_unpaired
+        self._on_lost, self._gaps = on_lost, PublisherGaps()
         node.create_subscription(Image, "image", self._image, image_qos)
         node.create_subscription(CameraInfo, "camera_info", self._camera_info, info_qos)
         if use_depth:
             node.create_subscription(Image, "depth", self._depth, image_qos)
 
-    def _image(self, msg) -> None:
+    def _image(self, msg, info) -> None:
+        lost = self._gaps.lost(info)
+        if lost and self._on_lost is not None:
+            self._on_lost(lost)
         if self._accept_image(msg):
             self._hand_over(self._pairer.add_image(stamp_ns(msg.header.stamp), msg))
 
@@ -122,17 +145,18 @@ class MessageFiltersInputs:
 
 
 def make_frame_inputs(node, use_depth: bool, slop_s: float, queue: int, image_qos, info_qos,
-                      accept_image: Callable, on_frame: Callable, on_unpaired: Callable):
+                      accept_image: Callable, on_frame: Callable, on_unpaired: Callable, on_lost: Callable = None):
     """`MessageFiltersInputs` when message_filters is importable, else `OwnInputs`.
 
     accept_image(msg) -> bool: called for every image (False = rejected, never paired);
     on_frame(Frame): a complete frame, newest so far; on_unpaired(n): n accepted images that will
     never be a frame. Call `expire(max_age_s)` periodically so that images whose partners never
-    come are reported too.
+    come are reported too. on_lost(n): n images the publisher sent that never reached the node
+    (`OwnInputs` only: message_filters' subscribers do not pass the sample's sequence number).
     """
     args = (node, use_depth, slop_s, queue, image_qos, info_qos, accept_image, on_frame, on_unpaired)
     try:
         import message_filters
     except ImportError:
-        return OwnInputs(*args)
+        return OwnInputs(*args, on_lost=on_lost)
     return MessageFiltersInputs(*args, message_filters=message_filters)

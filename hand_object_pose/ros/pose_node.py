@@ -137,7 +137,7 @@ class PoseNode(Node):
                               reliability=qos_profile_sensor_data.reliability)
         self._inputs = make_frame_inputs(self, s.use_depth, s.sync_slop_s, s.pairing_queue, image_qos, info_qos,
                                          accept_image=self._accept_image, on_frame=self._offer,
-                                         on_unpaired=self.stats.unpaired)
+                                         on_unpaired=self.stats.unpaired, on_lost=self.stats.lost)
         self.create_subscription(RegionOfInterest, "roi", self._on_roi, 1)
         self.create_timer(s.diagnostics_period_s, self._on_timer)
 

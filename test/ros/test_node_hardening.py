@@ -73,11 +73,23 @@ def test_every_image_ends_in_exactly_one_counter(tmp_path):
             peer = Peer(session, with_tf=False)
             peer.wait_matched(use_depth=False)
             send_until_result(peer)
+            wait_until(lambda: peer.latest_values().get("frames_in_progress") == "0", 10.0, "an idle node")
+            in_before = counters(peer.latest_values())["frames_in"]
+            sent, send = [0], peer.send          # from here on every image this peer sends is counted
+
+            def counting_send(*args, **kwargs):
+                sent[0] += 1
+                send(*args, **kwargs)
+            peer.send = counting_send
             # A 50 Hz burst into a model that needs ~0.1 s per frame: most complete frames are replaced.
             start, base = time.monotonic(), now_ns(peer.node)
             for i in range(25):
                 sleep_until(start + i * 0.02)
                 peer.send(base + i * 20_000_000, depth_mm=None)
+            # As fast as this process can publish: the node's depth-1 image queue may be overwritten before
+            # its executor takes an image (frames_lost, from the publisher's sequence numbers).
+            for i in range(40):
+                peer.send(base + 500_000_000 + i * 1_000_000, depth_mm=None)
             # Images whose camera_info never comes: given up after the pairing timeout, counted once each.
             base += 1_000_000_000
             for i in range(4):
@@ -112,7 +124,8 @@ def test_every_image_ends_in_exactly_one_counter(tmp_path):
     finally:
         node.stop()
     assert values["frames_in"] == values["frames_out"] + values["frames_dropped"] + values["frames_rejected"]
-    assert values["frames_dropped"] == values["frames_replaced"] + values["frames_unpaired"]
+    assert values["frames_dropped"] == values["frames_replaced"] + values["frames_unpaired"] + values["frames_lost"]
+    assert values["frames_in"] - in_before == sent[0]    # every image sent is counted, lost ones included
     assert values["frames_unpaired"] == values["errors.unpaired_images"] >= 1
     rejected = {k[len("errors."):]: v for k, v in values.items() if k.startswith("errors.")
                 and k[len("errors."):] in REJECTING_KINDS}

@@ -6,6 +6,7 @@ import pytest
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
 
+from hand_object_pose.ros.frame_inputs import PublisherGaps
 from hand_object_pose.ros.frame_slot import LatestFrameSlot
 from hand_object_pose.ros.image_codec import ImageError
 from hand_object_pose.ros.inputs import camera_intrinsics, clip_roi, stamp_ns
@@ -67,6 +68,13 @@ def test_images_without_partners_expire_once():
     assert pairer.expire(2.0, now_s=14.0) == 1 and pairer.unpaired_images == 2
     assert pairer.expire(2.0, now_s=99.0) == 0 and pairer.waiting_images == 0
     assert pairer.add_camera_info(2 * MS, "info2") is None   # too late: already given up
+
+
+def test_publisher_sequence_gaps_are_lost_images():
+    gaps = PublisherGaps()
+    seen = [gaps.lost({"publication_sequence_number": n}) for n in (5, 6, 9, 10, 3, 4, 0)]
+    assert seen == [0, 0, 2, 0, 0, 0, 0]    # first sample: no baseline; back to 3: a new publisher; 0: unknown
+    assert gaps.lost(None) == 0
 
 
 def test_slot_keeps_only_the_newest_frame():

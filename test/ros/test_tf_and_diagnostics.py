@@ -52,10 +52,12 @@ def test_stats_counts_and_percentiles():
     stats.rejected("bad_step")
     stats.rejected("bad_step")
     stats.error("depth_size_mismatch")     # worked around: the image is still processed
+    stats.lost(3)                           # sent to the node, never reached it: in and dropped
     for latency in (10.0, 20.0, 30.0, 20.0):
         stats.output(latency, 5.0)
     snap = stats.snapshot()
-    assert (snap["frames_in"], snap["frames_out"], snap["frames_dropped"], snap["frames_rejected"]) == (10, 4, 3, 2)
+    assert (snap["frames_in"], snap["frames_out"], snap["frames_dropped"], snap["frames_rejected"]) == (13, 4, 6, 2)
+    assert snap["frames_lost"] == 3
     assert (snap["frames_replaced"], snap["frames_unpaired"], snap["errors.unpaired_images"]) == (1, 2, 2)
     assert snap["frames_in_progress"] == 1   # 10 in = 4 out + 3 dropped + 2 rejected + 1 not finished yet
     assert snap["errors.bad_step"] == 2 and snap["errors.depth_size_mismatch"] == 1
