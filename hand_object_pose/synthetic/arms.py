@@ -34,13 +34,14 @@ def tube(start: np.ndarray, direction: np.ndarray, width_axis: np.ndarray, radii
 
 
 def forearm(wrist: np.ndarray, direction: np.ndarray, width_axis: np.ndarray, wrist_radius_m: float,
-            length_m: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forearm from the wrist (3,) along `direction` (3,), widening towards the elbow.
+            length_m: float = 0.5, flatten: float = 0.72) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forearm from the wrist (3,) along `direction` (3,), widening towards the elbow; `wrist_radius_m`
+    is its half-width across the palm at the wrist, `flatten` its thickness / width there.
 
     Returns (vertices, faces, distance of each vertex from the wrist along the arm, metres)."""
     lengths = np.array([0.0, 0.02, 0.06, 0.12, 0.2, 0.3, length_m])
-    radii = wrist_radius_m * np.array([0.92, 1.0, 1.08, 1.2, 1.3, 1.35, 1.3])
-    vertices, faces = tube(wrist, direction, width_axis, radii, lengths, flatten=0.72)
+    radii = wrist_radius_m * np.array([1.0, 1.0, 1.05, 1.15, 1.25, 1.3, 1.3])
+    vertices, faces = tube(wrist, direction, width_axis, radii, lengths, flatten=flatten)
     along = (vertices - wrist) @ (direction / np.linalg.norm(direction))
     return vertices, faces, along
 

@@ -428,10 +428,11 @@ class SceneGenerator:
                                                  close=grasping)
             hand.style = style or "random"
             hands[side] = hand
-            meshes.append((side, vertices, self.faces[side], self.skin_colors(rng, skin, vertices)))
+            hand_colours = self.skin_colors(rng, skin, vertices)
+            meshes.append((side, vertices, self.faces[side], hand_colours))
             if cfg.forearm:
                 hand.arm_direction = arm
-                arm_meshes += self.arm_meshes(rng, hand, arm, skin)
+                arm_meshes += self.arm_meshes(rng, hand, arm, skin, hand_colours)
         if obj is not None:
             if R_obj is None:
                 R_obj = _random_rotation(rng)
@@ -460,26 +461,40 @@ class SceneGenerator:
         ordered = {s: hands[s] for s in ("right", "left") if s in hands}
         return SceneSample(rgb, depth, labels, K, ordered, objects)
 
-    def arm_meshes(self, rng, hand: HandSample, direction: np.ndarray, skin: np.ndarray) -> list:
+    def arm_meshes(self, rng, hand: HandSample, direction: np.ndarray, skin: np.ndarray,
+                   hand_colours: Optional[np.ndarray] = None) -> list:
         """[(label, vertices, faces, colours)]: the forearm of a placed hand along `direction` (unit,
-        camera frame, from the wrist away from the fingers), and a sleeve over it (p_sleeve)."""
+        camera frame, from the wrist away from the fingers), and a sleeve over it (p_sleeve).
+
+        The forearm starts inside the hand's wrist opening with its width, thickness and (given the
+        hand's vertex colours (778, 3)) its back/palm-side skin colours, so the two join without a step."""
         rotation = _hand_rotation_of(hand)
-        fingers, width_axis = rotation[:, 1], rotation[:, 0]
-        wrist = hand.joints_cam[0]
-        # The wrist's half-width from the hand's own vertices near the wrist joint.
-        rel = hand.vertices - wrist
-        near = np.abs(rel @ fingers) < 0.012
-        half_width = np.percentile(np.abs(rel[near] @ width_axis), 95) if near.sum() > 10 else 0.028
-        radius = float(np.clip(half_width, 0.022, 0.036))
-        start = wrist + 0.012 * fingers  # inside the palm: no gap at the wrist
-        vertices, faces, along = arms.forearm(start, direction, width_axis, radius)
+        width_axis, fingers, normal = rotation[:, 0], rotation[:, 1], rotation[:, 2]
+        # The hand's wrist opening: its vertices within 6 mm of the wrist joint along the fingers.
+        near = np.abs((hand.vertices - hand.joints_cam[0]) @ fingers) < 0.006
+        if near.sum() < 8:
+            near = np.abs((hand.vertices - hand.joints_cam[0]) @ fingers) < 0.015
+        centre = hand.vertices[near].mean(axis=0)
+        rel = hand.vertices[near] - centre
+        half_width = float(np.clip(np.percentile(np.abs(rel @ width_axis), 97), 0.02, 0.038))
+        flatten = float(np.clip(np.percentile(np.abs(rel @ normal), 97) / half_width, 0.5, 0.95))
+        start = centre + 0.008 * fingers  # inside the hand: no gap at the wrist
+        vertices, faces, along = arms.forearm(start, direction, width_axis, half_width, flatten=flatten)
         label = f"{hand.side}_arm"
-        tone = skin * rng.uniform(0.92, 1.02)
+        if hand_colours is not None:
+            palmar_side = rel @ normal > 0
+            back = hand_colours[near][~palmar_side].mean(axis=0) if (~palmar_side).any() else skin
+            front = hand_colours[near][palmar_side].mean(axis=0) if palmar_side.any() else skin
+        else:
+            back, front = skin, skin
+        side = np.clip(0.5 + 0.5 * ((vertices - start) @ normal) / (half_width * flatten), 0, 1)[:, None]
+        tone = back + side * (front - back)
         wave = np.sin(vertices @ rng.normal(0, 50, 3) + rng.uniform(0, 6))
-        colours = np.clip(tone[None] * (1 + 0.05 * wave[:, None]) * (1 - 0.08 * (along[:, None] > 0.05)), 0, 1)
+        farther = np.clip((along[:, None] - 0.04) / 0.1, 0, 1)  # forearm skin a little darker than the wrist
+        colours = np.clip(tone * (1 + 0.04 * wave[:, None]) * (1 - 0.06 * farther), 0, 1)
         out = [(label, vertices, faces, colours)]
         if rng.random() < self.config.p_sleeve:
-            sv, sf = arms.sleeve(start, direction, width_axis, radius, rng.uniform(0.04, 0.16))
+            sv, sf = arms.sleeve(start, direction, width_axis, half_width, rng.uniform(0.04, 0.16))
             cloth = looks._jitter(rng, looks._THINGS[rng.integers(len(looks._THINGS))], 0.15)
             stripes = np.sin((sv @ rng.normal(0, 1, 3)) * rng.uniform(150, 400)) > 0.4 if rng.random() < 0.3 else None
             colours = np.tile(cloth, (len(sv), 1))
@@ -616,8 +631,9 @@ class SceneGenerator:
                                          torch.as_tensor(faces)).numpy()
                 colours = colours * looks.hemisphere_tint(normals, look["sky"], look["ground"])
                 # Ambient occlusion on the hands (between fingers, under curled fingers, at contacts
-                # with the object), against every mesh's vertices (every 3rd).
-                occluders = vertices[::3]
+                # with the object), against the hands' and object's vertices (every 3rd; the forearm
+                # joined to the wrist would darken it).
+                occluders = np.vstack([m[1][::3] for m in meshes if not m[0].endswith("_arm")])
                 for m, start in zip(meshes, offsets):
                     if m[0] in ("right", "left"):
                         span = slice(start, start + len(m[1]))

@@ -118,7 +118,7 @@ class SequenceRenderer:
         self.object_colours = gen.object_colors(rng, self.object_model)
         # The forearms (and sleeves) of the first frame, moved rigidly with the group.
         self.arm_meshes = [mesh for hand in start.hands.values() if hand.arm_direction is not None
-                           for mesh in gen.arm_meshes(rng, hand, hand.arm_direction, skin)]
+                           for mesh in gen.arm_meshes(rng, hand, hand.arm_direction, skin, self.colours[hand.side])]
         # One draw of lighting, background, exposure and noise for every frame (only the motion changes).
         self.look = gen.sample_look(np.random.default_rng([config.seed, config.scene_index, 2]))
 
