@@ -1,5 +1,7 @@
 """Parameter declaration, the shipped per-preset YAMLs, and start-up rejection of invalid values."""
 import dataclasses
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,8 @@ from rclpy.signals import SignalHandlerOptions
 from hand_object_pose.inference.catalogue import ObjectCatalogue
 from hand_object_pose.inference.config import EstimatorConfig
 from hand_object_pose.models.registry import preset_names
-from hand_object_pose.ros.parameters import ESTIMATOR_PARAMETERS, NODE_PARAMETERS, ParameterError
+from hand_object_pose.inference.params_file import NODE_ESTIMATOR_DEFAULTS
+from hand_object_pose.ros.parameters import ESTIMATOR_PARAMETERS, NODE_PARAMETERS, NodeSettings, ParameterError
 from hand_object_pose.ros.pose_node import PoseNode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,6 +88,27 @@ def test_invalid_values_are_rejected_naming_the_parameter(tmp_path, changes, mes
         read_params(write_params(tmp_path, **changes))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_docs_tables_match_the_declared_parameters():
+    """Each row of docs/ros.md's parameter tables gives the code's default, range and description."""
+    rows = {m.group(1): m.groups()[1:] for m in re.finditer(r"^\| `(\w+)` \| ([^|]*) \| ([^|]*) \| (.*) \|$",
+                                                            (REPO / "docs" / "ros.md").read_text(), re.M)}
+    defaults = {f.name: f.default for f in dataclasses.fields(EstimatorConfig) if f.default is not dataclasses.MISSING}
+    defaults.update(NODE_ESTIMATOR_DEFAULTS, **dataclasses.asdict(NodeSettings()))
+    wrong = []
+    for name, (description, value_range) in {**NODE_PARAMETERS, **ESTIMATOR_PARAMETERS}.items():
+        if name not in rows:
+            continue   # test_every_parameter_is_documented names it
+        default, documented_range, documented_description = (cell.strip() for cell in rows[name])
+        value = defaults.get(name)
+        expected_default = "(required)" if name == "model" else \
+            f"`{json.dumps(list(value) if isinstance(value, tuple) else value)}`"
+        expected_range = "" if value_range is None else f"{value_range[0]} … {value_range[1]}"
+        if (default, documented_range, documented_description.replace("\\|", "|")) != \
+                (expected_default, expected_range, description):
+            wrong.append(name)
+    assert not wrong, f"docs/ros.md rows that differ from the code: {wrong}"
 
 
 def test_every_parameter_is_documented():
