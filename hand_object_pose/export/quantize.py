@@ -10,7 +10,8 @@ int8 on ONNX Runtime's CPU provider (QLinearConv / QLinearMatMul / QLinearAdd ..
   int8 ConvTranspose, and they are a fifth of the Keypoint Transformer's fp32 time;
 - only the operator types of `INT8_OP_TYPES` are quantized; everything else stays float (softmax,
   layer normalisation, grid sampling, the transformers' activation-by-activation products ...);
-- `keep_float_nodes` also keeps in float the operators whose results are graph outputs and every
+- `keep_float_nodes` also keeps in float batched products with a constant of 3+ dimensions (no int8
+  kernel with per-channel weights), the operators whose results are graph outputs and every
   operator that feeds a discrete decision (ArgMax, TopK, comparisons: the Keypoint Transformer's keypoint
   selection), back to and including the last weighted layer before it: 256 levels would turn near-ties
   of the heat-map peaks into different keypoints.
@@ -79,8 +80,13 @@ def keep_float_nodes(model) -> list[str]:
         return node.op_type in WEIGHTED_OP_TYPES and any(i in initializers for i in node.input[1:])
 
     stack = []
+    shapes = {init.name: len(init.dims) for init in graph.initializer}
     for node in graph.node:
         if any(o in outputs for o in node.output):
+            keep[node.name] = None
+        if node.op_type == "MatMul" and any(shapes.get(i, 2) != 2 for i in node.input if i in initializers):
+            # A batched product with a constant of 3+ dimensions: ONNX Runtime's QLinearMatMul takes one
+            # weight scale per output column of a 2-D weight only (A2J's attention fails at run time otherwise).
             keep[node.name] = None
         if node.op_type in DISCRETE_OP_TYPES:
             stack.append(node)
