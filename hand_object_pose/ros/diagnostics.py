@@ -8,10 +8,12 @@ Key names in the status (stable, for tools that parse /diagnostics):
   frames_in                              images published to the node: received, plus frames_lost (every
                                          one ends in exactly one of the next three)
   frames_out                             images processed and published
-  frames_dropped                         = frames_replaced + frames_unpaired + frames_lost
+  frames_dropped                         = frames_replaced + frames_unpaired + frames_lost + frames_discarded
   frames_lost                            images the camera sent that never reached the node (gaps in the
                                          publisher's sequence numbers: overwritten in the depth-1 image
                                          queue while the executor was busy, or lost in transport)
+  frames_discarded                       complete frames still waiting for the worker when a managed node
+                                         was deactivated
   frames_replaced                        complete frames replaced by a newer one while the model was busy
   frames_unpaired                        images that never got their camera_info / depth (superseded by a
                                          newer complete frame, pushed out of the pairing queue, or waited
@@ -47,6 +49,7 @@ class NodeStats:
         self.frames_replaced = 0
         self.frames_unpaired = 0
         self.frames_lost = 0
+        self.frames_discarded = 0
         self.frames_rejected = 0
         self.errors: Counter = Counter()
 
@@ -78,6 +81,11 @@ class NodeStats:
             self.frames_in += count
             self.frames_lost += count
 
+    def discarded(self, count: int = 1) -> None:
+        """`count` complete frames were never processed because processing stopped (deactivate)."""
+        with self._lock:
+            self.frames_discarded += count
+
     def rejected(self, kind: str) -> None:
         """One image rejected for reason `kind` (also counted in errors.<kind>)."""
         with self._lock:
@@ -108,11 +116,11 @@ class NodeStats:
         """Current values as a flat dict (numbers and strings)."""
         now = time.monotonic()
         with self._lock:
-            dropped = self.frames_replaced + self.frames_unpaired + self.frames_lost
+            dropped = self.frames_replaced + self.frames_unpaired + self.frames_lost + self.frames_discarded
             values = dict(input_rate_hz=self._rate(self._inputs, now), output_rate_hz=self._rate(self._outputs, now),
                           frames_in=self.frames_in, frames_out=self.frames_out, frames_dropped=dropped,
                           frames_replaced=self.frames_replaced, frames_unpaired=self.frames_unpaired,
-                          frames_lost=self.frames_lost,
+                          frames_lost=self.frames_lost, frames_discarded=self.frames_discarded,
                           frames_rejected=self.frames_rejected,
                           frames_in_progress=self.frames_in - self.frames_out - dropped - self.frames_rejected)
             latency = np.asarray(self._latency_ms, np.float64)

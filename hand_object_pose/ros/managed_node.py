@@ -80,9 +80,16 @@ class ManagedPoseNode(PoseNode, LifecycleNode):
         return ""
 
     def _deactivate(self) -> None:
+        if not self._active_entities:          # not active: nothing runs
+            return
         self.stop()
         self._worker = None
-        subscriptions, publishers, timers = self._active_entities or (set(), set(), set())
+        # Frames in flight will never be processed: counted, so that the counters still add up.
+        if self._slot.take(0.0) is not None:
+            self.stats.discarded()
+        self._inputs.expire(-1.0)              # images waiting for partners: unpaired
+        self._on_timer()                       # the final counters, before /diagnostics goes
+        subscriptions, publishers, timers = self._active_entities
         for timer in timers:
             self.destroy_timer(timer)
         for subscription in subscriptions:

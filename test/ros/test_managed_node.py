@@ -82,7 +82,14 @@ def test_lifecycle_driven_from_another_process(tmp_path):
             assert answers_within(peer, 60.0)
             values = peer.wait_counter("frames_out", 2)                 # counters run on across activations
 
+            # A stream running into the deactivate: every image still ends in one counter.
+            for _ in range(10):
+                peer.send(now_ns(peer.node), depth_mm=None)
+                time.sleep(0.02)
             assert lifecycle.set(Transition.TRANSITION_DEACTIVATE)
+            wait_until(lambda: peer.latest_values().get("frames_in_progress") == "0", 10.0,
+                       "the final counters of the deactivate")
+            final = {k: int(float(v)) for k, v in peer.latest_values().items() if k.startswith("frames_")}
             assert lifecycle.set(Transition.TRANSITION_CLEANUP) and lifecycle.state() == "unconfigured"
             assert lifecycle.set(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN) and lifecycle.state() == "finalized"
         assert node.proc.poll() is None                                   # finalized, still answering
@@ -90,6 +97,7 @@ def test_lifecycle_driven_from_another_process(tmp_path):
         rc = node.stop()
     assert rc == 0 and "Traceback" not in node.output, node.output
     assert int(values["frames_in"]) >= 2
+    assert final["frames_in"] == final["frames_out"] + final["frames_dropped"] + final["frames_rejected"]
 
 
 def test_managed_with_autostart_runs_at_once(tmp_path):
