@@ -72,7 +72,7 @@ def test_targets_agree_with_images_and_labels(setup):
         uv = np.round(uv[:, :2] / uv[:, 2:]).astype(int)
         inside = np.all((uv >= 0) & (uv < 256), axis=1)
         labels = instance[uv[inside, 1], uv[inside, 0]]
-        assert inside.mean() > 0.9 and np.isin(labels, [LABEL_IDS["object"], LABEL_IDS["right"]]).mean() > 0.95
+        assert inside.mean() > 0.9 and np.isin(labels, [LABEL_IDS["object"], LABEL_IDS["right"], LABEL_IDS["right_arm"]]).mean() > 0.95
         # Silhouette from the crop's (visible) object mask, inside the projected template's silhouette.
         silhouette = batch["object_silhouette"][i].numpy()
         k = int(batch["object_index"][i])
