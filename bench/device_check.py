@@ -146,7 +146,7 @@ def measure(ort, path: Path, label: str, providers, feed: dict, runs: int, refer
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", nargs="+", default=PRESETS)
+    parser.add_argument("--presets", nargs="*", default=PRESETS)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--budget-s", type=float, default=420.0)
     parser.add_argument("--trt-cache", default=str(REPO / "bench" / "out" / "trt_cache"))
@@ -192,7 +192,8 @@ def main(argv=None) -> int:
                 continue
             if preset.startswith("default:"):
                 info = json.loads(meta.read_text())
-                path, note = Path(args.default_dir) / info["model_file"], "trained (models/default)"
+                path = Path(args.default_dir) / info["model_file"]
+                note = f"{'trained' if info.get('trained', True) else 'UNTRAINED'} ({args.default_dir})"
                 sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
                 size = info["input"]["size"]
                 feed = {i.name: np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
