@@ -28,6 +28,16 @@ from .result import HandEstimate, ObjectEstimate
 MIN_OBJECT_PRESENCE = 0.5
 """Coarse-pass object presence at or above which the object is looked for."""
 
+MIN_OBJECT_CONFIDENCE = 0.2
+"""An object is reported only when its class probability x the mean peakedness of its 9 heat-maps reaches
+this (an untrained or lost object head spreads its heat-maps: about 0.01)."""
+
+HAND_EXTENT_M = 0.11
+"""Median image-plane extent of a hand in the synthetic training set (the larger side of its keypoints'
+box x wrist depth / focal length, metres): the size prior of a hand box. Uncertain keypoints bunch up
+towards their mean (soft-argmax), so a box around them alone is too small (coarse pass: about half the
+ground-truth box) and tracking would shrink it frame after frame."""
+
 
 class PerHandCrops:
     """Runs a per-hand-crop family on frames; keeps the per-side and object crop tracking.
@@ -47,6 +57,16 @@ class PerHandCrops:
 
     def _box(self, uv_image: np.ndarray) -> np.ndarray:
         return crop_lib.box_around_keypoints([uv_image], self.config.crop_margin, self.config.min_crop_size_px)
+
+    def _hand_box(self, hand: HandEstimate, camera: CameraIntrinsics) -> np.ndarray:
+        """Square box around a placed hand's keypoints, at least crop_margin x HAND_EXTENT_M at its wrist depth."""
+        box = self._box(hand.joints_uv)
+        z = float(hand.joints_xyz[0, 2])
+        if np.isfinite(z) and z > 0:
+            side = max(float(box[2]), self.config.crop_margin * HAND_EXTENT_M * float(camera.matrix[0, 0]) / z)
+            cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+            box = np.array([cx - side / 2, cy - side / 2, side, side])
+        return box
 
     def _run_crop(self, image, camera, box, origin, watch, side: str = ""):
         crop = crop_lib.make_crop(box, camera, self.size, origin)
@@ -69,6 +89,7 @@ class PerHandCrops:
         coarse_object = None
         look_for_object = True
         origin = box_origin
+        from_coarse: dict = {}
         if hand_boxes is None:
             with watch.stage("coarse_pass"):
                 frame_box = roi_box if roi_box is not None else crop_lib.full_frame_box(width, height)
@@ -76,14 +97,16 @@ class PerHandCrops:
                 crop, outputs = self._run_crop(image, camera, frame_box, frame_origin, watch)
                 coarse = self.adapter.parse(outputs)
                 to_image = invert_affine(crop.affine)
+                placed, _ = lift_prediction(coarse, crop, camera, depth_m, c, "", (width, height))
                 hand_boxes = {}
-                for hand in coarse.hands:
-                    if hand.presence < c.presence_threshold:
+                for hand in placed:
+                    if hand.confidence < c.presence_threshold:
                         self._tracked.pop(hand.side, None)
                         continue
                     box = self._tracked.get(hand.side)
-                    hand_boxes[hand.side] = (box if box is not None else
-                                             self._box(apply_affine(hand.uv_crop, to_image)), hand.presence)
+                    from_coarse[hand.side] = box is None
+                    hand_boxes[hand.side] = (box if box is not None else self._hand_box(hand, camera),
+                                             hand.confidence)
                 points = self.adapter.parse_object(outputs, whole_frame=True)
                 look_for_object = points.presence >= MIN_OBJECT_PRESENCE
                 if look_for_object:
@@ -94,14 +117,17 @@ class PerHandCrops:
         hands = []
         for side in (s for s in self.adapter.sides if s in hand_boxes):
             box, presence = hand_boxes[side]
-            crop, outputs = self._run_crop(image, camera, np.asarray(box, np.float64), origin, watch, side)
-            with watch.stage("postprocess"):
-                hand = self.adapter.parse_hand(outputs, side, presence)
-            with watch.stage("root_depth"):
-                lifted, _ = lift_prediction(CropPrediction(hands=[hand]), crop, camera, depth_m, c, "",
-                                            (width, height))
+            # A box from the coarse pass is refined once: a second crop around the first crop's hand.
+            for _ in range(2 if from_coarse.get(side) else 1):
+                crop, outputs = self._run_crop(image, camera, np.asarray(box, np.float64), origin, watch, side)
+                with watch.stage("postprocess"):
+                    hand = self.adapter.parse_hand(outputs, side, presence)
+                with watch.stage("root_depth"):
+                    lifted, _ = lift_prediction(CropPrediction(hands=[hand]), crop, camera, depth_m, c, "",
+                                                (width, height))
+                box = self._hand_box(lifted[0], camera)
             hands += lifted
-        self._tracked = {h.side: self._box(h.joints_uv) for h in hands if h.present}
+        self._tracked = {h.side: self._hand_box(h, camera) for h in hands if h.present}
         objects = self._estimate_object(image, camera, watch, hands, coarse_object, roi_box) if look_for_object else []
         return hands, objects, origin
 
@@ -128,10 +154,11 @@ class PerHandCrops:
         with watch.stage("postprocess"):
             pose = self.adapter.object_pose(camera.undistort_pixels(uv_image), camera.matrix, points.object_id,
                                             points.confidence)
-        if pose is None or not self.config.depth_min_m <= pose[1][2] <= self.config.depth_max_m:
+        confidence = float(np.max(points.class_probs) * np.mean(points.confidence))
+        if pose is None or not self.config.depth_min_m <= pose[1][2] <= self.config.depth_max_m \
+                or confidence < MIN_OBJECT_CONFIDENCE:
             self._object_box = None
             return []
         self._object_box = box
-        confidence = float(np.max(points.class_probs) * np.mean(points.confidence))
         return [ObjectEstimate(object_id=points.object_id, confidence=confidence, rotation=pose[0],
                                translation=pose[1])]

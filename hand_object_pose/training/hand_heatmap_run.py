@@ -305,7 +305,7 @@ def main(argv=None) -> int:
             bar.update()
         if writer and step % train_cfg.log_every_steps == 0:
             for k, v in losses.items():
-                writer.add_scalar(f"train/{k}", float(v), step)
+                writer.add_scalar(f"train/{k}", float(v.detach()), step)
             writer.add_scalar("train/lr", lr, step)
             writer.add_scalar("train/step_s", time.perf_counter() - tick, step)
         if val is not None and (step % options["eval_every_steps"] == 0 or finished()):
