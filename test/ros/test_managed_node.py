@@ -86,9 +86,10 @@ def test_lifecycle_driven_from_another_process(tmp_path):
             for _ in range(10):
                 peer.send(now_ns(peer.node), depth_mm=None)
                 time.sleep(0.02)
+            statuses = len(peer.diagnostics)
             assert lifecycle.set(Transition.TRANSITION_DEACTIVATE)
-            wait_until(lambda: peer.latest_values().get("frames_in_progress") == "0", 10.0,
-                       "the final counters of the deactivate")
+            time.sleep(1.0)          # the deactivate published the final status; no timer runs any more
+            assert len(peer.diagnostics) > statuses
             final = {k: int(float(v)) for k, v in peer.latest_values().items() if k.startswith("frames_")}
             assert lifecycle.set(Transition.TRANSITION_CLEANUP) and lifecycle.state() == "unconfigured"
             assert lifecycle.set(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN) and lifecycle.state() == "finalized"
@@ -97,7 +98,10 @@ def test_lifecycle_driven_from_another_process(tmp_path):
         rc = node.stop()
     assert rc == 0 and "Traceback" not in node.output, node.output
     assert int(values["frames_in"]) >= 2
-    assert final["frames_in"] == final["frames_out"] + final["frames_dropped"] + final["frames_rejected"]
+    # Nothing left in flight: the last status ever published adds up (frames in flight at the deactivate
+    # were counted as discarded / unpaired instead of staying in progress).
+    assert final["frames_in_progress"] == 0, final
+    assert final["frames_in"] == final["frames_out"] + final["frames_dropped"] + final["frames_rejected"] >= 12
 
 
 def test_managed_with_autostart_runs_at_once(tmp_path):

@@ -46,6 +46,15 @@ def counters(values: dict) -> dict:
     return {k: int(float(v)) for k, v in values.items() if k.startswith(("frames_", "errors."))}
 
 
+def idle_counters(peer) -> dict:
+    """The counters of a /diagnostics status published after everything sent so far was handled (a status
+    published before the last image arrived can also show an idle node)."""
+    seen = len(peer.diagnostics)
+    wait_until(lambda: len(peer.diagnostics) >= seen + 2 and peer.latest_values().get("frames_in_progress") == "0",
+               10.0, "an idle node")
+    return counters(peer.latest_values())
+
+
 # --- 5: TF in the plain venv --------------------------------------------------------------------
 
 def test_tf_is_published_from_the_plain_venv(tmp_path):
@@ -73,8 +82,7 @@ def test_every_image_ends_in_exactly_one_counter(tmp_path):
             peer = Peer(session, with_tf=False)
             peer.wait_matched(use_depth=False)
             send_until_result(peer)
-            wait_until(lambda: peer.latest_values().get("frames_in_progress") == "0", 10.0, "an idle node")
-            in_before = counters(peer.latest_values())["frames_in"]
+            in_before = idle_counters(peer)["frames_in"]
             sent, send = [0], peer.send          # from here on every image this peer sends is counted
 
             def counting_send(*args, **kwargs):
@@ -117,8 +125,7 @@ def test_every_image_ends_in_exactly_one_counter(tmp_path):
             peer.wait_counter("errors.out_of_order")
             send_until_result(peer)
             # Idle: nothing waits in the pairer, the slot or the model.
-            wait_until(lambda: peer.latest_values().get("frames_in_progress") == "0", 10.0, "an idle node")
-            values = counters(peer.latest_values())
+            values = idle_counters(peer)
             time.sleep(1.0)   # several diagnostics periods: counters count images, not ticks
             assert counters(peer.latest_values())["errors.unpaired_images"] == values["errors.unpaired_images"]
     finally:
