@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from hand_object_pose.models.registry import get_preset
 from hand_object_pose.training.config import load_experiment
 from hand_object_pose.training.tasks import build_task
 
@@ -17,7 +18,10 @@ def test_there_are_paper_configs():
 def test_config_builds_its_task(path):
     experiment = load_experiment(path)
     task = build_task(experiment.model, experiment.model_overrides, experiment.augmentation, experiment.task)
-    assert task.input_size == (128 if experiment.model.endswith("_lite") else 256)  # the CPU-trainable default
+    family, config = get_preset(experiment.model)
+    # The crop the task trains on is what the node feeds the exported graph (128 px for the CPU-trained ones).
+    assert task.input_size == family.input_size(family.with_overrides(config, experiment.model_overrides))
+    assert task.input_size in (128, 256)
     assert experiment.train.out_dir.startswith("runs/")
 
 
