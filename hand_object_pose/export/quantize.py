@@ -44,6 +44,9 @@ WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 DISCRETE_OP_TYPES = ("ArgMax", "ArgMin", "TopK", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual",
                      "NonZero", "Round", "Floor", "Ceil", "Sign")
 DEFAULT_CALIBRATION_FRAMES = 16
+# Names of the nodes `split_transposed_convolutions` adds after the phase convolutions: they move int8 data
+# only (the phases share one output range), so they stay in int8 between the convolutions and the next layer.
+SPLIT_CONCAT, SPLIT_INTERLEAVE = "/phases_concat", "/phases_interleave"
 
 
 class QuantizationError(RuntimeError):
@@ -141,9 +144,10 @@ def split_transposed_convolutions(model) -> int:
                 nodes.append(helper.make_node("Conv", [node.input[0], f"{name}/weight"] + ([bias] if bias else []),
                                               [f"{name}/out"], name=name, kernel_shape=[2, 2], pads=pads))
                 phases.append(f"{name}/out")
-        nodes.append(helper.make_node("Concat", phases, [f"{node.name}/phases"], name=f"{node.name}/concat", axis=1))
+        nodes.append(helper.make_node("Concat", phases, [f"{node.name}/phases"], name=f"{node.name}{SPLIT_CONCAT}",
+                                      axis=1))
         nodes.append(helper.make_node("DepthToSpace", [f"{node.name}/phases"], list(node.output[:1]),
-                                      name=f"{node.name}/interleave", blocksize=2, mode="DCR"))
+                                      name=f"{node.name}{SPLIT_INTERLEAVE}", blocksize=2, mode="DCR"))
         rewritten += 1
     if rewritten:
         del graph.node[:]
@@ -194,14 +198,22 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[
         split = split_transposed_convolutions(model)
         _name_nodes(model)
         kept = keep_float_nodes(model) + [n for n in extra_keep_float]
+        # Concat / DepthToSpace run in int8 only where the deconvolution split made them.
+        kept += [n.name for n in model.graph.node if n.op_type in ("Concat", "DepthToSpace")
+                 and not n.name.endswith((SPLIT_CONCAT, SPLIT_INTERLEAVE))]
         op_type = {node.name: node.op_type for node in model.graph.node}
         kept_quantizable = [n for n in kept if op_type.get(n) in op_types]
         onnx.save(model, str(prepared))
         metadata = {m.key: m.value for m in onnx.load(str(fp32_path), load_external_data=False).metadata_props}
+        from onnxruntime.quantization import registry
+        direct = registry.QDQRegistry.get("Transpose")
+        added = "DepthToSpace" not in registry.QDQRegistry and direct is not None
+        if added:  # a pure data move, like Transpose: ORT drops its Q/DQ pair and moves uint8 data
+            registry.QDQRegistry["DepthToSpace"] = direct
         try:
             quantize_static(str(prepared), str(partial), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            op_types_to_quantize=list(op_types), nodes_to_exclude=kept,
+                            op_types_to_quantize=[*op_types, "Concat", "DepthToSpace"], nodes_to_exclude=kept,
                             calibrate_method=CalibrationMethod.MinMax,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
                                            "CalibTensorRangeSymmetric": False})
@@ -209,6 +221,9 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[
             partial.unlink(missing_ok=True)
             raise QuantizationError(f"ONNX Runtime's static quantization failed: {type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        finally:
+            if added:
+                registry.QDQRegistry.pop("DepthToSpace", None)
     quantized_model = onnx.load(str(partial))
     metadata[PRECISION_KEY] = "int8"
     del quantized_model.metadata_props[:]
