@@ -27,7 +27,6 @@ Nothing in this module imports torch, so it runs in a throwaway venv that holds 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import shutil
 import subprocess
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from hand_object_pose.file_digest import sha256_of
 
 MEDIAPIPE_VERSION = "0.10.21"
 VARIANTS = ("lite", "full")
@@ -78,14 +79,6 @@ INPUT_NAME = "image"
 
 class ConversionError(RuntimeError):
     """The conversion or its check failed (missing extra, wrong wheel, outputs beyond tolerance)."""
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_wheel(directory: str | Path) -> Path:

@@ -16,12 +16,13 @@ Any file that does not fit raises `WeightsFileError` with one line naming the fi
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
 
 import torch
+
+from hand_object_pose.file_digest import sha256_of
 
 from .family import ModelFamily, OfficialLoadReport
 
@@ -48,14 +49,6 @@ class WeightsFile:
 def one_line(text, limit: int = MESSAGE_LIMIT) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_weights_file(path: str | Path) -> WeightsFile:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hand_object_pose.inference.hand_detection import HandDetectorFilesError, default_dir, locate
-from hand_object_pose.inference.hand_detection.files import _sha256
+from hand_object_pose.file_digest import sha256_of as _sha256
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = REPO / "models" / "hand_detector"

@@ -5,11 +5,12 @@ LICENSE, README.md and metadata.json (each file's sha256). Nothing is ever downl
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from hand_object_pose.file_digest import sha256_of
 
 METADATA_FILE = "metadata.json"
 FOLDER = "hand_detector"
@@ -40,14 +41,6 @@ def default_dir() -> Path:
                                  + " (regenerate with python -m hand_object_pose.tools.convert_mediapipe_hands)")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class HandDetectorFiles:
     directory: Path
@@ -75,7 +68,7 @@ def locate(directory: str | os.PathLike = "", verify: bool = True) -> HandDetect
     for key, path in paths.items():
         if not path.is_file():
             raise HandDetectorFilesError(f"hand detector file missing: {path}")
-        if verify and _sha256(path) != networks[key].get("sha256"):
+        if verify and sha256_of(path) != networks[key].get("sha256"):
             raise HandDetectorFilesError(f"hand detector file {path} does not match the sha256 in {meta_path} "
                                          "(corrupt or replaced; regenerate or restore it)")
     return HandDetectorFiles(directory=directory, metadata=metadata, **paths)
