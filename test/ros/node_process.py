@@ -79,6 +79,24 @@ class NodeProcess:
         return self.proc.returncode
 
 
+def failed_starts(tmp_path: Path, starts: dict, env: dict) -> dict:
+    """Start one node per entry of `starts` ({name: (params changes, extra ros args)}) together (their imports
+    overlap), wait for each to exit and stop them all whatever failed. Returns {name: (exit status, the
+    `hand_object_pose: error:` lines, the NodeProcess)}."""
+    processes = {}
+    for name, (changes, extra_args) in starts.items():
+        directory = tmp_path / name
+        directory.mkdir()
+        processes[name] = NodeProcess(write_params(directory, **changes), env, tuple(extra_args))
+    try:
+        for proc in processes.values():
+            proc.proc.wait(timeout=120)
+    finally:   # every process ends, whatever failed
+        codes = {name: proc.stop() for name, proc in processes.items()}
+    return {name: (codes[name], [line for line in proc.lines if line.startswith("hand_object_pose: error:")], proc)
+            for name, proc in processes.items()}
+
+
 def scene_image(seed: int = 0) -> np.ndarray:
     """A skin-coloured blob on a grey background, (HEIGHT, WIDTH, 3) uint8 RGB."""
     rng = np.random.default_rng(seed)

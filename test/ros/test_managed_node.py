@@ -9,7 +9,7 @@ import time
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 
-from node_process import NodeProcess, Peer, now_ns, write_params
+from node_process import NodeProcess, Peer, failed_starts, now_ns, write_params
 from ros_test_helpers import REPO_ROOT, env_without_tf2_fixture, ros_session, wait_until
 
 
@@ -122,19 +122,9 @@ def test_autostart_failures_exit_with_one_line(tmp_path):
                                                                           model_path="/nonexistent/kpt.onnx"),
                                "/nonexistent/kpt.onnx does not exist"),
              "autostart_alone": (("--", "--autostart"), {}, "--autostart needs --managed")}
-    processes = {}
-    for name, (args, changes, _) in cases.items():
-        directory = tmp_path / name
-        directory.mkdir()
-        processes[name] = NodeProcess(write_params(directory, **changes), env_without_tf2_fixture(), args)
-    try:
-        for proc in processes.values():
-            proc.proc.wait(timeout=120)
-    finally:   # every process ends, whatever failed
-        codes = {name: proc.stop() for name, proc in processes.items()}
-    for name, proc in processes.items():
-        rc = codes[name]
-        errors = [line for line in proc.lines if line.startswith("hand_object_pose: error:")]
+    results = failed_starts(tmp_path, {name: (changes, args) for name, (args, changes, _) in cases.items()},
+                            env_without_tf2_fixture())
+    for name, (rc, errors, proc) in results.items():
         assert rc == 2 and len(errors) == 1 and cases[name][2] in errors[0], f"{name}:\n{proc.output}"
 
 

@@ -13,8 +13,8 @@ from sensor_msgs.msg import Image
 from hand_object_pose.inference.plausibility import REASONS
 from hand_object_pose.ros.inputs import stamp_ns
 from hand_object_pose.ros.pose_node import NO_HAND_HINT_FRAMES
-from node_process import (HEIGHT, OPTICAL_FRAME, WIDTH, NodeProcess, Peer, camera_info_msg, header, image_msg, now_ns,
-                          scene_image, sleep_until, write_params)
+from node_process import (HEIGHT, OPTICAL_FRAME, WIDTH, NodeProcess, Peer, camera_info_msg, failed_starts, header,
+                          now_ns, scene_image, sleep_until, write_params)
 from ros_test_helpers import REPO_ROOT, env_plain_venv, env_without_tf2_fixture, ros_session, wait_until
 
 # errors.<kind> counters whose image is not processed (frames_rejected); the others are worked around.
@@ -159,19 +159,9 @@ COMMAND_LINE_CASES = {
 
 
 def test_wrong_typed_command_line_overrides_stop_the_node(tmp_path):
-    processes = {}
-    for name, (rule, _) in COMMAND_LINE_CASES.items():   # started together: the imports overlap
-        directory = tmp_path / name
-        directory.mkdir()
-        processes[name] = NodeProcess(write_params(directory), env_without_tf2_fixture(), ("-p", rule))
-    try:
-        for proc in processes.values():
-            proc.proc.wait(timeout=120)
-    finally:   # every process ends, whatever failed
-        codes = {name: proc.stop() for name, proc in processes.items()}
-    for name, proc in processes.items():
-        rc = codes[name]
-        errors = [line for line in proc.lines if line.startswith("hand_object_pose: error:")]
+    results = failed_starts(tmp_path, {name: ({}, ("-p", rule)) for name, (rule, _) in COMMAND_LINE_CASES.items()},
+                            env_without_tf2_fixture())
+    for name, (rc, errors, proc) in results.items():
         assert rc == 2, f"{name}: exit {rc}\n{proc.output}"
         assert len(errors) == 1 and COMMAND_LINE_CASES[name][1] in errors[0], f"{name}:\n{proc.output}"
         assert "Traceback" not in proc.output, f"{name}:\n{proc.output}"
