@@ -48,6 +48,9 @@ def provider_options(provider: str, fp16: bool, trt_cache_dir: str) -> dict:
     return options
 
 
+ALLOW_SPINNING_KEY = "session.intra_op.allow_spinning"
+"""ONNX Runtime session option: whether idle intra-op worker threads busy-wait for work ("0": they sleep)."""
+
 # metadata_props key in which an export records its arithmetic precision (export.quantize); absent = fp32.
 PRECISION_KEY = "precision"
 
@@ -63,7 +66,8 @@ def onnx_precision(metadata: Mapping[str, str], providers_in_use: Sequence[str],
 class OnnxRuntimeBackend:
     """An ONNX Runtime session over one .onnx file.
 
-    Attributes: input_names, output_names (the graph's), providers_in_use (the session's own list,
+    Attributes: input_names, output_names (the graph's), takes_batches (every input's first axis is
+    dynamic: several crops can go in one call), providers_in_use (the session's own list,
     first = the provider that runs most of the graph), in_use ("onnxruntime:<first provider>"),
     on_gpu, precision ("fp32", "int8" for a quantized export, "fp16" on TensorRT with fp16).
     """
@@ -84,6 +88,11 @@ class OnnxRuntimeBackend:
         if threads:
             options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
+        # No busy-waiting: by default the intra-op workers spin after each parallel section, burning a core
+        # that the next network (the detector's, this one's) or the node's own threads need. On the 2-core
+        # CPU the default pipeline (palm detector, landmarks and this network in turn) took about half the
+        # CPU time and wall time per frame without spinning (docs/speed.md, "default pipeline at camera rate").
+        options.add_session_config_entry(ALLOW_SPINNING_KEY, "0")
         # ORT itself only logs (at warning level) that a requested provider is unavailable: keep its
         # message, and make our own check below the loud one.
         requested = [(p, provider_options(p, fp16, trt_cache_dir)) for p in providers]
@@ -95,6 +104,8 @@ class OnnxRuntimeBackend:
                              f"provider that fails to start): {type(exc).__name__}: {exc}") from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        # Several crops in one call need a free first axis (the exports' "batch"); a fixed one takes one crop.
+        self.takes_batches = all(i.shape and not isinstance(i.shape[0], int) for i in self.session.get_inputs())
         self.providers_in_use = list(self.session.get_providers())
         first = self.providers_in_use[0]
         self.in_use = f"onnxruntime:{first}"
@@ -148,6 +159,7 @@ class TorchBackend:
         self.input_names = list(input_names)
         self.output_names = list(output_names)
         self.in_use = f"torch:{self.device}"
+        self.takes_batches = True   # the inference graphs are batch-first (the exports' dynamic "batch" axis)
         self.on_gpu = self.device.type == "cuda"
         self.precision = "fp16" if fp16 else "fp32"
 

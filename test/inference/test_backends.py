@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from hand_object_pose.export.onnx import export_onnx
-from hand_object_pose.inference.backends import (GpuUnavailableError, OnnxRuntimeBackend, TorchBackend,
-                                                 provider_options)
+from hand_object_pose.inference.backends import (ALLOW_SPINNING_KEY, GpuUnavailableError, OnnxRuntimeBackend,
+                                                 TorchBackend, provider_options)
 
 
 class Tiny(torch.nn.Module):
@@ -41,6 +41,25 @@ def test_onnxruntime_matches_torch(tiny_onnx):
         np.testing.assert_allclose(out[name], torch_out[name], atol=1e-5)
     with pytest.raises(ValueError, match=r"missing ONNX inputs \['image'\]"):
         backend.run({"img": image})
+
+
+def test_sessions_do_not_busy_wait_and_report_whether_they_take_batches(tiny_onnx, tmp_path):
+    """Idle intra-op workers sleep (on 2 cores a spinning pool steals the CPU from the next network: the default
+    pipeline took about twice the CPU time with spinning); a fixed first axis means one crop per call."""
+    module, path = tiny_onnx
+    backend = OnnxRuntimeBackend(str(path), threads=2)
+    assert backend.session.get_session_options().get_session_config_entry(ALLOW_SPINNING_KEY) == "0"
+    assert backend.takes_batches
+    batch = np.random.default_rng(1).random((3, 3, 16, 16), dtype=np.float32)
+    together = backend.run({"image": batch})
+    for k in range(3):   # each crop of a batch gets what it gets alone
+        alone = backend.run({"image": batch[k:k + 1]})
+        for name in together:
+            np.testing.assert_allclose(together[name][k:k + 1], alone[name], rtol=1e-5, atol=1e-6)
+    fixed = export_onnx(module, (torch.rand(1, 3, 16, 16),), tmp_path / "fixed.onnx", ["image"], ["mean", "peak"],
+                        dynamic_batch=False)
+    assert not OnnxRuntimeBackend(str(fixed), threads=1).takes_batches
+    assert TorchBackend(module, ["image"], ["mean", "peak"]).takes_batches
 
 
 def test_gpu_request_on_cpu_machine_warns_loudly(tiny_onnx, caplog):
