@@ -189,7 +189,8 @@ class Estimator:
 
         # A family that sees one hand per crop (hand_heatmap) runs once per hand (and object) crop.
         self.per_hand_crops = bool(getattr(family, "per_hand_crops", False))
-        self._per_hand = PerHandCrops(self._adapter, self._backend.run, config) if self.per_hand_crops else None
+        self._per_hand = (PerHandCrops(self._adapter, self._backend.run, config, self._backend.takes_batches)
+                          if self.per_hand_crops else None)
         self._tracker = crop_lib.CropTracker(config.track_lost_after)
         self._last_roi: Optional[np.ndarray] = None
         self._last_stamp: Optional[float] = None

@@ -9,6 +9,8 @@ Per frame:
    other crop (`lifting.lift_prediction`: depth image -> 2D fit -> default depth);
 3. the object: a crop around its tracked box, else its coarse-pass points, else the hands' boxes (then a
    second crop around the first answer); its class and 9 points -> PnP against the class's box.
+The hands' crops and the object's first crop go to the network in ONE call (a batch), the second crops (a
+coarse-pass hand's refinement, the object's) in one more: at camera rate the fixed cost of each call counts.
 Boxes are (x0, y0, width, height) image pixels; results in metres, camera optical frame.
 """
 from __future__ import annotations
@@ -43,10 +45,11 @@ class PerHandCrops:
     """Runs a per-hand-crop family on frames; keeps the per-side and object crop tracking.
 
     adapter: the family's adapter (preprocess_hand, parse_hand, parse, parse_object); run: the backend's
-    named inputs -> named outputs; config: the Estimator's validated config."""
+    named inputs -> named outputs; config: the Estimator's validated config; batch: `run` takes several crops
+    along the batch axis (a dynamic-batch export, torch), else each crop is its own call."""
 
-    def __init__(self, adapter, run: Callable[[dict], dict], config: EstimatorConfig):
-        self.adapter, self.run, self.config = adapter, run, config
+    def __init__(self, adapter, run: Callable[[dict], dict], config: EstimatorConfig, batch: bool = True):
+        self.adapter, self.run, self.config, self.batch = adapter, run, config, bool(batch)
         self.size = adapter.input_size
         self._tracked: dict = {}
         self._object_box: Optional[np.ndarray] = None
@@ -68,14 +71,26 @@ class PerHandCrops:
             box = np.array([cx - side / 2, cy - side / 2, side, side])
         return box
 
-    def _run_crop(self, image, camera, box, origin, watch, side: str = ""):
-        crop = crop_lib.make_crop(box, camera, self.size, origin)
+    def _prepare(self, image, camera, box, origin, watch, side: str = ""):
+        """The crop at `box` (origin FROM_*) and its network inputs (batch 1); `side` for a hand crop."""
+        crop = crop_lib.make_crop(np.asarray(box, np.float64), camera, self.size, origin)
         with watch.stage("preprocess"):
             pixels = warp_image(image, crop.affine, self.size)
             inputs = self.adapter.preprocess_hand(pixels, side) if side else self.adapter.preprocess(pixels)
+        return crop, inputs
+
+    def _run_inputs(self, inputs: list, watch) -> list:
+        """The network on several crops' inputs: ONE backend call with the crops along the batch axis (when the
+        backend takes batches), else one call per crop. Returns each crop's outputs, batch axis of size 1."""
         with watch.stage("inference"):
-            outputs = self.run(inputs)
-        return crop, outputs
+            if len(inputs) == 1 or not self.batch:
+                return [self.run(i) for i in inputs]
+            stacked = self.run({name: np.concatenate([i[name] for i in inputs]) for name in inputs[0]})
+        return [{name: value[k:k + 1] for name, value in stacked.items()} for k in range(len(inputs))]
+
+    def _run_crop(self, image, camera, box, origin, watch, side: str = ""):
+        crop, inputs = self._prepare(image, camera, box, origin, watch, side)
+        return crop, self._run_inputs([inputs], watch)[0]
 
     def estimate(self, image: np.ndarray, camera: CameraIntrinsics, depth_m: Optional[np.ndarray], watch,
                  hand_boxes: Optional[dict] = None, roi_box: Optional[np.ndarray] = None,
@@ -83,7 +98,11 @@ class PerHandCrops:
         """(hands: list[HandEstimate] right first, objects: list[ObjectEstimate], crop origin) for one frame.
 
         hand_boxes: side -> (box, presence) when the hands' boxes are known (origin `box_origin`); else
-        the coarse pass runs on `roi_box` (or the whole frame when None)."""
+        the coarse pass runs on `roi_box` (or the whole frame when None).
+
+        Network calls: the coarse pass (when it runs), then one call for every hand's crop and the object's
+        first crop together, then, only when needed, one call for the second crops (a hand whose box came from
+        the coarse pass; an object looked for around the hands)."""
         height, width = image.shape[:2]
         c = self.config
         coarse_object = None
@@ -114,43 +133,61 @@ class PerHandCrops:
                 else:
                     self._object_box = None
             origin = crop_lib.FROM_TRACKING if self._tracked else frame_origin
-        hands = []
-        for side in (s for s in self.adapter.sides if s in hand_boxes):
-            box, presence = hand_boxes[side]
-            # A box from the coarse pass is refined once: a second crop around the first crop's hand.
-            for _ in range(2 if from_coarse.get(side) else 1):
-                crop, outputs = self._run_crop(image, camera, np.asarray(box, np.float64), origin, watch, side)
+        sides = [s for s in self.adapter.sides if s in hand_boxes]
+        # The object's first crop: its tracked box, else the coarse pass's, else (hands' boxes given) a wide one
+        # around the hands' boxes, looked at again around its answer (a second crop).
+        object_box, object_passes = None, 0
+        if look_for_object:
+            object_box, object_passes = self._object_start(hand_boxes, coarse_object)
+        jobs = [(side, hand_boxes[side][0], origin) for side in sides]
+        if object_box is not None:
+            jobs.append(("", object_box, crop_lib.FROM_TRACKING))
+        hands: dict = {}
+        object_points = None
+        passes = 1
+        while jobs:
+            prepared = [self._prepare(image, camera, box, crop_origin, watch, side) for side, box, crop_origin in jobs]
+            outputs = self._run_inputs([inputs for _, inputs in prepared], watch)
+            again = []
+            for (side, _, crop_origin), (crop, _), out in zip(jobs, prepared, outputs):
+                if not side:
+                    with watch.stage("postprocess"):
+                        points = self.adapter.parse_object(out)
+                        uv_image = apply_affine(points.uv, invert_affine(crop.affine))
+                    object_points = (points, uv_image, self._box(uv_image))
+                    if passes < object_passes:
+                        again.append(("", object_points[2], crop_origin))
+                    continue
                 with watch.stage("postprocess"):
-                    hand = self.adapter.parse_hand(outputs, side, presence)
+                    hand = self.adapter.parse_hand(out, side, hand_boxes[side][1])
                 with watch.stage("root_depth"):
                     lifted, _ = lift_prediction(CropPrediction(hands=[hand]), crop, camera, depth_m, c, "",
                                                 (width, height))
-                box = self._hand_box(lifted[0], camera)
-            hands += lifted
+                hands[side] = lifted[0]
+                # A box from the coarse pass is refined once: a second crop around the first crop's hand.
+                if from_coarse.get(side) and passes == 1:
+                    again.append((side, self._hand_box(lifted[0], camera), crop_origin))
+            jobs, passes = again, passes + 1
+        hands = [hands[side] for side in sides]
         self._tracked = {h.side: self._hand_box(h, camera) for h in hands if h.present}
-        objects = self._estimate_object(image, camera, watch, hands, coarse_object, roi_box) if look_for_object else []
+        objects = self._object_result(camera, watch, *object_points) if object_points is not None else []
         return hands, objects, origin
 
-    def _estimate_object(self, image, camera, watch, hands: list[HandEstimate], coarse_box, roi_box) -> list:
-        """The object crop(s) and PnP; [] when no pose is found."""
-        box, passes = self._object_box, 1
-        if box is None:
-            box = coarse_box
-        if box is None:  # from the hands (or the ROI): a wide first crop, then one around its answer
-            present = [h.joints_uv for h in hands if h.present]
-            if present:
-                box = crop_lib.box_around_keypoints(present, self.config.crop_margin, self.config.min_crop_size_px)
-            elif roi_box is not None:
-                box = roi_box
-            else:
-                return []
-            passes = 2
-        for _ in range(passes):
-            crop, outputs = self._run_crop(image, camera, np.asarray(box, np.float64), crop_lib.FROM_TRACKING, watch)
-            with watch.stage("postprocess"):
-                points = self.adapter.parse_object(outputs)
-                uv_image = apply_affine(points.uv, invert_affine(crop.affine))
-            box = self._box(uv_image)
+    def _object_start(self, hand_boxes: dict, coarse_box) -> tuple:
+        """(box, crops) of the object's search this frame: the tracked box (1 crop), the coarse pass's (1), a
+        wide box around the hands' boxes (2: the second around the first one's answer), or (None, 0)."""
+        if self._object_box is not None:
+            return self._object_box, 1
+        if coarse_box is not None:
+            return coarse_box, 1
+        corners = [np.asarray(box, np.float64)[:2] + np.array([[0.0, 0.0], [box[2], box[3]]])
+                   for box, _ in hand_boxes.values()]
+        if not corners:
+            return None, 0
+        return crop_lib.box_around_keypoints(corners, 1.0, self.config.min_crop_size_px), 2
+
+    def _object_result(self, camera, watch, points, uv_image, box) -> list:
+        """The object's pose by PnP on its last crop's points; [] (and no tracked box) when none is found."""
         with watch.stage("postprocess"):
             pose = self.adapter.object_pose(camera.undistort_pixels(uv_image), camera.matrix, points.object_id,
                                             points.confidence)

@@ -169,3 +169,65 @@ def test_estimator_runs_one_crop_per_hand_on_the_export(random_export):
     estimator.reset_tracking()
     coarse = estimator.estimate(image, K)          # no boxes: the coarse whole-frame pass decides
     assert coarse.crop_source == "full_frame" and "coarse_pass" in coarse.timings_ms
+
+
+def _counting_estimator(path, batch: bool, **config):
+    """An Estimator on the export whose per-hand network calls are recorded (the batch size of each call)."""
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+
+    estimator = Estimator(EstimatorConfig(model=PRESET, model_path=str(path), warmup_runs=0, threads=1, **config))
+    per_hand, sizes = estimator._per_hand, []
+    per_hand.batch, run = batch, per_hand.run
+
+    def counted(inputs):
+        sizes.append(len(inputs["image"]))
+        return run(inputs)
+
+    per_hand.run = counted
+    return estimator, sizes
+
+
+def _assert_same_hands(got, expected):
+    assert [(h.side, h.present) for h in got.hands] == [(h.side, h.present) for h in expected.hands]
+    for a, b in zip(got.hands, expected.hands):
+        np.testing.assert_allclose(a.crop_box, b.crop_box, atol=1e-6)
+        np.testing.assert_allclose(a.joints_uv, b.joints_uv, atol=1e-3)        # pixels
+        np.testing.assert_allclose(a.joints_xyz, b.joints_xyz, atol=1e-5)      # metres
+    assert len(got.objects) == len(expected.objects)
+
+
+def test_hand_crops_and_the_object_crop_are_one_network_call(random_export):
+    """Given hand boxes (the detector's): both hands' crops and the object's first crop in ONE batched call, its
+    second crop in one more; a tracked object box needs no second call; the results are those of one call per
+    crop (issue 16: at camera rate each call's fixed cost counts)."""
+    image = np.random.default_rng(0).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
+    boxes = {"right": (np.array([40.0, 60, 70, 80]), 1.0), "left": (np.array([200.0, 50, 60, 60]), 1.0)}
+    batched, batch_sizes = _counting_estimator(random_export, batch=True)
+    single, single_sizes = _counting_estimator(random_export, batch=False)
+    _assert_same_hands(batched.estimate(image, K, hand_rois=boxes), single.estimate(image, K, hand_rois=boxes))
+    assert batch_sizes == [3, 1] and single_sizes == [1, 1, 1, 1]
+    # The object's search crop (two crops) is the square around both hands' boxes (x 40..260, y 50..140).
+    start, crops = batched._per_hand._object_start(boxes, None)
+    assert crops == 2 and np.allclose(start, [40.0, 95.0 - 110.0, 220.0, 220.0])
+    # A tracked object box: one call for everything.
+    batched._per_hand._object_box = np.array([100.0, 60, 90, 90])
+    batch_sizes.clear()
+    batched.estimate(image, K, hand_rois=boxes)
+    assert batch_sizes == [3]
+    # No hands and no tracked object: the network is not run.
+    batched.reset_tracking()
+    batch_sizes.clear()
+    assert batched.estimate(image, K, hand_rois={}).hands == [] and batch_sizes == []
+
+
+def test_coarse_pass_hands_are_refined_together(random_export):
+    """Without hand boxes: the coarse pass, then the hands' (and the object's) crops in one call, then both hands'
+    refinement crops in one call: three calls instead of one per crop, with the same results."""
+    image = np.random.default_rng(1).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
+    batched, batch_sizes = _counting_estimator(random_export, batch=True, presence_threshold=0.0)
+    single, single_sizes = _counting_estimator(random_export, batch=False, presence_threshold=0.0)
+    _assert_same_hands(batched.estimate(image, K), single.estimate(image, K))
+    assert len(batch_sizes) == 3 and batch_sizes[0] == 1 and batch_sizes[2] == 2 and batch_sizes[1] in (2, 3)
+    assert sum(batch_sizes) == len(single_sizes) == sum(single_sizes)
