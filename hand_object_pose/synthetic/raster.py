@@ -8,7 +8,7 @@ surface, 0 where nothing is drawn. Triangles with a vertex closer than ``near`` 
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ class RenderOutput(NamedTuple):
     depth: torch.Tensor        # (H, W) float, metres, 0 for background
     face_index: torch.Tensor   # (H, W) int64, -1 for background
     rgb: torch.Tensor          # (H, W, 3) float in [0, 1]
+    attributes: Optional[torch.Tensor] = None  # (H, W, A) per-vertex attributes interpolated, 0 for background
 
 
 def _as_tensor(x, dtype, device=None) -> torch.Tensor:
@@ -157,11 +158,16 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
 
 
 def render_mesh(vertices, faces, K, image_size, vertex_colors=None, light_direction=(0.3, -0.5, -1.0),
-                ambient: float = 0.35, background=None, near: float = 1e-3) -> RenderOutput:
+                ambient: float = 0.35, background=None, near: float = 1e-3, normals=None,
+                attributes=None) -> RenderOutput:
     """Render a mesh: silhouette, depth and two-sided Lambert shading with smooth vertex normals.
 
     vertex_colors: (V, 3) in [0, 1] or None (light grey). light_direction: camera-frame direction from
-    the surface towards the light. background: (H, W, 3) image in [0, 1] or None (black).
+    the surface towards the light. background: (H, W, 3) image in [0, 1] or None (black). normals:
+    (V, 3) camera-frame vertex normals to shade with instead of the mesh's own (e.g. to join two
+    meshes without a shading step). attributes: (V, A) per-vertex values, A <= 4, returned
+    interpolated (perspective-correct) per pixel in `RenderOutput.attributes` (e.g. rest-pose
+    coordinates for surface detail drawn in image space).
     """
     vertices = _as_tensor(vertices, torch.float32)
     device = vertices.device
@@ -179,10 +185,23 @@ def render_mesh(vertices, faces, K, image_size, vertex_colors=None, light_direct
            else _as_tensor(background, torch.float32, device).clone())
     if rgb.shape != (height, width, 3):
         raise ValueError(f"background must have shape ({height}, {width}, 3), got {tuple(rgb.shape)}")
+    values = None
+    if attributes is not None:
+        attributes = _as_tensor(attributes, torch.float32, device)
+        if attributes.ndim != 2 or attributes.shape[0] != vertices.shape[0] or attributes.shape[1] > 4:
+            raise ValueError(f"attributes must have shape ({vertices.shape[0]}, A <= 4), got {tuple(attributes.shape)}")
+        values = torch.zeros(height, width, attributes.shape[1], device=device)
     if mask.any():
         tri = faces[frags.face_index[mask]]                      # (N, 3)
         bary = frags.barycentric[mask][..., None]                # (N, 3, 1)
-        normals = vertex_normals(vertices, faces)
+        if normals is None:
+            normals = vertex_normals(vertices, faces)
+        else:
+            normals = _as_tensor(normals, torch.float32, device)
+            if normals.shape != vertices.shape:
+                raise ValueError(f"normals must have shape {tuple(vertices.shape)}, got {tuple(normals.shape)}")
+        if values is not None:
+            values[mask] = (attributes[tri] * bary).sum(dim=1)
         normal = torch.nn.functional.normalize((normals[tri] * bary).sum(dim=1), dim=1)
         point = (vertices[tri] * bary).sum(dim=1)
         # Two-sided: turn normals towards the camera (we may see inside faces through a hole).
@@ -192,4 +211,4 @@ def render_mesh(vertices, faces, K, image_size, vertex_colors=None, light_direct
         diffuse = (normal @ light).clamp(min=0.0)[:, None]
         color = (colors[tri] * bary).sum(dim=1)
         rgb[mask] = (color * (ambient + (1.0 - ambient) * diffuse)).clamp(0.0, 1.0)
-    return RenderOutput(mask, frags.depth, frags.face_index, rgb)
+    return RenderOutput(mask, frags.depth, frags.face_index, rgb, values)

@@ -71,3 +71,23 @@ def test_two_renderers_in_one_process_keep_their_own_contexts(gl):
     assert torch.equal(first.mask, again.mask) and torch.equal(first.face_index, again.face_index)
     assert set(again.face_index.unique().tolist()) == {-1, 0}
     other.release()
+
+
+def test_attributes_and_given_normals_agree_with_the_torch_rasteriser(gl):
+    layer = ManoLayer(standin_hand_path("right"))
+    rest = layer.mano.v_template.numpy()
+    pose = torch.tensor(np.random.default_rng(2).normal(0, 0.3, (1, 45)), dtype=torch.float32)
+    vertices = layer(torch.tensor([[2.8, 0.2, 0.1]]), pose).vertices[0].double().numpy()
+    vertices = vertices - vertices.mean(axis=0) + [0.0, 0.0, 0.4]
+    K = np.array([[300.0, 0.0, 79.3], [0.0, 300.0, 60.2], [0.0, 0.0, 1.0]])
+    faces = layer.faces.numpy()
+    normals = np.tile([0.0, 0.6, -0.8], (778, 1))
+    a = gl.render(vertices, faces, K, attributes=rest, normals=normals, light_direction=(0.0, 0.6, -0.8), ambient=0.3)
+    b = render_mesh(vertices, faces, K, SIZE, attributes=rest, normals=normals, light_direction=(0.0, 0.6, -0.8),
+                    ambient=0.3)
+    same = a.mask & b.mask & (a.face_index == b.face_index)
+    assert same.sum() > 1000
+    assert (a.attributes - b.attributes)[same].abs().max() < 1e-4
+    assert (a.attributes[~a.mask] == 0).all()
+    # The given normals face the light everywhere: full brightness of the default grey.
+    torch.testing.assert_close(a.rgb[a.mask], torch.full((int(a.mask.sum()), 3), 0.8))

@@ -107,3 +107,23 @@ def test_bad_inputs_are_named():
         rasterize(v, f, K[:2], SIZE)
     with pytest.raises(ValueError, match="vertex_colors"):
         render_mesh(v, f, K, SIZE, vertex_colors=np.ones((3, 3)))
+
+
+def test_attributes_are_interpolated_perspective_correctly_and_normals_can_be_given():
+    # A tilted plane whose attribute is each vertex's 3D position: every pixel gets its own point.
+    xs, ys = np.array([-0.6, 0.6]), np.array([-0.5, 0.5])
+    v = np.array([[x, y, 1.0 + 0.5 * x] for y in ys for x in xs])
+    f = np.array([[0, 1, 3], [0, 3, 2]])
+    out = render_mesh(v, f, K, SIZE, attributes=v)
+    assert out.attributes.shape == (*SIZE, 3)
+    torch.testing.assert_close(out.attributes[..., 2], out.depth, atol=1e-5, rtol=0)
+    assert render_mesh(v, f, K, SIZE).attributes is None
+    # Normals given facing the light shade at full brightness, facing away at the ambient share.
+    lit = render_mesh(v, f, K, SIZE, vertex_colors=np.ones((4, 3)), light_direction=(0, 0, -1), ambient=0.2,
+                      normals=np.tile([0.0, 0.0, -1.0], (4, 1)))
+    side = render_mesh(v, f, K, SIZE, vertex_colors=np.ones((4, 3)), light_direction=(0, 0, -1), ambient=0.2,
+                       normals=np.tile([1.0, 0.0, 0.0], (4, 1)))
+    torch.testing.assert_close(lit.rgb, torch.ones(*SIZE, 3))
+    torch.testing.assert_close(side.rgb, torch.full((*SIZE, 3), 0.2))
+    with pytest.raises(ValueError):
+        render_mesh(v, f, K, SIZE, attributes=np.ones((4, 5)))
