@@ -268,3 +268,150 @@ def apply_camera(image: np.ndarray, camera: dict, exposure: float, noise: np.nda
         if ok:
             out = np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
     return out
+
+
+def _segment_distance(points_xy: np.ndarray, polyline: np.ndarray) -> np.ndarray:
+    """(N,) distance of points (N, 2) to a polyline (K, 2), same units."""
+    best = np.full(len(points_xy), np.inf)
+    for a, b in zip(polyline[:-1], polyline[1:]):
+        ab = b - a
+        t = np.clip(((points_xy - a) @ ab) / (ab @ ab), 0.0, 1.0)
+        best = np.minimum(best, np.linalg.norm(points_xy - (a + t[:, None] * ab), axis=1))
+    return best
+
+
+# Palm creases of the right stand-in hand in its rest frame (x towards the thumb, y along the fingers,
+# metres), drawn on the palmar side: distal and proximal transverse creases and the thenar crease
+# around the ball of the thumb.
+_PALM_CREASES = (
+    np.array([[-0.044, 0.058], [-0.025, 0.061], [-0.005, 0.066], [0.016, 0.075]]),
+    np.array([[0.040, 0.062], [0.022, 0.058], [0.000, 0.053], [-0.030, 0.047]]),
+    np.array([[0.040, 0.062], [0.024, 0.051], [0.014, 0.034], [0.011, 0.012]]),
+)
+
+
+def surface_detail(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(height (N,) metres out of the skin, crease (N,) in [0, 1]) of the skin relief the smooth
+    stand-in mesh lacks, at points (N, 3) given in the right stand-in hand's rest frame (metres;
+    `standin_hand`: fingers +y, palm +z, thumb +x; a left hand's vertices map to the same points):
+    knuckle heads over the finger bases and rounder bumps with wrinkles over the middle and end
+    joints on the back; extensor tendons fanning from the wrist to the knuckles; flexion creases
+    across the palmar side of every finger joint and the three main palm creases. Evaluated per
+    pixel on the rest-frame coordinates the renderer interpolates (`RenderOutput.attributes`)."""
+    from hand_object_pose.synthetic.standin_hand import FINGERS, THUMB, finger_frame
+
+    p = np.asarray(points, np.float64)
+    height = np.zeros(len(p))
+    crease = np.zeros(len(p))
+    dorsal_palm = np.clip(-p[:, 2] / 0.004, 0.0, 1.0)
+    palmar_palm = np.clip(p[:, 2] / 0.004, 0.0, 1.0)
+
+    def groove(distance, width_m, depth_m, weight):
+        g = np.exp(-0.5 * (distance / width_m) ** 2) * weight
+        np.subtract(height, depth_m * g, out=height)
+        np.maximum(crease, g, out=crease)
+
+    cmc = np.array([0.0277, 0.026, 0.0102])  # the thumb's base joint of the rest pose (J_regressor)
+    for digit in FINGERS + (THUMB,):
+        direction, lateral, pad = finger_frame(digit.name)
+        base = cmc if digit is THUMB else np.asarray(digit.base)
+        rel = p - base
+        s = rel @ direction
+        radial = rel - s[:, None] * direction
+        r = np.linalg.norm(radial, axis=1) + 1e-9
+        side = (radial @ pad) / r                      # +1 palmar, -1 dorsal
+        l1, l2, l3 = digit.lengths
+        on = (s > -0.004) & (s < l1 + l2 + l3) & (r < 2.0 * digit.radius_base)
+        dorsal, palmar = on * np.clip(-1.5 * side, 0, 1), on * np.clip(1.5 * side, 0, 1)
+        joints = (l1, l1 + l2) if digit is THUMB else (0.0, l1, l1 + l2)
+        for k, s_joint in enumerate(joints):
+            if digit is not THUMB and k == 0:
+                # The knuckle head (metacarpal head) on the back, and the finger's base crease on
+                # the palmar side, about 2 cm out where the finger leaves the palm.
+                lat = radial @ lateral
+                bump = np.exp(-0.5 * ((s + 0.002) / 0.0065) ** 2 - 0.5 * (lat / 0.0065) ** 2)
+                height += 0.0022 * bump * dorsal_palm * (r < 2.0 * digit.radius_base)
+                groove(s - 0.7 * l1, 0.0008, 0.0004, palmar)
+                continue
+            near = np.exp(-0.5 * ((s - s_joint) / 0.0045) ** 2)
+            height += (0.0012 if k < len(joints) - 1 else 0.0008) * near * dorsal
+            # Wrinkles over the joint on the back, a double flexion crease on the palm side.
+            wrinkles = 0.5 + 0.5 * np.cos(2 * np.pi * (s - s_joint) / 0.0024)
+            groove(np.zeros_like(s), 1.0, 0.0004, 0.6 * wrinkles * np.exp(-0.5 * ((s - s_joint) / 0.003) ** 2) * dorsal)
+            for offset in (-0.0012, 0.0012):
+                groove(s - s_joint - offset, 0.0007, 0.0004, palmar)
+    # Extensor tendons on the back of the hand, from the middle of the wrist to each knuckle (only
+    # points on the back of the palm are evaluated).
+    back = np.flatnonzero((dorsal_palm > 0) & (p[:, 1] > 0.015) & (p[:, 1] < 0.085))
+    for digit in FINGERS:
+        start = np.array([0.35 * digit.base[0], 0.012])
+        end = np.array([digit.base[0], digit.base[1] - 0.012])
+        distance = _segment_distance(p[back, :2], np.stack([start, end]))
+        fade = np.clip((p[back, 1] - 0.015) / 0.02, 0, 1) * (p[back, 1] < digit.base[1] - 0.004)
+        height[back] += 0.0009 * np.exp(-0.5 * (distance / 0.002) ** 2) * fade * dorsal_palm[back]
+    front = np.flatnonzero((palmar_palm > 0) & (p[:, 1] < 0.08))
+    for line in _PALM_CREASES:
+        g = np.exp(-0.5 * (_segment_distance(p[front, :2], line) / 0.0009) ** 2) * palmar_palm[front]
+        height[front] -= 0.0006 * g
+        crease[front] = np.maximum(crease[front], g)
+    return height, crease
+
+
+def skin_relief(image: np.ndarray, hand_mask: np.ndarray, rest_points: np.ndarray, depth: np.ndarray, focal_px: float,
+                light: np.ndarray, ambient: float, strength: float, crease_darkening: float) -> np.ndarray:
+    """Shade `surface_detail` into the hands' pixels of `image` (H, W, 3) float: a bump map lit by
+    the key light (`light`: camera-frame direction towards it; `ambient` as in the renderer) plus
+    darker creases. `hand_mask` (H, W) bool; `rest_points` (H, W, 3): each pixel's point in the
+    stand-in's rest frame (interpolated by the renderer); `depth` (H, W) metres; `focal_px` turns
+    image gradients of the relief into surface slopes. Colours only: no pixel moves."""
+    if not hand_mask.any():
+        return image
+    # Work in the hands' bounding box (with a margin for the blur).
+    rows, cols = np.flatnonzero(hand_mask.any(axis=1)), np.flatnonzero(hand_mask.any(axis=0))
+    box = (slice(max(rows[0] - 3, 0), rows[-1] + 4), slice(max(cols[0] - 3, 0), cols[-1] + 4))
+    out = image.copy()
+    out[box] = _skin_relief(image[box], hand_mask[box], rest_points[box], depth[box], focal_px, light, ambient,
+                            strength, crease_darkening)
+    return out
+
+
+def _skin_relief(image, hand_mask, rest_points, depth, focal_px, light, ambient, strength, crease_darkening):
+    height_m = np.zeros(hand_mask.shape, np.float32)
+    crease = np.zeros(hand_mask.shape, np.float32)
+    h, c = surface_detail(rest_points[hand_mask])
+    height_m[hand_mask], crease[hand_mask] = h, c
+    height_m = cv2.GaussianBlur(height_m, (0, 0), 0.7)
+    crease = cv2.GaussianBlur(crease, (0, 0), 0.7)
+    gy, gx = np.gradient(height_m)
+    # No slope across the outline or across a fold (a finger in front of the palm: the rest-frame
+    # point jumps there).
+    jump = np.zeros(hand_mask.shape, np.float32)
+    for k in range(3):
+        dy, dx = np.gradient(rest_points[..., k])
+        jump = np.maximum(jump, np.abs(dx) + np.abs(dy))
+    inner = cv2.erode(hand_mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    smooth = inner & (cv2.dilate(jump, np.ones((3, 3), np.uint8)) < 0.006)
+    metres_per_px = np.where(hand_mask, depth, 1.0) / focal_px
+    sx, sy = gx / metres_per_px * smooth, gy / metres_per_px * smooth
+    light = np.asarray(light, np.float64) / np.linalg.norm(light)
+    lambert = -(sx * light[0] + sy * light[1]) * (1.0 - ambient) / (ambient + 0.6 * (1.0 - ambient))
+    factor = np.clip(1.0 + strength * lambert - crease_darkening * crease, 0.5, 1.5)
+    return np.where(hand_mask[..., None], image * factor[..., None], image)
+
+
+def edge_occlusion(image: np.ndarray, depth: np.ndarray, mask: np.ndarray, focal_px: float,
+                   strength: float, gap_m: float = 0.003) -> np.ndarray:
+    """Darken `image` (H, W, 3) where, within about 6 mm, a surface of `mask` (H, W bool) lies more
+    than `gap_m` nearer the camera than the pixel (`depth` (H, W) metres): the dark lines between
+    fingers lying on one another or on the palm, and contact shadows (screen-space ambient
+    occlusion). Colours only."""
+    if not mask.any():
+        return image
+    z = float(np.median(depth[mask]))
+    radius = int(np.clip(round(0.006 * focal_px / z), 1, 12))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    far = np.where(mask, depth, 1e3).astype(np.float32)
+    nearest = cv2.erode(far, kernel)
+    occlusion = np.clip((far - nearest - gap_m) / 0.012, 0.0, 1.0) * mask
+    occlusion = cv2.GaussianBlur(occlusion.astype(np.float32), (0, 0), max(0.5, radius / 3))
+    return image * (1.0 - strength * occlusion * mask)[..., None]

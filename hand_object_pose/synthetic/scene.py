@@ -30,8 +30,9 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
-GENERATOR_VERSION = 2
-"""Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks)."""
+GENERATOR_VERSION = 3
+"""Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks; 3: skin
+relief, screen-space occlusion between fingers, forearm shaded like the wrist)."""
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
@@ -258,6 +259,28 @@ def _crease_weights(layer: ManoLayer) -> np.ndarray:
     return crease
 
 
+def _join_arms(meshes: list, offsets: np.ndarray, normals: np.ndarray, colours: np.ndarray,
+               blend_m: float = 0.025) -> None:
+    """Shade each forearm's start like the hand it leaves (in place; `meshes` as in `render`, vertex
+    `normals` and `colours` stacked in their order from `offsets`): arm vertices within `blend_m` of
+    the hand take the nearest hand vertex's normal and colour, fading to their own with distance, so
+    the wrist shows no step in brightness where the two meshes meet."""
+    hands = {m[0]: (m[1], slice(start, start + len(m[1]))) for m, start in zip(meshes, offsets)
+             if m[0] in ("right", "left")}
+    for m, start in zip(meshes, offsets):
+        side = m[0][:-len("_arm")] if m[0].endswith("_arm") else None
+        if side not in hands:
+            continue
+        hand_vertices, hand = hands[side]
+        arm = slice(start, start + len(m[1]))
+        dist2 = ((m[1][:, None, :] - hand_vertices[None, :, :]) ** 2).sum(axis=2)
+        nearest = dist2.argmin(axis=1)
+        weight = np.clip(1.0 - np.sqrt(dist2.min(axis=1)) / blend_m, 0.0, 1.0)[:, None]
+        mixed = weight * normals[hand][nearest] + (1 - weight) * normals[arm]
+        normals[arm] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
+        colours[arm] = weight * colours[hand][nearest] + (1 - weight) * colours[arm]
+
+
 def _hand_rotation_of(hand: "HandSample") -> np.ndarray:
     """Camera <- model rotation of a placed hand, from its MANO global orientation."""
     return np.asarray(axis_angle_to_matrix(hand.mano_pose[:3]), dtype=np.float64)
@@ -312,6 +335,9 @@ class SceneGenerator:
         self.digit_vertices = {name: np.flatnonzero(np.isin(dominant, joints)) for name, joints in MANO_JOINTS.items()}
         self.palmar, self.nail = _skin_regions(self.layers["right"])
         self.crease = _crease_weights(self.layers["right"])
+        # Rest-frame point of every vertex (the left hand's vertices mirror the right's, same ids):
+        # the renderer interpolates them per pixel for the skin relief (`look.skin_relief`).
+        self.rest_points = self.layers["right"].mano.v_template.numpy().astype(np.float32)
         # Unit direction from the middle finger's base to the thumb's, model frame, per side.
         self.thumb_direction = {}
         for side, layer in self.layers.items():
@@ -609,6 +635,10 @@ class SceneGenerator:
             "camera": looks.sample_camera(rng),
             "exposure": np.float32(rng.uniform(0.8, 1.2)),
             "noise": rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(self.config.noise_std),
+            # Drawn last, so that the rest of a scene's look stays as before they existed.
+            "relief": rng.uniform(0.7, 1.3),        # skin relief (knuckles, tendons) lit by the key light
+            "crease": rng.uniform(0.15, 0.3),       # darkening in the creases
+            "edge_occlusion": rng.uniform(0.25, 0.45),  # darkening beside a nearer surface
         }
 
     def render(self, K, meshes, look):
@@ -618,17 +648,20 @@ class SceneGenerator:
         Public so that other scene builders (`synthetic.sequence`) render exactly like the generator.
 
         Vertex colours are lit by the environment (sky/ground by each vertex normal) before the
-        renderer adds the key light; the hands', arms' and object's shadow falls on the background;
-        the camera effects come last (colours only: depth and labels are exact)."""
+        renderer adds the key light; each forearm's start is shaded like the wrist it leaves; the
+        hands get their skin relief (knuckles, tendons, creases: `look.skin_relief`, from the rest-frame
+        points the renderer interpolates) and every surface darkens beside a nearer one
+        (`look.edge_occlusion`); the hands', arms' and object's shadow falls on the background; the
+        camera effects come last (colours only: depth and labels are exact)."""
         width, height = self.config.image_size
         if meshes:
             offsets = np.cumsum([0] + [len(m[1]) for m in meshes])
             faces = np.vstack([m[2] + o for m, o in zip(meshes, offsets)])
             vertices = np.vstack([m[1] for m in meshes])
             colours = np.vstack([m[3] for m in meshes])
+            normals = vertex_normals(torch.as_tensor(vertices, dtype=torch.float32), torch.as_tensor(faces)).numpy()
             if "sky" in look:
-                normals = vertex_normals(torch.as_tensor(vertices, dtype=torch.float32),
-                                         torch.as_tensor(faces)).numpy()
+                _join_arms(meshes, offsets, normals, colours)
                 colours = colours * looks.hemisphere_tint(normals, look["sky"], look["ground"])
                 # Ambient occlusion on the hands (between fingers, under curled fingers, at contacts
                 # with the object), against the hands' and object's vertices (every 3rd; the forearm
@@ -640,12 +673,20 @@ class SceneGenerator:
                         ao = looks.ambient_occlusion(vertices[span], normals[span], occluders)
                         colours[span] = colours[span] * (1 - look.get("occlusion", 0.6) * ao)[:, None]
             face_label = np.concatenate([np.full(len(m[2]), LABEL_IDS[m[0]], np.uint8) for m in meshes])
+            relief = "relief" in look
+            rest = (np.vstack([self.rest_points if m[0] in ("right", "left") else np.zeros((len(m[1]), 3), np.float32)
+                               for m in meshes]) if relief else None)
             out = self._render_fn(vertices, faces, K, vertex_colors=colours.astype(np.float32),
                                   light_direction=look["light"], ambient=look["ambient"],
-                                  background=look["background"])
+                                  background=look["background"], normals=normals, attributes=rest)
             face_index = out.face_index.numpy()
             labels = np.where(face_index >= 0, face_label[np.maximum(face_index, 0)], 0).astype(np.uint8)
             image, depth = out.rgb.numpy(), out.depth.numpy().astype(np.float32)
+            if relief:
+                on_hand = (labels == LABEL_IDS["right"]) | (labels == LABEL_IDS["left"])
+                image = looks.skin_relief(image, on_hand, out.attributes.numpy(), depth, K[1, 1], look["light"],
+                                          look["ambient"], look["relief"], look["crease"])
+                image = looks.edge_occlusion(image, depth, labels > 0, K[1, 1], look["edge_occlusion"])
         else:  # every hand hidden and no object: background only
             image, depth = look["background"], np.zeros((height, width), np.float32)
             labels = np.zeros((height, width), np.uint8)

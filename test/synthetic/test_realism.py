@@ -135,3 +135,65 @@ def test_camera_effects_change_colours_only_and_are_deterministic():
     a, b = look.apply_camera(image, camera, 1.0, noise), look.apply_camera(image, camera, 1.0, noise)
     assert a.dtype == np.uint8 and a.shape == (48, 64, 3)
     np.testing.assert_array_equal(a, b)
+
+
+def test_skin_relief_has_knuckles_tendons_and_creases_where_a_hand_has_them():
+    from hand_object_pose.synthetic.standin_hand import FINGERS
+
+    middle = np.array(FINGERS[1].base)
+    # Over the middle knuckle on the back (-z) the skin rises; on the palm side there it does not.
+    back_height, _ = look.surface_detail([middle + [0.0, -0.002, -0.011]])
+    palm_height, _ = look.surface_detail([middle + [0.0, -0.002, 0.011]])
+    assert back_height[0] > 0.0015 and abs(palm_height[0]) < 2e-4
+    # A tendon ridge runs on the back towards the knuckle, not beside it between two tendons.
+    on_tendon = look.surface_detail([[0.8 * middle[0], 0.05, -0.02]])[0][0]
+    between = look.surface_detail([[0.5 * (middle[0] + FINGERS[0].base[0]) * 0.8, 0.05, -0.02]])[0][0]
+    assert on_tendon > 0.0005 and on_tendon > 3 * between
+    # Flexion creases on the palm side of the middle finger's middle joint, none far from a joint.
+    pip = middle + [0.0, FINGERS[1].lengths[0] + 0.0012, 0.008]
+    height, crease = look.surface_detail([pip, pip + [0.0, 0.008, 0.0]])
+    assert crease[0] > 0.8 and height[0] < -0.0003 and crease[1] < 0.1
+
+
+def test_skin_relief_is_lit_by_the_key_light_and_changes_only_the_hand_pixels():
+    # A patch of the back of the hand around the middle knuckle, seen face on, 0.5 mm per pixel.
+    from hand_object_pose.synthetic.standin_hand import FINGERS
+
+    base = np.array(FINGERS[1].base)
+    yy, xx = np.mgrid[0:80, 0:80].astype(np.float32)
+    rest = np.stack([base[0] + (xx - 40) * 5e-4, base[1] + (yy - 40) * 5e-4, np.full_like(xx, -0.011)], axis=2)
+    mask = np.zeros((80, 80), bool)
+    mask[:, :70] = True
+    image = np.full((80, 80, 3), 0.5, np.float32)
+    depth = np.full((80, 80), 0.5, np.float32)
+    lit = look.skin_relief(image, mask, rest, depth, 1000.0, np.array([0.0, 1.0, -1.0]), 0.3, 1.0, 0.0)
+    # Light from +y (image down): the knuckle's lower slope is brighter than its upper slope.
+    upper, lower = lit[30:37, 30:50].mean(), lit[44:51, 30:50].mean()
+    assert lower > upper + 0.02
+    np.testing.assert_array_equal(lit[:, 70:], image[:, 70:])
+
+
+def test_edge_occlusion_darkens_beside_a_nearer_surface_only():
+    depth = np.full((60, 60), 0.5, np.float32)
+    depth[:, 30:] = 0.48          # a finger 2 cm nearer over the right half
+    mask = np.ones((60, 60), bool)
+    image = np.full((60, 60, 3), 0.6, np.float32)
+    out = look.edge_occlusion(image, depth, mask, 600.0, 0.5)
+    assert out[30, 27].mean() < 0.5          # just beside the nearer surface
+    np.testing.assert_allclose(out[30, 5], image[30, 5])   # far from it
+    np.testing.assert_allclose(out[30, 40], image[30, 40])  # on the nearer surface itself
+
+
+def test_forearm_start_is_shaded_like_the_wrist_it_leaves():
+    from hand_object_pose.synthetic.scene import _join_arms
+
+    hand = np.array([[0.0, 0.0, 0.5], [0.01, 0.0, 0.5], [0.0, 0.01, 0.5]])
+    arm = np.array([[0.0, 0.0, 0.5], [0.0, 0.2, 0.5]])   # one vertex at the wrist, one far along the arm
+    meshes = [("right", hand, np.array([[0, 1, 2]]), None), ("right_arm", arm, np.array([[0, 1, 1]]), None)]
+    normals = np.array([[0, 0, -1.0]] * 3 + [[1.0, 0, 0]] * 2)
+    colours = np.array([[0.2, 0.2, 0.2]] * 3 + [[0.9, 0.9, 0.9]] * 2)
+    _join_arms(meshes, np.array([0, 3, 5]), normals, colours)
+    np.testing.assert_allclose(normals[3], [0, 0, -1.0])
+    np.testing.assert_allclose(colours[3], [0.2, 0.2, 0.2])
+    np.testing.assert_allclose(normals[4], [1.0, 0, 0])
+    np.testing.assert_allclose(colours[4], [0.9, 0.9, 0.9])
