@@ -1,4 +1,5 @@
-"""Export cache: a weights file (the authors' `.pth.tar`, a training checkpoint) becomes an ONNX file once.
+"""Export cache: a weights file (the authors' `.pth.tar`, a training checkpoint) becomes an ONNX file once, and an
+fp32 export asked to run in int8 (`precision: int8`) becomes its int8 quantization once (`int8_for_onnx`).
 
 The node's `model_path` may name a weights file instead of an export. On start it asks
 `onnx_for_weights`, which returns the cached export when one exists for the same key, else exports (with
@@ -14,20 +15,23 @@ but the export is redone on the next start.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from hand_object_pose.models.registry import get_preset
 from hand_object_pose.models.weights_file import sha256_of
 
-from .preset_export import ExportError, ExportRequest, export_preset, read_record
+from .preset_export import ExportError, ExportRequest, export_preset, read_record, record_path_of
 
 LOG = logging.getLogger(__name__)
 
 EXPORTER_VERSION = "1"
+QUANTIZER_VERSION = "1"            # bumped whenever what `export.quantize` writes changes
+INT8_CALIBRATION_FRAMES, INT8_CALIBRATION_SEED = 16, 9161   # as `tools.export_onnx --precision int8`
 WEIGHTS_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar", ".ckpt")
 DEFAULT_CACHE_DIR = "~/.cache/hand_object_pose/onnx"
 
@@ -95,24 +99,82 @@ def onnx_for_weights(weights_path: str | Path, preset: str, cache_dir: str | os.
     return entry
 
 
+def file_precision(onnx_path: str | Path) -> str:
+    """The arithmetic an ONNX export records in its metadata_props ("fp32" when it records none)."""
+    import onnx
+
+    from .quantize import precision_of
+
+    model = onnx.load(str(Path(onnx_path).expanduser()), load_external_data=False)
+    return precision_of({m.key: m.value for m in model.metadata_props})
+
+
+def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int, int], list],
+                  cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR, say: Callable[[str], None] = LOG.info) -> Path:
+    """The int8 quantization (`export.quantize`) of the fp32 export `fp32_path`, from the cache or made into it
+    now: calibrated on `calibration(INT8_CALIBRATION_FRAMES, INT8_CALIBRATION_SEED)` (rendered hand crops through
+    the family's adapter), with a record of what was quantized and each output's drift on 4 other crops.
+
+    The key: the fp32 file's bytes, the preset, the calibration and `QUANTIZER_VERSION`. Raises ExportError (one
+    line) when the quantization fails."""
+    from .quantize import QuantizationError, output_drift, quantize_int8
+
+    source = Path(fp32_path).expanduser()
+    if not source.is_file():
+        raise ExportError(f"ONNX model file not found: {source}")
+    digest = hashlib.sha256("\n".join([f"quantizer={QUANTIZER_VERSION}", f"preset={preset}", f"onnx={sha256_of(source)}",
+                                       f"calibration={INT8_CALIBRATION_FRAMES}x{INT8_CALIBRATION_SEED}"]).encode())
+    entry = usable_cache_dir(cache_dir) / f"{preset}-int8-{digest.hexdigest()[:32]}.onnx"
+    record = read_record(entry) if entry.is_file() else None
+    if record is not None and record.get("preset") == preset and record.get("precision") == "int8":
+        say(f"export cache hit: int8 of {source.name} ({preset}) -> {entry}")
+        return entry
+    say(f"export cache miss: quantizing {source} ({preset}) to int8 once, into {entry} (rendering "
+        f"{INT8_CALIBRATION_FRAMES} calibration crops first)")
+    try:
+        report = quantize_int8(source, entry, calibration(INT8_CALIBRATION_FRAMES, INT8_CALIBRATION_SEED))
+    except QuantizationError as exc:
+        raise ExportError(f"int8 quantization of {source} failed: {exc}") from None
+    drift = output_drift(source, entry, calibration(4, INT8_CALIBRATION_SEED + 1))
+    record = {"preset": preset, "precision": "int8", "quantized_from": {"file": str(source), "sha256": sha256_of(source)},
+              "int8": {**report.as_dict(), "drift_vs_fp32": {
+                  "frames": f"4 rendered frames, seed {INT8_CALIBRATION_SEED + 1} (not calibrated on)", "outputs": drift}}}
+    partial = record_path_of(entry).with_name(record_path_of(entry).name + ".partial")
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(partial, record_path_of(entry))
+    say(f"export cached: {entry} (int8; largest output drift vs fp32 "
+        + ", ".join(f"{name} {value.get('relative', value.get('differing', 0.0)):.1e}" for name, value in drift.items())
+        + ")")
+    return entry
+
+
 def resolve_model_path(values: dict, cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
                        templates_of_catalogue: Callable[[str], Sequence[str]] = lambda path: (),
-                       say: Callable[[str], None] = LOG.info) -> str:
+                       say: Callable[[str], None] = LOG.info,
+                       calibration_of: Optional[Callable[[str], Callable[[int, int], list]]] = None) -> str:
     """The .onnx path an Estimator loads for configuration `values` (`model`, `backend`, `model_path`,
-    `mano_path`, `object_catalogue`: the node's parameters): unchanged unless ONNX Runtime is asked to run a
-    weights file, which is then exported once into `cache_dir` (`onnx_for_weights`).
+    `mano_path`, `object_catalogue`, `precision`: the node's parameters): unchanged unless ONNX Runtime is asked
+    to run a weights file, which is then exported once into `cache_dir` (`onnx_for_weights`), or to run an fp32
+    export in int8 (`precision` "int8"), which is then quantized once into `cache_dir` (`int8_for_onnx`, with the
+    calibration inputs `calibration_of(preset)`; without it the path is unchanged and the Estimator refuses the
+    fp32 file).
 
     `templates_of_catalogue(catalogue path)`: the template files of the catalogue's templated entries in
     catalogue order (families built around object templates bake them into the export).
     Raises ExportError (one line) for a weights file of another family or preset, or a corrupt one.
     """
     path = values.get("model_path", "")
-    if values.get("backend", "onnxruntime") != "onnxruntime" or not path or not is_weights_file(path):
+    if values.get("backend", "onnxruntime") != "onnxruntime" or not path:
         return path
-    try:
-        family, _ = get_preset(values["model"])
-    except ValueError as exc:
-        raise ExportError(str(exc)) from None
-    catalogue = values.get("object_catalogue", "")
-    templates = tuple(templates_of_catalogue(catalogue)) if family.uses_object_templates and catalogue else ()
-    return str(onnx_for_weights(path, values["model"], cache_dir, values.get("mano_path", ""), templates, say))
+    if is_weights_file(path):
+        try:
+            family, _ = get_preset(values["model"])
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
+        catalogue = values.get("object_catalogue", "")
+        templates = tuple(templates_of_catalogue(catalogue)) if family.uses_object_templates and catalogue else ()
+        path = str(onnx_for_weights(path, values["model"], cache_dir, values.get("mano_path", ""), templates, say))
+    if values.get("precision") == "int8" and calibration_of is not None and Path(path).expanduser().is_file() \
+            and file_precision(path) == "fp32":
+        path = str(int8_for_onnx(path, values["model"], calibration_of(values["model"]), cache_dir, say))
+    return path

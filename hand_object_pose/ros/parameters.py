@@ -78,7 +78,8 @@ NODE_PARAMETERS = {
                             (0.0, 100.0)),
     "diagnostics_period_s": ("period of the /diagnostics status in seconds", (0.1, 60.0)),
     "model_cache_dir": ("where a weights-file model_path is exported to ONNX once and reused (keyed by the "
-                        "weights' hash, preset and exporter version); unwritable = a temporary directory", None),
+                        "weights' hash, preset and exporter version), and an fp32 .onnx run with precision int8 is "
+                        "quantized once; unwritable = a temporary directory", None),
 }
 
 # EstimatorConfig field -> (description, (low, high) or None). The ranges repeat the config's own
@@ -95,7 +96,8 @@ ESTIMATOR_PARAMETERS = {
     "fp16": ("half precision (TensorRT fp16 / torch .half() on CUDA)", None),
     "trt_cache_dir": ("TensorRT engine cache directory; '' = no cache", None),
     "precision": ("'auto' (what the model file holds, reported in the start-up log and diagnostics), 'fp32' or "
-                  "'int8' (an export_onnx --precision int8 file): start-up fails on a file of another precision",
+                  "'int8' (an export_onnx --precision int8 file, or an fp32 .onnx quantized once into model_cache_dir "
+                  "at start-up): start-up fails on a file of another precision",
                   None),
     "threads": ("CPU threads of the backend; 0 = library default", (0, 256)),
     "warmup_runs": ("network runs at start-up", (0, 100)),

@@ -78,6 +78,17 @@ def _make_rgb_decoder():
     return decode
 
 
+def int8_calibration(preset: str, mano_path: str = ""):
+    """calibration(count, seed) -> [graph inputs of one crop]: hand crops rendered by the synthetic generator
+    through the family's adapter, as the Estimator prepares a crop (as `tools.export_onnx --precision int8`)."""
+    from hand_object_pose.inference.adapters import make_adapter
+    from hand_object_pose.models.registry import get_preset
+    from hand_object_pose.synthetic.calibration import hand_crops
+
+    adapter = make_adapter(*get_preset(preset), mano_path)
+    return lambda count, seed: [adapter.preprocess(crop) for crop in hand_crops(adapter.input_size, count, seed)]
+
+
 class PoseNode(Node):
     """Declares and validates its parameters at construction; `start(estimator)` wires the topics."""
 
@@ -90,10 +101,12 @@ class PoseNode(Node):
 
     # ----- start-up -------------------------------------------------------------------------------
     def _model_path_for(self, values: dict, settings) -> str:
-        """A weights-file model_path becomes its cached ONNX export (exported now on the first start)."""
+        """A weights-file model_path becomes its cached ONNX export (exported now on the first start); an fp32
+        export with precision int8 becomes its cached int8 quantization (quantized now on the first start)."""
         try:
             return resolve_model_path(values, settings.model_cache_dir, ObjectCatalogue.template_paths_of,
-                                      self.get_logger().info)
+                                      self.get_logger().info,
+                                      lambda preset: int8_calibration(preset, values.get("mano_path", "")))
         except (ExportError, ValueError) as exc:
             raise ParameterError(f"parameter model_path={values.get('model_path')!r}: {exc}") from None
 

@@ -166,3 +166,37 @@ def test_precision_config_and_cli_errors(tmp_path, capsys):
     status = export_cli.main([PRESET, str(tmp_path / "m.onnx"), "--random-weights", "--precision", "int8",
                               "--weights", "compact"])
     assert status == 2 and "compact" in capsys.readouterr().err
+
+
+def test_an_fp32_export_run_in_int8_is_quantized_once_into_the_cache(tmp_path):
+    """precision int8 with an fp32 export (the shipped default): the node's model path becomes the int8
+    quantization, made once into the export cache (calibrated on rendered crops as `export_onnx --precision
+    int8`) and reused on the next start; the Estimator then runs and reports int8."""
+    from pathlib import Path
+
+    from hand_object_pose.export.cache import file_precision, resolve_model_path
+    from hand_object_pose.export.preset_export import ExportRequest, export_preset
+    from hand_object_pose.ros.pose_node import int8_calibration
+
+    preset = "hand_heatmap_r18h"
+    fp32 = tmp_path / "default.onnx"
+    export_preset(ExportRequest(preset, fp32, weight_storage="compact"))
+    values = {"model": preset, "backend": "onnxruntime", "model_path": str(fp32), "precision": "int8"}
+    said: list = []
+    path = resolve_model_path(values, tmp_path / "cache", say=said.append, calibration_of=int8_calibration)
+    assert Path(path).parent == tmp_path / "cache" and file_precision(path) == "int8" and file_precision(fp32) == "fp32"
+    record = json.loads(Path(f"{path}.json").read_text())
+    assert record["precision"] == "int8" and record["int8"]["calibration"]["frames"] == 16
+    assert record["int8"]["quantized_operators"]["Conv"] >= 20 and set(record["int8"]["drift_vs_fp32"]["outputs"]) == \
+        {"points_uv", "points_rel_depth", "points_confidence", "presence", "object_class"}
+    modified = Path(path).stat().st_mtime_ns
+    assert resolve_model_path(values, tmp_path / "cache", say=said.append, calibration_of=int8_calibration) == path
+    assert "cache hit" in said[-1] and Path(path).stat().st_mtime_ns == modified
+    assert resolve_model_path({**values, "precision": "auto"}, tmp_path / "cache", calibration_of=int8_calibration) \
+        == str(fp32)
+    estimator = Estimator(EstimatorConfig(model=preset, model_path=path, precision="int8", warmup_runs=0, threads=1))
+    assert estimator.precision_in_use == "int8"
+    image = np.random.default_rng(0).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
+    result = estimator.estimate(image, K, hand_rois={"right": np.array([40.0, 60, 70, 80])})
+    assert [h.side for h in result.hands] == ["right"] and np.isfinite(result.hands[0].joints_xyz).all()
