@@ -101,3 +101,23 @@ def test_translation_for_depth_places_hand_on_its_rays():
     t = translation_for_depth(rel, project(rel + root), K, 1.0)
     assert t[2] == 1.0
     np.testing.assert_allclose(project(rel + t).mean(axis=0), project(rel + root).mean(axis=0), atol=3.0)
+
+
+@pytest.mark.parametrize("root", [np.array([0.05, -0.02, 0.45]), np.array([-0.1, 0.08, 0.9]),
+                                  np.array([0.2, 0.1, 2.5])])
+def test_hand_size_fit_recovers_the_depth_and_matches_the_bone_sum_it_inverts(root):
+    """The 2.5D fit (bisection on the bones' linear form in Z) finds the depth at which `bone_length_sum`, the
+    direct definition, gives the hand's size: the true root for the true size, within the tolerance."""
+    from hand_object_pose.inference.depth_2p5d import bone_length_sum, fit_depth_to_hand_size
+
+    rng = np.random.default_rng(int(root[2] * 100))
+    rel = synthetic_hand() + rng.normal(0.0, 0.003, (21, 3))
+    rel -= rel[0]
+    uv = project(rel + root)
+    size = bone_length_sum(uv, rel[:, 2], K, root[2])
+    z = fit_depth_to_hand_size(uv, rel[:, 2], K, size)
+    assert z == pytest.approx(root[2], abs=2e-5)
+    assert bone_length_sum(uv, rel[:, 2], K, z) == pytest.approx(size, rel=1e-4)
+    assert fit_depth_to_hand_size(uv, rel[:, 2], K, size, max_depth_m=root[2] / 2) is None   # out of range
+    uv[3] = np.nan
+    assert fit_depth_to_hand_size(uv, rel[:, 2], K, size) is None
