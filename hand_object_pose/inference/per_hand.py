@@ -8,7 +8,8 @@ Per frame:
 2. one crop per present hand (left hands mirrored by the adapter), lifted to the camera frame like any
    other crop (`lifting.lift_prediction`: depth image -> 2D fit -> default depth);
 3. the object: a crop around its tracked box, else its coarse-pass points, else the hands' boxes (then a
-   second crop around the first answer); its class and 9 points -> PnP against the class's box.
+   second crop around the first answer; after such a search found nothing, the next one comes
+   OBJECT_SEARCH_INTERVAL frames later); its class and 9 points -> PnP against the class's box.
 The hands' crops and the object's first crop go to the network in ONE call (a batch), the second crops (a
 coarse-pass hand's refinement, the object's) in one more: at camera rate the fixed cost of each call counts.
 Boxes are (x0, y0, width, height) image pixels; results in metres, camera optical frame.
@@ -34,6 +35,12 @@ MIN_OBJECT_CONFIDENCE = 0.2
 """An object is reported only when its class probability x the mean peakedness of its 9 heat-maps reaches
 this (an untrained or lost object head spreads its heat-maps: about 0.01)."""
 
+OBJECT_SEARCH_INTERVAL = 5
+"""With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (two crops) on
+every this many frames, as the palm detector looks for missing hands: an object appears up to 4 frames (133 ms at
+30 Hz) later, and a frame without one costs the hands' crops only. A lost track is searched on the next frame;
+`reset` makes the next frame search."""
+
 HAND_EXTENT_M = 0.11
 """Median image-plane extent of a hand in the synthetic training set (the larger side of its keypoints'
 box x wrist depth / focal length, metres): the size prior of a hand box. Uncertain keypoints bunch up
@@ -53,10 +60,12 @@ class PerHandCrops:
         self.size = adapter.input_size
         self._tracked: dict = {}
         self._object_box: Optional[np.ndarray] = None
+        self._object_wait = 0   # frames until the next object search (OBJECT_SEARCH_INTERVAL)
 
     def reset(self) -> None:
         self._tracked = {}
         self._object_box = None
+        self._object_wait = 0
 
     def _box(self, uv_image: np.ndarray) -> np.ndarray:
         return crop_lib.box_around_keypoints([uv_image], self.config.crop_margin, self.config.min_crop_size_px)
@@ -171,11 +180,14 @@ class PerHandCrops:
         hands = [hands[side] for side in sides]
         self._tracked = {h.side: self._hand_box(h, camera) for h in hands if h.present}
         objects = self._object_result(camera, watch, *object_points) if object_points is not None else []
+        if object_passes == 2 and not objects:
+            self._object_wait = OBJECT_SEARCH_INTERVAL - 1
         return hands, objects, origin
 
     def _object_start(self, hand_boxes: dict, coarse_box) -> tuple:
         """(box, crops) of the object's search this frame: the tracked box (1 crop), the coarse pass's (1), a
-        wide box around the hands' boxes (2: the second around the first one's answer), or (None, 0)."""
+        wide box around the hands' boxes (2: the second around the first one's answer) when a search is due
+        (OBJECT_SEARCH_INTERVAL), or (None, 0)."""
         if self._object_box is not None:
             return self._object_box, 1
         if coarse_box is not None:
@@ -183,6 +195,9 @@ class PerHandCrops:
         corners = [np.asarray(box, np.float64)[:2] + np.array([[0.0, 0.0], [box[2], box[3]]])
                    for box, _ in hand_boxes.values()]
         if not corners:
+            return None, 0
+        if self._object_wait > 0:
+            self._object_wait -= 1
             return None, 0
         return crop_lib.box_around_keypoints(corners, 1.0, self.config.min_crop_size_px), 2
 

@@ -208,8 +208,10 @@ def test_hand_crops_and_the_object_crop_are_one_network_call(random_export):
     _assert_same_hands(batched.estimate(image, K, hand_rois=boxes), single.estimate(image, K, hand_rois=boxes))
     assert batch_sizes == [3, 1] and single_sizes == [1, 1, 1, 1]
     # The object's search crop (two crops) is the square around both hands' boxes (x 40..260, y 50..140).
+    batched.reset_tracking()
     start, crops = batched._per_hand._object_start(boxes, None)
     assert crops == 2 and np.allclose(start, [40.0, 95.0 - 110.0, 220.0, 220.0])
+    batched.reset_tracking()
     # A tracked object box: one call for everything.
     batched._per_hand._object_box = np.array([100.0, 60, 90, 90])
     batch_sizes.clear()
@@ -231,3 +233,25 @@ def test_coarse_pass_hands_are_refined_together(random_export):
     _assert_same_hands(batched.estimate(image, K), single.estimate(image, K))
     assert len(batch_sizes) == 3 and batch_sizes[0] == 1 and batch_sizes[2] == 2 and batch_sizes[1] in (2, 3)
     assert sum(batch_sizes) == len(single_sizes) == sum(single_sizes)
+
+
+def test_object_search_comes_every_few_frames_while_none_is_tracked(random_export):
+    """Hand boxes given and no object found (random weights): the object's two search crops come on every
+    OBJECT_SEARCH_INTERVAL-th frame; the frames between run the hands' crops only; reset searches at once."""
+    from hand_object_pose.inference.per_hand import OBJECT_SEARCH_INTERVAL
+
+    image = np.random.default_rng(2).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
+    boxes = {"right": (np.array([40.0, 60, 70, 80]), 1.0), "left": (np.array([200.0, 50, 60, 60]), 1.0)}
+    estimator, sizes = _counting_estimator(random_export, batch=True)
+    per_frame = []
+    for _ in range(OBJECT_SEARCH_INTERVAL + 2):
+        sizes.clear()
+        assert estimator.estimate(image, K, hand_rois=boxes).objects == []
+        per_frame.append(list(sizes))
+    searching, hands_only = [3, 1], [2]
+    assert per_frame == [searching] + [hands_only] * (OBJECT_SEARCH_INTERVAL - 1) + [searching, hands_only]
+    estimator.reset_tracking()
+    sizes.clear()
+    estimator.estimate(image, K, hand_rois=boxes)
+    assert sizes == searching
