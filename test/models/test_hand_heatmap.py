@@ -255,3 +255,12 @@ def test_object_search_comes_every_few_frames_while_none_is_tracked(random_expor
     sizes.clear()
     estimator.estimate(image, K, hand_rois=boxes)
     assert sizes == searching
+    # A tracked object that is lost (its crop finds nothing here) is searched for on the very next frame.
+    estimator.reset_tracking()
+    estimator._per_hand._object_box = np.array([100.0, 60, 90, 90])
+    per_frame = []
+    for _ in range(2):
+        sizes.clear()
+        estimator.estimate(image, K, hand_rois=boxes)
+        per_frame.append(list(sizes))
+    assert per_frame == [[3], searching]
