@@ -636,8 +636,8 @@ class SceneGenerator:
             "exposure": np.float32(rng.uniform(0.8, 1.2)),
             "noise": rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(self.config.noise_std),
             # Drawn last, so that the rest of a scene's look stays as before they existed.
-            "relief": rng.uniform(0.7, 1.3),        # skin relief (knuckles, tendons) lit by the key light
-            "crease": rng.uniform(0.15, 0.3),       # darkening in the creases
+            "relief": rng.uniform(1.2, 2.8),        # skin relief (knuckles, tendons) lit by the key light
+            "crease": rng.uniform(0.25, 0.5),       # darkening in the creases
             "edge_occlusion": rng.uniform(0.25, 0.45),  # darkening beside a nearer surface
         }
 
@@ -674,8 +674,11 @@ class SceneGenerator:
                         colours[span] = colours[span] * (1 - look.get("occlusion", 0.6) * ao)[:, None]
             face_label = np.concatenate([np.full(len(m[2]), LABEL_IDS[m[0]], np.uint8) for m in meshes])
             relief = "relief" in look
-            rest = (np.vstack([self.rest_points if m[0] in ("right", "left") else np.zeros((len(m[1]), 3), np.float32)
-                               for m in meshes]) if relief else None)
+            # Per vertex: its rest-frame point and 1 on a stand-in hand mesh, 0 elsewhere (arms, object;
+            # other scene builders may label a forearm with its hand's side).
+            rest = (np.vstack([np.hstack([self.rest_points, np.ones((len(m[1]), 1), np.float32)])
+                               if m[0] in ("right", "left") and len(m[1]) == len(self.rest_points)
+                               else np.zeros((len(m[1]), 4), np.float32) for m in meshes]) if relief else None)
             out = self._render_fn(vertices, faces, K, vertex_colors=colours.astype(np.float32),
                                   light_direction=look["light"], ambient=look["ambient"],
                                   background=look["background"], normals=normals, attributes=rest)
@@ -683,8 +686,9 @@ class SceneGenerator:
             labels = np.where(face_index >= 0, face_label[np.maximum(face_index, 0)], 0).astype(np.uint8)
             image, depth = out.rgb.numpy(), out.depth.numpy().astype(np.float32)
             if relief:
-                on_hand = (labels == LABEL_IDS["right"]) | (labels == LABEL_IDS["left"])
-                image = looks.skin_relief(image, on_hand, out.attributes.numpy(), depth, K[1, 1], look["light"],
+                attributes = out.attributes.numpy()
+                on_hand = attributes[..., 3] > 0.5
+                image = looks.skin_relief(image, on_hand, attributes[..., :3], depth, K[1, 1], look["light"],
                                           look["ambient"], look["relief"], look["crease"])
                 image = looks.edge_occlusion(image, depth, labels > 0, K[1, 1], look["edge_occlusion"])
         else:  # every hand hidden and no object: background only

@@ -197,3 +197,28 @@ def test_forearm_start_is_shaded_like_the_wrist_it_leaves():
     np.testing.assert_allclose(colours[3], [0.2, 0.2, 0.2])
     np.testing.assert_allclose(normals[4], [1.0, 0, 0])
     np.testing.assert_allclose(colours[4], [0.9, 0.9, 0.9])
+
+
+def test_render_draws_skin_relief_only_on_the_stand_in_hand_meshes(generator):
+    # Other scene builders (`upright_hands`) label a forearm with its hand's side: it is drawn, labelled
+    # and depth-tested like the hand, and gets no skin relief (its vertices are not the stand-in's).
+    from hand_object_pose.synthetic.upright_hands import UprightConfig, upright_frames
+
+    frame, = upright_frames(1, seed=4, config=UprightConfig(image_size=SIZE), renderer=generator.renderer)
+    assert frame.hands and frame.rgb.shape == (SIZE[1], SIZE[0], 3)
+    hand = next(iter(frame.hands.values()))
+    rng = np.random.default_rng(0)
+    arm = np.array([[-0.05, 0.05, 0.5], [0.05, 0.05, 0.5], [0.0, 0.2, 0.5]]) + hand.joints_cam[0] * [1, 1, 0]
+    meshes = [("right", hand.vertices, generator.faces["right"], np.full((778, 3), 0.6)),
+              ("right", arm, np.array([[0, 1, 2]]), np.full((3, 3), 0.6))]
+    look = generator.sample_look(rng)
+    plain = dict(look, relief=0.0, crease=0.0, edge_occlusion=0.0)
+    rgb, _, labels = generator.render(frame.K, meshes, look)
+    rgb_plain, _, _ = generator.render(frame.K, meshes, plain)
+    alone = generator._render_fn(arm, np.array([[0, 1, 2]]), frame.K).mask.numpy()
+    arm_only = alone & (labels == LABEL_IDS["right"]) & ~generator._render_fn(
+        hand.vertices, generator.faces["right"], frame.K).mask.numpy()
+    assert arm_only.sum() > 20
+    changed = np.abs(rgb.astype(int) - rgb_plain.astype(int)).max(axis=2) > 0
+    hand_px = (labels == LABEL_IDS["right"]) & ~arm_only
+    assert changed[hand_px].mean() > 0.3 and changed[arm_only].mean() < 0.05
