@@ -12,11 +12,11 @@ from hand_object_pose.synthetic.upright_hands import UprightConfig, upright_fram
 FRAMES = 40
 
 
-def _found(hand_truth, hands) -> object:
-    """The detected hand whose mean 2D landmark error is < 20 % of the true hand's 2D size, or None."""
+def _found(hand_truth, hands, within: float = 0.2) -> object:
+    """The detected hand whose mean 2D landmark error is < `within` of the true hand's 2D size, or None."""
     size = np.ptp(hand_truth.joints_2d, axis=0).max()
     for hand in hands:
-        if np.linalg.norm(hand.landmarks_px - hand_truth.joints_2d, axis=1).mean() < 0.2 * size:
+        if np.linalg.norm(hand.landmarks_px - hand_truth.joints_2d, axis=1).mean() < within * size:
             return hand
     return None
 
@@ -64,8 +64,10 @@ def test_a_frame_without_hands_is_empty_and_counted(detector):
 
 def test_tracking_follows_the_hand_without_the_detector(frames):
     tracker = HandDetector.from_config(HandDetectorConfig(max_hands=1, threads=2, redetect_interval=0))
+    # A frame the detector gets well (landmarks within 10 % of the hand size): tracking is tested, not
+    # the detector on a borderline frame.
     frame = next(f for f in frames if _found(next(iter(f.hands.values())), HandDetector.from_config(
-        HandDetectorConfig(tracking=False, threads=2)).process(f.rgb).hands) is not None)
+        HandDetectorConfig(tracking=False, threads=2)).process(f.rgb).hands, within=0.1) is not None)
     truth = next(iter(frame.hands.values()))
     ran = []
     for step in range(6):
@@ -112,7 +114,9 @@ def test_looking_for_a_second_hand_does_not_re_detect_every_frame(frames):
     # finding the tracked hand again is no loss (it must not force a detector run on every frame).
     tracker = HandDetector.from_config(HandDetectorConfig(max_hands=2, search_interval=3, threads=2))
     single = HandDetector.from_config(HandDetectorConfig(tracking=False, threads=2))
-    frame = next(f for f in frames if len(single.process(f.rgb).hands) == 1)
+    # One hand found, and well (within 10 % of its size), so that tracking keeps it.
+    frame = next(f for f in frames if len(hands := single.process(f.rgb).hands) == 1
+                 and _found(next(iter(f.hands.values())), hands, within=0.1) is not None)
     ran = [tracker.process(frame.rgb).detector_ran for _ in range(9)]
     assert ran == [True, False, False, True, False, False, True, False, False]
     assert tracker.stats.detector_runs_per_s() == pytest.approx(3 / 5.0)
