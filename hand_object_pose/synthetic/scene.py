@@ -272,13 +272,23 @@ def _join_arms(meshes: list, offsets: np.ndarray, normals: np.ndarray, colours: 
         if side not in hands:
             continue
         hand_vertices, hand = hands[side]
-        arm = slice(start, start + len(m[1]))
-        dist2 = ((m[1][:, None, :] - hand_vertices[None, :, :]) ** 2).sum(axis=2)
-        nearest = dist2.argmin(axis=1)
+        # Only arm vertices within `blend_m` of the hand's bounding box, against the hand's vertices
+        # within `blend_m` of theirs (the wrist end: a few dozen of each).
+        lo, hi = hand_vertices.min(axis=0) - blend_m, hand_vertices.max(axis=0) + blend_m
+        near = start + np.flatnonzero(np.all((m[1] > lo) & (m[1] < hi), axis=1))
+        if not len(near):
+            continue
+        arm_points = m[1][near - start]
+        lo, hi = arm_points.min(axis=0) - blend_m, arm_points.max(axis=0) + blend_m
+        candidates = np.flatnonzero(np.all((hand_vertices > lo) & (hand_vertices < hi), axis=1))
+        if not len(candidates):
+            continue
+        dist2 = ((arm_points[:, None, :] - hand_vertices[None, candidates, :]) ** 2).sum(axis=2)
+        nearest = hand.start + candidates[dist2.argmin(axis=1)]
         weight = np.clip(1.0 - np.sqrt(dist2.min(axis=1)) / blend_m, 0.0, 1.0)[:, None]
-        mixed = weight * normals[hand][nearest] + (1 - weight) * normals[arm]
-        normals[arm] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
-        colours[arm] = weight * colours[hand][nearest] + (1 - weight) * colours[arm]
+        mixed = weight * normals[nearest] + (1 - weight) * normals[near]
+        normals[near] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
+        colours[near] = weight * colours[nearest] + (1 - weight) * colours[near]
 
 
 def _hand_rotation_of(hand: "HandSample") -> np.ndarray:
