@@ -48,8 +48,9 @@ def test_upright_hands_with_forearm_are_found(detector, frames):
         if np.asarray(axis_angle_to_matrix(truth.mano_pose[:3]))[2, 2] < 0:  # palm towards the camera
             palm_side_total += 1
             palm_side_right += hand.side == side
-    # Sides are printed, not asserted: the network takes the stand-in's palm for the back of the other
-    # hand (and the reverse), so on renders the side measures that confusion; the handedness mapping
+    # Sides are printed, not asserted: the network takes some of the stand-in's palms for the back of the
+    # other hand (and the reverse; fewer since the generator draws creases and knuckles, issue 14), so
+    # on renders the side measures that confusion; the handedness mapping
     # itself is checked against MediaPipe's own labels in test_mediapipe_reference.py.
     print(f"found {found}/{FRAMES}; side right on {palm_side_right}/{palm_side_total} palm-side views")
     assert found >= 0.8 * FRAMES
