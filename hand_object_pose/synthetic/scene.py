@@ -30,9 +30,10 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks; 3: skin
-relief, screen-space occlusion between fingers, forearm shaded like the wrist)."""
+relief, screen-space occlusion between fingers, forearm shaded like the wrist; 4: a second holding hand
+that would pass through the first lets go)."""
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
@@ -291,6 +292,32 @@ def _join_arms(meshes: list, offsets: np.ndarray, normals: np.ndarray, colours: 
         colours[near] = weight * colours[nearest] + (1 - weight) * colours[near]
 
 
+# Bones of the 21-joint skeleton (canonical order: wrist, then thumb, index, middle, ring, pinky from
+# base to tip) and the palm's spokes and knuckle line, with the radius of flesh around each (metres).
+_FINGER_BONES = [(4 * d + k, 4 * d + k + 1) for d in range(5) for k in range(1, 4)] + [(0, 1)]
+_PALM_BONES = [(0, 5), (0, 9), (0, 13), (0, 17), (5, 9), (9, 13), (13, 17)]
+
+
+def _hands_overlap(first: "HandSample", second: "HandSample", min_vertices: int = 15) -> bool:
+    """Whether two placed hands pass through each other: at least `min_vertices` of either hand's
+    vertices lie inside the other's flesh, taken as capsules around its finger bones (7 mm) and palm
+    spokes (12 mm)."""
+    def inside(joints, vertices):
+        hit = np.zeros(len(vertices), bool)
+        for bones, radius in ((_FINGER_BONES, 0.007), (_PALM_BONES, 0.012)):
+            a = joints[[i for i, _ in bones]]
+            b = joints[[j for _, j in bones]]
+            ab = b - a
+            t = np.clip(np.einsum("vbk,bk->vb", vertices[:, None, :] - a[None], ab) / np.einsum("bk,bk->b", ab, ab),
+                        0.0, 1.0)
+            closest = a[None] + t[..., None] * ab[None]
+            hit |= (np.linalg.norm(vertices[:, None, :] - closest, axis=2) < radius).any(axis=1)
+        return int(hit.sum())
+
+    return (inside(first.joints_cam, second.vertices) >= min_vertices
+            or inside(second.joints_cam, first.vertices) >= min_vertices)
+
+
 def _hand_rotation_of(hand: "HandSample") -> np.ndarray:
     """Camera <- model rotation of a placed hand, from its MANO global orientation."""
     return np.asarray(axis_angle_to_matrix(hand.mano_pose[:3]), dtype=np.float64)
@@ -403,65 +430,72 @@ class SceneGenerator:
         lateral = {"right": -1.0 if facing else 1.0, "left": 1.0 if facing else -1.0}
         for k, side in enumerate(sides):
             grasping = obj is not None and (k == 0 or rng.random() < cfg.p_both_grasp)
-            if grasping:
-                if k == 0:
-                    # Shown to the camera while held: back or side of the hand towards the camera,
-                    # never from behind the object (the hand would be hidden).
-                    fingers, normal, arm = _presented_hand(rng, cfg, grasp=True, lateral=lateral[side])
-                    rotation = _hand_rotation(normal, rng, fingers)
-                    # Seen from its side, a holding hand mostly shows the thumb wrapped around the
-                    # object (turn the hand the other way about its fingers if the thumb faces away).
-                    thumb = rotation @ self.thumb_direction[side]
-                    if abs(normal[2]) < 0.6 and thumb[2] > 0 and rng.random() < cfg.held_thumb_side:
-                        towards = np.array([0.0, 0.0, -1.0])
-                        n0 = _unit(towards - towards @ fingers * fingers)
-                        flipped = _unit(2 * (normal @ n0) * n0 - normal)
-                        if flipped[2] >= -0.3:
-                            normal = flipped
-                            rotation = _hand_rotation(normal, rng, fingers)
-                    approach = -normal
-                    R_obj = _held_object_rotation(rng, rotation, cfg.p_object_upright)
-                    direction = approach
-                else:  # the second hand holds the object from its own side, mirroring the first
-                    direction = np.array([lateral[side] * max(abs(approach[0]), 0.5), approach[1], approach[2]])
-                    direction = _unit(_unit(direction) + rng.normal(0, 0.15, 3))
-                    first_fingers = _hand_rotation_of(hands[sides[0]])[:, 1] * [-1.0, 1.0, 1.0]
-                    rotation = _hand_rotation(-direction, rng, first_fingers + rng.normal(0, 0.2, 3))
+            for _ in range(2):  # a second holding hand that would pass through the first lets go
+                if grasping:
+                    if k == 0:
+                        # Shown to the camera while held: back or side of the hand towards the camera,
+                        # never from behind the object (the hand would be hidden).
+                        fingers, normal, arm = _presented_hand(rng, cfg, grasp=True, lateral=lateral[side])
+                        rotation = _hand_rotation(normal, rng, fingers)
+                        # Seen from its side, a holding hand mostly shows the thumb wrapped around the
+                        # object (turn the hand the other way about its fingers if the thumb faces away).
+                        thumb = rotation @ self.thumb_direction[side]
+                        if abs(normal[2]) < 0.6 and thumb[2] > 0 and rng.random() < cfg.held_thumb_side:
+                            towards = np.array([0.0, 0.0, -1.0])
+                            n0 = _unit(towards - towards @ fingers * fingers)
+                            flipped = _unit(2 * (normal @ n0) * n0 - normal)
+                            if flipped[2] >= -0.3:
+                                normal = flipped
+                                rotation = _hand_rotation(normal, rng, fingers)
+                        approach = -normal
+                        R_obj = _held_object_rotation(rng, rotation, cfg.p_object_upright)
+                        direction = approach
+                    else:  # the second hand holds the object from its own side, mirroring the first
+                        direction = np.array([lateral[side] * max(abs(approach[0]), 0.5), approach[1], approach[2]])
+                        direction = _unit(_unit(direction) + rng.normal(0, 0.15, 3))
+                        first_fingers = _hand_rotation_of(hands[sides[0]])[:, 1] * [-1.0, 1.0, 1.0]
+                        rotation = _hand_rotation(-direction, rng, first_fingers + rng.normal(0, 0.2, 3))
+                        arm = _arm_direction(rng, rotation[:, 1])
+                    target = centre + direction * (obj.grasp_radius + 0.02)
+                    # Aim for a firm grasp: each digit then stops where it meets the object.
+                    style, curl = "grasp", rng.uniform(*cfg.grasp_curl)
+                elif obj is None and k == 1 and rng.random() < cfg.p_hands_facing:
+                    # Two hands interacting: palms towards each other, fingers roughly alike, close enough
+                    # to overlap in the image.
+                    first = hands[sides[0]]
+                    first_rotation = _hand_rotation_of(first)
+                    normal = first_rotation[:, 2]
+                    rotation = _hand_rotation(-normal, rng, first_rotation[:, 1] + rng.normal(0, 0.4, 3))
                     arm = _arm_direction(rng, rotation[:, 1])
-                target = centre + direction * (obj.grasp_radius + 0.02)
-                # Aim for a firm grasp: each digit then stops where it meets the object.
-                style, curl = "grasp", rng.uniform(*cfg.grasp_curl)
-            elif obj is None and k == 1 and rng.random() < cfg.p_hands_facing:
-                # Two hands interacting: palms towards each other, fingers roughly alike, close enough
-                # to overlap in the image.
-                first = hands[sides[0]]
-                first_rotation = _hand_rotation_of(first)
-                normal = first_rotation[:, 2]
-                rotation = _hand_rotation(-normal, rng, first_rotation[:, 1] + rng.normal(0, 0.4, 3))
-                arm = _arm_direction(rng, rotation[:, 1])
-                palm = 0.5 * (first.joints_cam[0] + first.joints_cam[9])
-                target = palm + normal * rng.uniform(0.04, 0.09) + rng.normal(0, 0.02, 3)
-                style, curl = None, 0.7
-            else:
-                fingers, normal, arm = _presented_hand(rng, cfg, lateral=lateral[side] if len(sides) > 1 else 0.0)
-                rotation = _hand_rotation(normal, rng, fingers)
-                # Beside the object on the hand's own side, or apart from the other free hand.
-                if obj is not None:
-                    beside = lateral[side] * rng.uniform(0.1, 0.2)
-                elif len(sides) > 1:
-                    beside = lateral[side] * rng.uniform(0.05, 0.13)
+                    palm = 0.5 * (first.joints_cam[0] + first.joints_cam[9])
+                    target = palm + normal * rng.uniform(0.04, 0.09) + rng.normal(0, 0.02, 3)
+                    style, curl = None, 0.7
                 else:
-                    beside = 0.0
-                target = centre + rng.normal(0, 0.03, 3) * [1, 1, 0.5] + [beside, 0, 0]
-                style, curl = None, 0.7
-            if obj is not None and R_obj is None:
-                R_obj = _random_rotation(rng)
-            hand_pose, betas = sample_hand_pose(rng, style=style, grasp_curl=curl, side=side)
-            hand, vertices = self._pose_hand(side, rotation, hand_pose, betas, target)
-            if obj is not None:
-                away = direction if grasping else hand.joints_cam[9] - centre
-                vertices = self._close_on_object(hand, obj, R_obj, centre, away / np.linalg.norm(away),
-                                                 close=grasping)
+                    fingers, normal, arm = _presented_hand(rng, cfg, lateral=lateral[side] if len(sides) > 1 else 0.0)
+                    rotation = _hand_rotation(normal, rng, fingers)
+                    # Beside the object on the hand's own side, or apart from the other free hand.
+                    if obj is not None:
+                        beside = lateral[side] * rng.uniform(0.1, 0.2)
+                    elif len(sides) > 1:
+                        beside = lateral[side] * rng.uniform(0.05, 0.13)
+                    else:
+                        beside = 0.0
+                    target = centre + rng.normal(0, 0.03, 3) * [1, 1, 0.5] + [beside, 0, 0]
+                    style, curl = None, 0.7
+                if obj is not None and R_obj is None:
+                    R_obj = _random_rotation(rng)
+                hand_pose, betas = sample_hand_pose(rng, style=style, grasp_curl=curl, side=side)
+                hand, vertices = self._pose_hand(side, rotation, hand_pose, betas, target)
+                if obj is not None:
+                    away = direction if grasping else hand.joints_cam[9] - centre
+                    vertices = self._close_on_object(hand, obj, R_obj, centre, away / np.linalg.norm(away),
+                                                     close=grasping)
+                if grasping and k == 1 and _hands_overlap(hands[sides[0]], hand):
+                    # Two hands holding a small object would pass through each other: this one lets go
+                    # and is placed free beside the object instead.
+                    grasping = False
+                    continue
+                break
             hand.style = style or "random"
             hands[side] = hand
             hand_colours = self.skin_colors(rng, skin, vertices)

@@ -1,6 +1,8 @@
 """The realistic generator (issue 14): still deterministic per (seed, index), ground truth exact under the
 arms, lighting and camera effects (joints on the rendered hand, depth and labels equal to a render of the
 labelled meshes), forearms that leave the image, and the pose/view priors it documents."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -222,3 +224,22 @@ def test_render_draws_skin_relief_only_on_the_stand_in_hand_meshes(generator):
     changed = np.abs(rgb.astype(int) - rgb_plain.astype(int)).max(axis=2) > 0
     hand_px = (labels == LABEL_IDS["right"]) & ~arm_only
     assert changed[hand_px].mean() > 0.3 and changed[arm_only].mean() < 0.05
+
+
+def test_two_hands_holding_the_object_do_not_pass_through_each_other(generator):
+    from hand_object_pose.synthetic.scene import _hands_overlap
+
+    both = 0
+    for index in range(40):
+        s = generator.sample(7, index)
+        holding = [h for h in s.hands.values() if h.style == "grasp"]
+        if len(holding) == 2:
+            both += 1
+            assert not _hands_overlap(*holding)
+    assert both >= 1   # the check above ran
+    # The check itself: a hand overlaps itself, not a copy 20 cm away.
+    hand = next(h for h in generator.sample(7, 0).hands.values())
+    moved = copy.deepcopy(hand)
+    moved.vertices = moved.vertices + [0.2, 0.0, 0.0]
+    moved.joints_cam = moved.joints_cam + [0.2, 0.0, 0.0]
+    assert _hands_overlap(hand, hand) and not _hands_overlap(hand, moved)
