@@ -16,9 +16,10 @@ FRAMES = 6
 DEFAULT_DIR = REPO_ROOT / "models" / "default"
 DEFAULT_MODEL = sorted(DEFAULT_DIR.glob("*.onnx"))
 DEFAULT_PRESET = json.loads((DEFAULT_DIR / "metadata.json").read_text())["preset"]
-# The bar for this test is MPJPE < 30 mm on these frames; the shipped model does not reach it (right
-# hand 38.8 mm, left 100.6 mm on the 6 frames when packaged; docs/hand_heatmap.md), so the test asserts what it
-# does reach: the right hand well below the mean-pose baseline (~91 mm held out). Tighten when it improves.
+# The bar for this test is MPJPE < 30 mm on these frames; the shipped model does not reach it on the
+# current generator's look, which it was not trained on (right hand 46.0 mm, left 88.3 mm on the 6 frames with
+# the retrained default; docs/hand_heatmap.md), so the test asserts what it does reach: the right hand well
+# below the mean-pose baseline (~91 mm held out). Tighten when it improves.
 MAX_RIGHT_MPJPE_MM = 60.0
 
 
