@@ -16,11 +16,12 @@ FRAMES = 6
 DEFAULT_DIR = REPO_ROOT / "models" / "default"
 DEFAULT_MODEL = sorted(DEFAULT_DIR.glob("*.onnx"))
 DEFAULT_PRESET = json.loads((DEFAULT_DIR / "metadata.json").read_text())["preset"]
-# The bar for this test is MPJPE < 30 mm on these frames; the shipped model does not reach it on the
-# current generator's look, which it was not trained on (right hand 46.0 mm, left 88.3 mm on the 6 frames with
-# the retrained default; docs/hand_heatmap.md), so the test asserts what it does reach: the right hand well
-# below the mean-pose baseline (~91 mm held out). Tighten when it improves.
-MAX_RIGHT_MPJPE_MM = 60.0
+# The bar for this test: MPJPE < 30 mm on these frames. The shipped model reaches it for the right hand
+# (17.2 mm on the 6 frames when packaged; 15.3 mm over make demo's 90) but not for the left one (36.2 mm; the
+# whole-frame pass sometimes puts it on the right hand; docs/hand_heatmap.md), which is held to well below the
+# mean-pose baseline (~80 mm held out) instead. Tighten the left bar when it improves.
+MAX_RIGHT_MPJPE_MM = 30.0
+MAX_LEFT_MPJPE_MM = 60.0
 
 
 def _demo(*args, timeout=240):
@@ -85,6 +86,8 @@ def test_the_trained_default_beats_the_mean_pose_on_the_demo_frames(demo_run):
     assert accuracy["frames_evaluated"] == summary["frames_out"]
     assert accuracy["hands_scored"]["right"] >= 1
     assert 0 <= accuracy["mpjpe_mm"]["right"] < MAX_RIGHT_MPJPE_MM, accuracy["mpjpe_mm"]
+    if accuracy["hands_scored"]["left"]:
+        assert 0 <= accuracy["mpjpe_mm"]["left"] < MAX_LEFT_MPJPE_MM, accuracy["mpjpe_mm"]
     scored = [accuracy["mpjpe_mm"][side] for side in ("right", "left") if accuracy["hands_scored"][side]]
     assert all(np.isfinite(v) and v >= 0 for v in scored)
     assert accuracy["hand_presence_accuracy"] >= 0.5
