@@ -110,8 +110,8 @@ class SyntheticDataset:
             objects.append(ObjectLabel(
                 o["object_id"], np.asarray(o["rotation"]), np.asarray(o["translation"]),
                 corners_rest=np.asarray(info["corners_rest"]) if "corners_rest" in info else None,
-                symmetric_z180=symmetry.get("kind") in ("continuous", "discrete") and
-                tuple(symmetry.get("axis", (0, 0, 1))) == (0, 0, 1) and int(symmetry.get("order", 2)) % 2 == 0,
+                symmetric_z180=symmetry.get("kind") == "spherical" or symmetry.get("kind") in ("continuous", "discrete")
+                and tuple(symmetry.get("axis", (0, 0, 1))) == (0, 0, 1) and int(symmetry.get("order", 2)) % 2 == 0,
                 symmetry=dict(symmetry) if symmetry else None))
         ordered = {s: hands[s] for s in ("right", "left") if s in hands}
         return Sample(self.name, name, str(self.root / "rgb" / f"{name}.jpg"), np.asarray(labels["K"]),

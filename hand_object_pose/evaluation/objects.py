@@ -3,7 +3,8 @@ error, F-score, penetration depth and contact percentage.
 
 Poses are (R (3, 3), t (3,)) mapping object-frame points to the camera frame, metres. Model points
 are (V, 3) in the object frame. A symmetry set is (S, 3, 3) rotations of the object frame under which
-the object looks the same (identity included); `symmetry_rotations` builds it from a catalogue entry.
+the object looks the same (identity included; empty for a ball: `ANY_ROTATION`); `symmetry_rotations` builds
+it from a catalogue entry.
 """
 from __future__ import annotations
 
@@ -18,33 +19,50 @@ def _axis_rotation(axis: np.ndarray, angle: float) -> np.ndarray:
     return np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * skew @ skew
 
 
+ANY_ROTATION = np.zeros((0, 3, 3))
+"""The symmetry set of an object that looks the same under every rotation (a ball): empty. The rotation
+error is then 0 and the point metrics compare the translations alone (exact for points symmetric about the
+object's origin, as a ball's are)."""
+
+
 def symmetry_rotations(kind: str = "none", axis=(0.0, 0.0, 1.0), order: int = 1,
-                       continuous_step_deg: float = 5.0) -> np.ndarray:
+                       continuous_step_deg: float = 5.0, flip_axis=None) -> np.ndarray:
     """Rotations of the object frame that leave the object unchanged, (S, 3, 3), identity first.
 
     kind: "none"; "discrete" (rotations by 2*pi*k/order about `axis`, e.g. order 2 for the 180-degree
     symmetric YCB objects); "continuous" (any rotation about `axis`, sampled every
-    `continuous_step_deg` degrees, as the H2O-3D protocol does for the bowl, mug and pitcher).
+    `continuous_step_deg` degrees, as the H2O-3D protocol does for the bowl, mug and pitcher);
+    "spherical" (any rotation at all, a ball): the EMPTY set (0, 3, 3), which every metric here reads as
+    "the rotation is unobservable" (`ANY_ROTATION`).
+    flip_axis: an axis perpendicular to `axis` about which a 180-degree turn also leaves the object
+    unchanged (a box or a closed cylinder turned upside down): the set is doubled with it.
     """
+    if kind == "spherical":
+        return ANY_ROTATION
     if kind == "none":
-        return np.eye(3)[None]
-    if kind == "discrete":
+        base = np.eye(3)[None]
+    elif kind == "discrete":
         if order < 1:
             raise ValueError(f"discrete symmetry needs order >= 1; got {order}")
-        return np.stack([_axis_rotation(axis, 2 * np.pi * k / order) for k in range(order)])
-    if kind == "continuous":
+        base = np.stack([_axis_rotation(axis, 2 * np.pi * k / order) for k in range(order)])
+    elif kind == "continuous":
         steps = int(round(360.0 / continuous_step_deg))
-        return np.stack([_axis_rotation(axis, 2 * np.pi * k / steps) for k in range(steps)])
-    raise ValueError(f"symmetry kind must be 'none', 'discrete' or 'continuous'; got {kind!r}")
+        base = np.stack([_axis_rotation(axis, 2 * np.pi * k / steps) for k in range(steps)])
+    else:
+        raise ValueError(f"symmetry kind must be 'none', 'discrete', 'continuous' or 'spherical'; got {kind!r}")
+    if flip_axis is None:
+        return base
+    return np.concatenate([base, base @ _axis_rotation(flip_axis, np.pi)])
 
 
 def symmetries_of(record: dict | None) -> np.ndarray:
-    """`symmetry_rotations` of a symmetry record in the catalogue spelling ({"kind", "axis", "order"}, the
-    object template's and the synthetic labels' `symmetry`); None or {} = no symmetry. (S, 3, 3)."""
+    """`symmetry_rotations` of a symmetry record in the catalogue spelling ({"kind", "axis", "order",
+    "flip_axis"}, the object template's and the synthetic labels' `symmetry`); None or {} = no symmetry.
+    (S, 3, 3)."""
     if not record:
         return np.eye(3)[None]
     return symmetry_rotations(record.get("kind", "none"), record.get("axis", (0.0, 0.0, 1.0)),
-                              int(record.get("order", 1) or 1))
+                              int(record.get("order", 1) or 1), flip_axis=record.get("flip_axis"))
 
 
 def rotation_error_deg(pred_rotation, gt_rotation, symmetries=None) -> float:
@@ -52,6 +70,8 @@ def rotation_error_deg(pred_rotation, gt_rotation, symmetries=None) -> float:
     symmetries: min over S of angle(R_pred^T R_gt S). `symmetries`: (S, 3, 3) from `symmetry_rotations`,
     None = the identity only."""
     symmetries = np.eye(3)[None] if symmetries is None else np.asarray(symmetries, np.float64)
+    if len(symmetries) == 0:   # ANY_ROTATION
+        return 0.0
     relative = np.einsum("ji,sjk->sik", np.asarray(pred_rotation, np.float64),
                          np.asarray(gt_rotation, np.float64) @ symmetries)
     cosines = np.clip((np.trace(relative, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
@@ -66,6 +86,8 @@ def mssd(model_points, pred_pose, gt_pose, symmetries=None) -> float:
     """Maximum symmetry-aware surface distance (BOP): min over symmetries S of
     max_v || R_p v + t_p - (R_g S v + t_g) ||. Poses are (R, t) tuples."""
     symmetries = np.eye(3)[None] if symmetries is None else np.asarray(symmetries)
+    if len(symmetries) == 0:   # ANY_ROTATION: every point moves with the translation
+        return float(np.linalg.norm(np.asarray(pred_pose[1], np.float64) - np.asarray(gt_pose[1], np.float64)))
     pred = _posed(model_points, *pred_pose)
     best = np.inf
     for sym in symmetries:
@@ -77,6 +99,8 @@ def mssd(model_points, pred_pose, gt_pose, symmetries=None) -> float:
 def mean_mesh_error(model_points, pred_pose, gt_pose, symmetries=None) -> float:
     """Mean vertex distance between the posed meshes (DMA's MME), minimised over symmetries."""
     symmetries = np.eye(3)[None] if symmetries is None else np.asarray(symmetries)
+    if len(symmetries) == 0:   # ANY_ROTATION: every point moves with the translation
+        return float(np.linalg.norm(np.asarray(pred_pose[1], np.float64) - np.asarray(gt_pose[1], np.float64)))
     pred = _posed(model_points, *pred_pose)
     return min(float(np.linalg.norm(pred - _posed(model_points, np.asarray(gt_pose[0]) @ s, gt_pose[1]),
                                     axis=-1).mean()) for s in symmetries)

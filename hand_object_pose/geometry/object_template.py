@@ -5,8 +5,8 @@ Dense Mutual Attention represents each object by a 1000-vertex mesh obtained wit
 (read here) and .ply / .stl / .vtk (through pyvista, which pyacvd depends on).
 
 The npz (no pickled objects) holds: `vertices` (N, 3) float32 metres in the object's own frame,
-`faces` (F, 3) int64, `id`, `symmetry` (JSON text: {"kind": "none" | "discrete" | "continuous",
-"axis": [x, y, z] unit vector in the object frame, "order": k for discrete} -- the keyword arguments of
+`faces` (F, 3) int64, `id`, `symmetry` (JSON text: {"kind": "none" | "discrete" | "continuous" | "spherical",
+"axis": [x, y, z] unit vector in the object frame, "order": k for discrete, optional "flip_axis": [x, y, z]} -- the keyword arguments of
 `evaluation.objects.symmetry_rotations` and the spelling of the inference object catalogue), `source`
 (the mesh it was made from) and `scale` (that mesh's factor to metres).
 
@@ -45,7 +45,7 @@ class ObjectTemplate:
             raise ValueError(f"object {self.name!r}: faces must be (F, 3), got {self.faces.shape}")
 
 
-SYMMETRY_TYPES = ("none", "discrete", "continuous")
+SYMMETRY_TYPES = ("none", "discrete", "continuous", "spherical")
 
 
 def read_obj(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -129,23 +129,38 @@ def resample_mesh(vertices: np.ndarray, faces: np.ndarray, num_vertices: int = 1
     return np.asarray(remeshed.points, dtype=np.float32), out_faces
 
 
-def symmetry_description(kind: str, axis=None, order: int | None = None) -> dict:
-    """Validated symmetry record: none, discrete (order k about axis) or continuous (about axis)."""
+def symmetry_description(kind: str, axis=None, order: int | None = None, flip_axis=None) -> dict:
+    """Validated symmetry record: none, discrete (order k about axis), continuous (about axis), each optionally
+    with `flip_axis` (a 180-degree symmetry about an axis perpendicular to `axis`: a box, a closed cylinder),
+    or spherical (every rotation: a ball)."""
     if kind not in SYMMETRY_TYPES:
         raise ValueError(f"symmetry must be one of {SYMMETRY_TYPES}, got {kind!r}")
-    if kind == "none":
-        return {"kind": "none"}
+    if kind in ("none", "spherical"):
+        if flip_axis is not None:
+            raise ValueError(f"a flip axis needs a discrete or continuous symmetry, not {kind!r}")
+        return {"kind": kind}
     if axis is None:
         raise ValueError(f"{kind} symmetry needs an axis")
-    axis = np.asarray(axis, dtype=np.float64)
-    if axis.shape != (3,) or np.linalg.norm(axis) < 1e-9:
-        raise ValueError(f"symmetry axis must be a non-zero 3-vector, got {axis.tolist()}")
-    record = {"kind": kind, "axis": (axis / np.linalg.norm(axis)).tolist()}
+    axis = _unit_axis(axis, "symmetry axis")
+    record = {"kind": kind, "axis": axis.tolist()}
     if kind == "discrete":
         if order is None or order < 2:
             raise ValueError("discrete symmetry needs an order >= 2")
         record["order"] = int(order)
+    if flip_axis is not None:
+        flip = _unit_axis(flip_axis, "flip axis")
+        if abs(float(flip @ axis)) > 1e-6:
+            raise ValueError(f"the flip axis must be perpendicular to the symmetry axis; got {flip.tolist()} and "
+                             f"{axis.tolist()}")
+        record["flip_axis"] = flip.tolist()
     return record
+
+
+def _unit_axis(axis, what: str) -> np.ndarray:
+    axis = np.asarray(axis, dtype=np.float64)
+    if axis.shape != (3,) or not np.all(np.isfinite(axis)) or np.linalg.norm(axis) < 1e-9:
+        raise ValueError(f"{what} must be a non-zero 3-vector, got {axis.tolist()}")
+    return axis / np.linalg.norm(axis)
 
 
 def save_template(path: str | Path, template: ObjectTemplate, source: str = "", scale: float = 1.0) -> Path:

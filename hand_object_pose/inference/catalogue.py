@@ -7,7 +7,8 @@ YAML schema (see config/objects.yaml and docs/inference.md)::
         mesh: "meshes/mustard.ply"        # optional; relative to this YAML file, absolute, or a
                                           #   package://, file:// or http(s):// URI (not checked)
         mesh_scale: 1.0                   # optional; mesh units -> metres (0.001 for millimetre meshes)
-        symmetry: none                    # optional; none | {kind: discrete|continuous, axis: [x,y,z], order: N}
+        symmetry: none                    # optional; none | {kind: discrete|continuous, axis: [x,y,z], order: N,
+                                          #   flip_axis: [x,y,z] (optional)} | {kind: spherical}
         tf_child_frame: "mustard_bottle"  # optional (default: the id); TF child frame name, no leading '/'
         template: "templates/mustard.npz" # optional; object template npz (tools.object_template: the mesh
                                           #   resampled to 1000 vertices, metres, object frame), relative to
@@ -36,7 +37,8 @@ class ObjectEntry:
     """One catalogue object.
 
     mesh_uri: "" (no mesh), a file:// URI of an existing local file, or the URI given in the YAML.
-    symmetry_kind / symmetry_axis (unit 3-vector, object frame) / symmetry_order: see module doc.
+    symmetry_kind / symmetry_axis (unit 3-vector, object frame) / symmetry_order / symmetry_flip_axis (None, or
+    a unit 3-vector perpendicular to the axis: a 180-degree symmetry about it too): see module doc.
     template_path: "" (none) or the absolute path of an existing object template npz.
     """
 
@@ -48,6 +50,7 @@ class ObjectEntry:
     symmetry_order: int
     tf_child_frame: str
     template_path: str = ""
+    symmetry_flip_axis: Optional[tuple] = None
 
 
 class CatalogueError(ValueError):
@@ -169,7 +172,7 @@ def _parse_entry(item, index: int, base_dir: Path, source: str) -> ObjectEntry:
         raise CatalogueError(f"{where}: 'mesh_scale' must be a positive number (0.001 for millimetre meshes), "
                              f"got {scale!r}")
 
-    kind, axis, order = _parse_symmetry(item.get("symmetry", "none"), where)
+    kind, axis, order, flip_axis = _parse_symmetry(item.get("symmetry", "none"), where)
 
     frame = item.get("tf_child_frame", object_id)
     if not isinstance(frame, str) or not _FRAME_NAME.match(frame):
@@ -185,31 +188,44 @@ def _parse_entry(item, index: int, base_dir: Path, source: str) -> ObjectEntry:
             raise CatalogueError(f"{where}: template file not found: {template_path} (make one with python -m "
                                  "hand_object_pose.tools.object_template MESH OUT.npz --id " + object_id + ")")
         template = str(template_path)
-    return ObjectEntry(object_id, mesh, float(scale), kind, axis, order, frame, template)
+    return ObjectEntry(object_id, mesh, float(scale), kind, axis, order, frame, template, flip_axis)
 
 
 def _parse_symmetry(symmetry, where: str):
+    """(kind, unit axis, order, unit flip axis or None) of a catalogue `symmetry` entry."""
     if symmetry is None or symmetry == "none":
-        return "none", (0.0, 0.0, 1.0), 1
+        return "none", (0.0, 0.0, 1.0), 1, None
     if not isinstance(symmetry, dict):
-        raise CatalogueError(f"{where}: 'symmetry' must be 'none' or a mapping {{kind, axis, order}}, "
+        raise CatalogueError(f"{where}: 'symmetry' must be 'none' or a mapping {{kind, axis, order, flip_axis}}, "
                              f"got {symmetry!r}")
-    unknown = sorted(set(symmetry) - {"kind", "axis", "order"})
+    unknown = sorted(set(symmetry) - {"kind", "axis", "order", "flip_axis"})
     if unknown:
-        raise CatalogueError(f"{where}: unknown symmetry field(s) {unknown}; allowed: kind, axis, order")
+        raise CatalogueError(f"{where}: unknown symmetry field(s) {unknown}; allowed: kind, axis, order, flip_axis")
     kind = symmetry.get("kind", "none")
     if kind not in SYMMETRY_TYPES:
         raise CatalogueError(f"{where}: symmetry kind must be one of {SYMMETRY_TYPES}, got {kind!r}")
-    axis = symmetry.get("axis", [0.0, 0.0, 1.0])
-    if not isinstance(axis, (list, tuple)) or len(axis) != 3 or \
-            not all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in axis):
-        raise CatalogueError(f"{where}: symmetry axis must be 3 numbers, got {axis!r}")
-    norm = math.sqrt(sum(a * a for a in axis))
-    if norm < 1e-9:
-        raise CatalogueError(f"{where}: symmetry axis must not be zero")
+    axis = _parse_axis(symmetry.get("axis", [0.0, 0.0, 1.0]), "symmetry axis", where)
     order = symmetry.get("order", 1)
     if isinstance(order, bool) or not isinstance(order, int) or order < 1:
         raise CatalogueError(f"{where}: symmetry order must be an integer >= 1, got {order!r}")
     if kind == "discrete" and order < 2:
         raise CatalogueError(f"{where}: a discrete symmetry needs order >= 2, got {order}")
-    return kind, tuple(a / norm for a in axis), order
+    flip_axis = symmetry.get("flip_axis")
+    if flip_axis is not None:
+        if kind not in ("discrete", "continuous"):
+            raise CatalogueError(f"{where}: flip_axis needs a discrete or continuous symmetry, not {kind!r}")
+        flip_axis = _parse_axis(flip_axis, "symmetry flip_axis", where)
+        if abs(sum(a * b for a, b in zip(axis, flip_axis))) > 1e-6:
+            raise CatalogueError(f"{where}: symmetry flip_axis {list(flip_axis)} must be perpendicular to the axis "
+                                 f"{list(axis)}")
+    return kind, axis, order, flip_axis
+
+
+def _parse_axis(axis, what: str, where: str) -> tuple:
+    if not isinstance(axis, (list, tuple)) or len(axis) != 3 or \
+            not all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in axis):
+        raise CatalogueError(f"{where}: {what} must be 3 numbers, got {axis!r}")
+    norm = math.sqrt(sum(a * a for a in axis))
+    if norm < 1e-9:
+        raise CatalogueError(f"{where}: {what} must not be zero")
+    return tuple(a / norm for a in axis)

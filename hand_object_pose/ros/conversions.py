@@ -7,6 +7,7 @@ module only translates field layouts. The header is always the input image's hea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
@@ -23,7 +24,7 @@ _DEPTH_SOURCE = {
     DEPTH_FROM_DEFAULT: HandPose.DEPTH_SOURCE_DEFAULT,
 }
 _SYMMETRY = {"none": ObjectPose.SYMMETRY_NONE, "discrete": ObjectPose.SYMMETRY_DISCRETE,
-             "continuous": ObjectPose.SYMMETRY_CONTINUOUS}
+             "continuous": ObjectPose.SYMMETRY_CONTINUOUS, "spherical": ObjectPose.SYMMETRY_SPHERICAL}
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,10 @@ class ObjectInfo:
     tf_frame: str                  # TF child frame name (no leading slash)
     mesh_resource: str = ""        # URI for RViz MESH_RESOURCE markers ("" = none)
     mesh_scale: float = 1.0        # mesh units -> metres
-    symmetry: str = "none"         # "none" | "discrete" | "continuous"
+    symmetry: str = "none"         # "none" | "discrete" | "continuous" | "spherical"
     symmetry_order: int = 0
     symmetry_axis: tuple = (0.0, 0.0, 1.0)
+    symmetry_flip_axis: Optional[tuple] = None   # a 180-degree symmetry about this axis too (catalogue flip_axis)
 
 
 def object_infos(catalogue, frame_prefix: str = "") -> dict:
@@ -50,7 +52,8 @@ def object_infos(catalogue, frame_prefix: str = "") -> dict:
         infos[object_id] = ObjectInfo(object_id=object_id, tf_frame=frame_prefix + entry.tf_child_frame,
                                       mesh_resource=entry.mesh_uri, mesh_scale=entry.mesh_scale,
                                       symmetry=entry.symmetry_kind, symmetry_order=entry.symmetry_order,
-                                      symmetry_axis=tuple(entry.symmetry_axis))
+                                      symmetry_axis=tuple(entry.symmetry_axis),
+                                      symmetry_flip_axis=entry.symmetry_flip_axis)
     return infos
 
 
@@ -94,12 +97,16 @@ def hand_msg(hand) -> HandPose:
     return msg
 
 
+def _vector(values) -> Vector3:
+    return Vector3(x=float(values[0]), y=float(values[1]), z=float(values[2]))
+
+
 def object_msg(obj, info: ObjectInfo) -> ObjectPose:
     return ObjectPose(object_id=obj.object_id, confidence=float(obj.confidence),
                       pose=pose_msg(obj.rotation, obj.translation), mesh_resource=info.mesh_resource,
                       symmetry=_SYMMETRY[info.symmetry], symmetry_order=int(info.symmetry_order),
-                      symmetry_axis=Vector3(x=float(info.symmetry_axis[0]), y=float(info.symmetry_axis[1]),
-                                            z=float(info.symmetry_axis[2])),
+                      symmetry_axis=_vector(info.symmetry_axis), symmetry_flip_axis=_vector(
+                          info.symmetry_flip_axis if info.symmetry_flip_axis is not None else (0.0, 0.0, 0.0)),
                       tf_frame_id=info.tf_frame)
 
 

@@ -2,7 +2,8 @@
 
 Object frame: metres, origin at the bounding-box centre, z = the height / symmetry axis. Each object
 has an id, a mesh (written as ASCII PLY), a symmetry in the object catalogue's spelling
-(`inference/catalogue.py`: none | {kind: discrete|continuous, axis, order}) and a grasp size.
+(`inference/catalogue.py`: none | {kind: discrete|continuous, axis, order, flip_axis} | {kind: spherical})
+and a grasp size.
 ``write_catalogue`` writes the meshes and a catalogue YAML that ``ObjectCatalogue.load`` reads.
 """
 from __future__ import annotations
@@ -160,14 +161,17 @@ def make_mug(radius=0.04, height=0.095, handle_radius=0.028, handle_thickness=0.
 
 def default_objects() -> list[ObjectModel]:
     """The synthetic catalogue: ids, meshes, symmetries (catalogue spelling), grasp sizes, solids."""
-    z = [0.0, 0.0, 1.0]
+    z, x = [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]
     box, cyl, sph = "box", "cylinder", "sphere"
+    # Each symmetry is the shape's whole rotation group (a box or a closed cylinder also looks the same upside
+    # down, a ball under every rotation): a scene's printed band or stripes are random, so they do not tell
+    # which end is up, and pose labels that told it would be ambiguous.
     specs = [  # id, mesh, symmetry, grasp radius, solids (in the mesh's frame before centring)
-        ("synthetic_box", make_box(), {"kind": "discrete", "axis": z, "order": 2}, 0.03,
+        ("synthetic_box", make_box(), {"kind": "discrete", "axis": z, "order": 2, "flip_axis": x}, 0.03,
          [(box, (0, 0, 0), (0.03, 0.045, 0.025))]),
-        ("synthetic_cylinder", make_cylinder(), {"kind": "continuous", "axis": z}, 0.035,
+        ("synthetic_cylinder", make_cylinder(), {"kind": "continuous", "axis": z, "flip_axis": x}, 0.035,
          [(cyl, (0, 0, 0), (0.035, 0.06))]),
-        ("synthetic_sphere", make_sphere(), {"kind": "continuous", "axis": z}, 0.04, [(sph, (0, 0, 0), (0.04,))]),
+        ("synthetic_sphere", make_sphere(), {"kind": "spherical"}, 0.04, [(sph, (0, 0, 0), (0.04,))]),
         ("synthetic_mug", make_mug(), {"kind": "none"}, 0.04, [(cyl, (0, 0, 0), (0.04, 0.0475))]),
         ("synthetic_bottle", make_bottle(), {"kind": "continuous", "axis": z}, 0.033,
          [(cyl, (0, 0, -0.043), (0.033, 0.057)), (cyl, (0, 0, 0.077), (0.012, 0.023))]),  # body, neck

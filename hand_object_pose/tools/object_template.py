@@ -1,7 +1,7 @@
 """Make a DMA object template: resample a CAD mesh to exactly 1000 vertices and store it with its symmetry.
 
     python -m hand_object_pose.tools.object_template MESH OUT.npz --id 006_mustard_bottle \
-        [--scale 0.001] [--vertices 1000] [--symmetry none|discrete|continuous --axis 0 0 1 --order 2]
+        [--scale 0.001] [--vertices 1000] [--symmetry none|discrete|continuous|spherical --axis 0 0 1 --order 2 [--flip-axis 1 0 0]]
 
 The input mesh (Wavefront .obj, or .ply / .stl / .vtk through pyvista) is scaled to metres, uniformly
 subdivided so that it has many more vertices than requested, clustered into N Voronoi regions of equal
@@ -38,9 +38,12 @@ def main(argv=None) -> int:
     parser.add_argument("--symmetry", choices=SYMMETRY_TYPES, default="none")
     parser.add_argument("--axis", type=float, nargs=3, default=None, help="symmetry axis in the object frame")
     parser.add_argument("--order", type=int, default=None, help="order of a discrete symmetry")
+    parser.add_argument("--flip-axis", type=float, nargs=3, default=None,
+                        help="an axis perpendicular to --axis about which a 180-degree turn also leaves the object "
+                             "unchanged (a box, a closed cylinder)")
     args = parser.parse_args(argv)
     try:
-        symmetry = symmetry_description(args.symmetry, args.axis, args.order)
+        symmetry = symmetry_description(args.symmetry, args.axis, args.order, args.flip_axis)
         template = make_template(args.mesh, args.id, args.scale, args.vertices, symmetry)
     except (OSError, ValueError) as exc:
         print(f"object_template: {exc}", file=sys.stderr)

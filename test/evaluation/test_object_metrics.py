@@ -33,6 +33,29 @@ def test_mssd_respects_discrete_symmetry():
     assert om.mssd(BOX, pred, gt, om.symmetry_rotations("discrete", (0, 0, 1), 2)) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_flip_axis_adds_the_upside_down_poses():
+    syms = om.symmetry_rotations("discrete", (0, 0, 1), 2, flip_axis=(1, 0, 0))
+    assert syms.shape == (4, 3, 3)
+    upside_down = np.diag([1.0, -1.0, -1.0])
+    gt = (upside_down, np.array([0.0, 0.0, 0.5]))
+    pred = (np.eye(3), np.array([0.0, 0.0, 0.5]))
+    assert om.rotation_error_deg(pred[0], gt[0], om.symmetry_rotations("discrete", (0, 0, 1), 2)) == \
+        pytest.approx(180.0)
+    assert om.rotation_error_deg(pred[0], gt[0], syms) == pytest.approx(0.0, abs=1e-6)
+    assert om.mssd(BOX, pred, gt, syms) == pytest.approx(0.0, abs=1e-12)
+    assert om.symmetries_of({"kind": "continuous", "axis": [0, 0, 1], "flip_axis": [0, 1, 0]}).shape == (144, 3, 3)
+
+
+def test_a_spherical_object_is_scored_by_its_position_alone():
+    syms = om.symmetries_of({"kind": "spherical"})
+    assert syms.shape == (0, 3, 3)
+    gt = (_rot_z(1.0), np.array([0.0, 0.0, 0.5]))
+    pred = (np.eye(3), np.array([0.003, 0.0, 0.504]))
+    assert om.rotation_error_deg(pred[0], gt[0], syms) == 0.0
+    assert om.mssd(BOX, pred, gt, syms) == pytest.approx(0.005)
+    assert om.mean_corner_error(BOX, pred, gt, syms) == pytest.approx(0.005)
+
+
 def test_continuous_symmetry_sampling_and_errors():
     syms = om.symmetry_rotations("continuous", (0, 0, 1), continuous_step_deg=5)
     assert syms.shape == (72, 3, 3)

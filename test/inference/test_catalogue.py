@@ -1,6 +1,7 @@
 """Object catalogue: the example file loads; every schema violation is named."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hand_object_pose.evaluation.objects import symmetry_rotations
@@ -32,6 +33,22 @@ def test_local_mesh_is_resolved_relative_to_the_file(tmp_path):
     assert box.symmetry_axis == (0.0, 0.0, 1.0) and box.symmetry_order == 4
 
 
+def test_flip_axis_and_spherical_symmetries_load_and_expand(tmp_path):
+    """A box (180 deg about z, and upside down) has 4 rotations; a ball every rotation (the empty set)."""
+    path = tmp_path / "cat.yaml"
+    path.write_text("objects:\n"
+                    "  - {id: box, symmetry: {kind: discrete, axis: [0, 0, 1], order: 2, flip_axis: [2, 0, 0]}}\n"
+                    "  - {id: ball, symmetry: {kind: spherical}}\n")
+    catalogue = ObjectCatalogue.load(path)
+    box, ball = catalogue["box"], catalogue["ball"]
+    assert box.symmetry_flip_axis == (1.0, 0.0, 0.0) and ball.symmetry_flip_axis is None
+    rotations = symmetry_rotations(box.symmetry_kind, box.symmetry_axis, box.symmetry_order,
+                                   flip_axis=box.symmetry_flip_axis)
+    assert len(rotations) == 4
+    assert any(np.allclose(r, np.diag([1.0, -1.0, -1.0])) for r in rotations)   # upside down
+    assert len(symmetry_rotations(ball.symmetry_kind)) == 0
+
+
 def test_unknown_id_names_the_known_ones():
     catalogue = ObjectCatalogue.from_dict({"objects": [{"id": "a"}, {"id": "b"}]})
     assert "b" in catalogue and "c" not in catalogue and catalogue.get("c") is None
@@ -46,7 +63,13 @@ def test_unknown_id_names_the_known_ones():
     ([{"id": "a", "tf_child_frame": "x"}, {"id": "b", "tf_child_frame": "x"}], "reuses tf_child_frame 'x'"),
     ([{"id": "a", "mesh": "missing.ply"}], "object 'a': mesh file not found: .*missing.ply"),
     ([{"id": "a", "mesh_scale": 0}], "'mesh_scale' must be a positive number"),
-    ([{"id": "a", "symmetry": {"kind": "spherical"}}], "symmetry kind must be one of"),
+    ([{"id": "a", "symmetry": {"kind": "helical"}}], "symmetry kind must be one of"),
+    ([{"id": "a", "symmetry": {"kind": "continuous", "flip_axis": [0, 0.5, 1]}}],
+     r"flip_axis \[0\.0, 0\.44.*must be perpendicular to the axis \[0\.0, 0\.0, 1\.0\]"),
+    ([{"id": "a", "symmetry": {"kind": "spherical", "flip_axis": [1, 0, 0]}}],
+     "flip_axis needs a discrete or continuous symmetry, not 'spherical'"),
+    ([{"id": "a", "symmetry": {"kind": "discrete", "order": 2, "flip_axis": [0, 0, 0]}}],
+     "symmetry flip_axis must not be zero"),
     ([{"id": "a", "symmetry": {"kind": "discrete", "order": 1}}], "discrete symmetry needs order >= 2"),
     ([{"id": "a", "symmetry": {"kind": "continuous", "axis": [0, 0, 0]}}], "axis must not be zero"),
     ([{"id": "a", "symmetry": {"kind": "continuous", "axis": [0, 1]}}], "axis must be 3 numbers"),

@@ -50,6 +50,7 @@ def make_object() -> hop_msg.ObjectPose:
         symmetry=hop_msg.ObjectPose.SYMMETRY_DISCRETE,
         symmetry_order=2,
         symmetry_axis=Vector3(x=0.0, y=0.0, z=1.0),
+        symmetry_flip_axis=Vector3(x=1.0, y=0.0, z=0.0),
         tf_frame_id="mug",
     )
 
@@ -124,6 +125,7 @@ def test_hand_object_poses_fields_survive_the_round_trip():
     (obj,) = received.objects
     assert obj.object_id == "mug" and obj.symmetry_order == 2
     assert obj.symmetry == hop_msg.ObjectPose.SYMMETRY_DISCRETE and obj.symmetry_axis.z == 1.0
+    assert obj.symmetry_flip_axis.x == 1.0 and hop_msg.ObjectPose.SYMMETRY_SPHERICAL == 3
     assert [(t.stage, t.milliseconds) for t in received.timings] == [("model", 12.25), ("total", 20.5)]
     assert received.model == "kpt_ho3d_3d" and received.latency_ms == 31.5
 

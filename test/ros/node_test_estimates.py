@@ -9,7 +9,8 @@ from hand_object_pose.ros.conversions import ObjectInfo
 OBJECTS = {
     "mug": ObjectInfo("mug", "hop/mug", mesh_resource="package://hand_object_pose/models/objects/mug.obj",
                       mesh_scale=0.001, symmetry="continuous", symmetry_axis=(0.0, 0.0, 1.0)),
-    "box": ObjectInfo("box", "hop/box", symmetry="discrete", symmetry_order=2, symmetry_axis=(1.0, 0.0, 0.0)),
+    "box": ObjectInfo("box", "hop/box", symmetry="discrete", symmetry_order=2, symmetry_axis=(1.0, 0.0, 0.0),
+                      symmetry_flip_axis=(0.0, 1.0, 0.0)),
 }
 
 

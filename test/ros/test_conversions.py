@@ -39,6 +39,8 @@ def test_message_keeps_header_and_fills_every_field():
     assert mug.mesh_resource.startswith("package://")
     assert mug.symmetry == ObjectPose.SYMMETRY_CONTINUOUS
     assert (box.symmetry, box.symmetry_order, box.symmetry_axis.x) == (ObjectPose.SYMMETRY_DISCRETE, 2, 1.0)
+    assert (box.symmetry_flip_axis.x, box.symmetry_flip_axis.y) == (0.0, 1.0)
+    assert (mug.symmetry_flip_axis.x, mug.symmetry_flip_axis.y, mug.symmetry_flip_axis.z) == (0.0, 0.0, 0.0)
     assert mug.pose.position.y == pytest.approx(0.05) and mug.pose.position.z == pytest.approx(0.45)
 
 
@@ -65,3 +67,15 @@ def test_unknown_objects_are_split_off():
     known, unknown = known_objects(estimate(objects=("mug", "spaceship")), OBJECTS)
     assert [o.object_id for o in known] == ["mug"] and unknown == ["spaceship"]
     assert RIGHT == "right"
+
+
+def test_catalogue_symmetries_reach_the_object_infos():
+    from hand_object_pose.inference.catalogue import ObjectCatalogue
+    from hand_object_pose.ros.conversions import object_infos
+
+    catalogue = ObjectCatalogue.from_dict({"objects": [
+        {"id": "brick", "symmetry": {"kind": "discrete", "axis": [0, 0, 1], "order": 2, "flip_axis": [0, 2, 0]}},
+        {"id": "ball", "symmetry": {"kind": "spherical"}}]})
+    infos = object_infos(catalogue, "hop/")
+    assert infos["brick"].symmetry_flip_axis == (0.0, 1.0, 0.0) and infos["brick"].tf_frame == "hop/brick"
+    assert infos["ball"].symmetry == "spherical" and infos["ball"].symmetry_flip_axis is None

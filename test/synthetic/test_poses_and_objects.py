@@ -67,11 +67,34 @@ def test_objects_are_closed_outward_meshes_of_plausible_size():
         corners = obj.corners()
         assert corners.shape == (8, 3) and np.allclose(corners.max(axis=0), v.max(axis=0))
     cylinder = objects[1]
-    assert cylinder.symmetry == {"kind": "continuous", "axis": [0.0, 0.0, 1.0]}
+    assert cylinder.symmetry == {"kind": "continuous", "axis": [0.0, 0.0, 1.0], "flip_axis": [1.0, 0.0, 0.0]}
     np.testing.assert_allclose(np.einsum("ij,ij->i", cylinder.vertices[cylinder.faces[:, 0]],
                                          np.cross(cylinder.vertices[cylinder.faces[:, 1]],
                                                   cylinder.vertices[cylinder.faces[:, 2]])).sum() / 6.0,
                                np.pi * 0.035 ** 2 * 0.12, rtol=0.02)
+
+
+def test_each_symmetry_maps_the_mesh_onto_itself():
+    """The records the pose labels are made unique with are true symmetries of the shapes: the box's and the
+    cylinder's upside-down turn and the box's half turn take every vertex onto a vertex; the ball's vertices
+    all lie on one sphere about its origin; the mug and the bottle have no flip."""
+    def onto_itself(vertices, rotation):
+        moved = vertices @ rotation.T
+        nearest = np.sqrt(((moved[:, None] - vertices[None]) ** 2).sum(-1)).min(axis=1)
+        return nearest.max() < 1e-6
+
+    by_id = {o.object_id: o for o in default_objects()}
+    for object_id in ("synthetic_box", "synthetic_cylinder"):
+        obj = by_id[object_id]
+        assert obj.symmetry["flip_axis"] == [1.0, 0.0, 0.0]
+        assert onto_itself(obj.vertices, np.diag([1.0, -1.0, -1.0])), object_id
+    assert onto_itself(by_id["synthetic_box"].vertices, np.diag([-1.0, -1.0, 1.0]))
+    assert not onto_itself(by_id["synthetic_bottle"].vertices, np.diag([1.0, -1.0, -1.0]))
+    assert not onto_itself(by_id["synthetic_mug"].vertices, np.diag([-1.0, -1.0, 1.0]))
+    ball = by_id["synthetic_sphere"]
+    assert ball.symmetry == {"kind": "spherical"}
+    radii = np.linalg.norm(ball.vertices, axis=1)
+    assert radii.max() - radii.min() < 1e-6
 
 
 def test_catalogue_is_readable_by_the_inference_catalogue(tmp_path):

@@ -93,6 +93,13 @@ def test_symmetry_validation():
         symmetry_description("continuous", None)
     with pytest.raises(ValueError, match="one of"):
         symmetry_description("mirror")
+    box = symmetry_description("discrete", [0, 0, 1], 2, flip_axis=[3, 0, 0])
+    assert box["flip_axis"] == [1.0, 0.0, 0.0] and symmetry_rotations(**box).shape == (4, 3, 3)
+    assert symmetry_description("spherical") == {"kind": "spherical"}
+    with pytest.raises(ValueError, match="perpendicular"):
+        symmetry_description("continuous", [0, 0, 1], flip_axis=[0, 1, 1])
+    with pytest.raises(ValueError, match="flip axis needs a discrete or continuous symmetry"):
+        symmetry_description("none", flip_axis=[1, 0, 0])
 
 
 def test_obj_reader_fan_triangulates_and_reports_errors(tmp_path):

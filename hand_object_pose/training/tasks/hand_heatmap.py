@@ -54,17 +54,34 @@ def crop_box(uv: np.ndarray, enlarge: float = 1.25, min_size: float = 48.0) -> n
 
 
 def canonical_rotation(rotation: np.ndarray, symmetry: Optional[dict]) -> np.ndarray:
-    """One representative of an object's symmetric poses (camera <- object rotation (3, 3)).
+    """One representative of an object's symmetric poses (camera <- object rotation (3, 3)): the one closest
+    to the camera's axes, so that a view has one label.
 
     Symmetry about the object's z axis ("continuous", or "discrete" of order n): the object is turned
     about its z axis by the angle (continuous) or the multiple of 2 pi / n (discrete) that brings its x
-    axis closest to the camera's x axis. Other symmetries are left as they are.
+    axis closest to the camera's x axis; with a `flip_axis` (x or y) the upside-down pose is made so too and
+    the one closer to the camera's axes (larger trace) is kept. "spherical": the camera's axes (identity).
+    Other symmetries are left as they are.
     """
     r = np.asarray(rotation, np.float64)
-    if not symmetry or symmetry.get("kind") not in ("continuous", "discrete"):
+    kind = (symmetry or {}).get("kind")
+    if kind == "spherical":
+        return np.eye(3)
+    if kind not in ("continuous", "discrete"):
         return r
     if tuple(np.round(symmetry.get("axis", (0, 0, 1)), 6)) != (0.0, 0.0, 1.0):
         return r
+    candidates = [_turned_about_z(r, symmetry)]
+    flip = symmetry.get("flip_axis")
+    if flip is not None and abs(float(np.asarray(flip, np.float64)[2])) < 1e-6:
+        half_turn = 2.0 * np.outer(flip, flip) / float(np.dot(flip, flip)) - np.eye(3)   # 180 deg about flip
+        candidates.append(_turned_about_z(r @ half_turn, symmetry))
+    return max(candidates, key=np.trace)
+
+
+def _turned_about_z(r: np.ndarray, symmetry: dict) -> np.ndarray:
+    """r turned about the object's z axis (by the symmetry's allowed angles) so its x axis is closest to the
+    camera's."""
     a = r.T @ np.array([1.0, 0.0, 0.0])        # camera x in object coordinates
     best = math.atan2(a[1], a[0])
     if symmetry["kind"] == "discrete":
