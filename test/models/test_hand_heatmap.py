@@ -77,6 +77,25 @@ def test_symmetric_poses_get_one_canonical_rotation(symmetry, angle):
     assert np.allclose(canonical_rotation(r, {"kind": "none"}), r)
 
 
+@pytest.mark.parametrize("symmetry,turns", [
+    ({"kind": "discrete", "axis": [0, 0, 1], "order": 2, "flip_axis": [1, 0, 0]},        # a box
+     [([0, 0, 1], math.pi), ([1, 0, 0], math.pi), ([0, 1, 0], math.pi)]),
+    ({"kind": "continuous", "axis": [0, 0, 1], "flip_axis": [1, 0, 0]},                  # a closed cylinder
+     [([0, 0, 1], 0.7), ([1, 0, 0], math.pi), ([0, 1, 0], math.pi)])])
+def test_upside_down_poses_of_flip_symmetric_objects_get_one_label(symmetry, turns):
+    r = _rot([0.3, -0.5, 0.8], 0.9)
+    label = canonical_rotation(r, symmetry)
+    for axis, angle in turns:
+        assert np.allclose(canonical_rotation(r @ _rot(axis, angle), symmetry), label, atol=1e-9), (axis, angle)
+    # Without the flip in the record, the upside-down pose keeps its own (other) label.
+    no_flip = {k: v for k, v in symmetry.items() if k != "flip_axis"}
+    assert not np.allclose(canonical_rotation(r @ _rot([1, 0, 0], math.pi), no_flip), canonical_rotation(r, no_flip))
+
+
+def test_a_ball_is_labelled_in_the_camera_axes():
+    assert np.allclose(canonical_rotation(_rot([0.3, -0.5, 0.8], 0.9), {"kind": "spherical"}), np.eye(3))
+
+
 def test_pnp_recovers_a_box_pose_from_its_nine_projected_points():
     K = np.array([[350.0, 0, 128], [0, 350.0, 128], [0, 0, 1]])
     r, t = _rot([0.2, 1.0, 0.1], 0.7), np.array([0.03, -0.02, 0.45])
@@ -224,14 +243,15 @@ def test_hand_crops_and_the_object_crop_are_one_network_call(random_export):
 
 
 def test_coarse_pass_hands_are_refined_together(random_export):
-    """Without hand boxes: the coarse pass, then the hands' (and the object's) crops in one call, then both hands'
-    refinement crops in one call: three calls instead of one per crop, with the same results."""
+    """Without hand boxes: the coarse pass, then both hands' crops run as a right and as a left hand (the side
+    check) in one call, then the hands' (and the object's) crops in one call, then both hands' refinement crops in
+    one call: four calls instead of one per crop, with the same results."""
     image = np.random.default_rng(1).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
     K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
     batched, batch_sizes = _counting_estimator(random_export, batch=True, presence_threshold=0.0)
     single, single_sizes = _counting_estimator(random_export, batch=False, presence_threshold=0.0)
     _assert_same_hands(batched.estimate(image, K), single.estimate(image, K))
-    assert len(batch_sizes) == 3 and batch_sizes[0] == 1 and batch_sizes[2] == 2 and batch_sizes[1] in (2, 3)
+    assert batch_sizes[:2] == [1, 4] and batch_sizes[2] in (2, 3) and batch_sizes[3] == 2 and len(batch_sizes) == 4
     assert sum(batch_sizes) == len(single_sizes) == sum(single_sizes)
 
 
