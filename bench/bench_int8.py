@@ -1,7 +1,7 @@
 """int8 vs fp32 on ONNX Runtime (CPU, 2 threads): speed-up and accuracy cost, side by side in one process.
 
     .venv/bin/python bench/bench_int8.py [--presets kpt_ih26m_2p5d ...] [--runs 10] [--threads 2]
-        [--default-dir models/default] [--data data/hop_synthetic] [--test-split test] [--eval-frames 0] [--reuse]
+        [--default-dir models/default] [--data data/hop_synthetic_v4] [--test-split test] [--eval-frames 0] [--reuse]
 
 For each of the authors' presets, with the parity kit's regenerated weights (there are no trained weights
 of these here): the fp32 export, its int8 quantization (`export.quantize`, calibrated on 16 rendered hand
@@ -205,7 +205,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "int8"))
     parser.add_argument("--reuse", action="store_true", help="keep existing fp32/int8 files in --out")
     parser.add_argument("--default-dir", default=str(REPO / "models" / "default"))
-    parser.add_argument("--data", default=str(REPO / "data" / "hop_synthetic"))
+    parser.add_argument("--data", default=str(REPO / "data" / "hop_synthetic_v4"),
+                        help="folder of the default model's held-out split (its training recipe renders it)")
     parser.add_argument("--test-split", default="test")
     parser.add_argument("--eval-frames", type=int, default=0, help="held-out frames of the default (0 = all)")
     parser.add_argument("--skip-default", action="store_true")
