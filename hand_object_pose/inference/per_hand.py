@@ -11,7 +11,8 @@ Per frame:
    the same place are one hand found twice: the less sure side is dropped (`one_hand_per_place`);
 3. the object: a crop around its tracked box, else its coarse-pass points, else the hands' boxes (then a
    second crop around the first answer; after such a search found nothing, the next one comes
-   OBJECT_SEARCH_INTERVAL frames later); its class and 9 points -> PnP against the class's box.
+   OBJECT_SEARCH_INTERVAL frames later); its class and 9 points -> PnP against the class's box, then, with a
+   depth image, its depth from the image around its centre point (`_object_depth_from_image`).
 The hands' crops and the object's first crop go to the network in ONE call (a batch), the second crops (a
 coarse-pass hand's refinement, the object's) in one more: at camera rate the fixed cost of each call counts.
 Boxes are (x0, y0, width, height) image pixels; results in metres, camera optical frame.
@@ -27,6 +28,7 @@ from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, inv
 from . import crops as crop_lib
 from .adapters import CropPrediction
 from .config import EstimatorConfig
+from .depth import root_depth_from_image
 from .lifting import lift_prediction
 from .result import HandEstimate, ObjectEstimate
 
@@ -215,7 +217,7 @@ class PerHandCrops:
         if from_coarse:   # two boxes of the coarse pass may be one hand's; given boxes (detector, labels) are not
             hands = one_hand_per_place(hands)
         self._tracked = {h.side: self._hand_box(h, camera) for h in hands if h.present}
-        objects = self._object_result(camera, watch, *object_points) if object_points is not None else []
+        objects = self._object_result(camera, depth_m, watch, *object_points) if object_points is not None else []
         if object_passes == 2 and not objects:
             self._object_wait = OBJECT_SEARCH_INTERVAL - 1
         return hands, objects, origin
@@ -249,6 +251,25 @@ class PerHandCrops:
             from_coarse[chosen] = True
         return decided
 
+    def _object_depth_from_image(self, depth_m: np.ndarray, uv_image: np.ndarray, object_id: str,
+                                 pose: tuple) -> np.ndarray:
+        """The PnP translation (3,) moved along its ray to the depth the depth image gives: the median depth around
+        the object's centre point (uv_image[-1], image px; `depth_window_px`, valid range and count as for the
+        hands) plus the posed box's half extent along the camera's z axis (the centre lies that far behind the
+        face the camera sees). PnP alone takes the depth from the box's apparent size (about 100 mm off on the
+        held-out frames). Unchanged when the window holds too few valid pixels or the object has no box."""
+        c = self.config
+        rotation, translation = pose
+        model = self.adapter.object_model(object_id)
+        if model is None:
+            return translation
+        half_depth = float(np.max((model[:-1] - model[-1]) @ np.asarray(rotation)[2]))
+        centre_z = root_depth_from_image(depth_m, uv_image[-1:], np.zeros(1), [0], c.depth_window_px, c.depth_min_m,
+                                         c.depth_max_m, c.depth_min_valid, half_depth)
+        if centre_z is None or translation[2] <= 0:
+            return translation
+        return translation * (centre_z / float(translation[2]))
+
     def _object_start(self, hand_boxes: dict, coarse_box) -> tuple:
         """(box, crops) of the object's search this frame: the tracked box (1 crop), the coarse pass's (1), a
         wide box around the hands' boxes (2: the second around the first one's answer) when a search is due
@@ -266,11 +287,15 @@ class PerHandCrops:
             return None, 0
         return crop_lib.box_around_keypoints(corners, 1.0, self.config.min_crop_size_px), 2
 
-    def _object_result(self, camera, watch, points, uv_image, box) -> list:
-        """The object's pose by PnP on its last crop's points; [] (and no tracked box) when none is found."""
+    def _object_result(self, camera, depth_m, watch, points, uv_image, box) -> list:
+        """The object's pose by PnP on its last crop's points, its depth from the depth image when there is one
+        (`object_depth_from_image`); [] (and no tracked box) when none is found."""
         with watch.stage("postprocess"):
             pose = self.adapter.object_pose(camera.undistort_pixels(uv_image), camera.matrix, points.object_id,
                                             points.confidence)
+        if pose is not None and depth_m is not None and "depth_image" in self.config.depth_sources:
+            with watch.stage("root_depth"):
+                pose = (pose[0], self._object_depth_from_image(depth_m, uv_image, points.object_id, pose))
         confidence = float(np.max(points.class_probs) * np.mean(points.confidence))
         if pose is None or not self.config.depth_min_m <= pose[1][2] <= self.config.depth_max_m \
                 or confidence < MIN_OBJECT_CONFIDENCE:

@@ -284,3 +284,28 @@ def test_object_search_comes_every_few_frames_while_none_is_tracked(random_expor
         estimator.estimate(image, K, hand_rois=boxes)
         per_frame.append(list(sizes))
     assert per_frame == [[3], searching]
+
+
+def test_object_depth_comes_from_the_depth_image_when_there_is_one(random_export):
+    """PnP's depth rests on the box's apparent size; with a depth image the object moves along its ray to the
+    surface depth around its centre point + the posed box's half depth (the ball: its radius, 0.04 m)."""
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+
+    per_hand = Estimator(EstimatorConfig(model=PRESET, model_path=str(random_export), warmup_runs=0,
+                                         threads=1))._per_hand
+    pnp = (np.eye(3), np.array([0.06, -0.03, 0.6]))
+    centre = np.array([[160.0 + 300.0 * 0.1, 120.0 - 300.0 * 0.05]])       # the centre's pixel, K f=300
+    uv = np.concatenate([np.zeros((8, 2)), centre])
+    depth = np.zeros((240, 320), np.float32)
+    depth[100:110, 185:195] = 0.5                                           # the ball's surface at 0.5 m
+    moved = per_hand._object_depth_from_image(depth, uv, "synthetic_sphere", pnp)
+    np.testing.assert_allclose(moved, pnp[1] * (0.54 / 0.6), atol=1e-9)  # same ray, centre at 0.54 m
+    # A bottle seen end on (its axis, object z, along the view): half its height (0.1 m) behind the cap; turned
+    # across the view (object y along camera z): its radius (0.033 m) behind its side.
+    np.testing.assert_allclose(per_hand._object_depth_from_image(depth, uv, "synthetic_bottle", pnp)[2], 0.5 + 0.1)
+    across = (np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]), pnp[1])
+    np.testing.assert_allclose(per_hand._object_depth_from_image(depth, uv, "synthetic_bottle", across)[2],
+                               0.5 + 0.033)
+    # No valid depth there, or an object without a box: PnP's translation stays.
+    assert np.array_equal(per_hand._object_depth_from_image(np.zeros_like(depth), uv, "synthetic_sphere", pnp), pnp[1])
+    assert np.array_equal(per_hand._object_depth_from_image(depth, uv, "unknown_object", pnp), pnp[1])

@@ -95,6 +95,11 @@ class HandHeatmapAdapter(ModelAdapter):
         """`solve_object_pose`: (rotation, translation) of the object or None."""
         return solve_object_pose(uv_ideal, K, object_id, weights)
 
+    @staticmethod
+    def object_model(object_id: str) -> Optional[np.ndarray]:
+        """`object_model_points`: the (9, 3) box points the object's pose is fitted to, or None."""
+        return object_model_points(object_id)
+
 
 def object_model_points(object_id: str) -> Optional[np.ndarray]:
     """(9, 3) points of an object's box in its own frame (8 corners in corners_rest order, then their
