@@ -8,7 +8,7 @@ from hand_object_pose.geometry import skeleton
 from hand_object_pose.models.kpt.config import KptConfig
 from hand_object_pose.models.kpt.criterion import (
     KptCriterion, KptLossWeights, camera_losses, camera_targets, hand_type_loss, heatmap_loss, identity_loss,
-    joint_2p5d_loss, joint_vector_losses, mano_pose_loss, mano_shape_loss, object_losses, rel_trans_loss)
+    joint_2p5d_cross_entropy, joint_2p5d_loss, joint_vector_losses, mano_pose_loss, mano_shape_loss, object_losses, rel_trans_loss)
 from hand_object_pose.models.kpt.output import KptOutput
 from hand_object_pose.models.kpt.targets import (
     INTERHAND_PARENTS, KptTargets, gaussian_heatmaps, ground_truth_tokens, kpt_targets, official_object_weights,
@@ -209,6 +209,25 @@ def test_joint_2p5d_loss_by_hand():
     # x, y: 41 valid joints; depth: 40 non-wrists minus the invalid one
     expected = (2 * 41 + 39) * g2 / (42 * 3 * bins)
     assert joint_2p5d_loss(logits, t).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_joint_2p5d_cross_entropy_by_hand():
+    """Uniform logits over 4 bins: each valid 1D map costs log 4 (the target is a distribution); the mean is over
+    the valid maps (2 x 41 x, y + 39 depth) and the decoder layers. Logits equal to the target's log are the
+    minimum: the target's entropy."""
+    bins = 4
+    valid = torch.ones(1, 42, dtype=torch.bool)
+    valid[0, 0] = False
+    t = make_targets(joint_valid=valid)
+    assert joint_2p5d_cross_entropy(torch.zeros(2, 1, 42, 3, bins), t).item() == pytest.approx(math.log(bins))
+    g = torch.tensor([E(-(b ** 2) / (2 * 1.25 ** 2)) for b in range(bins)])
+    p = g / g.sum()
+    best = torch.log(p).expand(1, 1, 42, 3, bins).clone()
+    assert joint_2p5d_cross_entropy(best, t).item() == pytest.approx(float(-(p * p.log()).sum()), rel=1e-6)
+    best[0, 0, 5, 0] = torch.tensor([0.0, 0.0, 0.0, 9.0])          # a wrong peak costs more
+    assert joint_2p5d_cross_entropy(best, t).item() > float(-(p * p.log()).sum())
+    with pytest.raises(ValueError, match="joint_2p5d_loss must be"):
+        KptCriterion(KptConfig(pose_representation="2p5D"), joint_2p5d_loss="l1")
 
 
 def test_mano_pose_and_shape_losses_by_hand():

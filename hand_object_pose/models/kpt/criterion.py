@@ -156,6 +156,19 @@ def joint_2p5d_loss(logits: torch.Tensor, targets: KptTargets) -> torch.Tensor:
     return ((logits - gt) ** 2 * w[None, ..., None]).mean()
 
 
+def joint_2p5d_cross_entropy(logits: torch.Tensor, targets: KptTargets) -> torch.Tensor:
+    """"2p5D", spatially supervised (issue 17's comparison, not the official loss): softmax cross-entropy of each
+    raw 1D heat-map (x, y, depth) against its 1D Gaussian normalised to sum 1; logits (L, N, 42, 3, B); x, y
+    masked by joint validity, depth by joint and parent validity; mean over the valid ones and the layers."""
+    gt = gaussian_1d(targets.joint_2p5d, logits.shape[-1])                       # (N, 42, 3, B)
+    gt = gt / gt.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+    xy_w = targets.joint_valid[..., None].expand(-1, -1, 2)
+    dep_w = parent_valid(targets.joint_valid)[..., None]
+    w = torch.cat((xy_w, dep_w), dim=-1).to(logits.dtype)                        # (N, 42, 3)
+    ce = -(gt[None] * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1)           # (L, N, 42, 3)
+    return (ce * w[None]).sum() / (w.sum() * logits.shape[0]).clamp_min(1.0)
+
+
 def mano_pose_loss(pose: torch.Tensor, targets: KptTargets) -> torch.Tensor:
     """"angles": pose (L, N, 32, 3) -> per sample sum of |error| over each valid hand's 16x3 values / 32."""
     w = targets.mano_valid.to(pose.dtype).repeat_interleave(16, dim=1)            # (N, 32)
@@ -281,16 +294,21 @@ class KptCriterion(nn.Module):
         weights: term multipliers (official by default).
         mano_layers: {"right": ManoLayer, "left": ManoLayer} for the "angles" representation
             (`hand_object_pose.geometry.mano`; the stand-in hand works for tests).
+        joint_2p5d_loss: "official" (L2 of the raw 1D heat-maps) or "cross_entropy"
+            (`joint_2p5d_cross_entropy`; give it the weight 1 instead of the official 1000).
 
     `forward(output, targets)` returns a dict of weighted scalar terms plus "total";
     `raw(output, targets)` the unweighted terms.
     """
 
     def __init__(self, config: KptConfig, weights: KptLossWeights = KptLossWeights(),
-                 mano_layers: Optional[Mapping[str, nn.Module]] = None):
+                 mano_layers: Optional[Mapping[str, nn.Module]] = None, joint_2p5d_loss: str = "official"):
         super().__init__()
+        if joint_2p5d_loss not in ("official", "cross_entropy"):
+            raise ValueError(f"joint_2p5d_loss must be 'official' (L2) or 'cross_entropy', got {joint_2p5d_loss!r}")
         self.config = config
         self.weights = weights
+        self.joint_2p5d_loss = joint_2p5d_loss
         if config.pose_representation == "angles":
             if mano_layers is None or set(mano_layers) != {"right", "left"}:
                 raise ValueError("the 'angles' representation needs mano_layers={'right': ..., 'left': ...}")
@@ -333,7 +351,8 @@ class KptCriterion(nn.Module):
             terms["joint_vec"], terms["joint_3d"], terms["joint_2d"] = joint_vector_losses(
                 output.joint_vecs, output.cam, output.rel_trans, targets)
         elif rep == "2p5D":
-            terms["joint_2p5d"] = joint_2p5d_loss(output.joint_2p5d_logits, targets)
+            loss = joint_2p5d_cross_entropy if self.joint_2p5d_loss == "cross_entropy" else joint_2p5d_loss
+            terms["joint_2p5d"] = loss(output.joint_2p5d_logits, targets)
         else:
             if targets.mano_pose is None:
                 raise ValueError("the 'angles' representation needs MANO targets (mano_pose, mano_shape)")

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from hand_object_pose.geometry.camera import project_points
-from hand_object_pose.geometry.skeleton import NUM_JOINTS, interhand_to_canonical
+from hand_object_pose.geometry.skeleton import (INTERHAND_JOINT_NAMES, INTERHAND_PARENTS, NUM_JOINTS, bones_to_joints,
+                                                interhand_to_canonical)
 from hand_object_pose.models.kpt.criterion import KptCriterion, KptLossWeights
 from hand_object_pose.models.kpt.targets import ground_truth_tokens, kpt_targets
 
@@ -49,7 +50,8 @@ class KptTask(TrainingTask):
 
     def __init__(self, family, model_config, augmentation: AugmentationConfig = AugmentationConfig(),
                  gt_token_epochs: int = 25, backbone_lr_factor: float = 0.1, mano_layers=None,
-                 loss_weights: dict | None = None, initial_weights: str | None = None):
+                 loss_weights: dict | None = None, initial_weights: str | None = None,
+                 joint_2p5d_loss: str = "official"):
         """`loss_weights` replaces official term weights by name (KptLossWeights fields), e.g.
         {hand_type: 1.0} where hands may be absent (the official weight is 0: its datasets always
         show the hands the model is built for)."""
@@ -61,7 +63,8 @@ class KptTask(TrainingTask):
         except TypeError as exc:
             raise ValueError(f"task.loss_weights: {exc}; allowed: "
                              f"{', '.join(f.name for f in dataclasses.fields(KptLossWeights))}") from None
-        self.criterion = KptCriterion(model_config, weights=weights, mano_layers=mano_layers)
+        self.criterion = KptCriterion(model_config, weights=weights, mano_layers=mano_layers,
+                                      joint_2p5d_loss=joint_2p5d_loss)
         self.epoch = 0
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -133,6 +136,37 @@ class KptTask(TrainingTask):
         return kpt_targets(batch["joints_cam"], batch["joints_2d"], batch["joint_valid"], crop_size=self.input_size,
                            heatmap_size=c.heatmap_size, **kwargs)
 
+    def _lift_2p5d(self, bins: torch.Tensor, batch: dict) -> torch.Tensor:
+        """"2p5D" argmax bins (N, 42, 3), InterHand2.6M order (`KptOutput.joint_2p5d`) -> camera joints (N, 2, 21, 3)
+        metres, canonical order: x, y grid px -> crop px, depth bins -> parent-relative depth summed from the
+        wrist (as the node's adapter, inference/adapters/kpt.py), placed at the ground-truth wrist depth through
+        the crop's pinhole intrinsics, recovered exactly from the labels (each joint's crop pixel and camera
+        point)."""
+        grid = self.model_config.heatmap_size
+        n = bins.shape[0]
+        hands = bins.double().reshape(n, 2, 21, 3)
+        uv = interhand_to_canonical(hands[..., :2] * (self.input_size / grid))
+        bones = ((hands[..., 2] / grid * 2.0 - 1.0) * 0.15)[..., None].clone()               # metres, IH order
+        bones[..., INTERHAND_JOINT_NAMES.index("wrist"), :] = 0.0                            # the root
+        depth = interhand_to_canonical(bones_to_joints(bones, INTERHAND_PARENTS))[..., 0]     # (N, 2, 21)
+        gt, gt_uv, valid = batch["joints_cam"].double(), batch["joints_2d"].double(), batch["joint_valid"]
+        z = gt[..., :1, 2] + depth - depth[..., :1]
+        out = torch.zeros(n, 2, 21, 3, dtype=torch.float64)
+        for i in range(n):   # u = fx X/Z + cx, v = fy Y/Z + cy: least squares over the sample's valid joints
+            m = valid[i]
+            if m.sum() < 3:
+                continue
+            f, c = [], []
+            for axis in (0, 1):
+                a = torch.stack([gt[i][m][:, axis] / gt[i][m][:, 2], torch.ones(int(m.sum()), dtype=torch.float64)], 1)
+                solution = torch.linalg.lstsq(a, gt_uv[i][m][:, axis:axis + 1]).solution[:, 0]
+                f.append(solution[0])
+                c.append(solution[1])
+            out[i, ..., 0] = (uv[i, ..., 0] - c[0]) / f[0] * z[i]
+            out[i, ..., 1] = (uv[i, ..., 1] - c[1]) / f[1] * z[i]
+            out[i, ..., 2] = z[i]
+        return out.float()
+
     def loss(self, model: nn.Module, batch: dict) -> dict:
         targets = self.targets(batch)
         tokens = None
@@ -143,19 +177,23 @@ class KptTask(TrainingTask):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches) -> dict:
-        """Root-aligned MPJPE per hand ("3D" representation) and hand-presence accuracy."""
+        """Root-aligned MPJPE per hand ("3D" representation; "2p5D": its bins lifted at the true wrist depth,
+        `_lift_2p5d`) and hand-presence accuracy."""
         preds, gts, valids, presence_ok = [], [], [], []
         for batch in batches:
             out = model(batch["image"])
             gt_present = batch["joint_valid"].any(dim=-1)
             presence_ok.append(((out.hand_type > 0.5) == gt_present).float().flatten())
-            if out.joints_3d is None:
-                continue
-            rel = out.joints_3d[-1]                                              # (N, 2, 20, 3) IH order
-            rel = torch.cat([rel, torch.zeros_like(rel[..., :1, :])], dim=-2)     # wrist (IH index 20) at 0
-            rel = interhand_to_canonical(rel)                                     # (N, 2, 21, 3) canonical
             gt = batch["joints_cam"]
-            preds.append((rel + gt[..., :1, :]).flatten(1, 2))                    # root-aligned to the GT wrist
+            if out.joint_2p5d_logits is not None:
+                preds.append(self._lift_2p5d(out.joint_2p5d, batch).flatten(1, 2))
+            elif out.joints_3d is None:
+                continue
+            else:
+                rel = out.joints_3d[-1]                                          # (N, 2, 20, 3) IH order
+                rel = torch.cat([rel, torch.zeros_like(rel[..., :1, :])], dim=-2)  # wrist (IH index 20) at 0
+                rel = interhand_to_canonical(rel)                                 # (N, 2, 21, 3) canonical
+                preds.append((rel + gt[..., :1, :]).flatten(1, 2))                # root-aligned to the GT wrist
             gts.append(gt.flatten(1, 2))
             valids.append(batch["joint_valid"].flatten(1, 2))
         metrics = {"hand_presence_accuracy": float(torch.cat(presence_ok).mean())} if presence_ok else {}
