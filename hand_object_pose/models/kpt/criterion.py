@@ -20,7 +20,9 @@ Terms (name: weight, what):
   relative joints, mm, joint and own wrist valid), joint_2d 0.01 (weak-perspective projection of the
   joints, left hand shifted by the predicted rel_trans, against grid px);
 - "2p5D": joint_2p5d 1000, L2 of the raw x / y / depth logits against 1D Gaussians (sigma 1.25 bins);
-  x, y masked by joint validity, depth by joint and parent validity;
+  x, y masked by joint validity, depth by joint and parent validity; or, with `joint_2p5d_loss=
+  "cross_entropy"` (not official: issue 17's spatially supervised variant, weight 1), softmax cross-entropy
+  against the Gaussians normalised to sum 1;
 - "angles": mano_pose 0.07 (L1, summed over each hand's 16x3 values, / 32), mano_shape 5 (L1 against the
   mean betas of the valid hands), joint_3d 0.1 and joint_2d 0.01 on the MANO layer's joints;
 - rel_trans 100 (L1, metres, both wrists valid); cam_scale 0.005 and cam_trans 0.05 (L1 against the
