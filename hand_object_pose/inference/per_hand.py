@@ -14,7 +14,8 @@ Per frame:
    OBJECT_SEARCH_INTERVAL frames later); its class and 9 points -> PnP against the class's box, then, with a
    depth image, its depth from the image around its centre point (`_object_depth_from_image`).
 The hands' crops and the object's first crop go to the network in ONE call (a batch), the second crops (a
-coarse-pass hand's refinement, the object's) in one more: at camera rate the fixed cost of each call counts.
+coarse-pass hand's refinement, the object's) in one more, and a frame whose coarse pass finds a new hand pays one
+call before them (its side check): at camera rate the fixed cost of each call counts.
 Boxes are (x0, y0, width, height) image pixels; results in metres, camera optical frame.
 """
 from __future__ import annotations
@@ -289,7 +290,7 @@ class PerHandCrops:
 
     def _object_result(self, camera, depth_m, watch, points, uv_image, box) -> list:
         """The object's pose by PnP on its last crop's points, its depth from the depth image when there is one
-        (`object_depth_from_image`); [] (and no tracked box) when none is found."""
+        (`_object_depth_from_image`); [] (and no tracked box) when none is found."""
         with watch.stage("postprocess"):
             pose = self.adapter.object_pose(camera.undistort_pixels(uv_image), camera.matrix, points.object_id,
                                             points.confidence)

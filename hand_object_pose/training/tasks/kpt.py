@@ -21,7 +21,7 @@ from hand_object_pose.geometry.camera import project_points
 from hand_object_pose.geometry.skeleton import (INTERHAND_JOINT_NAMES, INTERHAND_PARENTS, NUM_JOINTS, bones_to_joints,
                                                 interhand_to_canonical)
 from hand_object_pose.models.kpt.criterion import KptCriterion, KptLossWeights
-from hand_object_pose.models.kpt.targets import ground_truth_tokens, kpt_targets
+from hand_object_pose.models.kpt.targets import DEPTH_HALF_RANGE_M, ground_truth_tokens, kpt_targets
 
 from ..augmentation import AugmentationConfig, TrainingCrop
 from . import task_for
@@ -146,7 +146,7 @@ class KptTask(TrainingTask):
         n = bins.shape[0]
         hands = bins.double().reshape(n, 2, 21, 3)
         uv = interhand_to_canonical(hands[..., :2] * (self.input_size / grid))
-        bones = ((hands[..., 2] / grid * 2.0 - 1.0) * 0.15)[..., None].clone()               # metres, IH order
+        bones = ((hands[..., 2] / grid * 2.0 - 1.0) * DEPTH_HALF_RANGE_M)[..., None].clone()  # metres, IH order
         bones[..., INTERHAND_JOINT_NAMES.index("wrist"), :] = 0.0                            # the root
         depth = interhand_to_canonical(bones_to_joints(bones, INTERHAND_PARENTS))[..., 0]     # (N, 2, 21)
         gt, gt_uv, valid = batch["joints_cam"].double(), batch["joints_2d"].double(), batch["joint_valid"]
