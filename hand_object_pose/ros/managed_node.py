@@ -21,11 +21,16 @@ from __future__ import annotations
 import gc
 import time
 
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
 from hand_object_pose.inference.estimator import Estimator
 from hand_object_pose.ros.parameters import ParameterError
 from hand_object_pose.ros.pose_node import PoseNode, check_model_file
+
+
+FINAL_STATUS_ACK_S = 2.0
+"""How long a deactivate waits for the subscribers of /diagnostics to acknowledge its final status."""
 
 
 class ManagedPoseNode(PoseNode, LifecycleNode):
@@ -89,6 +94,9 @@ class ManagedPoseNode(PoseNode, LifecycleNode):
             self.stats.discarded()
         self._inputs.expire(-1.0)              # images waiting for partners: unpaired
         self._on_timer()                       # the final counters, before /diagnostics goes
+        # Destroying a publisher right after publishing can drop the sample before a subscriber has it (seen in
+        # a loaded test run): wait (briefly) until the subscribers have acknowledged the final status.
+        self._diag_pub.wait_for_all_acked(Duration(seconds=FINAL_STATUS_ACK_S))
         subscriptions, publishers, timers = self._active_entities
         for timer in timers:
             self.destroy_timer(timer)
