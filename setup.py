@@ -73,7 +73,7 @@ setup(
             "hand-object-pose-parity = hand_object_pose.tools.parity:main",
             "hand-object-pose-export-onnx = hand_object_pose.tools.export_onnx:main",
             # Needs the [ros] extra (or a ROS 2 install providing rclpy and the messages).
-            "hand-object-pose-node = hand_object_pose.ros.pose_node:main",
+            "hand-object-pose-node = hand_object_pose.ros.pose_node:run",
         ],
     },
 )

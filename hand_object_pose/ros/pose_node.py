@@ -18,6 +18,9 @@ configure, topics exist while active), `--managed --autostart` configures and ac
 """
 from __future__ import annotations
 
+import atexit
+import faulthandler
+import logging
 import os
 import sys
 import threading
@@ -168,12 +171,19 @@ class PoseNode(Node):
             f"pairing via {self._inputs.path}; "
             f"objects {list(self._objects) or 'none'}; depth {'on' if s.use_depth else 'off'}")
 
-    def stop(self) -> None:
-        """Stop the worker (call before destroying the node)."""
-        if getattr(self, "_worker", None) is not None:
-            self._stop.set()
-            self._slot.close()
-            self._worker.join(timeout=10.0)
+    def stop(self, timeout_s: float = 10.0) -> bool:
+        """Stop the worker (call before destroying the node). Returns False when it is still inside a frame
+        after `timeout_s` (the node's publishers must then not be destroyed under it)."""
+        if getattr(self, "_worker", None) is None:
+            return True
+        self._stop.set()
+        self._slot.close()
+        self._worker.join(timeout=timeout_s)
+        if self._worker.is_alive():
+            self.get_logger().warning(f"the inference thread did not finish its frame within {timeout_s:.0f} s "
+                                      "of the stop; exiting without waiting for it")
+            return False
+        return True
 
     # ----- logging of input problems: one line per kind per LOG_PERIOD_S, every occurrence counted -------
     def _problem(self, kind: str, message: str, error: bool = False) -> None:
@@ -458,12 +468,28 @@ def main(argv=None) -> int:
     finally:
         if executor is not None:
             executor.shutdown()
-        if node is not None:
-            node.stop()
+        if node is not None and node.stop():
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
 
 
+def run() -> None:
+    """The process entry point (`python -m`, scripts/pose_node, the console script): `main`, then an exit
+    that skips the interpreter's teardown of native modules.
+
+    Tearing down ONNX Runtime, torch and rcl objects in whatever order the interpreter's final garbage
+    collection picks can crash a process whose work ended cleanly (a test saw exit -11 after a clean SIGINT
+    stop); the exit handlers (log flushing) still run. faulthandler prints every thread's Python stack
+    to stderr should a native library crash anyway."""
+    faulthandler.enable()
+    code = main()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

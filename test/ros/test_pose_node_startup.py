@@ -1,5 +1,7 @@
 """Start-up failures of the plain entry point: exit status 2 and ONE line naming the reason. (The MANO
 fallback at start-up is checked by the end-to-end tests' node, which starts with a missing mano_path.)"""
+import signal
+
 import pytest
 
 from node_process import NodeProcess, write_params
@@ -44,3 +46,19 @@ def test_missing_or_broken_params_file(tmp_path, content):
     assert proc.stop() == 2
     errors = [line for line in proc.lines if line.startswith("hand_object_pose: error: cannot initialise ROS")]
     assert len(errors) == 1 and "Couldn't parse params file" in errors[0] and "Traceback" not in proc.output
+
+
+def test_a_native_crash_prints_every_threads_python_stack(tmp_path):
+    """A crash inside a native library (simulated: SIGSEGV sent to the running node) is not silent: the
+    entry point enables faulthandler, so stderr names the fatal signal and the Python stack of each thread
+    (the executor and the inference thread)."""
+    node = NodeProcess(write_params(tmp_path), env_without_tf2_fixture())
+    try:
+        node.wait_ready(timeout=120.0)
+        node.proc.send_signal(signal.SIGSEGV)
+        node.proc.wait(timeout=30)
+    finally:
+        rc = node.stop()
+    assert rc == -signal.SIGSEGV, node.output
+    assert node.count("Fatal Python error: Segmentation fault") == 1, node.output
+    assert node.count("Thread 0x") + node.count("Current thread 0x") >= 2, node.output
