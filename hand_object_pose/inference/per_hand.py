@@ -11,8 +11,9 @@ Per frame:
    the same place are one hand found twice: the less sure side is dropped (`one_hand_per_place`);
 3. the object: a crop around its tracked box, else its coarse-pass points, else the hands' boxes (then a
    second crop around the first answer; after such a search found nothing, the next one comes
-   OBJECT_SEARCH_INTERVAL frames later); its class and 9 points -> PnP against the class's box, then, with a
-   depth image, its depth from the image around its centre point (`_object_depth_from_image`).
+   OBJECT_SEARCH_INTERVAL frames later); its class, centre point and 9 log heat-maps -> the class's box pose that
+   the heat-maps find most likely (object_heatmap_pose), its depth from a depth image around its centre
+   point when there is one (`_object_surface_depth`), else searched too.
 The hands' crops and the object's first crop go to the network in ONE call (a batch), the second crops (a
 coarse-pass hand's refinement, the object's) in one more, and a frame whose coarse pass finds a new hand pays one
 call before them (its side check): at camera rate the fixed cost of each call counts.
@@ -37,8 +38,9 @@ MIN_OBJECT_PRESENCE = 0.5
 """Coarse-pass object presence at or above which the object is looked for."""
 
 MIN_OBJECT_CONFIDENCE = 0.2
-"""An object is reported only when its class probability x the mean peakedness of its 9 heat-maps reaches
-this (an untrained or lost object head spreads its heat-maps: about 0.01)."""
+"""An object is reported only when its class probability x the mean heat-map support of its pose (each corner's
+mass in the 3 x 3 cells around where the pose projects it, and the centre's peakedness) reaches this (an
+untrained or lost object head spreads its heat-maps: about 0.01)."""
 
 OBJECT_SEARCH_INTERVAL = 5
 """With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (two crops) on
@@ -200,7 +202,7 @@ class PerHandCrops:
                     with watch.stage("postprocess"):
                         points = self.adapter.parse_object(out)
                         uv_image = apply_affine(points.uv, invert_affine(crop.affine))
-                    object_points = (points, uv_image, self._box(uv_image))
+                    object_points = (points, uv_image, self._box(uv_image), crop.affine)
                     if passes < object_passes:
                         again.append(("", object_points[2], crop_origin))
                     continue
@@ -252,24 +254,15 @@ class PerHandCrops:
             from_coarse[chosen] = True
         return decided
 
-    def _object_depth_from_image(self, depth_m: np.ndarray, uv_image: np.ndarray, object_id: str,
-                                 pose: tuple) -> np.ndarray:
-        """The PnP translation (3,) moved along its ray to the depth the depth image gives: the median depth around
-        the object's centre point (uv_image[-1], image px; `depth_window_px`, valid range and count as for the
-        hands) plus the posed box's half extent along the camera's z axis (the centre lies that far behind the
-        face the camera sees). PnP alone takes the depth from the box's apparent size (about 100 mm off on the
-        held-out frames). Unchanged when the window holds too few valid pixels or the object has no box."""
+    def _object_surface_depth(self, depth_m: Optional[np.ndarray], uv_image: np.ndarray) -> Optional[float]:
+        """The depth (metres) a depth image measures around the object's centre point (uv_image[-1], image px;
+        `depth_window_px`, valid range and count as for the hands): the face the camera sees. None without a
+        depth image (or `depth_image` not among `depth_sources`) or with too few valid pixels there."""
         c = self.config
-        rotation, translation = pose
-        model = self.adapter.object_model(object_id)
-        if model is None:
-            return translation
-        half_depth = float(np.max((model[:-1] - model[-1]) @ np.asarray(rotation)[2]))
-        centre_z = root_depth_from_image(depth_m, uv_image[-1:], np.zeros(1), [0], c.depth_window_px, c.depth_min_m,
-                                         c.depth_max_m, c.depth_min_valid, half_depth)
-        if centre_z is None or translation[2] <= 0:
-            return translation
-        return translation * (centre_z / float(translation[2]))
+        if depth_m is None or "depth_image" not in c.depth_sources:
+            return None
+        return root_depth_from_image(depth_m, uv_image[-1:], np.zeros(1), [0], c.depth_window_px, c.depth_min_m,
+                                     c.depth_max_m, c.depth_min_valid, 0.0)
 
     def _object_start(self, hand_boxes: dict, coarse_box) -> tuple:
         """(box, crops) of the object's search this frame: the tracked box (1 crop), the coarse pass's (1), a
@@ -288,20 +281,22 @@ class PerHandCrops:
             return None, 0
         return crop_lib.box_around_keypoints(corners, 1.0, self.config.min_crop_size_px), 2
 
-    def _object_result(self, camera, depth_m, watch, points, uv_image, box) -> list:
-        """The object's pose by PnP on its last crop's points, its depth from the depth image when there is one
-        (`_object_depth_from_image`); [] (and no tracked box) when none is found."""
+    def _object_result(self, camera, depth_m, watch, points, uv_image, box, affine) -> list:
+        """The object's pose from its last crop's heat-maps (`object_heatmap_pose.heatmap_pose`, the depth from the
+        depth image when there is one); [] (and no tracked box) when none is found."""
+        with watch.stage("root_depth"):
+            surface = self._object_surface_depth(depth_m, uv_image)
         with watch.stage("postprocess"):
-            pose = self.adapter.object_pose(camera.undistort_pixels(uv_image), camera.matrix, points.object_id,
-                                            points.confidence)
-        if pose is not None and depth_m is not None and "depth_image" in self.config.depth_sources:
-            with watch.stage("root_depth"):
-                pose = (pose[0], self._object_depth_from_image(depth_m, uv_image, points.object_id, pose))
-        confidence = float(np.max(points.class_probs) * np.mean(points.confidence))
-        if pose is None or not self.config.depth_min_m <= pose[1][2] <= self.config.depth_max_m \
+            pose = self.adapter.object_pose(points, affine, camera, uv_image[-1], surface)
+        if pose is None:
+            self._object_box = None
+            return []
+        support = np.append(pose.support, points.confidence[-1])
+        confidence = float(np.max(points.class_probs) * np.mean(support))
+        if not self.config.depth_min_m <= pose.translation[2] <= self.config.depth_max_m \
                 or confidence < MIN_OBJECT_CONFIDENCE:
             self._object_box = None
             return []
         self._object_box = box
-        return [ObjectEstimate(object_id=points.object_id, confidence=confidence, rotation=pose[0],
-                               translation=pose[1])]
+        return [ObjectEstimate(object_id=points.object_id, confidence=confidence, rotation=pose.rotation,
+                               translation=pose.translation)]

@@ -275,6 +275,8 @@ class PoseNode(Node):
             try:
                 self._process(frame)
             except Exception as exc:  # keep serving later frames; the failure is counted and logged
+                if self._stop.is_set() or not self.context.ok():
+                    return   # stopping (a SIGINT shuts the context down first): the frame's results are dropped
                 self._reject("processing_failure", f"{type(exc).__name__}: {exc}", error=True)
 
     def _take_roi(self, width: int, height: int):
@@ -460,6 +462,10 @@ def main(argv=None) -> int:
         executor.add_node(node)
         executor.spin()
     except (ParameterError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        if node is not None and not rclpy.ok():
+            # rclpy's SIGINT handler shuts the context down at once, so a callback that was publishing then
+            # raises "publisher's context is invalid": part of a clean stop, not a failure.
+            return 0
         reason = " ".join(str(exc).split())
         print(f"{NODE_NAME}: error: {reason}", file=sys.stderr)
         return 2

@@ -188,7 +188,7 @@ def test_an_fp32_export_run_in_int8_is_quantized_once_into_the_cache(tmp_path):
     record = json.loads(Path(f"{path}.json").read_text())
     assert record["precision"] == "int8" and record["int8"]["calibration"]["frames"] == 16
     assert record["int8"]["quantized_operators"]["Conv"] >= 20 and set(record["int8"]["drift_vs_fp32"]["outputs"]) == \
-        {"points_uv", "points_rel_depth", "points_confidence", "presence", "object_class"}
+        {"points_uv", "points_rel_depth", "points_confidence", "presence", "object_class", "object_heatmap"}
     modified = Path(path).stat().st_mtime_ns
     assert resolve_model_path(values, tmp_path / "cache", say=said.append, calibration_of=int8_calibration) == path
     assert "cache hit" in said[-1] and Path(path).stat().st_mtime_ns == modified

@@ -11,7 +11,9 @@ import torch
 from hand_object_pose.export.check import check_export
 from hand_object_pose.export.preset_export import ExportRequest, export_preset
 from hand_object_pose.inference.adapters import make_adapter
-from hand_object_pose.inference.adapters.hand_heatmap import object_model_points, solve_object_pose
+from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, crop_affine
+from hand_object_pose.inference.adapters.hand_heatmap import object_model_points
+from hand_object_pose.inference.object_heatmap_pose import heatmap_pose
 from hand_object_pose.models.hand_heatmap import PRESETS, HandHeatmapNet, soft_argmax
 from hand_object_pose.models.hand_heatmap.config import NUM_POINTS
 from hand_object_pose.models.registry import get_family, get_preset
@@ -96,14 +98,51 @@ def test_a_ball_is_labelled_in_the_camera_axes():
     assert np.allclose(canonical_rotation(_rot([0.3, -0.5, 0.8], 0.9), {"kind": "spherical"}), np.eye(3))
 
 
-def test_pnp_recovers_a_box_pose_from_its_nine_projected_points():
-    K = np.array([[350.0, 0, 128], [0, 350.0, 128], [0, 0, 1]])
-    r, t = _rot([0.2, 1.0, 0.1], 0.7), np.array([0.03, -0.02, 0.45])
-    points = object_model_points("synthetic_box") @ r.T + t
-    uv = points @ K.T
-    pose = solve_object_pose(uv[:, :2] / uv[:, 2:], K, "synthetic_box")
-    assert pose is not None and np.allclose(pose[0], r, atol=1e-6) and np.allclose(pose[1], t, atol=1e-6)
-    assert solve_object_pose(uv[:, :2] / uv[:, 2:], K, "not_a_trained_object") is None
+def _object_heatmaps(camera, rotation, translation, object_id, affine, second_mode=None):
+    """(9, 32, 32) log heat-maps of a 128 px crop peaked (sigma 1 cell) on the posed box's projected points;
+    `second_mode` (corner, crop px) adds an equal second peak to that corner's map."""
+    points = object_model_points(object_id) @ rotation.T + translation
+    cells = (apply_affine(camera.project(points), affine) + 0.5) / 4.0 - 0.5
+    grid = np.stack(np.meshgrid(np.arange(32.0), np.arange(32.0), indexing="xy"), axis=-1)   # (32, 32, 2) x, y
+    maps = np.exp(-((grid[None] - cells[:, None, None]) ** 2).sum(-1) / 2.0)
+    if second_mode is not None:
+        corner, uv = second_mode
+        maps[corner] += np.exp(-((grid - ((np.asarray(uv) + 0.5) / 4.0 - 0.5)) ** 2).sum(-1) / 2.0)
+    maps = maps / maps.sum(axis=(1, 2), keepdims=True) + 1e-6
+    return np.log(maps / maps.sum(axis=(1, 2), keepdims=True)), apply_affine(camera.project(points), affine)
+
+
+def test_the_heatmap_search_recovers_a_box_pose_with_and_without_a_depth_image():
+    camera = CameraIntrinsics(fx=350.0, fy=350.0, cx=128.0, cy=128.0)
+    rotation, translation = _rot([0.2, 1.0, 0.1], 0.7), np.array([0.03, -0.02, 0.45])
+    image_points = camera.project(object_model_points("synthetic_box") @ rotation.T + translation)
+    affine = crop_affine(np.array([*image_points.min(0) - 15, *(np.ptp(image_points, 0).max() + 30,) * 2]), 128)
+    maps, _ = _object_heatmaps(camera, rotation, translation, "synthetic_box", affine)
+    blind = heatmap_pose(maps, affine, camera, object_model_points("synthetic_box"), image_points[-1], None, 128)
+    angle = math.degrees(math.acos(np.clip((np.trace(blind.rotation.T @ rotation) - 1) / 2, -1, 1)))
+    assert angle < 4.0 and abs(blind.translation[2] - 0.45) < 0.02, (angle, blind.translation)
+    assert blind.support.min() > 0.5
+    # The depth image sees the face nearest the camera: the centre lies the posed box's half depth behind it.
+    half_depth = np.max((object_model_points("synthetic_box")[:8] @ rotation.T)[:, 2])
+    measured = heatmap_pose(maps, affine, camera, object_model_points("synthetic_box"), image_points[-1],
+                            0.45 - half_depth, 128)
+    np.testing.assert_allclose(measured.translation, translation, atol=2e-3)
+
+
+def test_the_heatmap_search_keeps_the_modes_of_a_two_peaked_corner_apart():
+    """A corner heat-map with a second, equal peak (where another corner lies): soft-argmax would land between
+    the two; the search keeps the pose that the other seven corners agree with."""
+    camera = CameraIntrinsics(fx=350.0, fy=350.0, cx=128.0, cy=128.0)
+    rotation, translation = _rot([1.0, 0.3, 0.0], 0.5), np.array([0.0, 0.02, 0.5])
+    image_points = camera.project(object_model_points("synthetic_bottle") @ rotation.T + translation)
+    affine = crop_affine(np.array([*image_points.min(0) - 10, *(np.ptp(image_points, 0).max() + 20,) * 2]), 128)
+    _, crop_points = _object_heatmaps(camera, rotation, translation, "synthetic_bottle", affine)
+    maps, _ = _object_heatmaps(camera, rotation, translation, "synthetic_bottle", affine,
+                               second_mode=(0, crop_points[7]))
+    pose = heatmap_pose(maps, affine, camera, object_model_points("synthetic_bottle"), image_points[-1], None, 128)
+    angle = math.degrees(math.acos(np.clip((np.trace(pose.rotation.T @ rotation) - 1) / 2, -1, 1)))
+    assert angle < 4.0, angle
+    assert 0.25 < pose.support[0] < 0.45 < pose.support[1:].min()   # half of corner 0's mass is at the other peak
 
 
 def _hand_example(rng=None, mirrored=False):
@@ -286,26 +325,20 @@ def test_object_search_comes_every_few_frames_while_none_is_tracked(random_expor
     assert per_frame == [[3], searching]
 
 
-def test_object_depth_comes_from_the_depth_image_when_there_is_one(random_export):
-    """PnP's depth rests on the box's apparent size; with a depth image the object moves along its ray to the
-    surface depth around its centre point + the posed box's half depth (the ball: its radius, 0.04 m)."""
+def test_the_object_surface_depth_comes_from_the_depth_image_around_its_centre(random_export):
+    """The depth image's depth around the object's centre point (the face the camera sees); None without a depth
+    image, with no valid pixel there, or with `depth_image` left out of depth_sources."""
     from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
 
     per_hand = Estimator(EstimatorConfig(model=PRESET, model_path=str(random_export), warmup_runs=0,
                                          threads=1))._per_hand
-    pnp = (np.eye(3), np.array([0.06, -0.03, 0.6]))
-    centre = np.array([[160.0 + 300.0 * 0.1, 120.0 - 300.0 * 0.05]])       # the centre's pixel, K f=300
-    uv = np.concatenate([np.zeros((8, 2)), centre])
+    uv = np.concatenate([np.zeros((8, 2)), [[190.0, 105.0]]])
     depth = np.zeros((240, 320), np.float32)
-    depth[100:110, 185:195] = 0.5                                           # the ball's surface at 0.5 m
-    moved = per_hand._object_depth_from_image(depth, uv, "synthetic_sphere", pnp)
-    np.testing.assert_allclose(moved, pnp[1] * (0.54 / 0.6), atol=1e-9)  # same ray, centre at 0.54 m
-    # A bottle seen end on (its axis, object z, along the view): half its height (0.1 m) behind the cap; turned
-    # across the view (object y along camera z): its radius (0.033 m) behind its side.
-    np.testing.assert_allclose(per_hand._object_depth_from_image(depth, uv, "synthetic_bottle", pnp)[2], 0.5 + 0.1)
-    across = (np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]), pnp[1])
-    np.testing.assert_allclose(per_hand._object_depth_from_image(depth, uv, "synthetic_bottle", across)[2],
-                               0.5 + 0.033)
-    # No valid depth there, or an object without a box: PnP's translation stays.
-    assert np.array_equal(per_hand._object_depth_from_image(np.zeros_like(depth), uv, "synthetic_sphere", pnp), pnp[1])
-    assert np.array_equal(per_hand._object_depth_from_image(depth, uv, "unknown_object", pnp), pnp[1])
+    depth[100:110, 185:195] = 0.5
+    assert per_hand._object_surface_depth(depth, uv) == pytest.approx(0.5)
+    assert per_hand._object_surface_depth(np.zeros_like(depth), uv) is None
+    assert per_hand._object_surface_depth(None, uv) is None
+    no_image = Estimator(EstimatorConfig(model=PRESET, model_path=str(random_export), warmup_runs=0, threads=1,
+                                         depth_sources=("fit_2d",)))._per_hand
+    assert no_image._object_surface_depth(depth, uv) is None
+

@@ -4,8 +4,9 @@
   presence, the object's 9 points, its presence and class;
 - hand crop (`preprocess_hand` / `parse_hand`): one hand; a left hand's crop is mirrored before the
   network and its keypoints mirrored back (u -> S - 1 - u), relative depths unchanged;
-- object crop (`parse_object`): the object's 8 box corners + centre and its class, posed by
-  `solve_object_pose` (PnP against the class's box, models.hand_heatmap.config.SYNTHETIC_OBJECT_BOXES).
+- object crop (`parse_object`): the object's 8 box corners + centre, their log heat-maps and its class,
+  posed against the class's box (models.hand_heatmap.config.SYNTHETIC_OBJECT_BOXES) by the heat-map search
+  of inference/object_heatmap_pose.py.
 
 All keypoints are crop pixels (pixel centres at integers); depths in metres relative to the group's
 root (the wrist, the object centre). The Estimator runs this family once per crop
@@ -16,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import cv2
 import numpy as np
 
+from hand_object_pose.inference.object_heatmap_pose import HeatmapPose, heatmap_pose
 from hand_object_pose.inference.result import HAND_SIDES
 from hand_object_pose.models.hand_heatmap.config import FRAME_CHANNELS, HAND_CHANNELS, NUM_HAND_JOINTS, \
     OBJECT_CHANNELS, SYNTHETIC_OBJECT_BOXES
@@ -31,7 +32,8 @@ from .base import CropPrediction, HandInCrop, ModelAdapter, crop_to_input
 class ObjectPoints:
     """The object as one crop sees it: uv (9, 2) crop px (8 box corners, centre), rel_depth (9,) metres
     minus the centre's, confidence (9,), class_probs (C,) over config.object_ids, presence in [0, 1]
-    (1.0 for an object crop, which assumes the object is there)."""
+    (1.0 for an object crop, which assumes the object is there); log_heatmap (9, H, H): the object crop's
+    log heat-maps of the 9 points (None for a whole-frame crop)."""
 
     uv: np.ndarray
     rel_depth: np.ndarray
@@ -44,6 +46,7 @@ class ObjectPoints:
         return self.ids[int(np.argmax(self.class_probs))]
 
     ids: tuple = ()
+    log_heatmap: Optional[np.ndarray] = None
 
 
 @adapter_for("hand_heatmap")
@@ -73,7 +76,7 @@ class HandHeatmapAdapter(ModelAdapter):
 
     def parse(self, outputs: dict) -> CropPrediction:
         """Outputs of a whole-frame crop (the coarse pass) -> both hands with their presence (no object: its
-        pose needs `parse_object` + `solve_object_pose`)."""
+        pose needs an object crop: `parse_object` + `object_pose`)."""
         presence = np.asarray(outputs["presence"][0], np.float64)
         first = FRAME_CHANNELS.start
         hands = [self._hand(outputs, slice(first + h * NUM_HAND_JOINTS, first + (h + 1) * NUM_HAND_JOINTS), side,
@@ -88,17 +91,18 @@ class HandHeatmapAdapter(ModelAdapter):
                             np.asarray(outputs["points_confidence"][0, channels], np.float64).copy(),
                             np.asarray(outputs["object_class"][0], np.float64).copy(),
                             float(outputs["presence"][0, 2]) if whole_frame else 1.0,
-                            tuple(self.config.object_ids))
+                            tuple(self.config.object_ids),
+                            None if whole_frame else np.asarray(outputs["object_heatmap"][0], np.float64).copy())
 
-    @staticmethod
-    def object_pose(uv_ideal: np.ndarray, K: np.ndarray, object_id: str, weights=None):
-        """`solve_object_pose`: (rotation, translation) of the object or None."""
-        return solve_object_pose(uv_ideal, K, object_id, weights)
-
-    @staticmethod
-    def object_model(object_id: str) -> Optional[np.ndarray]:
-        """`object_model_points`: the (9, 3) box points the object's pose is fitted to, or None."""
-        return object_model_points(object_id)
+    def object_pose(self, points: ObjectPoints, affine: np.ndarray, camera, centre_uv: np.ndarray,
+                    surface_depth: Optional[float]) -> Optional[HeatmapPose]:
+        """The pose of an object crop's object (`heatmap_pose` against its class's box): affine (2, 3) raw image
+        px -> crop px, centre_uv (2,) its centre point in the raw image, surface_depth the depth image's depth
+        there (metres) or None. None for an object the network was not trained on (or no heat-maps)."""
+        model = object_model_points(points.object_id)
+        if model is None or points.log_heatmap is None:
+            return None
+        return heatmap_pose(points.log_heatmap, affine, camera, model, centre_uv, surface_depth, self.input_size)
 
 
 def object_model_points(object_id: str) -> Optional[np.ndarray]:
@@ -111,27 +115,3 @@ def object_model_points(object_id: str) -> Optional[np.ndarray]:
     corners = np.array([[(lo, hi)[i][0], (lo, hi)[j][1], (lo, hi)[k][2]] for i in (0, 1) for j in (0, 1)
                         for k in (0, 1)])
     return np.concatenate([corners, corners.mean(axis=0, keepdims=True)])
-
-
-def solve_object_pose(uv_ideal: np.ndarray, K: np.ndarray, object_id: str,
-                      weights: Optional[np.ndarray] = None) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """PnP of the object's 9 points: uv_ideal (9, 2) undistorted image px, K (3, 3) -> (rotation (3, 3)
-    camera <- object, translation (3,) metres) of a symmetry-canonical pose (the network was trained on
-    canonical poses, training/tasks/hand_heatmap.canonical_rotation), or None (unknown object, no
-    solution, or the object behind the camera). `weights` (9,): points below 0.05 are left out when at
-    least 6 remain."""
-    model = object_model_points(object_id)
-    if model is None:
-        return None
-    keep = np.ones(len(model), bool) if weights is None else np.asarray(weights) >= 0.05
-    if keep.sum() < 6:
-        keep[:] = True
-    ok, rvec, tvec = cv2.solvePnP(model[keep], np.asarray(uv_ideal, np.float64)[keep], np.asarray(K, np.float64),
-                                  None, flags=cv2.SOLVEPNP_EPNP)
-    if not ok:
-        return None
-    ok, rvec, tvec = cv2.solvePnP(model[keep], np.asarray(uv_ideal, np.float64)[keep], np.asarray(K, np.float64),
-                                  None, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
-    if not ok or not np.all(np.isfinite(tvec)) or float(tvec[2, 0]) <= 0:
-        return None
-    return cv2.Rodrigues(rvec)[0], tvec[:, 0].copy()

@@ -4,7 +4,9 @@ Input: `image` (N, 3, S, S) float32 RGB in [0, 1], S = config.input_size (128); 
 Outputs, batch-first (soft-argmax readout of every heat-map channel, models.hand_heatmap.model):
   points_uv (N, 81, 2) crop pixels; points_rel_depth (N, 81) metres (depth minus the group's root);
   points_confidence (N, 81) in [0, 1]; presence (N, 3) probabilities [right hand, left hand, object]
-  (whole-frame crop); object_class (N, C) softmax over config.object_ids (object / whole-frame crop).
+  (whole-frame crop); object_class (N, C) softmax over config.object_ids (object / whole-frame crop);
+  object_heatmap (N, 9, H, H) log-probabilities over the heat-map cells of an object crop's 9 points
+  (channels 21-29; the Estimator scores box hypotheses against them: inference/object_heatmap_pose.py).
 Channels: 0-20 the hand of a hand crop (canonical order, as the network saw it: a left hand mirrored),
 21-29 the object of an object crop (8 box corners in corners_rest order, then the centre), 30-80 a
 whole-frame crop (right hand 21, left hand 21, object 9). The adapter reads the slice of its crop kind.
@@ -14,9 +16,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .config import OBJECT_CHANNELS
 from .model import HandHeatmapNet, soft_argmax
 
-OUTPUT_NAMES = ("points_uv", "points_rel_depth", "points_confidence", "presence", "object_class")
+OUTPUT_NAMES = ("points_uv", "points_rel_depth", "points_confidence", "presence", "object_class", "object_heatmap")
 
 
 class HandHeatmapInferenceGraph(nn.Module):
@@ -28,4 +31,7 @@ class HandHeatmapInferenceGraph(nn.Module):
     def forward(self, image: torch.Tensor):
         logits, depth, presence, object_class = self.model(image)
         uv, rel_depth, confidence = soft_argmax(logits, depth, self.input_size)
-        return uv, rel_depth, confidence, torch.sigmoid(presence), torch.softmax(object_class, dim=-1)
+        object_logits = logits[:, OBJECT_CHANNELS].float()
+        n, p, h, w = object_logits.shape
+        object_heatmap = torch.log_softmax(object_logits.reshape(n, p, h * w), dim=-1).reshape(n, p, h, w)
+        return uv, rel_depth, confidence, torch.sigmoid(presence), torch.softmax(object_class, dim=-1), object_heatmap
