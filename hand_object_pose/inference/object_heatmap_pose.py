@@ -8,12 +8,13 @@ together. On the held-out synthetic split (245 object crops, ground-truth boxes,
 config/train/hand_heatmap_synthetic_v4_phase3.yaml) the median symmetry-aware rotation error fell from 39
 to 19 degrees (cylinder 46 -> 12, bottle 23 -> 14; box and mug stay poor: their maps are flat).
 
-The search: the object's centre lies on the ray through its centre point; a fixed grid of rotations
-(`ROTATION_GRID_SIZE`, uniform on SO(3)) times candidate centre depths (with a depth image: the measured
-surface depth plus each rotation's half depth; else `DEPTH_CANDIDATES` from `DEPTH_RANGE_M`) is scored by the
-summed log-probability of the 8 projected corners (bilinear reads of the log heat-maps; a corner off the grid
-scores its map's minimum), then refined twice around the best hypothesis with smaller random turns
-(`REFINE_STEPS_DEG`) and depths (`REFINE_DEPTH_FRACTIONS`).
+The search: the object's centre lies on the ray through its centre point. With a depth image, each rotation of
+a fixed grid (`ROTATION_GRID_SIZE`, uniform on SO(3)) puts the centre its half depth behind the measured surface;
+without one, DEPTH_CANDIDATES depths (DEPTH_RANGE_M) are scored on a quarter of the grid first, then the whole
+grid around the best depth. Hypotheses are scored by the summed log-probability of the 8 projected corners
+(nearest-cell reads on the grid, bilinear reads after; a corner off the grid scores its map's minimum), then
+refined twice around the best one with smaller random turns (`REFINE_STEPS_DEG`) and depths
+(`REFINE_DEPTH_FRACTIONS`). About 2.5 ms with a depth image and 9-13 ms without (2 cores, quiet machine).
 A network trained on symmetry-canonical labels answers a canonical pose, which the symmetry-aware metrics
 take as equal to the true one.
 """
@@ -31,7 +32,9 @@ ROTATION_GRID_SIZE = 2048
 
 DEPTH_RANGE_M = (0.2, 2.5)
 DEPTH_CANDIDATES = 12
-"""Candidate centre depths (log-spaced in DEPTH_RANGE_M) when no measured depth is given."""
+COARSE_DEPTH_STRIDE = 4
+"""Without a measured depth: DEPTH_CANDIDATES centre depths (log-spaced in DEPTH_RANGE_M) are scored on every
+COARSE_DEPTH_STRIDE-th grid rotation, then the whole grid at 5 depths within -15/+16 % of the best."""
 
 REFINE_STEPS_DEG = (8.0, 3.0)
 REFINE_SAMPLES = 384
@@ -95,6 +98,17 @@ def _read_bilinear(maps: np.ndarray, uv_cells: np.ndarray) -> np.ndarray:
     return np.where(inside, value, maps.reshape(p, -1).min(axis=1))
 
 
+def _read_nearest(maps: np.ndarray, uv_cells: np.ndarray) -> np.ndarray:
+    """As `_read_bilinear`, the nearest cell's value (one read instead of four: the coarse grid's many hypotheses)."""
+    p, h, w = maps.shape
+    x = np.rint(uv_cells[..., 0]).astype(np.int64)
+    y = np.rint(uv_cells[..., 1]).astype(np.int64)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    flat = maps.reshape(p, -1)
+    value = flat[np.broadcast_to(np.arange(p), x.shape), np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)]
+    return np.where(inside, value, flat.min(axis=1))
+
+
 class _Scorer:
     """Scores (rotation, depth) hypotheses of one object crop."""
 
@@ -120,9 +134,10 @@ class _Scorer:
         crop = apply_affine(self.camera.project(corners), self.affine)
         return (crop + 0.5) / self.stride - 0.5
 
-    def score(self, rotations: np.ndarray, depths: np.ndarray) -> np.ndarray:
-        """(R, D) summed corner log-probabilities."""
-        return _read_bilinear(self.maps, self.cells(rotations, depths)).sum(-1)
+    def score(self, rotations: np.ndarray, depths: np.ndarray, coarse: bool = False) -> np.ndarray:
+        """(R, D) summed corner log-probabilities (nearest-cell reads when `coarse`, else bilinear)."""
+        read = _read_nearest if coarse else _read_bilinear
+        return read(self.maps, self.cells(rotations, depths)).sum(-1)
 
     def depths(self, rotations: np.ndarray, surface_depth: Optional[float], around: Optional[float] = None,
                fraction: float = 0.0) -> np.ndarray:
@@ -150,10 +165,18 @@ def heatmap_pose(log_heatmap: np.ndarray, affine: np.ndarray, camera: CameraIntr
     if not np.all(np.isfinite(ray)) or ray[2] <= 0:
         return None
     scorer = _Scorer(log_heatmap, affine, camera, model_points, ray / ray[2], input_size)
-    depths = scorer.depths(_GRID, surface_depth)
-    scores = scorer.score(_GRID, depths)
+    grid = _GRID
+    if surface_depth is None:
+        # The depth first, on every COARSE_DEPTH_STRIDE-th rotation; then all rotations around that depth.
+        depths = scorer.depths(grid[::COARSE_DEPTH_STRIDE], None)
+        scores = scorer.score(grid[::COARSE_DEPTH_STRIDE], depths, coarse=True)
+        depth = float(depths[0, np.unravel_index(int(np.argmax(scores)), scores.shape)[1]])
+        depths = depth * np.array([[0.85, 0.92, 1.0, 1.08, 1.16]])
+    else:
+        depths = scorer.depths(grid, surface_depth)
+    scores = scorer.score(grid, depths, coarse=True)
     r, d = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    rotation, depth = _GRID[r], float(depths[min(r, len(depths) - 1), d])
+    rotation, depth = grid[r], float(depths[min(r, len(depths) - 1), d])
     for turns, fraction in zip(_TURNS, REFINE_DEPTH_FRACTIONS):
         candidates = rotation @ turns
         depths = scorer.depths(candidates, surface_depth, depth, fraction)
