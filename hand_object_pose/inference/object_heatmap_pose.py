@@ -26,6 +26,7 @@ from typing import Optional
 import numpy as np
 
 from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine
+from hand_object_pose.geometry.rotations import axis_angle_to_matrix, quaternion_to_matrix
 
 ROTATION_GRID_SIZE = 2048
 """Rotations of the coarse grid (about 13 degrees apart)."""
@@ -53,18 +54,9 @@ class HeatmapPose:
     support: np.ndarray
 
 
-def _quaternions_to_matrices(q: np.ndarray) -> np.ndarray:
-    """(N, 4) unit quaternions (w, x, y, z) -> (N, 3, 3) rotation matrices."""
-    w, x, y, z = q.T
-    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-                     2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-                     2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], axis=-1).reshape(-1, 3, 3)
-
-
 def uniform_rotations(count: int, seed: int = 0) -> np.ndarray:
     """(count, 3, 3) rotations drawn uniformly on SO(3) (normalised Gaussian quaternions), reproducible."""
-    q = np.random.default_rng(seed).normal(size=(count, 4))
-    return _quaternions_to_matrices(q / np.linalg.norm(q, axis=1, keepdims=True))
+    return quaternion_to_matrix(np.random.default_rng(seed).normal(size=(count, 4)))
 
 
 def small_turns(count: int, max_deg: float, seed: int) -> np.ndarray:
@@ -72,9 +64,8 @@ def small_turns(count: int, max_deg: float, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     axes = rng.normal(size=(count, 3))
     axes /= np.linalg.norm(axes, axis=1, keepdims=True)
-    half = np.deg2rad(rng.uniform(0.0, max_deg, size=count)) / 2
-    q = np.concatenate([np.cos(half)[:, None], np.sin(half)[:, None] * axes], axis=1)
-    return np.concatenate([np.eye(3)[None], _quaternions_to_matrices(q)])
+    angles = np.deg2rad(rng.uniform(0.0, max_deg, size=count))
+    return np.concatenate([np.eye(3)[None], axis_angle_to_matrix(axes * angles[:, None])])
 
 
 _GRID = uniform_rotations(ROTATION_GRID_SIZE)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import atexit
 import faulthandler
-import logging
 import os
 import sys
 import threading
@@ -490,8 +489,7 @@ def run() -> None:
     to stderr should a native library crash anyway."""
     faulthandler.enable()
     code = main()
-    atexit._run_exitfuncs()
-    logging.shutdown()
+    atexit._run_exitfuncs()   # logging's flush among them
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -1,5 +1,6 @@
-"""Start-up failures of the plain entry point: exit status 2 and ONE line naming the reason. (The MANO
-fallback at start-up is checked by the end-to-end tests' node, which starts with a missing mano_path.)"""
+"""Start-up failures of the plain entry point: exit status 2 and ONE line naming the reason; a native crash
+prints every thread's stack. (The MANO fallback at start-up is checked by the end-to-end tests' node, which
+starts with a missing mano_path.)"""
 import signal
 
 import pytest
