@@ -39,7 +39,8 @@ from .tasks.hand_heatmap import FRAME, HAND, KIND_CHANNELS, OBJECT, canonical_ro
     frame_points, group_roots, lift_crop_points, make_example, object_points
 
 DEFAULTS = {"steps": 6000, "warmup_steps": 50, "hand_crops": 20, "object_crops": 6, "frame_crops": 6, "threads": 2,
-            "eval_every_steps": 250, "checkpoint_minutes": 3.0, "eval_limit": 0, "min_visible_joints": 8}
+            "eval_every_steps": 250, "checkpoint_minutes": 3.0, "eval_limit": 0, "min_visible_joints": 8,
+            "left_hand_share": 0.0}
 
 
 class SyntheticFrames:
@@ -86,6 +87,8 @@ class SyntheticFrames:
                 box = np.array([(width - side) / 2.0, (height - side) / 2.0, side, side])
                 self.items.append((frame, FRAME, (box, *frame_points(seen, first_object), first_class)))
         self.hands = [i for i, it in enumerate(self.items) if it[1] == HAND]
+        self.left_hands = [i for i in self.hands if self.items[i][2][0] == "left"]
+        self.right_hands = [i for i in self.hands if self.items[i][2][0] != "left"]
         self.objects = [i for i, it in enumerate(self.items) if it[1] == OBJECT]
         self.frames = [i for i, it in enumerate(self.items) if it[1] == FRAME]
         self.classes = classes
@@ -103,6 +106,16 @@ class SyntheticFrames:
         object_class = self.classes.get(payload[0], -1) if kind == OBJECT else -1
         return make_example(self.image(frame), self.Ks[frame], kind, payload[1], mirrored, size, rng,
                             object_class=object_class)
+
+
+def hand_picks(frames: SyntheticFrames, count: int, left_share: float, rng) -> list:
+    """`count` hand items drawn at random: with `left_share` in (0, 1) that share of them (rounded) left hands,
+    the rest right hands; with 0 every hand equally likely (the splits' own share, about 42 % left). Left hands
+    are the scenes' second hand (the second grasping hand, the hand overlapping the first) and the harder ones."""
+    if not 0.0 < left_share < 1.0 or not frames.left_hands or not frames.right_hands:
+        return list(rng.choice(frames.hands, count))
+    lefts = int(round(count * left_share))
+    return list(rng.choice(frames.left_hands, lefts)) + list(rng.choice(frames.right_hands, count - lefts))
 
 
 def lr_at(step: int, base: float, warmup: int, total: int, progress: float | None = None) -> float:
@@ -284,7 +297,7 @@ def main(argv=None) -> int:
     while not finished() and not stop["flag"]:
         tick = time.perf_counter()
         rng = np.random.default_rng([train_cfg.seed, step])
-        picks = list(rng.choice(frames.hands, options["hand_crops"]))
+        picks = hand_picks(frames, options["hand_crops"], float(options["left_hand_share"]), rng)
         if frames.objects and options["object_crops"]:
             picks += list(rng.choice(frames.objects, options["object_crops"]))
         if options["frame_crops"]:
