@@ -1,5 +1,6 @@
 """Which hand is which, for the per-hand-crop path: a hand found twice is reported once, and the side of a hand
 found by the coarse pass is checked by running its crop as a right and as a left hand (inference/per_hand.py)."""
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +46,27 @@ def lone_right_hands():
     return [frame for frame in frames if list(frame.hands) == ["right"]]
 
 
-def _sides_right(frames, side_margin: float) -> int:
+def _default_pipeline():
+    """The trained default on the pipeline's own crops (coarse pass, side check, per-hand crops)."""
     from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
 
-    estimator = Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(DEFAULT_MODEL), warmup_runs=0,
-                                          crop_source="auto", threads=1))
-    saved, per_hand.SIDE_MARGIN = per_hand.SIDE_MARGIN, side_margin
+    return Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(DEFAULT_MODEL), warmup_runs=0,
+                                     crop_source="auto", threads=1))
+
+
+@contextlib.contextmanager
+def _per_hand_constant(name: str, value: float):
+    saved = getattr(per_hand, name)
+    setattr(per_hand, name, value)
     try:
+        yield
+    finally:
+        setattr(per_hand, name, saved)
+
+
+def _sides_right(frames, side_margin: float) -> int:
+    estimator = _default_pipeline()
+    with _per_hand_constant("SIDE_MARGIN", side_margin):
         correct = 0
         for frame in frames:
             for mirrored in (False, True):
@@ -63,8 +78,6 @@ def _sides_right(frames, side_margin: float) -> int:
                 sides = [h.side for h in estimator.estimate(image, K).hands if h.present]
                 correct += sides == ["left" if mirrored else "right"]
         return correct
-    finally:
-        per_hand.SIDE_MARGIN = saved
 
 
 def test_the_side_check_names_lone_hands_and_their_mirror_images(lone_right_hands):
@@ -90,12 +103,8 @@ def two_hand_frames():
 def _pairs_sided_right(frames, pair_margin: float) -> int:
     """Frames whose reported right and left hands both lie nearer (mean 2D joint distance) to the true hand of
     their own side than to the other one."""
-    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
-
-    estimator = Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(DEFAULT_MODEL), warmup_runs=0,
-                                          crop_source="auto", threads=1))
-    saved, per_hand.PAIR_SIDE_MARGIN = per_hand.PAIR_SIDE_MARGIN, pair_margin
-    try:
+    estimator = _default_pipeline()
+    with _per_hand_constant("PAIR_SIDE_MARGIN", pair_margin):
         correct = 0
         for frame in frames:
             K = frame.K
@@ -110,8 +119,6 @@ def _pairs_sided_right(frames, pair_margin: float) -> int:
                 < np.linalg.norm(uv - true_uv["left" if side == "right" else "right"], axis=1).mean()
                 for side, uv in found.items())
         return correct
-    finally:
-        per_hand.PAIR_SIDE_MARGIN = saved
 
 
 def test_two_new_hands_keep_the_coarse_sides_unless_both_crops_say_otherwise(two_hand_frames):
