@@ -82,8 +82,8 @@ def _sides_right(frames, side_margin: float) -> int:
 
 def test_the_side_check_names_lone_hands_and_their_mirror_images(lone_right_hands):
     """The trained default on 16 lone right hands and their mirror images (lone left hands): with the side check
-    the pipeline reports exactly the one true side for 31 of the 32 (the fine-tuned default; 29 with the from-scratch one); the coarse pass's side alone
-    (a margin no crop reaches) for 25 (22)."""
+    the pipeline reports exactly the one true side for 31 of the 32 (the fine-tuned default; 29 with the
+    from-scratch one); the coarse pass's side alone (a margin no crop reaches) for 25 (22)."""
     assert len(lone_right_hands) == 16
     checked = _sides_right(lone_right_hands, per_hand.SIDE_MARGIN)
     unchecked = _sides_right(lone_right_hands, float("inf"))
