@@ -4,7 +4,7 @@
     python -m hand_object_pose.training.hand_heatmap_run CONFIG --overfit 16 --steps 300   # the sanity check
 
 The frames' JPEG bytes and labels are read once into memory; every step crops `hand_crops` hands (left
-hands mirrored) and `object_crops` objects at random with cv2 in the main process (loading stays
+hands mirrored; with `left_hand_share` in (0, 1) that share of them left hands) and `object_crops` objects at random with cv2 in the main process (loading stays
 negligible next to the step on 2 cores). AdamW, linear warm-up then cosine to `steps`, or with
 `budget_minutes` > 0 cosine over that much training time (wall clock of the steps, kept across resumes:
 on a shared CPU the step time varies), bfloat16 autocast on CPU (train.amp), `threads` torch threads.

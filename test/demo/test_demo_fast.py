@@ -17,11 +17,11 @@ DEFAULT_DIR = REPO_ROOT / "models" / "default"
 DEFAULT_MODEL = sorted(DEFAULT_DIR.glob("*.onnx"))
 DEFAULT_PRESET = json.loads((DEFAULT_DIR / "metadata.json").read_text())["preset"]
 # The bar for this test: MPJPE < 30 mm on these frames. The shipped model reaches it for the right hand
-# (17.6 mm on the 6 frames when packaged; 14.6 mm over make demo's 90) but not for the left one (35.1 mm; 30.2
+# (17.7 mm on the 6 frames when packaged; 12.9 mm over make demo's 90) but not for the left one (32.8 mm; 23.0
 # over the 90; docs/hand_heatmap.md), which is held to well below the mean-pose baseline (~80 mm held out)
 # instead. Tighten the left bar when it improves.
 MAX_RIGHT_MPJPE_MM = 30.0
-MAX_LEFT_MPJPE_MM = 60.0
+MAX_LEFT_MPJPE_MM = 45.0
 
 
 def _demo(*args, timeout=240):
