@@ -115,20 +115,33 @@ def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int
     now: calibrated on `calibration(INT8_CALIBRATION_FRAMES, INT8_CALIBRATION_SEED)` (rendered hand crops through
     the family's adapter), with a record of what was quantized and each output's drift on 4 other crops.
 
-    The key: the fp32 file's bytes, the preset, the calibration and `QUANTIZER_VERSION`. Raises ExportError (one
-    line) when the quantization fails."""
+    An object network named in the fp32 file's record (`object_model_file`, the shipped default's) is quantized
+    the same way and named, by its cached path, in the int8 file's record.
+
+    The key: the fp32 file's bytes (and its object network's), the preset, the calibration and `QUANTIZER_VERSION`.
+    Raises ExportError (one line) when the quantization fails."""
     from .quantize import QuantizationError, output_drift, quantize_int8
 
     source = Path(fp32_path).expanduser()
     if not source.is_file():
         raise ExportError(f"ONNX model file not found: {source}")
+    object_file = (read_record(source) or {}).get("object_model_file")
+    object_source = None
+    if object_file:
+        object_source = Path(object_file).expanduser()
+        object_source = object_source if object_source.is_absolute() else source.parent / object_source
+        if not object_source.is_file():
+            raise ExportError(f"{source}'s record names the object network {object_source}, which is missing")
     digest = hashlib.sha256("\n".join([f"quantizer={QUANTIZER_VERSION}", f"preset={preset}", f"onnx={sha256_of(source)}",
-                                       f"calibration={INT8_CALIBRATION_FRAMES}x{INT8_CALIBRATION_SEED}"]).encode())
+                                       f"calibration={INT8_CALIBRATION_FRAMES}x{INT8_CALIBRATION_SEED}"]
+                                      + ([f"object={sha256_of(object_source)}"] if object_source else [])).encode())
     entry = usable_cache_dir(cache_dir) / f"{preset}-int8-{digest.hexdigest()[:32]}.onnx"
     record = read_record(entry) if entry.is_file() else None
-    if record is not None and record.get("preset") == preset and record.get("precision") == "int8":
+    if record is not None and record.get("preset") == preset and record.get("precision") == "int8" \
+            and (object_source is None or Path(record.get("object_model_file", "")).is_file()):
         say(f"export cache hit: int8 of {source.name} ({preset}) -> {entry}")
         return entry
+    object_entry = int8_for_onnx(object_source, preset, calibration, cache_dir, say) if object_source else None
     say(f"export cache miss: quantizing {source} ({preset}) to int8 once, into {entry} (rendering "
         f"{INT8_CALIBRATION_FRAMES} calibration crops first)")
     try:
@@ -139,6 +152,8 @@ def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int
     record = {"preset": preset, "precision": "int8", "quantized_from": {"file": str(source), "sha256": sha256_of(source)},
               "int8": {**report.as_dict(), "drift_vs_fp32": {
                   "frames": f"4 rendered frames, seed {INT8_CALIBRATION_SEED + 1} (not calibrated on)", "outputs": drift}}}
+    if object_entry is not None:
+        record["object_model_file"] = str(object_entry)
     partial = record_path_of(entry).with_name(record_path_of(entry).name + ".partial")
     partial.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(partial, record_path_of(entry))

@@ -23,6 +23,8 @@ DEPTH_SOURCES = ("depth_image", "fit_2d", "default")
 
 # `precision`: "auto" = whatever the model file holds (docs/speed.md).
 PRECISIONS = ("auto", "fp32", "int8")
+# `object_model_path` that keeps the model's own object outputs even when its export record names an object network.
+OBJECT_MODEL_NONE = "none"
 # Short aliases accepted in `providers` (ROS parameter files are easier to write with these).
 PROVIDER_ALIASES = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -59,6 +61,10 @@ class EstimatorConfig:
       backend: "onnxruntime" (an exported .onnx) or "torch" (the PyTorch model).
       model_path: .onnx file for onnxruntime; for torch a state dict (.pt of ours, or the official
         .pth.tar, read with `torch.load(weights_only=True)`). Required unless `allow_random_weights`.
+      object_model_path: a second .onnx of the same preset whose object outputs replace the model's on the
+        object crops, for a family that sees one hand per crop (hand_heatmap: the shipped default's object
+        network); "" = the one the model's export record names (`<model>.onnx.json`: `object_model_file`), if
+        any; "none" = the model's own object outputs. ONNX Runtime only.
       allow_random_weights: torch only: build the preset with random weights when model_path is empty
         (tests, timing). Results are meaningless; a warning is logged.
       device: torch device, "cpu", "cuda" or "cuda:N".
@@ -136,6 +142,7 @@ class EstimatorConfig:
     model: str
     backend: str = "onnxruntime"
     model_path: str = ""
+    object_model_path: str = ""
     allow_random_weights: bool = False
     device: str = "cpu"
     providers: tuple = ("CPUExecutionProvider",)
@@ -227,6 +234,10 @@ class EstimatorConfig:
                                "random weights only with backend='torch' and allow_random_weights=True")
         if self.backend == "onnxruntime" and not on_detector and not self.model_path.endswith(".onnx"):
             fail("model_path", "a .onnx file for backend='onnxruntime'")
+        if not isinstance(self.object_model_path, str) or self.object_model_path not in ("", OBJECT_MODEL_NONE) \
+                and (self.backend != "onnxruntime" or not self.object_model_path.endswith(".onnx")):
+            fail("object_model_path", f"'' (the one the model's export record names), {OBJECT_MODEL_NONE!r}, or a "
+                                      ".onnx file of the same preset (backend 'onnxruntime' only)")
         if not (self.device == "cpu" or self.device == "cuda" or
                 (self.device.startswith("cuda:") and self.device[5:].isdigit())):
             fail("device", "'cpu', 'cuda' or 'cuda:N'")

@@ -35,7 +35,7 @@ from . import crops as crop_lib
 from .adapters import CropPrediction, make_adapter
 from .backends import OnnxRuntimeBackend, TorchBackend, warm_up
 from .catalogue import ObjectCatalogue
-from .config import CROP_AUTO, CROP_DETECTOR, CROP_FIXED, CROP_FULL, CROP_ROI, EstimatorConfig
+from .config import CROP_AUTO, CROP_DETECTOR, CROP_FIXED, CROP_FULL, CROP_ROI, OBJECT_MODEL_NONE, EstimatorConfig
 from .filtering import ResultSmoother
 from .lifting import lift_prediction
 from .per_hand import PerHandCrops
@@ -103,6 +103,7 @@ class Estimator:
       catalogue: the loaded `ObjectCatalogue`, or None.
       hands_only: the network reports no object pose.
       runs_on_hand_detector: the preset's network is the offline hand detector's (hand_landmarks).
+      object_model_in_use: the object network's .onnx path (`EstimatorConfig.object_model_path`), or "".
     """
 
     def __init__(self, config: EstimatorConfig):
@@ -125,6 +126,10 @@ class Estimator:
             model_config = family.with_overrides(model_config, config.model_overrides)
         except (TypeError, ValueError) as exc:  # an unknown field, or the config's own validation
             raise ValueError(f"EstimatorConfig.model_overrides={config.model_overrides!r} is invalid: {exc}") from None
+        if config.object_model_path not in ("", OBJECT_MODEL_NONE) and not getattr(family, "per_hand_crops", False):
+            raise ValueError(f"EstimatorConfig.object_model_path={config.object_model_path!r}: {config.model!r} "
+                             "sees both hands and the object in one crop; an object network is for a family that "
+                             "sees one hand per crop (hand_heatmap)")
         self._adapter = make_adapter(family, model_config, config.mano_path)
         self.input_size = self._adapter.input_size
         self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
@@ -146,16 +151,7 @@ class Estimator:
         if self._runs_on_detector:
             self._backend = None
         elif config.backend == "onnxruntime":
-            self._backend = OnnxRuntimeBackend(config.model_path, config.providers, config.fp16,
-                                               config.trt_cache_dir, config.threads, config.require_gpu)
-            expected = set(self._adapter.input_names) | set(self._adapter.output_names)
-            missing = sorted(expected - set(self._backend.input_names) - set(self._backend.output_names))
-            if missing:
-                raise ValueError(f"ONNX model {config.model_path} does not look like a {config.model!r} export: "
-                                 f"missing tensors {missing} (it has inputs {self._backend.input_names}, "
-                                 f"outputs {self._backend.output_names})")
-            self._adapter.check_onnx_metadata(self._backend.session.get_modelmeta().custom_metadata_map,
-                                              config.model_path, _export_record(config.model_path))
+            self._backend = self._onnx_backend(config.model_path)
         else:
             model = self._adapter.build_model()
             if config.model_path:
@@ -177,8 +173,8 @@ class Estimator:
                              f"{self.precision_in_use} ({config.model_path or config.model}): export the model with "
                              f"`python -m hand_object_pose.tools.export_onnx ... --precision {config.precision}`, or "
                              "set precision 'auto'")
+        blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
         if self._backend is not None:
-            blank = np.zeros((self.input_size, self.input_size, 3), np.uint8)
             started = time.perf_counter()
             warm_up(self._backend.run, self._adapter.preprocess(blank), config.warmup_runs)
             if self.backend_in_use.endswith("TensorrtExecutionProvider") and config.warmup_runs:
@@ -187,9 +183,19 @@ class Estimator:
         if self._hand_detector is not None:
             self._hand_detector.warm_up(config.warmup_runs)
 
-        # A family that sees one hand per crop (hand_heatmap) runs once per hand (and object) crop.
+        # A family that sees one hand per crop (hand_heatmap) runs once per hand (and object) crop; its object
+        # crops may go to an object network of their own (`object_model_path`).
         self.per_hand_crops = bool(getattr(family, "per_hand_crops", False))
-        self._per_hand = (PerHandCrops(self._adapter, self._backend.run, config, self._backend.takes_batches)
+        object_path = self._object_model_file() if self.per_hand_crops else ""
+        self._object_backend = self._onnx_backend(object_path) if object_path else None
+        if self._object_backend is not None:
+            if self._object_backend.precision != self.precision_in_use:
+                raise ValueError(f"object network {object_path} runs in {self._object_backend.precision} but the "
+                                 f"model {config.model_path} in {self.precision_in_use}: give both in one precision")
+            warm_up(self._object_backend.run, self._adapter.preprocess(blank), config.warmup_runs)
+        self.object_model_in_use = str(object_path or "")
+        self._per_hand = (PerHandCrops(self._adapter, self._backend.run, config, self._backend.takes_batches,
+                                       self._object_backend.run if self._object_backend is not None else None)
                           if self.per_hand_crops else None)
         self._tracker = crop_lib.CropTracker(config.track_lost_after)
         self._last_roi: Optional[np.ndarray] = None
@@ -199,6 +205,34 @@ class Estimator:
         LOG.info("estimator ready: model %s on %s, %s", config.model, self.backend_in_use, self.precision_in_use)
 
     # --- construction helpers ---------------------------------------------------------------------
+
+    def _onnx_backend(self, path: str) -> OnnxRuntimeBackend:
+        """An ONNX Runtime session over `path` with the config's provider settings, checked to be an export of the
+        preset (its tensors, its metadata). ValueError (one line) otherwise; FileNotFoundError when missing."""
+        c = self.config
+        backend = OnnxRuntimeBackend(path, c.providers, c.fp16, c.trt_cache_dir, c.threads, c.require_gpu)
+        expected = set(self._adapter.input_names) | set(self._adapter.output_names)
+        missing = sorted(expected - set(backend.input_names) - set(backend.output_names))
+        if missing:
+            raise ValueError(f"ONNX model {path} does not look like a {c.model!r} export: missing tensors {missing} "
+                             f"(it has inputs {backend.input_names}, outputs {backend.output_names})")
+        self._adapter.check_onnx_metadata(backend.session.get_modelmeta().custom_metadata_map, path,
+                                          _export_record(path))
+        return backend
+
+    def _object_model_file(self) -> str:
+        """The object network's .onnx path: `object_model_path`, else the one the model's export record names
+        (relative to the record), else "" (none; also for "none" and the torch backend)."""
+        c = self.config
+        if c.object_model_path == OBJECT_MODEL_NONE or c.backend != "onnxruntime" or self._runs_on_detector:
+            return ""
+        if c.object_model_path:
+            return c.object_model_path
+        named = (_export_record(c.model_path) or {}).get("object_model_file")
+        if not named:
+            return ""
+        path = Path(named).expanduser()
+        return str(path if path.is_absolute() else Path(c.model_path).expanduser().parent / path)
 
     def _make_hand_detector(self):
         """The offline hand detector with the network's provider settings; HandDetectorFilesError (a

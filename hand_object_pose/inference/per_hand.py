@@ -14,8 +14,9 @@ Per frame:
    OBJECT_SEARCH_INTERVAL frames later); its class, centre point and 9 log heat-maps -> the class's box pose that
    the heat-maps find most likely (object_heatmap_pose), its depth from a depth image around its centre
    point when there is one (`_object_surface_depth`), else searched too.
-The hands' crops and the object's first crop go to the network in ONE call (a batch), the second crops (a
-coarse-pass hand's refinement, the object's) in one more, and a frame whose coarse pass finds a new hand pays one
+The hands' crops and the object's first crop go to the network in ONE call (a batch; with an object network of its
+own, `object_run`, the object's crop is that network's call), the second crops (a coarse-pass hand's refinement, the
+object's) in one more, and a frame whose coarse pass finds a new hand pays one
 call before them (its side check): at camera rate the fixed cost of each call counts.
 Boxes are (x0, y0, width, height) image pixels; results in metres, camera optical frame.
 """
@@ -99,10 +100,13 @@ class PerHandCrops:
 
     adapter: the family's adapter (preprocess_hand, parse_hand, parse, parse_object); run: the backend's
     named inputs -> named outputs; config: the Estimator's validated config; batch: `run` takes several crops
-    along the batch axis (a dynamic-batch export, torch), else each crop is its own call."""
+    along the batch axis (a dynamic-batch export, torch), else each crop is its own call; object_run: the object
+    network's backend (same inputs and outputs), which then runs the object crops, or None (`run` does)."""
 
-    def __init__(self, adapter, run: Callable[[dict], dict], config: EstimatorConfig, batch: bool = True):
+    def __init__(self, adapter, run: Callable[[dict], dict], config: EstimatorConfig, batch: bool = True,
+                 object_run: Optional[Callable[[dict], dict]] = None):
         self.adapter, self.run, self.config, self.batch = adapter, run, config, bool(batch)
+        self.object_run = object_run
         self.size = adapter.input_size
         self._tracked: dict = {}
         self._object_box: Optional[np.ndarray] = None
@@ -134,14 +138,29 @@ class PerHandCrops:
             inputs = self.adapter.preprocess_hand(pixels, side) if side else self.adapter.preprocess(pixels)
         return crop, inputs
 
-    def _run_inputs(self, inputs: list, watch) -> list:
-        """The network on several crops' inputs: ONE backend call with the crops along the batch axis (when the
-        backend takes batches), else one call per crop. Returns each crop's outputs, batch axis of size 1."""
+    def _run_inputs(self, inputs: list, watch, run: Optional[Callable[[dict], dict]] = None) -> list:
+        """The network (`run`, default the main one) on several crops' inputs: ONE backend call with the crops
+        along the batch axis (when the backend takes batches), else one call per crop. Returns each crop's
+        outputs, batch axis of size 1."""
+        run = run or self.run
         with watch.stage("inference"):
             if len(inputs) == 1 or not self.batch:
-                return [self.run(i) for i in inputs]
-            stacked = self.run({name: np.concatenate([i[name] for i in inputs]) for name in inputs[0]})
+                return [run(i) for i in inputs]
+            stacked = run({name: np.concatenate([i[name] for i in inputs]) for name in inputs[0]})
         return [{name: value[k:k + 1] for name, value in stacked.items()} for k in range(len(inputs))]
+
+    def _run_jobs(self, inputs: list, is_object: list, watch) -> list:
+        """`_run_inputs` for a mix of hand and object crops: with an object network, the object crops go to it
+        (one call) and the rest to the main network (one call); outputs in the inputs' order."""
+        if self.object_run is None or not any(is_object):
+            return self._run_inputs(inputs, watch)
+        outputs: list = [None] * len(inputs)
+        for wanted, run in ((False, self.run), (True, self.object_run)):
+            picked = [k for k, flag in enumerate(is_object) if flag == wanted]
+            if picked:
+                for k, out in zip(picked, self._run_inputs([inputs[k] for k in picked], watch, run)):
+                    outputs[k] = out
+        return outputs
 
     def _run_crop(self, image, camera, box, origin, watch, side: str = ""):
         crop, inputs = self._prepare(image, camera, box, origin, watch, side)
@@ -204,7 +223,7 @@ class PerHandCrops:
         passes = 1
         while jobs:
             prepared = [self._prepare(image, camera, box, crop_origin, watch, side) for side, box, crop_origin in jobs]
-            outputs = self._run_inputs([inputs for _, inputs in prepared], watch)
+            outputs = self._run_jobs([inputs for _, inputs in prepared], [not side for side, _, _ in jobs], watch)
             again = []
             for (side, _, crop_origin), (crop, _), out in zip(jobs, prepared, outputs):
                 if not side:

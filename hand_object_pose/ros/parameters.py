@@ -89,6 +89,10 @@ ESTIMATOR_PARAMETERS = {
     "backend": ("'onnxruntime' (an exported .onnx) or 'torch'", None),
     "model_path": (".onnx file for onnxruntime, or a weights file (the authors' .pth.tar, a training checkpoint "
                    ".pt) exported once into model_cache_dir; for torch any weights file", None),
+    "object_model_path": ("hand_heatmap: a second .onnx of the preset that runs the object crops; '' = the one "
+                          "model_path's export record names (the shipped default's object network), 'none' = the "
+                          "model's own object outputs; precision int8 quantizes the record's one with model_path (an "
+                          "explicit file must then be an int8 export itself)", None),
     "allow_random_weights": ("torch only: random weights when model_path is empty (tests/timing only)", None),
     "device": ("torch device: 'cpu', 'cuda' or 'cuda:N'", None),
     "providers": ("ONNX Runtime providers in priority order, e.g. ['tensorrt', 'cuda', 'cpu']", None),

@@ -166,7 +166,8 @@ class PoseNode(Node):
                   "dma_*; ros2 launch) or --params-file config/<preset>.yaml, and its model_path (README.md, The networks)")
         self.get_logger().info(
             f"ready: model {estimator.model_name} on {estimator.backend_in_use} ({estimator.precision_in_use}); "
-            f"TF via {self._tf.path}; "
+            + (f"object crops on {estimator.object_model_in_use}; " if estimator.object_model_in_use else "")
+            + f"TF via {self._tf.path}; "
             f"pairing via {self._inputs.path}; "
             f"objects {list(self._objects) or 'none'}; depth {'on' if s.use_depth else 'off'}")
 
@@ -247,6 +248,7 @@ class PoseNode(Node):
         status = self.stats.status(f"{self.get_name()}: hand/object pose", self.get_fully_qualified_name(),
                                    {"backend": self._estimator.backend_in_use, "model": self._estimator.model_name,
                                     "precision": self._estimator.precision_in_use,
+                                    "object_model": self._estimator.object_model_in_use or "the model's own",
                                     "tf_path": self._tf.path, "pairing": self._inputs.path,
                                     **self._detector_values()})
         array = DiagnosticArray(status=[status])

@@ -132,10 +132,14 @@ def choose_model(args, settings: dict, out_dir: Path) -> ModelChoice:
     default_dir = REPO_ROOT / settings["default_model"]["directory"]
     trained = sorted(default_dir.glob("*.onnx")) if default_dir.is_dir() else []
     if trained:
+        # The metadata names the model file (beside it may lie its object network, `object_model_file`).
         metadata = read_metadata(trained[0])
         if not metadata.get("preset"):
             raise DemoError(f"{trained[0]}: its metadata file (metadata.json) must name the preset")
-        return ModelChoice(trained[0], metadata["preset"], bool(metadata.get("trained", True)), str(default_dir))
+        model = default_dir / metadata.get("model_file", trained[0].name)
+        if not model.is_file():
+            raise DemoError(f"{default_dir}/metadata.json names model_file {model.name}, which is missing")
+        return ModelChoice(model, metadata["preset"], bool(metadata.get("trained", True)), str(default_dir))
     preset = args.preset or settings["default_model"]["untrained_preset"]
     overrides = dict(settings["default_model"].get("untrained_overrides") or {})
     print(f"demo: no trained model in {default_dir}: exporting a randomly initialised {preset} {overrides} ...",

@@ -2,9 +2,12 @@
 
     python -m hand_object_pose.tools.package_default_model runs/kpt_synthetic_lite/latest.pt \\
         --train-config config/train/kpt_synthetic_lite.yaml --data /data/hop_synthetic \\
+        [--object-checkpoint runs/NAME_object/latest.pt --object-train-config CONFIG] \\
         [--test-split test] [--baseline-split train] [--out models/default] [--limit 0]
 
-1. exports the run's checkpoint with `tools.export_onnx` (compact weights, checked against torch);
+1. exports the run's checkpoint with `tools.export_onnx` (compact weights, checked against torch), and with
+   `--object-checkpoint` a second run's (same preset) as the object network, `OUT/<preset>_object.onnx`, named in
+   the model's export record (`object_model_file`) so that every Estimator of the model runs its object crops there;
 2. evaluates the export on the held-out synthetic split DATA/TEST_SPLIT through the shared inference
    pipeline (ground-truth crop, the papers' protocol, and the pipeline's own crop), and the mean-pose
    baseline of DATA/BASELINE_SPLIT on the same frames;
@@ -87,6 +90,9 @@ def main(argv=None) -> int:
     parser.add_argument("checkpoint", help="the training run's checkpoint (runs/NAME/latest.pt)")
     parser.add_argument("--train-config", required=True, help="the training YAML the run used")
     parser.add_argument("--data", required=True, help="folder holding the synthetic splits")
+    parser.add_argument("--object-checkpoint", default="",
+                        help="a second run of the same preset whose network runs the object crops (an object network)")
+    parser.add_argument("--object-train-config", default="", help="the training YAML of --object-checkpoint's run")
     parser.add_argument("--train-split", default="train")
     parser.add_argument("--test-split", default="test")
     parser.add_argument("--baseline-split", default="train", help="split whose mean labels are the baseline")
@@ -112,7 +118,24 @@ def main(argv=None) -> int:
                                "--weights", "compact", "--check"])
     if status != 0:
         return status
-    export_record = json.loads(onnx_path.with_name(onnx_path.name + ".json").read_text())
+    record_path = onnx_path.with_name(onnx_path.name + ".json")
+    export_record = json.loads(record_path.read_text())
+    object_path = out / f"{experiment.model}_object.onnx"
+    object_run = None
+    if args.object_checkpoint:
+        if not args.object_train_config:
+            print("package_default_model: --object-checkpoint needs --object-train-config", file=sys.stderr)
+            return 2
+        status = export_onnx.main([experiment.model, str(object_path), "--checkpoint", args.object_checkpoint,
+                                   *overrides, "--weights", "compact", "--check"])
+        if status != 0:
+            return status
+        object_run = json.loads(object_path.with_name(object_path.name + ".json").read_text())["weights"]
+        export_record["object_model_file"] = object_path.name
+        record_path.write_text(json.dumps(export_record, indent=2) + "\n")
+    else:   # no stale object network beside a model that no longer names it
+        for stale in (object_path, object_path.with_name(object_path.name + ".json")):
+            stale.unlink(missing_ok=True)
 
     test = SyntheticDataset(data, args.test_split)
     metrics = {}
@@ -134,6 +157,11 @@ def main(argv=None) -> int:
         "joint_order": export_record["joint_order"],
         "outputs": export_record["onnx"]["outputs"],
         "weight_storage": export_record.get("weight_storage"),
+        **({"object_model_file": object_path.name, "object_training": {
+            "note": "the object crops run through this second network (its object channels and class head); the "
+                    "hands and the coarse pass through model_file's",
+            "config": yaml.safe_load(Path(args.object_train_config).read_text()),
+            "steps": object_run.get("step"), "checkpoint_sha256": object_run.get("sha256")}} if object_run else {}),
         "training": {
             "data": "synthetic (stand-in hands, NOT MANO; procedural objects): " + ", ".join(
                 f"{len(SyntheticDataset(root))} frames rendered with seed {seed} ({root})"

@@ -200,3 +200,12 @@ def test_an_fp32_export_run_in_int8_is_quantized_once_into_the_cache(tmp_path):
     K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
     result = estimator.estimate(image, K, hand_rois={"right": np.array([40.0, 60, 70, 80])})
     assert [h.side for h in result.hands] == ["right"] and np.isfinite(result.hands[0].joints_xyz).all()
+    # An object network named in the fp32 file's record (the shipped default's) is quantized too (here the same
+    # bytes: its int8 file is the cached one above) and named in the int8 file's record by its cached path.
+    (tmp_path / "object.onnx").write_bytes(fp32.read_bytes())
+    record = json.loads(Path(f"{fp32}.json").read_text())
+    Path(f"{fp32}.json").write_text(json.dumps({**record, "object_model_file": "object.onnx"}))
+    with_object = resolve_model_path(values, tmp_path / "cache", say=said.append, calibration_of=int8_calibration)
+    assert with_object != path and json.loads(Path(f"{with_object}.json").read_text())["object_model_file"] == path
+    estimator = Estimator(EstimatorConfig(model=preset, model_path=with_object, warmup_runs=0, threads=1))
+    assert estimator.precision_in_use == "int8" and estimator.object_model_in_use == path

@@ -342,3 +342,76 @@ def test_the_object_surface_depth_comes_from_the_depth_image_around_its_centre(r
                                          depth_sources=("fit_2d",)))._per_hand
     assert no_image._object_surface_depth(depth, uv) is None
 
+
+
+@pytest.fixture(scope="module")
+def export_with_object_network(random_export, tmp_path_factory):
+    """The random export, its record naming an object network: an export of other random weights beside it."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("with_object_network")
+    torch.manual_seed(1)
+    weights = folder / "object.pt"
+    network = get_family("hand_heatmap").build(CONFIG)
+    with torch.no_grad():
+        network.head.weight.normal_(0.0, 50.0)   # peaked heat-maps: its outputs differ from the model's by far
+    torch.save(network.state_dict(), weights)
+    export_preset(ExportRequest(PRESET, folder / "object.onnx", weights=str(weights), weight_storage="compact"))
+    model = folder / "model.onnx"
+    shutil.copy(random_export, model)
+    record = json.loads(random_export.with_name(random_export.name + ".json").read_text())
+    record["object_model_file"] = "object.onnx"
+    (folder / "model.onnx.json").write_text(json.dumps(record))
+    return model
+
+
+def test_an_object_network_named_in_the_record_runs_the_object_crops(export_with_object_network):
+    """With an object network (the shipped default's): the hands' crops go to the model and the object's crops to
+    the object network, one call each; the hands are those without it, the object crop's outputs the object
+    network's own; `object_model_path` 'none' keeps the model's own object outputs."""
+    from hand_object_pose.inference.estimator import _Stopwatch
+
+    image = np.random.default_rng(0).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
+    K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
+    boxes = {"right": (np.array([40.0, 60, 70, 80]), 1.0), "left": (np.array([200.0, 50, 60, 60]), 1.0)}
+    with_object, model_sizes = _counting_estimator(export_with_object_network, batch=True)
+    assert with_object.object_model_in_use == str(export_with_object_network.with_name("object.onnx"))
+    per_hand, object_sizes, object_outputs = with_object._per_hand, [], []
+
+    def counted(inputs):
+        object_sizes.append(len(inputs["image"]))
+        object_outputs.append(run_object(inputs))
+        return object_outputs[-1]
+
+    run_object, per_hand.object_run = per_hand.object_run, counted
+    without, without_sizes = _counting_estimator(export_with_object_network, batch=True, object_model_path="none")
+    assert without.object_model_in_use == "" and without._per_hand.object_run is None
+    _assert_same_hands(with_object.estimate(image, K, hand_rois=boxes), without.estimate(image, K, hand_rois=boxes))
+    assert model_sizes == [2] and object_sizes == [1, 1] and without_sizes == [3, 1]
+    # The object crop's outputs are the object network's, not the model's.
+    watch = _Stopwatch({})
+    _, inputs = per_hand._prepare(image, CameraIntrinsics(fx=300.0, fy=300.0, cx=160.0, cy=120.0),
+                                  np.array([100.0, 60, 90, 90]), "tracking", watch)
+    mine, = per_hand._run_jobs([inputs], [True], watch)
+    model_own = per_hand.run(inputs)
+    np.testing.assert_allclose(mine["points_uv"], run_object(inputs)["points_uv"], atol=1e-3)
+    assert np.abs(mine["points_uv"] - model_own["points_uv"]).max() > 1.0   # pixels
+
+
+def test_object_network_errors_name_the_file_and_what_is_expected(export_with_object_network, tmp_path):
+    import json
+    import shutil
+
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+
+    with pytest.raises(ValueError, match="object_model_path.*'none', or a .onnx file"):
+        EstimatorConfig(model=PRESET, model_path=str(export_with_object_network), object_model_path="w.pt").validate()
+    with pytest.raises(ValueError, match="object network is for a family that sees one hand per crop"):
+        Estimator(EstimatorConfig(model="kpt_ih26m_2p5d", model_path=str(tmp_path / "kpt.onnx"),
+                                  object_model_path=str(export_with_object_network), warmup_runs=0))
+    model = tmp_path / "model.onnx"
+    shutil.copy(export_with_object_network, model)
+    (tmp_path / "model.onnx.json").write_text(json.dumps({"object_model_file": "gone.onnx"}))
+    with pytest.raises(FileNotFoundError, match="gone.onnx"):
+        Estimator(EstimatorConfig(model=PRESET, model_path=str(model), warmup_runs=0, threads=1))
