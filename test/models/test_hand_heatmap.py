@@ -13,6 +13,7 @@ from hand_object_pose.export.preset_export import ExportRequest, export_preset
 from hand_object_pose.inference.adapters import make_adapter
 from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, crop_affine
 from hand_object_pose.inference.adapters.hand_heatmap import object_model_points
+from hand_object_pose.inference.result import HandEstimate
 from hand_object_pose.inference.object_heatmap_pose import heatmap_pose
 from hand_object_pose.models.hand_heatmap import PRESETS, HandHeatmapNet, soft_argmax
 from hand_object_pose.models.hand_heatmap.config import NUM_POINTS
@@ -415,3 +416,28 @@ def test_object_network_errors_name_the_file_and_what_is_expected(export_with_ob
     (tmp_path / "model.onnx.json").write_text(json.dumps({"object_model_file": "gone.onnx"}))
     with pytest.raises(FileNotFoundError, match="gone.onnx"):
         Estimator(EstimatorConfig(model=PRESET, model_path=str(model), warmup_runs=0, threads=1))
+
+
+def test_an_object_box_is_at_least_the_size_of_an_object_at_its_depth(random_export):
+    """Points bunched up (an unsure network) still give an object crop of crop_margin x OBJECT_EXTENT_M at the
+    object's depth: the depth image's around its centre point, else its hands' wrists' median; none without."""
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+    from hand_object_pose.inference.per_hand import OBJECT_EXTENT_M
+
+    per_hand = Estimator(EstimatorConfig(model=PRESET, model_path=str(random_export), warmup_runs=0,
+                                         threads=1))._per_hand
+    camera = CameraIntrinsics(fx=300.0, fy=300.0, cx=160.0, cy=120.0)
+    uv = np.array([[150.0, 100.0]] * 8 + [[151.0, 101.0]])          # all points on one spot
+    hands = [HandEstimate(side=s, present=True, confidence=1.0, joints_xyz=np.full((21, 3), z), joints_uv=uv[:1],
+                          joint_confidence=np.ones(1))
+             for s, z in (("right", 0.4), ("left", 0.6))]
+    depth = np.zeros((240, 320), np.float32)
+    depth[95:107, 145:157] = 0.3
+    for depth_image, expected_z in ((depth, 0.3), (None, 0.5), (np.zeros_like(depth), 0.5)):
+        z = per_hand._object_depth_hint(depth_image, uv, hands)
+        assert z == pytest.approx(expected_z)
+        box = per_hand._object_box_around(uv, camera, z)
+        assert box[2] == box[3] == pytest.approx(1.25 * OBJECT_EXTENT_M * 300.0 / expected_z)
+        assert box[:2] + box[2:] / 2 == pytest.approx([150.5, 100.5])
+    assert per_hand._object_depth_hint(None, uv, []) is None
+    assert per_hand._object_box_around(uv, camera, None)[2] == pytest.approx(48.0)      # min_crop_size_px
