@@ -100,6 +100,9 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N test frames")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads of the network timing")
     args = parser.parse_args(argv)
+    if bool(args.object_checkpoint) != bool(args.object_train_config):
+        print("package_default_model: --object-checkpoint and --object-train-config go together", file=sys.stderr)
+        return 2
 
     experiment = load_experiment(args.train_config)
     data = Path(args.data)
@@ -123,9 +126,6 @@ def main(argv=None) -> int:
     object_path = out / f"{experiment.model}_object.onnx"
     object_run = None
     if args.object_checkpoint:
-        if not args.object_train_config:
-            print("package_default_model: --object-checkpoint needs --object-train-config", file=sys.stderr)
-            return 2
         status = export_onnx.main([experiment.model, str(object_path), "--checkpoint", args.object_checkpoint,
                                    *overrides, "--weights", "compact", "--check"])
         if status != 0:

@@ -64,3 +64,39 @@ def test_a_test_split_with_the_training_seed_is_refused(run, capsys):
                  "--test-split", "same_seed", "--out", str(root / "refused")]) == 2
     assert "has the training seed 3" in capsys.readouterr().err
     assert not (root / "refused").exists()
+
+
+def test_an_object_network_ships_beside_the_model_and_is_named_in_its_record(run):
+    """--object-checkpoint: a second run of the same (per-hand-crop) preset is exported beside the model and named in
+    its export record, so that an Estimator of the model runs its object crops there; packaging again without it
+    leaves no stale object network behind."""
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+    from hand_object_pose.models.registry import get_preset
+
+    root, _, _ = run
+    family, config = get_preset("hand_heatmap_r18h")
+    checkpoints = []
+    for seed, step in ((0, 100), (1, 200)):
+        torch.manual_seed(seed)
+        checkpoints.append(root / f"hand_heatmap_{seed}.pt")
+        torch.save({"model": family.build(config).state_dict(), "step": step, "task": "hand_heatmap"}, checkpoints[-1])
+    train_config = root / "hand_heatmap.yaml"
+    train_config.write_text("model: hand_heatmap_r18h\ndataset:\n  train: {type: synthetic, root: data/train}\n"
+                            "train: {epochs: 1, batch_size: 4}\n")
+    out = root / "with_object"
+    assert main([str(checkpoints[0]), "--train-config", str(train_config), "--object-checkpoint", str(checkpoints[1]),
+                 "--object-train-config", str(train_config), "--data", str(root / "data"), "--out", str(out)]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    record = json.loads((out / "hand_heatmap_r18h.onnx.json").read_text())
+    assert meta["object_model_file"] == record["object_model_file"] == "hand_heatmap_r18h_object.onnx"
+    assert meta["object_training"]["steps"] == 200 and meta["training"]["steps"] == 100
+    estimator = Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(out / "hand_heatmap_r18h.onnx"),
+                                          warmup_runs=0, threads=1))
+    assert estimator.object_model_in_use == str(out / "hand_heatmap_r18h_object.onnx")
+    assert main([str(checkpoints[0]), "--train-config", str(train_config), "--data", str(root / "data"),
+                 "--out", str(out), "--limit", "1"]) == 0
+    assert not (out / "hand_heatmap_r18h_object.onnx").exists()
+    assert "object_model_file" not in json.loads((out / "metadata.json").read_text())
+    assert main([str(checkpoints[0]), "--train-config", str(train_config), "--object-checkpoint", str(checkpoints[1]),
+                 "--data", str(root / "data"), "--out", str(root / "refused")]) == 2   # no --object-train-config
+    assert not (root / "refused").exists()
