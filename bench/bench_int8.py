@@ -138,6 +138,14 @@ def default_network(args) -> dict | None:
     calibration = calibration_feeds(preset)
     if not (args.reuse and int8.is_file()):
         quantize_int8(fp32, int8, calibration(CALIBRATION_FRAMES, CALIBRATION_SEED))
+    # Its object network (object crops), when it has one, in the same precision as the rest.
+    object_models = {"fp32": "", "int8": ""}
+    if meta.get("object_model_file"):
+        object_models = {"fp32": str(folder / meta["object_model_file"]),
+                         "int8": str(Path(args.out) / f"default_{preset}_object.int8.onnx")}
+        if not (args.reuse and Path(object_models["int8"]).is_file()):
+            quantize_int8(Path(object_models["fp32"]), Path(object_models["int8"]),
+                          calibration(CALIBRATION_FRAMES, CALIBRATION_SEED))
     renders = calibration(4, CALIBRATION_SEED + 1)
     result = {"preset": preset, "drift_renders": output_drift(fp32, int8, renders, args.threads),
               **time_side_by_side(fp32, int8, renders[0], args.runs, args.warmup, args.threads)}
@@ -152,8 +160,8 @@ def default_network(args) -> dict | None:
     test = SyntheticDataset(Path(args.data), args.test_split)
     summaries = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
-        estimator = Estimator(EstimatorConfig(model=preset, model_path=str(path), warmup_runs=0, crop_source="roi",
-                                              threads=args.threads))
+        estimator = Estimator(EstimatorConfig(model=preset, model_path=str(path), object_model_path=object_models[name],
+                                              warmup_runs=0, crop_source="roi", threads=args.threads))
         summaries[name] = evaluate_dataset(estimator, test, args.eval_frames, "gt")
     result["accuracy"] = summaries
     result["test"] = f"{test_root}, {args.eval_frames or len(test)} frames"
