@@ -129,3 +129,26 @@ def test_two_new_hands_keep_the_coarse_sides_unless_both_crops_say_otherwise(two
     checked = _pairs_sided_right(two_hand_frames, per_hand.PAIR_SIDE_MARGIN)
     always_swapped = _pairs_sided_right(two_hand_frames, float("-inf"))
     assert checked >= 12 and always_swapped <= 2, (checked, always_swapped)
+
+
+def test_a_tracked_hand_that_moved_out_of_its_crop_gets_a_second_crop(lone_right_hands):
+    """A tracked box the hand has moved out of (its new keypoints' box centred > TRACKED_REFINE_SHIFT of the side
+    away) is refined with a second crop, as a coarse-pass box is; a box still on the hand is not."""
+    frame = lone_right_hands[0]
+    estimator = _default_pipeline()
+    estimator.estimate(frame.rgb, frame.K)
+    on_hand = estimator._per_hand._tracked["right"].copy()
+    off_hand = on_hand + [0.4 * on_hand[2], 0.0, 0.0, 0.0]
+
+    def tracked_from(box):
+        estimator._per_hand._tracked = {"right": box.copy()}
+        hand, = [h for h in estimator.estimate(frame.rgb, frame.K).hands if h.side == "right"]
+        return hand.crop_box, float(np.linalg.norm(hand.joints_uv - frame.hands["right"].joints_2d, axis=1).mean())
+
+    crop_box, _ = tracked_from(on_hand)
+    assert np.allclose(crop_box, on_hand)                        # still on the hand: its one crop
+    refined_box, refined_error = tracked_from(off_hand)
+    with _per_hand_constant("TRACKED_REFINE_SHIFT", float("inf")):
+        kept_box, kept_error = tracked_from(off_hand)
+    assert np.allclose(kept_box, off_hand) and not np.allclose(refined_box, off_hand)
+    assert refined_error < kept_error                            # pixels from the true joints
