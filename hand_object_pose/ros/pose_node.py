@@ -475,7 +475,10 @@ def main(argv=None) -> int:
     finally:
         if executor is not None:
             executor.shutdown()
-        if node is not None and node.stop():
+        # After SIGINT rclpy has already shut the context down, and destroying the node's entities one by one then
+        # crashed rcl now and then (exit -11 inside destroy_node after a clean stop, in the demo and node tests):
+        # the worker is stopped either way, and `run` ends the process next without the interpreter's teardown.
+        if node is not None and node.stop() and rclpy.ok():
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
