@@ -25,7 +25,7 @@ from typing import Callable, Optional, Sequence
 from hand_object_pose.models.registry import get_preset
 from hand_object_pose.models.weights_file import sha256_of
 
-from .preset_export import ExportError, ExportRequest, export_preset, read_record, record_path_of
+from .preset_export import ExportError, ExportRequest, export_preset, object_network_of, read_record, record_path_of
 
 LOG = logging.getLogger(__name__)
 
@@ -125,13 +125,9 @@ def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int
     source = Path(fp32_path).expanduser()
     if not source.is_file():
         raise ExportError(f"ONNX model file not found: {source}")
-    object_file = (read_record(source) or {}).get("object_model_file")
-    object_source = None
-    if object_file:
-        object_source = Path(object_file).expanduser()
-        object_source = object_source if object_source.is_absolute() else source.parent / object_source
-        if not object_source.is_file():
-            raise ExportError(f"{source}'s record names the object network {object_source}, which is missing")
+    object_source = object_network_of(source)
+    if object_source is not None and not object_source.is_file():
+        raise ExportError(f"{source}'s record names the object network {object_source}, which is missing")
     digest = hashlib.sha256("\n".join([f"quantizer={QUANTIZER_VERSION}", f"preset={preset}", f"onnx={sha256_of(source)}",
                                        f"calibration={INT8_CALIBRATION_FRAMES}x{INT8_CALIBRATION_SEED}"]
                                       + ([f"object={sha256_of(object_source)}"] if object_source else [])).encode())

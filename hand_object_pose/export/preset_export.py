@@ -89,6 +89,16 @@ def read_record(onnx_path: str | Path) -> Optional[dict]:
         return None
 
 
+def object_network_of(onnx_path: str | Path) -> Optional[Path]:
+    """The object network an export's record names (`object_model_file`, relative to the record unless absolute;
+    `tools.package_default_model --object-checkpoint`, the int8 cache), or None when it names none."""
+    named = (read_record(onnx_path) or {}).get("object_model_file")
+    if not named:
+        return None
+    path = Path(named).expanduser()
+    return path if path.is_absolute() else Path(onnx_path).expanduser().parent / path
+
+
 def export_preset(request: ExportRequest, say: Callable[[str], None] = LOG.info) -> ExportOutcome:
     """Export `request.preset` as described in the module docstring; `say` receives progress lines."""
     output = Path(request.output).expanduser()

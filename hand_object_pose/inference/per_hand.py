@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, project_points, warp_image
+from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, warp_image
 
 from . import crops as crop_lib
 from .adapters import CropPrediction
@@ -274,7 +274,7 @@ class PerHandCrops:
                 hands[side] = lifted[0]
                 # A box from the coarse pass is refined once: a second crop around the first crop's hand; so is a
                 # tracked box the hand has moved out of (its new box's centre off by TRACKED_REFINE_SHIFT).
-                if passes == 1 and side in hand_boxes:
+                if passes == 1:
                     refined = self._hand_box(lifted[0], camera)
                     if from_coarse.get(side) or (from_coarse.get(side) is False and lifted[0].present and _moved(
                             hand_boxes[side][0], refined, TRACKED_REFINE_SHIFT)):
