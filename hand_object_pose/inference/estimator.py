@@ -29,7 +29,6 @@ from typing import Optional
 import numpy as np
 
 from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, warp_image
-from hand_object_pose.export.preset_export import object_network_of, read_record
 from hand_object_pose.models.weights_file import load_weights, read_weights_file
 
 from . import crops as crop_lib
@@ -61,6 +60,18 @@ DEFAULT_FRAME_PERIOD_S = 1.0 / 30.0
 class InvalidInputError(ValueError):
     """A frame's input cannot be used (wrong image shape/dtype, unusable intrinsics). The message
     says what was wrong and what was expected; the estimator's state is unchanged."""
+
+
+def _export_record(model_path: str) -> Optional[dict]:
+    """The `<model>.onnx.json` record `tools.export_onnx` writes beside an export, or None (the twin of
+    export.preset_export.read_record, which this layer does not import)."""
+    import json
+
+    record = Path(f"{model_path}.json").expanduser()
+    try:
+        return json.loads(record.read_text()) if record.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 class _Stopwatch:
@@ -207,7 +218,7 @@ class Estimator:
             raise ValueError(f"ONNX model {path} does not look like a {c.model!r} export: missing tensors {missing} "
                              f"(it has inputs {backend.input_names}, outputs {backend.output_names})")
         self._adapter.check_onnx_metadata(backend.session.get_modelmeta().custom_metadata_map, path,
-                                          read_record(path))
+                                          _export_record(path))
         return backend
 
     def _object_model_file(self) -> str:
@@ -218,7 +229,13 @@ class Estimator:
             return ""
         if c.object_model_path:
             return c.object_model_path
-        return str(object_network_of(c.model_path) or "")
+        # As export.preset_export.object_network_of, which the int8 cache uses (inference and export sit side by side
+        # and do not import each other: docs/architecture.md).
+        named = (_export_record(c.model_path) or {}).get("object_model_file")
+        if not named:
+            return ""
+        path = Path(named).expanduser()
+        return str(path if path.is_absolute() else Path(c.model_path).expanduser().parent / path)
 
     def _make_hand_detector(self):
         """The offline hand detector with the network's provider settings; HandDetectorFilesError (a
