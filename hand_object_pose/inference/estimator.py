@@ -56,6 +56,9 @@ landmark network) only with crop_source "detector" or a family that runs on the 
 
 DEFAULT_FRAME_PERIOD_S = 1.0 / 30.0
 
+RANDOM_WEIGHTS_SEED = 1
+"""Seed of the weights a torch model gets with allow_random_weights (the same network on every start)."""
+
 
 class InvalidInputError(ValueError):
     """A frame's input cannot be used (wrong image shape/dtype, unusable intrinsics). The message
@@ -154,7 +157,14 @@ class Estimator:
         elif config.backend == "onnxruntime":
             self._backend = self._onnx_backend(config.model_path)
         else:
-            model = self._adapter.build_model()
+            # Random weights are drawn from a fixed seed (the caller's random state untouched): a test or
+            # timing run on them sees the same network every time, not one draw in many whose outputs by
+            # chance look like a hand.
+            import torch   # only the torch backend needs it here
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_WEIGHTS_SEED)
+                model = self._adapter.build_model()
             if config.model_path:
                 self._load_torch_weights(family, model, config.model_path)
             else:

@@ -174,6 +174,20 @@ def test_smoothing_and_stamps(small_kpt):
     np.testing.assert_allclose(back.hands[0].joints_xyz, r2.hands[0].joints_xyz, atol=1e-9)  # restarted
 
 
+def test_random_weights_are_the_same_draw_every_time_and_leave_the_caller_rng_alone():
+    def random_weight_estimate():
+        estimator = Estimator(EstimatorConfig(model=PRESET, backend="torch", allow_random_weights=True, threads=1,
+                                              presence_threshold=0.0, model_overrides=SMALL))
+        return estimator.estimate(scene(), CAMERA).hands[0].joints_xyz
+
+    torch.manual_seed(123)
+    expected_next_draw = torch.rand(3)
+    torch.manual_seed(123)
+    first = random_weight_estimate()
+    assert torch.equal(torch.rand(3), expected_next_draw)
+    np.testing.assert_array_equal(random_weight_estimate(), first)
+
+
 def test_start_up_errors(small_kpt, tmp_path, caplog):
     with pytest.raises(ValueError, match="unknown model preset 'kpt_nope'; known presets: .*kpt_h2o3d_3d"):
         Estimator(EstimatorConfig(model="kpt_nope", model_path=small_kpt[0]))
