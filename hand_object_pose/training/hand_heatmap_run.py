@@ -5,7 +5,11 @@
 
 The frames' JPEG bytes and labels are read once into memory; every step crops `hand_crops` hands (left
 hands mirrored; with `left_hand_share` in (0, 1) that share of them left hands) and `object_crops` objects at random with cv2 in the main process (loading stays
-negligible next to the step on 2 cores). AdamW, linear warm-up then cosine to `steps`, or with
+negligible next to the step on 2 cores); with `side_crops` > 0, that many more hands mirrored the wrong way round
+(a right hand mirrored, a left hand not) train the crop's right / left presence as its handedness
+(`side_weight`; every hand crop then has a side target), which the Estimator reads to tell a new hand's side.
+`freeze_norm` keeps every batch norm in eval mode (its statistics and scale fixed): for fine-tuning weights
+recovered from an export (`tools.weights_from_onnx`), whose folded norms have no batch statistics. AdamW, linear warm-up then cosine to `steps`, or with
 `budget_minutes` > 0 cosine over that much training time (wall clock of the steps, kept across resumes:
 on a shared CPU the step time varies), bfloat16 autocast on CPU (train.amp), `threads` torch threads.
 
@@ -40,7 +44,7 @@ from .tasks.hand_heatmap import FRAME, HAND, KIND_CHANNELS, OBJECT, canonical_ro
 
 DEFAULTS = {"steps": 6000, "warmup_steps": 50, "hand_crops": 20, "object_crops": 6, "frame_crops": 6, "threads": 2,
             "eval_every_steps": 250, "checkpoint_minutes": 3.0, "eval_limit": 0, "min_visible_joints": 8,
-            "left_hand_share": 0.0}
+            "left_hand_share": 0.0, "side_crops": 0, "freeze_norm": False}
 
 
 class SyntheticFrames:
@@ -96,16 +100,18 @@ class SyntheticFrames:
     def image(self, frame: int) -> np.ndarray:
         return cv2.cvtColor(cv2.imdecode(self.jpegs[frame], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
-    def example(self, item: int, size: int, rng=None):
+    def example(self, item: int, size: int, rng=None, side_target: float = -1.0):
+        """The crop of item `item` (augmented with `rng`); for a hand, `side_target` 0 mirrors it the wrong way
+        round (`CropExample.side_target`)."""
         frame, kind, payload = self.items[item]
         if kind == FRAME:
             box, points, valid, presence, object_class = payload
             return make_example(self.image(frame), self.Ks[frame], kind, points, False, size, rng, valid=valid,
                                 presence=presence, box=box, object_class=object_class)
-        mirrored = kind == HAND and payload[0] == "left"
+        mirrored = kind == HAND and (payload[0] == "left") != (side_target == 0.0)
         object_class = self.classes.get(payload[0], -1) if kind == OBJECT else -1
         return make_example(self.image(frame), self.Ks[frame], kind, payload[1], mirrored, size, rng,
-                            object_class=object_class)
+                            object_class=object_class, side_target=side_target if kind == HAND else -1.0)
 
 
 def hand_picks(frames: SyntheticFrames, count: int, left_share: float, rng) -> list:
@@ -116,6 +122,15 @@ def hand_picks(frames: SyntheticFrames, count: int, left_share: float, rng) -> l
         return list(rng.choice(frames.hands, count))
     lefts = int(round(count * left_share))
     return list(rng.choice(frames.left_hands, lefts)) + list(rng.choice(frames.right_hands, count - lefts))
+
+
+def set_train_mode(model: torch.nn.Module, freeze_norm: bool) -> None:
+    """model.train(), with every batch norm left in eval mode when `freeze_norm`."""
+    model.train()
+    if freeze_norm:
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def lr_at(step: int, base: float, warmup: int, total: int, progress: float | None = None) -> float:
@@ -129,16 +144,18 @@ def lr_at(step: int, base: float, warmup: int, total: int, progress: float | Non
 
 
 @torch.no_grad()
-def evaluate_heldout(model, frames: SyntheticFrames, size: int, limit: int = 0, batch: int = 64) -> dict:
+def evaluate_heldout(model, frames: SyntheticFrames, size: int, limit: int = 0, batch: int = 64,
+                     freeze_norm: bool = False) -> dict:
     """Ground-truth crops of the held-out frames: mpjpe_mm (root-relative, true wrist depth), uv_px (2D,
     crop px), depth_mm (relative-depth error), object_mm (object points, true centre depth), object_uv_px;
     whole-frame crops (coarse pass): frame_mpjpe_mm, frame_uv_px (hands), presence_acc (hands and object);
-    object_class_acc (object and frame crops)."""
+    object_class_acc (object and frame crops); side_acc: hands whose crop, mirrored the wrong way round, has
+    the lower right-hand presence (the Estimator's side check)."""
     from hand_object_pose.models.hand_heatmap.model import soft_argmax
 
     model.eval()
     errors = {k: [] for k in ("mpjpe_mm", "uv_px", "depth_mm", "object_mm", "object_uv_px", "frame_mpjpe_mm",
-                              "frame_uv_px", "presence_acc", "object_class_acc")}
+                              "frame_uv_px", "presence_acc", "object_class_acc", "side_acc")}
     items = frames.hands[:limit or None] + frames.objects[:(limit // 3) or None] + frames.frames[:(limit // 3) or None]
     for start in range(0, len(items), batch):
         examples = [frames.example(i, size) for i in items[start:start + batch]]
@@ -173,7 +190,13 @@ def evaluate_heldout(model, frames: SyntheticFrames, size: int, limit: int = 0, 
                 else:
                     errors["frame_mpjpe_mm"].append(err3d)
                     errors["frame_uv_px"].append(err2d)
-    model.train()
+    hands = frames.hands[:limit or None]
+    for start in range(0, len(hands), batch):
+        chosen = hands[start:start + batch]
+        both = collate_examples([frames.example(i, size, side_target=t) for t in (1.0, 0.0) for i in chosen])
+        right_hand = model(both["image"])[2][:, 0].reshape(2, len(chosen))
+        errors["side_acc"] += (right_hand[0] > right_hand[1]).float().tolist()
+    set_train_mode(model, freeze_norm)
     return {k: float(np.mean(v)) if v else float("nan") for k, v in errors.items()}
 
 
@@ -222,13 +245,15 @@ def main(argv=None) -> int:
     train_cfg = experiment.train
     task = build_task(experiment.model, experiment.model_overrides, experiment.augmentation,
                       {k: v for k, v in experiment.task.items() if k in ("initial_weights", "depth_weight",
-                                                                          "object_weight", "frame_weight")})
+                                                                          "object_weight", "frame_weight",
+                                                                          "side_weight")})
     size = task.input_size
     roots = experiment.dataset["train"].get("roots") or [experiment.dataset["train"]["root"]]
     torch.manual_seed(train_cfg.seed)
     # channels-last convolutions: 18 % faster bf16 steps on this CPU (0.18 vs 0.22 s at batch 32, 2 threads).
     model = task.build_model().to(memory_format=torch.channels_last)
-    model.train()
+    freeze_norm = bool(options["freeze_norm"])
+    set_train_mode(model, freeze_norm)
 
     if args.overfit:
         frames = SyntheticFrames(roots[:1], options["min_visible_joints"])
@@ -288,7 +313,7 @@ def main(argv=None) -> int:
     budget_s = 60.0 * float(options.get("budget_minutes") or 0.0)  # > 0: the schedule runs on training time
     last_save = time.perf_counter()
     if step == 0 and val is not None:
-        metrics = evaluate_heldout(model, val, size, options["eval_limit"])
+        metrics = evaluate_heldout(model, val, size, options["eval_limit"], freeze_norm=freeze_norm)
         with open(out / "heldout.jsonl", "a") as log:
             log.write(json.dumps({"step": 0, "minutes": 0.0, **metrics}) + "\n")
     def finished() -> bool:
@@ -302,7 +327,11 @@ def main(argv=None) -> int:
             picks += list(rng.choice(frames.objects, options["object_crops"]))
         if options["frame_crops"]:
             picks += list(rng.choice(frames.frames, options["frame_crops"]))
-        batch = collate_examples([frames.example(i, size, rng) for i in picks])
+        sides = int(options["side_crops"])
+        examples = [frames.example(i, size, rng, side_target=1.0 if sides else -1.0) for i in picks]
+        if sides:   # hands mirrored the wrong way round: handedness
+            examples += [frames.example(i, size, rng, side_target=0.0) for i in hand_picks(frames, sides, 0.0, rng)]
+        batch = collate_examples(examples)
         batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
         lr = lr_at(step, train_cfg.lr, options["warmup_steps"], total, elapsed / budget_s if budget_s else None)
         for group in optimizer.param_groups:
@@ -324,7 +353,7 @@ def main(argv=None) -> int:
             writer.add_scalar("train/lr", lr, step)
             writer.add_scalar("train/step_s", time.perf_counter() - tick, step)
         if val is not None and (step % options["eval_every_steps"] == 0 or finished()):
-            metrics = evaluate_heldout(model, val, size, options["eval_limit"])
+            metrics = evaluate_heldout(model, val, size, options["eval_limit"], freeze_norm=freeze_norm)
             record = {"step": step, "minutes": round(elapsed / 60, 2), "loss": float(losses["total"].detach()), **metrics}
             with open(out / "heldout.jsonl", "a") as log:
                 log.write(json.dumps(record) + "\n")

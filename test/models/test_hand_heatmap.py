@@ -441,3 +441,44 @@ def test_an_object_box_is_at_least_the_size_of_an_object_at_its_depth(random_exp
         assert box[:2] + box[2:] / 2 == pytest.approx([150.5, 100.5])
     assert per_hand._object_depth_hint(None, uv, []) is None
     assert per_hand._object_box_around(uv, camera, None)[2] == pytest.approx(48.0)      # min_crop_size_px
+
+
+def test_a_hand_mirrored_the_wrong_way_round_trains_only_the_side():
+    """side_target 0 (handedness, training option side_crops): the crop is the same box mirrored the other way, no
+    joint is a target, and only the right / left presence logits get a gradient from it (towards 'left')."""
+    right = _hand_example()
+    image = np.random.default_rng(3).integers(0, 255, size=(256, 256, 3), dtype=np.uint8)
+    wrong = make_example(image, right.K, HAND, right.points_cam, True, 128, side_target=0.0)
+    same_way = make_example(image, right.K, HAND, right.points_cam, False, 128, side_target=1.0)
+    assert not wrong.valid.any() and same_way.valid.all() and wrong.side_target == 0.0
+    mirror_error = np.abs(wrong.image.astype(int) - same_way.image[:, ::-1].astype(int))
+    assert mirror_error.max() <= 1 and mirror_error.mean() < 0.01      # one grey level where warping rounds
+    torch.manual_seed(0)
+    model = HandHeatmapNet(CONFIG)
+    batch = collate_examples([wrong])
+    logits, depth, presence, object_class = model(batch["image"])
+    losses = heatmap_loss(logits, depth, presence, object_class, batch, 128, side_weight=2.0)
+    assert float(losses["heatmap"]) == 0.0 and float(losses["depth"]) == 0.0
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(presence[:, :2], torch.tensor([[0.0, 1.0]]))
+    assert torch.isclose(losses["side"], expected) and torch.isclose(losses["total"], 2.0 * expected)
+    losses["total"].backward()
+    assert model.head.weight.grad.abs().sum() == 0 and model.presence.weight.grad[:2].abs().sum() > 0
+    assert model.presence.weight.grad[2].abs().sum() == 0
+    untrained = heatmap_loss(*HandHeatmapNet(CONFIG)(batch["image"]), collate_examples([_hand_example()]), 128)
+    assert "side" not in untrained      # no side target, no side loss (the recipes before side_crops)
+
+
+def test_frozen_norms_keep_their_statistics_while_the_rest_trains():
+    from hand_object_pose.training.hand_heatmap_run import set_train_mode
+
+    torch.manual_seed(0)
+    model = HandHeatmapNet(CONFIG)
+    set_train_mode(model, freeze_norm=True)
+    assert model.training and not model.backbone.bn1.training and not model.deconv[1].training
+    before = model.backbone.bn1.running_mean.clone()
+    model(torch.rand(2, 3, 128, 128))
+    assert torch.equal(model.backbone.bn1.running_mean, before)
+    set_train_mode(model, freeze_norm=False)
+    assert model.backbone.bn1.training
+    model(torch.rand(2, 3, 128, 128))
+    assert not torch.equal(model.backbone.bn1.running_mean, before)

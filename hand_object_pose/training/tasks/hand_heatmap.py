@@ -110,7 +110,9 @@ class CropExample:
     rel_depth (P,) metres (depth minus the group root's); valid (P,) bool; points_cam (P, 3) metres camera
     frame (for metrics); presence (3,) [right, left, object] (FRAME crops); object_class: index into
     config.object_ids of the crop's object, -1 none / unknown; affine (2, 3) image -> crop (mirror
-    included); mirrored; K (3, 3) of the full image. P = 21 (hand), 9 (object), 51 (frame)."""
+    included); mirrored; K (3, 3) of the full image; side_target (HAND crops trained for handedness): 1 the
+    crop shows a right hand (a right hand, or a left hand mirrored), 0 a left hand (mirrored the wrong way
+    round: its points are not valid), -1 not trained. P = 21 (hand), 9 (object), 51 (frame)."""
 
     image: np.ndarray
     kind: int
@@ -123,6 +125,7 @@ class CropExample:
     affine: np.ndarray
     mirrored: bool
     K: np.ndarray
+    side_target: float = -1.0
 
 
 def frame_points(hands: dict, obj: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,17 +156,20 @@ def group_roots(kind: int) -> np.ndarray:
 def make_example(image: np.ndarray, K: np.ndarray, kind: int, points_cam: np.ndarray, mirrored: bool,
                  size: int, rng: Optional[np.random.Generator] = None, shift: float = 0.1, scale: float = 0.15,
                  colour: float = 0.2, valid: Optional[np.ndarray] = None, presence=None,
-                 box: Optional[np.ndarray] = None, object_class: int = -1) -> CropExample:
+                 box: Optional[np.ndarray] = None, object_class: int = -1, side_target: float = -1.0) -> CropExample:
     """Crop one hand (points_cam (21, 3)), the object ((9, 3)) or the whole frame ((51, 3) with `valid`,
     `presence` and `box` = the letterbox square) from the full RGB image (H, W, 3) with optional
     augmentation (rng None: none): box centre shift up to +-`shift` of the side, side x (1 +- `scale`),
     per-channel gain 1 +- `colour`. Half the object crops are wide (side x 1-2, shift +-25 %): the
-    Estimator's first object crop comes from the hands' box."""
+    Estimator's first object crop comes from the hands' box. side_target: `CropExample.side_target` (0 makes
+    every point invalid: the network is not asked where the joints of a hand it should not see are)."""
     valid = np.ones(len(points_cam), bool) if valid is None else np.asarray(valid, bool)
+    if box is None:
+        box = crop_box(project(np.asarray(points_cam, np.float64)[valid], K))
+    if side_target == 0.0:
+        valid = np.zeros_like(valid)
     safe = np.where(valid[:, None], points_cam, [[0.0, 0.0, 1.0]])
     uv_img = project(safe, K)
-    if box is None:
-        box = crop_box(uv_img[valid])
     if rng is not None:
         lo, hi, sh = 1.0 - scale, 1.0 + scale, shift
         if kind == OBJECT and rng.random() < 0.5:
@@ -184,13 +190,14 @@ def make_example(image: np.ndarray, K: np.ndarray, kind: int, points_cam: np.nda
     rel = safe[:, 2] - safe[group_roots(kind), 2]
     return CropExample(crop, kind, apply_affine(uv_img, affine).astype(np.float32), rel.astype(np.float32), valid,
                        safe.astype(np.float32), np.zeros(3, np.float32) if presence is None else
-                       np.asarray(presence, np.float32), int(object_class), affine, mirrored, np.asarray(K, np.float64))
+                       np.asarray(presence, np.float32), int(object_class), affine, mirrored, np.asarray(K, np.float64),
+                       float(side_target))
 
 
 def collate_examples(examples: list[CropExample]) -> dict:
     """image (N, 3, S, S) float [0, 1]; kind (N,) int64; uv (N, 51, 2) crop px, rel_depth (N, 51) m and
     valid (N, 51) bool, hand / object crops padded with valid False; presence (N, 3) float; object_class
-    (N,) int64 (-1: none)."""
+    (N,) int64 (-1: none); side_target (N,) float (`CropExample.side_target`)."""
     n = len(examples)
     images = np.stack([e.image for e in examples]).astype(np.float32) / 255.0
     uv = np.zeros((n, NUM_FRAME_POINTS, 2), np.float32)
@@ -203,7 +210,8 @@ def collate_examples(examples: list[CropExample]) -> dict:
             "kind": torch.tensor([e.kind for e in examples], dtype=torch.int64),
             "uv": torch.from_numpy(uv), "rel_depth": torch.from_numpy(depth), "valid": torch.from_numpy(valid),
             "presence": torch.from_numpy(np.stack([e.presence for e in examples])),
-            "object_class": torch.tensor([e.object_class for e in examples], dtype=torch.int64)}
+            "object_class": torch.tensor([e.object_class for e in examples], dtype=torch.int64),
+            "side_target": torch.tensor([e.side_target for e in examples], dtype=torch.float32)}
 
 
 def heatmap_targets(uv: torch.Tensor, size: int, grid: int, sigma: float = 1.0):
@@ -223,14 +231,16 @@ def heatmap_targets(uv: torch.Tensor, size: int, grid: int, sigma: float = 1.0):
 
 def heatmap_loss(logits: torch.Tensor, depth: torch.Tensor, presence: torch.Tensor, object_class: torch.Tensor,
                  batch: dict, size: int, depth_weight: float = 10.0, object_weight: float = 1.0,
-                 frame_weight: float = 1.0) -> dict:
+                 frame_weight: float = 1.0, side_weight: float = 1.0) -> dict:
     """Cross-entropy heat-map loss + depth_weight x L1 relative depth read at the ground-truth cell, per
     crop kind on its channels (KIND_CHANNELS), + binary cross-entropy of the presence logits on frame crops
-    + cross-entropy of the object class logits on crops with a known object class.
+    + cross-entropy of the object class logits on crops with a known object class + side_weight x binary
+    cross-entropy of the right / left presence logits on hand crops with a side target (handedness: [1, 0]
+    for a crop that shows a right hand, [0, 1] for a left hand, one mirrored the wrong way round).
 
     logits, depth: (N, 81, H, H); presence: (N, 3) logits; object_class: (N, C) logits; batch:
     `collate_examples`. Returns scalars {"total", "heatmap", "depth" (hand crops), "object", "frame",
-    "presence", "object_class"}.
+    "presence", "object_class", "side"}.
     """
     grid = logits.shape[-1]
     kind = batch["kind"]
@@ -266,6 +276,12 @@ def heatmap_loss(logits: torch.Tensor, depth: torch.Tensor, presence: torch.Tens
         ce_class = F.cross_entropy(object_class[labelled].float(), batch["object_class"][labelled])
         out["object_class"] = ce_class.detach()
         totals.append(object_weight * ce_class)
+    sided = (batch["side_target"] >= 0).nonzero().flatten()
+    if len(sided):
+        target = batch["side_target"][sided]
+        bce_side = F.binary_cross_entropy_with_logits(presence[sided, :2].float(), torch.stack([target, 1 - target], 1))
+        out["side"] = bce_side.detach()
+        totals.append(side_weight * bce_side)
     out["total"] = sum(totals)
     return out
 
@@ -292,13 +308,14 @@ class HandHeatmapTask(TrainingTask):
 
     def __init__(self, family, model_config, augmentation=None, initial_weights: Optional[str] = None,
                  depth_weight: float = 10.0, object_weight: float = 1.0, frame_weight: float = 1.0,
-                 **_runner_options):
+                 side_weight: float = 1.0, **_runner_options):
         from ..augmentation import AugmentationConfig
 
         super().__init__(family, model_config, augmentation or AugmentationConfig(), initial_weights)
         self.depth_weight = float(depth_weight)
         self.object_weight = float(object_weight)
         self.frame_weight = float(frame_weight)
+        self.side_weight = float(side_weight)
 
     def build_model(self) -> nn.Module:
         return self.start_from(self.family.build(self.model_config))
@@ -316,7 +333,7 @@ class HandHeatmapTask(TrainingTask):
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
         return heatmap_loss(*model(batch["image"]), batch, self.input_size, self.depth_weight, self.object_weight,
-                            self.frame_weight)
+                            self.frame_weight, self.side_weight)
 
     def evaluate(self, model: nn.Module, batches) -> dict:
         raise ValueError("hand_heatmap is evaluated by training.hand_heatmap_run (held-out per-hand crops)")
