@@ -13,7 +13,7 @@ tensors and comparing the graphs node by node.
 Batch statistics of such a folded norm are gone: fine-tune with the norms frozen (`freeze_norm` of the
 hand_heatmap run), else the first steps see un-normalised activations.
 
-OUT.pt holds {"model": state dict} (read with `torch.load(weights_only=True)`; `initial_weights` of a training
+OUT.pt holds {"model": state dict, "source": the file, and the step / epoch / task its export record names} (read with `torch.load(weights_only=True)`; `initial_weights` of a training
 config) and is checked against the file with ONNX Runtime before it is written.
 """
 from __future__ import annotations
@@ -176,7 +176,9 @@ def main(argv=None) -> int:
               f"range (tolerance {args.tolerance:.0e}): not written", file=sys.stderr)
         return 1
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": state, "source": str(onnx_path)}, args.out)
+    trained = record.get("weights", {})   # the run the file came from: its step and task travel with the weights
+    torch.save({"model": state, "source": str(onnx_path),
+                **{key: trained[key] for key in ("step", "epoch", "task") if key in trained}}, args.out)
     print(f"wrote {args.out}: {preset}, {len(state)} tensors, largest output difference vs the file {difference:.1e}")
     return 0
 

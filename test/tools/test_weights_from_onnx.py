@@ -38,7 +38,9 @@ def test_the_recovered_weights_compute_what_the_file_computes(trained_looking_ex
     out = tmp_path / "recovered.pt"
     assert main([str(path), str(out)]) == 0
     assert "largest output difference vs the file" in capsys.readouterr().out
-    state = torch.load(out, weights_only=True)["model"]
+    saved = torch.load(out, weights_only=True)
+    state = saved["model"]
+    assert saved["step"] == 7 and saved["task"] == "hand_heatmap" and saved["source"] == str(path)   # its run
     recovered = family.build(original.config).eval()
     recovered.load_state_dict(state)
     image = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
