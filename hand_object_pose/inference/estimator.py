@@ -38,7 +38,7 @@ from .catalogue import ObjectCatalogue
 from .config import CROP_AUTO, CROP_DETECTOR, CROP_FIXED, CROP_FULL, CROP_ROI, OBJECT_MODEL_NONE, EstimatorConfig
 from .filtering import ResultSmoother
 from .lifting import lift_prediction
-from .per_hand import PerHandCrops
+from .per_hand import SIDE_CUE_PEAKEDNESS, SIDE_CUES, PerHandCrops
 from .result import HandObjectEstimate
 
 __all__ = ["Estimator", "EstimatorConfig", "InvalidInputError", "TIMING_STAGES"]
@@ -206,7 +206,8 @@ class Estimator:
             warm_up(self._object_backend.run, self._adapter.preprocess(blank), config.warmup_runs)
         self.object_model_in_use = str(object_path or "")
         self._per_hand = (PerHandCrops(self._adapter, self._backend.run, config, self._backend.takes_batches,
-                                       self._object_backend.run if self._object_backend is not None else None)
+                                       self._object_backend.run if self._object_backend is not None else None,
+                                       self._hand_side_cue())
                           if self.per_hand_crops else None)
         self._tracker = crop_lib.CropTracker(config.track_lost_after)
         self._last_roi: Optional[np.ndarray] = None
@@ -246,6 +247,17 @@ class Estimator:
             return ""
         path = Path(named).expanduser()
         return str(path if path.is_absolute() else Path(c.model_path).expanduser().parent / path)
+
+    def _hand_side_cue(self) -> str:
+        """What tells a new hand's side (per_hand.SIDE_CUES): the export record's `hand_side_cue` (a network trained
+        for handedness says "presence"), else the heat-maps' peakedness."""
+        if self.config.backend != "onnxruntime":
+            return SIDE_CUE_PEAKEDNESS
+        cue = (_export_record(self.config.model_path) or {}).get("hand_side_cue", SIDE_CUE_PEAKEDNESS)
+        if cue not in SIDE_CUES:
+            raise ValueError(f"{self.config.model_path}: its export record's hand_side_cue {cue!r} is not one of "
+                             f"{SIDE_CUES}")
+        return cue
 
     def _make_hand_detector(self):
         """The offline hand detector with the network's provider settings; HandDetectorFilesError (a

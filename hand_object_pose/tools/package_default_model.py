@@ -81,6 +81,7 @@ def main(argv=None) -> int:
     from hand_object_pose.evaluation.baseline import MeanPoseBaseline
     from hand_object_pose.evaluation.evaluate import evaluate_dataset
     from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+    from hand_object_pose.inference.per_hand import SIDE_CUE_PRESENCE
     from hand_object_pose.tools import export_onnx
     from hand_object_pose.training.config import load_experiment
     from hand_object_pose.datasets import SyntheticDataset
@@ -132,10 +133,12 @@ def main(argv=None) -> int:
             return status
         object_run = json.loads(object_path.with_name(object_path.name + ".json").read_text())["weights"]
         export_record["object_model_file"] = object_path.name
-        record_path.write_text(json.dumps(export_record, indent=2) + "\n")
     else:   # no stale object network beside a model that no longer names it
         for stale in (object_path, object_path.with_name(object_path.name + ".json")):
             stale.unlink(missing_ok=True)
+    if int(experiment.task.get("side_crops", 0)) > 0:   # trained for handedness: the pipeline reads its presence
+        export_record["hand_side_cue"] = SIDE_CUE_PRESENCE
+    record_path.write_text(json.dumps(export_record, indent=2) + "\n")
 
     test = SyntheticDataset(data, args.test_split)
     metrics = {}

@@ -209,3 +209,10 @@ def test_an_fp32_export_run_in_int8_is_quantized_once_into_the_cache(tmp_path):
     assert with_object != path and json.loads(Path(f"{with_object}.json").read_text())["object_model_file"] == path
     estimator = Estimator(EstimatorConfig(model=preset, model_path=with_object, warmup_runs=0, threads=1))
     assert estimator.precision_in_use == "int8" and estimator.object_model_in_use == path
+    # How the network tells a hand's side (a network trained for handedness) is the same in int8: the int8 record
+    # carries the fp32 record's hand_side_cue, and it is part of the cache key.
+    Path(f"{fp32}.json").write_text(json.dumps({**record, "object_model_file": "object.onnx", "hand_side_cue": "presence"}))
+    sided = resolve_model_path(values, tmp_path / "cache", say=said.append, calibration_of=int8_calibration)
+    assert sided != with_object and json.loads(Path(f"{sided}.json").read_text())["hand_side_cue"] == "presence"
+    estimator = Estimator(EstimatorConfig(model=preset, model_path=sided, warmup_runs=0, threads=1))
+    assert estimator._per_hand.side_cue == "presence"

@@ -100,3 +100,35 @@ def test_an_object_network_ships_beside_the_model_and_is_named_in_its_record(run
     assert main([str(checkpoints[0]), "--train-config", str(train_config), "--object-checkpoint", str(checkpoints[1]),
                  "--data", str(root / "data"), "--out", str(root / "refused")]) == 2   # no --object-train-config
     assert not (root / "refused").exists()
+
+
+def test_a_network_trained_for_handedness_is_recorded_so_and_the_pipeline_reads_its_presence(run):
+    """A training config with side_crops (the crops' presence trained to tell a right from a left hand): the export
+    record says hand_side_cue "presence", and an Estimator of the packaged model checks new hands' sides with it;
+    without side_crops, the heat-maps' peakedness."""
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+    from hand_object_pose.inference.per_hand import SIDE_CUE_PEAKEDNESS, SIDE_CUE_PRESENCE
+    from hand_object_pose.models.registry import get_preset
+
+    root, _, _ = run
+    family, config = get_preset("hand_heatmap_r18h")
+    torch.manual_seed(0)
+    checkpoint = root / "hand_heatmap_sides.pt"
+    torch.save({"model": family.build(config).state_dict(), "step": 10, "task": "hand_heatmap"}, checkpoint)
+    for side_crops, cue in ((8, SIDE_CUE_PRESENCE), (0, SIDE_CUE_PEAKEDNESS)):
+        train_config = root / f"sides_{side_crops}.yaml"
+        train_config.write_text(f"model: hand_heatmap_r18h\ntask: {{side_crops: {side_crops}}}\n"
+                                "dataset:\n  train: {type: synthetic, root: data/train}\ntrain: {epochs: 1, batch_size: 4}\n")
+        out = root / f"sides_{side_crops}"
+        assert main([str(checkpoint), "--train-config", str(train_config), "--data", str(root / "data"),
+                     "--out", str(out), "--limit", "1"]) == 0
+        record = json.loads((out / "hand_heatmap_r18h.onnx.json").read_text())
+        assert record.get("hand_side_cue", SIDE_CUE_PEAKEDNESS) == cue
+        estimator = Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(out / "hand_heatmap_r18h.onnx"),
+                                              warmup_runs=0, threads=1))
+        assert estimator._per_hand.side_cue == cue
+    record["hand_side_cue"] = "vote"
+    (out / "hand_heatmap_r18h.onnx.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"hand_side_cue 'vote' is not one of \('peakedness', 'presence'\)"):
+        Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(out / "hand_heatmap_r18h.onnx"),
+                                  warmup_runs=0, threads=1))

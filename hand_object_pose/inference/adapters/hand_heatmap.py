@@ -74,6 +74,13 @@ class HandHeatmapAdapter(ModelAdapter):
         """Outputs of a hand crop (made with `preprocess_hand`) -> that hand, keypoints in the unmirrored crop."""
         return self._hand(outputs, HAND_CHANNELS, side, presence, side == "left")
 
+    def right_hand_probability(self, outputs: dict) -> float:
+        """The right-hand presence of a hand crop (made with `preprocess_hand`): the probability that the crop, as
+        the network saw it (mirrored for a left hand), shows a right hand. Meaningful only for a network trained
+        for handedness (training option `side_crops`); the presence of other networks is trained on whole
+        frames only."""
+        return float(outputs["presence"][0, 0])
+
     def parse(self, outputs: dict) -> CropPrediction:
         """Outputs of a whole-frame crop (the coarse pass) -> both hands with their presence (no object: its
         pose needs an object crop: `parse_object` + `object_pose`)."""
