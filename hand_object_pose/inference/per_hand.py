@@ -101,8 +101,9 @@ BOTH_SIDES_BELIEF = 0.5
 of its side with at least this probability (presence side cue only). Two hands whose wrists meet (holding an object
 from both sides, palm on palm) are often closer than the distance rule allows, while one hand seen twice has one
 crop mirrored the wrong way round, which a network trained for handedness calls the other side. Calibration splits
-(seeds 2001 and 2002, 900 frames, the handedness default): off 106 presence errors of 1800, 0.3 / 0.5 / 0.7: 91 /
-93 / 97 (two real hands reported as one: 60 -> 43 / 50 / 53), MRRPE 30.6 -> 33.5 / 32.6 / 31.7 mm."""
+(seeds 2001 and 2002, 900 frames, the handedness pass's network, pair margin 0.3 but for "off"): off 106 presence
+errors of 1800, 0.3 / 0.5 / 0.7: 91 / 93 / 97 (two real hands reported as one: 63 -> 43 / 50 / 53), MRRPE
+30.6 -> 33.5 / 32.6 / 31.7 mm; the shipped default (a whole-frame pass after it): off 92, 0.5: 85."""
 
 SIDE_MARGIN = 0.05
 """A hand found by the coarse pass takes the other side when its crop, mirrored the other way, gives heat-maps more
@@ -127,8 +128,9 @@ SIDE_CUES = (SIDE_CUE_PEAKEDNESS, SIDE_CUE_PRESENCE)
 SIDE_MARGIN, PAIR_SIDE_MARGIN), or the crop's right-hand presence (PRESENCE_SIDE_MARGIN, PRESENCE_PAIR_SIDE_MARGIN,
 BOTH_SIDES_BELIEF), for a network trained for handedness (training option `side_crops`; its export record says
 `hand_side_cue: presence`). The shipped default's: presence. Calibration splits (seeds 2001 and 2002, 900 frames,
-the pipeline's own crops, that network): peakedness 114 presence errors of 1800 (21 lone hands on the wrong side),
-MRRPE 33.4 mm; presence 93 (13), 32.6 mm; the default before it (peakedness, never trained for handedness): 150."""
+the pipeline's own crops, the handedness pass's network): peakedness 114 presence errors of 1800 (21 lone hands on
+the wrong side), MRRPE 33.4 mm; presence 93 (13), 32.6 mm; the shipped default (a whole-frame pass after it) 85
+(9), 34.4 mm; the default before them (peakedness, never trained for handedness): 150 (36)."""
 
 PRESENCE_SIDE_MARGIN = 0.0
 """A lone new hand takes the other side when its crop mirrored the other way round shows a right hand with a

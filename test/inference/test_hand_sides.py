@@ -86,9 +86,9 @@ def _sides_right(frames, margin_name: str, side_margin: float, side_cue: str = "
 
 def test_the_side_check_names_lone_hands_and_their_mirror_images(lone_right_hands):
     """The trained default (trained for handedness: the presence side cue) on 16 lone right hands and their mirror
-    images (lone left hands): with the side check the pipeline reports exactly the one true side for 29 of the 32;
-    with the heat-maps' peakedness as the cue also 29; the coarse pass's side alone (a margin no crop reaches) 25.
-    (The default before, peakedness: 31, coarse alone 25; on 900 calibration frames the presence cue has 13 lone
+    images (lone left hands): with the side check the pipeline reports exactly the one true side for 31 of the 32;
+    with the heat-maps' peakedness as the cue also 31; the coarse pass's side alone (a margin no crop reaches) 26.
+    (The default before, peakedness: 31, coarse alone 25; on 900 calibration frames the presence cue has 9 lone
     hands on the wrong side where that default had 36: this 16-hand sample is small.)"""
     assert len(lone_right_hands) == 16
     assert per_hand.PerHandCrops is not None and _default_pipeline()._per_hand.side_cue == per_hand.SIDE_CUE_PRESENCE
@@ -130,8 +130,8 @@ def _pairs_sided_right(frames, pair_margin: float) -> int:
 
 
 def test_two_new_hands_keep_the_coarse_sides_unless_both_crops_say_otherwise(two_hand_frames):
-    """The trained default on 16 two-hand frames: the pipeline reports both hands on their true sides for 15 of
-    them, the coarse pass's sides alone 14, a pair check that always swaps (a margin every pair exceeds) 1 (the
+    """The trained default on 16 two-hand frames: the pipeline reports both hands on their true sides for 14 of
+    them, the coarse pass's sides alone 13, a pair check that always swaps (a margin every pair exceeds) 2 (the
     default before, peakedness: 13 / 12 / 1)."""
     assert len(two_hand_frames) == 16
     checked = _pairs_sided_right(two_hand_frames, per_hand.PRESENCE_PAIR_SIDE_MARGIN)
