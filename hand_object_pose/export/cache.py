@@ -128,10 +128,11 @@ def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int
     object_source = object_network_of(source)
     if object_source is not None and not object_source.is_file():
         raise ExportError(f"{source}'s record names the object network {object_source}, which is missing")
+    side_cue = (read_record(source) or {}).get("hand_side_cue", "")   # how the network tells a hand's side
     digest = hashlib.sha256("\n".join([f"quantizer={QUANTIZER_VERSION}", f"preset={preset}", f"onnx={sha256_of(source)}",
                                        f"calibration={INT8_CALIBRATION_FRAMES}x{INT8_CALIBRATION_SEED}"]
                                       + ([f"object={sha256_of(object_source)}"] if object_source else [])
-                                      + [f"side_cue={(read_record(source) or {}).get('hand_side_cue', '')}"]).encode())
+                                      + [f"side_cue={side_cue}"]).encode())
     entry = usable_cache_dir(cache_dir) / f"{preset}-int8-{digest.hexdigest()[:32]}.onnx"
     record = read_record(entry) if entry.is_file() else None
     if record is not None and record.get("preset") == preset and record.get("precision") == "int8" \
@@ -151,8 +152,7 @@ def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int
                   "frames": f"4 rendered frames, seed {INT8_CALIBRATION_SEED + 1} (not calibrated on)", "outputs": drift}}}
     if object_entry is not None:
         record["object_model_file"] = str(object_entry)
-    side_cue = (read_record(source) or {}).get("hand_side_cue")   # in the key above too
-    if side_cue:   # how the network tells a hand's side does not change with the arithmetic
+    if side_cue:   # it does not change with the arithmetic
         record["hand_side_cue"] = side_cue
     partial = record_path_of(entry).with_name(record_path_of(entry).name + ".partial")
     partial.write_text(json.dumps(record, indent=2) + "\n")

@@ -13,8 +13,9 @@ tensors and comparing the graphs node by node.
 Batch statistics of such a folded norm are gone: fine-tune with the norms frozen (`freeze_norm` of the
 hand_heatmap run), else the first steps see un-normalised activations.
 
-OUT.pt holds {"model": state dict, "source": the file, and the step / epoch / task its export record names} (read with `torch.load(weights_only=True)`; `initial_weights` of a training
-config) and is checked against the file with ONNX Runtime before it is written.
+OUT.pt holds {"model": state dict, "source": the file, and the step / epoch / task its export record names} (read
+with `torch.load(weights_only=True)`; `initial_weights` of a training config) and is checked against the file with
+ONNX Runtime before it is written.
 """
 from __future__ import annotations
 
@@ -28,12 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
+
 def onnx_node_tensors(path: Path) -> dict:
     """(node index, input slot) -> float32 array for every node input that is a stored tensor (an initializer, or
     one through the Casts of the compact storage and the Identities of a tensor stored once for several uses: those
-    are not counted as nodes). Keyed by place,
-    not by name: the exporter names folded tensors by counter and stores equal tensors (a random network's zero
-    biases) once."""
+    are not counted as nodes). Keyed by place, not by name: the exporter names folded tensors by counter and stores
+    equal tensors (a random network's zero biases) once."""
     import onnx
     from onnx import numpy_helper
 
@@ -64,7 +65,8 @@ def trace_places(family, model: nn.Module) -> dict:
     """(node index, input slot) -> (state-dict key, kind) of the export of `model`'s architecture; kind "plain" (the
     tensor itself), "folded_weight" (a convolution's weight with its norm folded in) or "folded_bias" (the folded
     norm's bias). Found by exporting the architecture once with every tensor distinct and the folded norms
-    passing their input through (so the folded weight is the convolution's and the folded bias the norm's)."""
+    passing their input through (so the folded weight is the convolution's and the folded bias the norm's).
+    Overwrites `model`'s tensors with those probe values."""
     from hand_object_pose.export.preset_export import write_graph
 
     folded = dict(folded_pairs(model))

@@ -9,9 +9,10 @@ negligible next to the step on 2 cores); with `side_crops` > 0, that many more h
 (a right hand mirrored, a left hand not) train the crop's right / left presence as its handedness
 (`side_weight`; every hand crop then has a side target), which the Estimator reads to tell a new hand's side.
 `freeze_norm` keeps every batch norm in eval mode (its statistics and scale fixed): for fine-tuning weights
-recovered from an export (`tools.weights_from_onnx`), whose folded norms have no batch statistics. AdamW, linear warm-up then cosine to `steps`, or with
-`budget_minutes` > 0 cosine over that much training time (wall clock of the steps, kept across resumes:
-on a shared CPU the step time varies), bfloat16 autocast on CPU (train.amp), `threads` torch threads.
+recovered from an export (`tools.weights_from_onnx`), whose folded norms have no batch statistics. AdamW, linear
+warm-up then cosine to `steps`, or with `budget_minutes` > 0 cosine over that much training time (wall clock of
+the steps, kept across resumes: on a shared CPU the step time varies), bfloat16 autocast on CPU (train.amp),
+`threads` torch threads.
 
 Outputs under train.out_dir: latest.pt (full resume state: model, optimiser, step, RNG, config;
 written atomically every `checkpoint_minutes`, at the end and on SIGINT/SIGTERM), heldout.jsonl (one

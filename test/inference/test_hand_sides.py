@@ -91,7 +91,7 @@ def test_the_side_check_names_lone_hands_and_their_mirror_images(lone_right_hand
     (The default before, peakedness: 31, coarse alone 25; on 900 calibration frames the presence cue has 9 lone
     hands on the wrong side where that default had 36: this 16-hand sample is small.)"""
     assert len(lone_right_hands) == 16
-    assert per_hand.PerHandCrops is not None and _default_pipeline()._per_hand.side_cue == per_hand.SIDE_CUE_PRESENCE
+    assert _default_pipeline()._per_hand.side_cue == per_hand.SIDE_CUE_PRESENCE
     checked = _sides_right(lone_right_hands, "PRESENCE_SIDE_MARGIN", per_hand.PRESENCE_SIDE_MARGIN)
     peakedness = _sides_right(lone_right_hands, "SIDE_MARGIN", per_hand.SIDE_MARGIN, per_hand.SIDE_CUE_PEAKEDNESS)
     unchecked = _sides_right(lone_right_hands, "PRESENCE_SIDE_MARGIN", float("inf"))
