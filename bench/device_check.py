@@ -22,7 +22,9 @@ DMA >= 150.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -38,6 +40,7 @@ TARGET_FPS = {"kpt_ih26m_2p5d": 300, "kpt_h2o3d_3d": 300, "a2j_ih26m": 150, "dma
 PRESETS = ["kpt_ih26m_2p5d", "a2j_ih26m", "dma_ho3d", "kpt_h2o3d_3d", "kpt_h2o3d_3d_lite", "kpt_ih26m_angles",
            "kpt_ho3d_3d"]
 TRT_BUILD_ESTIMATE_S = 90     # a preset is started only with this much budget left per provider
+CUDA_PRESET_ESTIMATE_S = 45   # export + CPU reference + CUDA rows of one preset, when TensorRT is not measured
 
 
 def say(text: str) -> None:
@@ -51,13 +54,16 @@ def export_preset(preset: str, folder: Path):
     from hand_object_pose.export.preset_export import write_graph
     from hand_object_pose.models.registry import get_preset
 
-    family, config = get_preset(preset)
+    name, _, selection = preset.partition("@")   # "kpt_...@maxpool": the preset with another token selection
+    family, config = get_preset(name)
+    if selection:
+        config = dataclasses.replace(config, selection=selection)
     note, feed = "random weights (seed 0)", None
     try:
         sys.path.insert(0, str(REPO / "bench"))
         from bench_int8 import KITS, kit_model
         from hand_object_pose.export.parity_kit import SHARED_PARITY_DIR, load_kit
-        if preset in KITS and (SHARED_PARITY_DIR / f"{KITS[preset]}.npz").is_file():
+        if not selection and preset in KITS and (SHARED_PARITY_DIR / f"{KITS[preset]}.npz").is_file():
             model, feed = kit_model(preset, load_kit(KITS[preset], SHARED_PARITY_DIR))
             note = "parity-kit weights"
     except Exception as exc:  # noqa: BLE001 - fall back to random weights, say why
@@ -75,6 +81,20 @@ def export_preset(preset: str, folder: Path):
         feed = {n: t.numpy() for n, t in zip(family.input_names(config), example)}
     path = write_graph(family, model, folder / f"{preset}.onnx")
     return path, feed, note
+
+
+def tensorrt_loadable() -> bool:
+    """Whether TensorRT's runtime library loads: the provider is listed by every onnxruntime-gpu build, but
+    without libnvinfer its sessions fall back to CUDA after a failed load (rows that would measure nothing)."""
+    import ctypes
+
+    for name in ("libnvinfer.so.11", "libnvinfer.so.10", "libnvinfer.so"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def batched(feed: dict, batch: int) -> dict:
@@ -110,21 +130,24 @@ def profile_shapes(session, batch: int) -> dict:
 
 
 def measure(ort, path: Path, label: str, providers, feed: dict, runs: int, reference: list,
-            device: str = "cuda") -> dict:
+            device: str = "cuda", host_runs: bool = True) -> dict:
+    """One provider configuration: start time, network-only latency (I/O binding), host-to-host p50, drift.
+    `host_runs` False for a CUDA-graph session (it runs only through I/O binding)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     started = time.perf_counter()
     session = ort.InferenceSession(str(path), options, providers=providers)
     names = [o.name for o in session.get_outputs()]
-    first = session.run(None, feed)
-    start_s = time.perf_counter() - started
-    in_use = session.get_providers()[0]
     # Network only: inputs copied to the GPU once, outputs left there (I/O binding).
     binding = session.io_binding()
     for name, value in feed.items():
         binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, device, 0))
     for name in names:
         binding.bind_output(name, device, 0)
+    session.run_with_iobinding(binding)   # the first run (TensorRT builds its engine, a CUDA graph is captured)
+    start_s = time.perf_counter() - started
+    first = binding.copy_outputs_to_cpu()
+    in_use = session.get_providers()[0]
     for _ in range(10):
         session.run_with_iobinding(binding)
     times = []
@@ -133,15 +156,72 @@ def measure(ort, path: Path, label: str, providers, feed: dict, runs: int, refer
         session.run_with_iobinding(binding)   # returns after the GPU work is done (ORT synchronises)
         times.append(time.perf_counter() - begin)
     host = []
-    for _ in range(max(10, runs // 5)):
+    for _ in range(max(10, runs // 5) if host_runs else 0):
         begin = time.perf_counter()
         session.run(None, feed)
         host.append(time.perf_counter() - begin)
     worst, notes = drift(first, reference, names)
     q = np.percentile(np.array(times) * 1e3, [50, 90, 99])
     return {"label": label, "provider": in_use, "start_s": start_s, "fps": 1.0 / statistics.median(times),
-            "p50": q[0], "p90": q[1], "p99": q[2], "host_p50": 1e3 * statistics.median(host), "drift": worst,
-            "notes": notes}
+            "p50": q[0], "p90": q[1], "p99": q[2], "host_p50": 1e3 * statistics.median(host) if host else float("nan"),
+            "drift": worst, "notes": notes}
+
+
+def static_batch_graph(path: Path, batch: int, folder: Path) -> Path:
+    """A copy of `path` in `folder` with the batch axis fixed to `batch`: ONNX Runtime then folds every shape
+    computation, so no node is left on the host and the CUDA provider can capture the run as a CUDA graph."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for value in (*model.graph.input, *model.graph.output):
+        axis = value.type.tensor_type.shape.dim[0]
+        axis.ClearField("dim_param")
+        axis.dim_value = batch
+    out = folder / f"{path.stem}.batch{batch}.onnx"
+    onnx.save(model, str(out))
+    return out
+
+
+def float16_graph(path: Path) -> Path:
+    """`path` with float16 weights and arithmetic (float32 inputs and outputs kept), beside it: the CUDA
+    provider's half-precision path when TensorRT is not there."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    half = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    out = path.with_name(path.stem + ".fp16.onnx")
+    onnx.save(half, str(out))
+    return out
+
+
+def op_profile(ort, path: Path, providers, feed: dict, runs: int = 20, top: int = 6) -> str:
+    """The op types taking most of the time in `runs` profiled calls, with the provider each ran on, and how
+    many nodes ran outside the first provider (host round trips)."""
+    import collections
+    import os
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_profiling = True
+    options.profile_file_prefix = str(Path(tempfile.gettempdir()) / "hop_device_profile")
+    session = ort.InferenceSession(str(path), options, providers=providers)
+    for _ in range(runs):
+        session.run(None, feed)
+    trace = session.end_profiling()
+    events = json.loads(Path(trace).read_text())
+    os.unlink(trace)
+    per_op, off_gpu, total = collections.Counter(), set(), 0.0
+    for event in events:
+        args = event.get("args", {})
+        if event.get("cat") != "Node" or "op_name" not in args or not event.get("name", "").endswith("_kernel_time"):
+            continue
+        provider = args.get("provider", "?").replace("ExecutionProvider", "")
+        per_op[(args["op_name"], provider)] += event.get("dur", 0)
+        total += event.get("dur", 0)
+        if provider != providers[0][0].replace("ExecutionProvider", ""):
+            off_gpu.add(event["name"])
+    ranked = ", ".join(f"{op}@{prov} {100 * us / max(total, 1):.0f}%" for (op, prov), us in per_op.most_common(top))
+    return f"kernel time {total / runs / 1e3:.2f} ms/call: {ranked}; {len(off_gpu)} nodes off the GPU provider"
 
 
 def main(argv=None) -> int:
@@ -151,6 +231,10 @@ def main(argv=None) -> int:
     parser.add_argument("--budget-s", type=float, default=420.0)
     parser.add_argument("--trt-cache", default=str(REPO / "bench" / "out" / "trt_cache"))
     parser.add_argument("--default-dir", default=str(REPO / "models" / "default"))
+    parser.add_argument("--no-fp16", dest="fp16", action="store_false",
+                        help="skip the CUDA fp16 rows (the graph converted to float16)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print each preset's costliest op types on the CUDA provider (ONNX Runtime profiler)")
     parser.add_argument("--dry-run-cpu", action="store_true",
                         help="exercise the script without a GPU: the CPU provider stands in for CUDA, no TensorRT")
     args = parser.parse_args(argv)
@@ -172,7 +256,7 @@ def main(argv=None) -> int:
             "skipped (bench/device_check.sh installs onnxruntime-gpu on a GPU machine)")
         return 0
     say(f"onnxruntime {ort.__version__}, providers {available}")
-    trt_ok = "TensorrtExecutionProvider" in available
+    trt_ok = "TensorrtExecutionProvider" in available and tensorrt_loadable()
     cache = Path(args.trt_cache)
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(p, [1]) for p in args.presets]
@@ -187,7 +271,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for preset, batches in jobs:
             left = args.budget_s - (time.monotonic() - began)
-            if left < 2 * TRT_BUILD_ESTIMATE_S:
+            if left < (2 * TRT_BUILD_ESTIMATE_S if trt_ok else CUDA_PRESET_ESTIMATE_S):
                 say(f"| {preset} | skipped: {left:.0f} s of the {args.budget_s:.0f} s budget left |")
                 continue
             if preset.startswith("default:"):
@@ -201,19 +285,40 @@ def main(argv=None) -> int:
             else:
                 path, feed, note = export_preset(preset, Path(tmp))
             cpu = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            half = None
+            if args.fp16:
+                try:
+                    half = float16_graph(path if not preset.startswith("default:") else
+                                         Path(shutil.copy(path, Path(tmp) / path.name)))
+                except Exception as exc:  # noqa: BLE001 - the fp32 rows are still measured
+                    say(f"| {preset} | {note} | - | CUDA fp16: conversion FAILED {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:160] if str(exc) else ''} |")
+            if args.profile:
+                try:
+                    say(f"| {preset} | profile | 1 | CUDA fp32 | "
+                        f"{op_profile(ort, path, [(gpu, {}), 'CPUExecutionProvider'], batched(feed, 1))} |")
+                except Exception as exc:  # noqa: BLE001
+                    say(f"| {preset} | profile FAILED {type(exc).__name__}: {str(exc).splitlines()[0][:160]} |")
             for batch in batches:
                 inputs = batched(feed, batch)
                 reference = cpu.run(None, inputs)
-                configs = [("CUDA fp32", [(gpu, {}), "CPUExecutionProvider"])]
+                configs = [("CUDA fp32", path, [(gpu, {}), "CPUExecutionProvider"], True)]
+                static = static_batch_graph(path, batch, Path(tmp))
+                configs.append(("CUDA fp32 static batch", static, [(gpu, {}), "CPUExecutionProvider"], True))
+                if not args.dry_run_cpu:
+                    configs.append(("CUDA graph fp32 static batch", static, [(gpu, {"enable_cuda_graph": "1"})],
+                                    False))
+                if half is not None:
+                    configs.append(("CUDA fp16", half, [(gpu, {}), "CPUExecutionProvider"], True))
                 if trt_ok:
                     trt = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
                            "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
                            "trt_timing_cache_path": str(cache), **profile_shapes(cpu, max(batches))}
-                    configs.append(("TensorRT fp16", [("TensorrtExecutionProvider", trt), ("CUDAExecutionProvider", {}),
-                                                      "CPUExecutionProvider"]))
-                for label, providers in configs:
+                    configs.append(("TensorRT fp16", path, [("TensorrtExecutionProvider", trt),
+                                                            ("CUDAExecutionProvider", {}), "CPUExecutionProvider"], True))
+                for label, graph, providers, host_runs in configs:
                     try:
-                        r = measure(ort, path, label, providers, inputs, args.runs, reference, device)
+                        r = measure(ort, graph, label, providers, inputs, args.runs, reference, device, host_runs)
                     except Exception as exc:  # noqa: BLE001 - one failing provider must not stop the check
                         say(f"| {preset} | {note} | {batch} | {label}: FAILED {type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''} |")
@@ -226,8 +331,8 @@ def main(argv=None) -> int:
                         f"{target} |")
     say(f"FPS counts crops per second (batch x calls); network only, I/O binding; total {time.monotonic() - began:.0f} s")
     if not trt_ok:
-        say("TensorRT provider not available in this onnxruntime-gpu install (TensorRT libraries missing): "
-            "TensorRT rows not measured")
+        say("TensorRT provider not available in this onnxruntime-gpu install (TensorRT libraries missing or "
+            "not loadable): TensorRT rows not measured")
     return 0
 
 

@@ -18,7 +18,9 @@
 # (the TensorRT version must be the one onnxruntime-gpu 1.31.1 was built against: check its release notes;
 # without the TensorRT libraries the TensorRT rows say so and the CUDA rows are still measured.)
 # Environment: WHEELS (default wheels), PY (a Python that has the core requirements; default: a fresh venv
-# in $VENV, default /tmp/hop_gpu_venv, installed from WHEELS), BUDGET_S (the Python part's budget, 400).
+# in $VENV, default /tmp/hop_gpu_venv, installed from WHEELS), BUDGET_S (the Python part's budget, 400),
+# ORT_SITE (a folder holding an unpacked onnxruntime-gpu package for PY: put first on PYTHONPATH instead of
+# installing from WHEELS; for a machine with a CUDA PyTorch where the whole wheel cannot be carried).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=${WHEELS:-wheels}
@@ -27,7 +29,7 @@ BUDGET_S=${BUDGET_S:-400}
 began=$(date +%s)
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found"
-if [ ! -d "$WHEELS" ]; then
+if [ -z "${ORT_SITE:-}" ] && [ ! -d "$WHEELS" ]; then
     echo "device_check: no $WHEELS/ folder: fetch the wheels first (see the top of $0)" >&2
     exit 2
 fi
@@ -39,14 +41,18 @@ if [ -z "${PY:-}" ]; then
     timeout 150 "$PY" -m pip install -q --no-index --find-links "$WHEELS" -c requirements/constraints.txt \
         -r "$VENV/core-no-ort.txt"
 fi
-"$PY" -m pip uninstall -q -y onnxruntime 2>/dev/null || true
-timeout 120 "$PY" -m pip install -q --no-index --find-links "$WHEELS" "onnxruntime-gpu[cuda,cudnn]==1.31.1"
-if ls "$WHEELS"/tensorrt_cu13_libs-* > /dev/null 2>&1; then
-    timeout 120 "$PY" -m pip install -q --no-index --find-links "$WHEELS" tensorrt-cu13-libs
+if [ -n "${ORT_SITE:-}" ]; then
+    export PYTHONPATH="$ORT_SITE${PYTHONPATH:+:$PYTHONPATH}"
+else
+    "$PY" -m pip uninstall -q -y onnxruntime 2>/dev/null || true
+    timeout 120 "$PY" -m pip install -q --no-index --find-links "$WHEELS" "onnxruntime-gpu[cuda,cudnn]==1.31.1"
+    if ls "$WHEELS"/tensorrt_cu13_libs-* > /dev/null 2>&1; then
+        timeout 120 "$PY" -m pip install -q --no-index --find-links "$WHEELS" tensorrt-cu13-libs
+    fi
 fi
 # The TensorRT and nvidia-* libraries live inside their wheels: put them on the loader path.
 site=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-libs=$(find "$site/tensorrt_libs" "$site/nvidia" -maxdepth 3 -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd: -)
+libs=$( (find "$site/tensorrt_libs" "$site/nvidia" -maxdepth 3 -name 'lib*.so*' -printf '%h\n' 2>/dev/null || true) | sort -u | paste -sd: -)
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 installed=$(( $(date +%s) - began ))
 echo "device_check: installed in ${installed} s"

@@ -237,8 +237,9 @@ class MultiScaleDeformableAttention(nn.Module):
         head_row = (torch.arange(n, device=clamped.device)[:, None] * (pixels * m)
                     + torch.arange(m, device=clamped.device)[None, :])[:, :, None, None, None] + step
         rows = (index * m).long()[..., None] + head_row      # index * m < 2^24: exact in float32
+        # Under autocast the projected canvas is half precision while the weights stay float32.
         out = F.embedding_bag(rows.reshape(n * m * q, -1), canvas.reshape(-1, head_dim),
-                              per_sample_weights=bag_weights.reshape(n * m * q, -1), mode="sum")
+                              per_sample_weights=bag_weights.reshape(n * m * q, -1).to(canvas.dtype), mode="sum")
         return out.view(n, m, q, head_dim).transpose(1, 2).reshape(n, q, self.d_model)
 
     def sample_canvas(self, value_input: torch.Tensor, spatial_shapes: SpatialShapes, clamped: torch.Tensor,

@@ -46,6 +46,14 @@ def _tracing() -> bool:
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
+def stack_in_groups(parts: list, group: int = 32) -> torch.Tensor:
+    """torch.stack(parts, dim=1), exported as Concats of at most `group` inputs: ONNX Runtime's CUDA provider
+    cannot capture a Concat of more than 32 inputs in a CUDA graph (one of 100 peaks stopped the capture)."""
+    if len(parts) <= group:
+        return torch.stack(parts, dim=1)
+    return torch.cat([torch.stack(parts[i:i + group], dim=1) for i in range(0, len(parts), group)], dim=1)
+
+
 def greedy_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_peaks: int) -> Peaks:
     """Official greedy peak NMS (see module docstring). heatmap: (N, H, W) -> Peaks with K = max_peaks."""
     h, w = heatmap.shape[1:]
@@ -65,8 +73,8 @@ def greedy_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_pea
         work = torch.where(claimed, fill, work)
         if not _tracing() and not bool((value > threshold).any()):
             break
-    rc = torch.stack(rcs, dim=1)
-    value = torch.stack(values, dim=1)
+    rc = stack_in_groups(rcs)
+    value = stack_in_groups(values)
     valid = value > threshold
     if rc.shape[1] < max_peaks:  # eager early stop: pad to the fixed size
         pad = max_peaks - rc.shape[1]
