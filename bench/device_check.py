@@ -168,18 +168,38 @@ def measure(ort, path: Path, label: str, providers, feed: dict, runs: int, refer
 
 
 def static_batch_graph(path: Path, batch: int, folder: Path) -> Path:
-    """A copy of `path` in `folder` with the batch axis fixed to `batch`: ONNX Runtime then folds every shape
-    computation, so no node is left on the host and the CUDA provider can capture the run as a CUDA graph."""
+    """A copy of `path` in `folder` with the batch axis fixed to `batch` (what the node's `cuda_graph` runs)."""
     import onnx
 
-    model = onnx.load(str(path))
-    for value in (*model.graph.input, *model.graph.output):
-        axis = value.type.tensor_type.shape.dim[0]
-        axis.ClearField("dim_param")
-        axis.dim_value = batch
+    from hand_object_pose.inference.cuda_graph import static_batch_model
+
     out = folder / f"{path.stem}.batch{batch}.onnx"
-    onnx.save(model, str(out))
+    onnx.save(static_batch_model(onnx.load(str(path)), batch), str(out))
     return out
+
+
+def node_backend(path: Path, label: str, gpu: str, feed: dict, runs: int, reference: list, cuda_graph: bool) -> dict:
+    """The node's own runner (inference.backends.OnnxRuntimeBackend: host arrays in and out, as the Estimator
+    calls it) with `cuda_graph` off or on: host-to-host latency and drift."""
+    from hand_object_pose.inference.backends import OnnxRuntimeBackend
+
+    started = time.perf_counter()
+    backend = OnnxRuntimeBackend(str(path), [gpu, "CPUExecutionProvider"], cuda_graph=cuda_graph)
+    first = backend.run(feed)
+    start_s = time.perf_counter() - started
+    for _ in range(10):
+        backend.run(feed)
+    times = []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        backend.run(feed)
+        times.append(time.perf_counter() - begin)
+    names = backend.output_names
+    worst, notes = drift([first[n] for n in names], reference, names)
+    q = np.percentile(np.array(times) * 1e3, [50, 90, 99])
+    in_use = backend.in_use.split(":")[-1] + (", CUDA graph" if backend.cuda_graph else "")
+    return {"label": label, "provider": in_use, "start_s": start_s, "fps": 1.0 / statistics.median(times),
+            "p50": q[0], "p90": q[1], "p99": q[2], "host_p50": q[0], "drift": worst, "notes": notes}
 
 
 def float16_graph(path: Path) -> Path:
@@ -316,9 +336,14 @@ def main(argv=None) -> int:
                            "trt_timing_cache_path": str(cache), **profile_shapes(cpu, max(batches))}
                     configs.append(("TensorRT fp16", path, [("TensorrtExecutionProvider", trt),
                                                             ("CUDAExecutionProvider", {}), "CPUExecutionProvider"], True))
+                if preset.startswith("default:"):
+                    configs += [("node backend", path, False, None), ("node backend, cuda_graph", path, True, None)]
                 for label, graph, providers, host_runs in configs:
                     try:
-                        r = measure(ort, graph, label, providers, inputs, args.runs, reference, device, host_runs)
+                        if host_runs is None:   # the node's runner: `providers` holds its cuda_graph setting
+                            r = node_backend(graph, label, gpu, inputs, args.runs, reference, providers)
+                        else:
+                            r = measure(ort, graph, label, providers, inputs, args.runs, reference, device, host_runs)
                     except Exception as exc:  # noqa: BLE001 - one failing provider must not stop the check
                         say(f"| {preset} | {note} | {batch} | {label}: FAILED {type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''} |")

@@ -15,6 +15,7 @@ from typing import Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from .config import GPU_PROVIDERS
+from .cuda_graph import CUDA_GRAPH_OPTION, CaptureUnavailable, CapturedRuns
 
 LOG = logging.getLogger(__name__)
 
@@ -74,9 +75,11 @@ class OnnxRuntimeBackend:
 
     def __init__(self, path: str, providers: Sequence[str] = ("CPUExecutionProvider",), fp16: bool = False,
                  trt_cache_dir: str = "", threads: int = 0, require_gpu: bool = False,
-                 io_binding: Optional[bool] = None):
+                 io_binding: Optional[bool] = None, cuda_graph: bool = False):
         """`io_binding`: run through ONNX Runtime's I/O binding (inputs bound from host memory, outputs
-        written straight into host arrays, no per-call output allocation in the session); None = on a GPU."""
+        written straight into host arrays, no per-call output allocation in the session); None = on a GPU.
+        `cuda_graph`: on the CUDA provider, replay each batch size's run as a captured CUDA graph
+        (inference/cuda_graph.py); where the graph cannot be captured, a warning and the plain session."""
         import onnxruntime as ort
 
         path = Path(path).expanduser()
@@ -117,12 +120,33 @@ class OnnxRuntimeBackend:
             LOG.info("TensorRT session created in %.1f s (fp16 %s, engine cache %s)", time.perf_counter() - started,
                      "on" if fp16 else "off", trt_cache_dir or "off: the engine is rebuilt at every start")
         self.io_binding = self.on_gpu if io_binding is None else bool(io_binding)
+        self._captured = None
+        if cuda_graph and first == "CUDAExecutionProvider":
+            cuda = dict(requested[[p for p, _ in requested].index(first)][1], **CUDA_GRAPH_OPTION)
+            self._captured = CapturedRuns(path, options, [(first, cuda)], device="cuda")
+        elif cuda_graph:
+            LOG.warning("cuda_graph is set but the network runs on %s: CUDA graphs need the CUDA provider first "
+                        "(TensorRT captures its own); running without", first)
+
+    @property
+    def cuda_graph(self) -> bool:
+        """Whether runs are replayed as CUDA graphs (False again after a capture failed)."""
+        return self._captured is not None
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the graph; `inputs` maps every input name to an array; returns output name -> array."""
         missing = [n for n in self.input_names if n not in inputs]
         if missing:
             raise ValueError(f"missing ONNX inputs {missing}; the graph takes {self.input_names}")
+        if self._captured is not None:
+            try:
+                outputs = self._captured.run(inputs, int(np.shape(inputs[self.input_names[0]])[0]))
+            except CaptureUnavailable as exc:
+                LOG.warning("CUDA graph capture failed, running without it from now on: %s", exc)
+                self._captured = None
+                outputs = None
+            if outputs is not None:
+                return dict(zip(self.output_names, outputs))
         if not self.io_binding:
             outputs = self.session.run(None, {n: inputs[n] for n in self.input_names})
             return dict(zip(self.output_names, outputs))

@@ -74,6 +74,9 @@ class EstimatorConfig:
         (otherwise a loud warning is logged and the CPU is used).
       fp16: half precision: TensorRT provider option `trt_fp16_enable`; for torch, `.half()` on CUDA.
       trt_cache_dir: TensorRT engine cache directory (created if missing); empty = no engine cache.
+      cuda_graph: ONNX Runtime on the CUDA provider: replay each batch size's run as a captured CUDA graph
+        (a static-batch session per batch size; about 2x the network's rate at batch 1 on an H200, see
+        docs/speed.md); a network that cannot be captured runs without, after a warning.
       precision: the arithmetic the network must run in: "auto" (whatever the file holds, reported as
         `Estimator.precision_in_use`), "fp32" or "int8" (an export of `tools.export_onnx --precision int8`;
         ONNX Runtime only): start-up fails when the model file is of another precision.
@@ -149,6 +152,7 @@ class EstimatorConfig:
     require_gpu: bool = False
     fp16: bool = False
     trt_cache_dir: str = ""
+    cuda_graph: bool = False
     precision: str = "auto"
     threads: int = 0
     warmup_runs: int = 1
@@ -208,7 +212,7 @@ class EstimatorConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 fail(name, f"an integer >= {low}")
 
-        for name in ("allow_random_weights", "require_gpu", "fp16", "smoothing", "camera_mirrored"):
+        for name in ("allow_random_weights", "require_gpu", "fp16", "cuda_graph", "smoothing", "camera_mirrored"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "true or false")
         for name in ("trt_cache_dir", "object_catalogue", "object_id", "mano_path", "hand_detector_dir"):

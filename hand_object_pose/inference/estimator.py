@@ -222,7 +222,8 @@ class Estimator:
         """An ONNX Runtime session over `path` with the config's provider settings, checked to be an export of the
         preset (its tensors, its metadata). ValueError (one line) otherwise; FileNotFoundError when missing."""
         c = self.config
-        backend = OnnxRuntimeBackend(path, c.providers, c.fp16, c.trt_cache_dir, c.threads, c.require_gpu)
+        backend = OnnxRuntimeBackend(path, c.providers, c.fp16, c.trt_cache_dir, c.threads, c.require_gpu,
+                                     cuda_graph=c.cuda_graph)
         expected = set(self._adapter.input_names) | set(self._adapter.output_names)
         missing = sorted(expected - set(backend.input_names) - set(backend.output_names))
         if missing:
