@@ -1,23 +1,32 @@
-"""GPU check: every preset on ONNX Runtime's CUDA provider (fp32) and TensorRT provider (fp16), against CPU fp32.
+"""GPU check: every preset on ONNX Runtime's CUDA provider (fp32, static batch, CUDA graph, fp16) and TensorRT
+provider (fp16), against CPU fp32.
 
     python bench/device_check.py [--presets ...] [--budget-s 420] [--runs 100] [--trt-cache bench/out/trt_cache]
+        [--no-fp16] [--profile] [--default-dir models/default]
 
 Run by bench/device_check.sh on a GPU machine (which installs onnxruntime-gpu first). On a machine without
 the CUDA provider it prints one line and exits 0 (so `make bench` passes everywhere).
 
-For each preset (the targets' presets first; the shipped default from models/default when it exists): the fp32
-export (parity-kit weights when ../shared/reference/parity is there, else seeded random weights: the speed
-does not depend on them), batch 1 and 2 where the network takes one hand per crop (the default), then
+For each preset (the targets' presets first; `PRESET@maxpool` exports a KPT preset with the max-pool token
+selection; the shipped default from --default-dir when it exists): the fp32 export (parity-kit weights when
+../shared/reference/parity is there, else seeded random weights: the speed does not depend on them), batch 1
+and 2 where the network takes one hand per crop (the default), then
 - CPU fp32 once: the reference outputs;
-- CUDA fp32 and TensorRT fp16 (engine cache in --trt-cache; the first start's session creation + first run,
-  which builds the engine, is printed as "start s"): `--runs` timed calls after warm-up, network only
-  (inputs and outputs bound on the GPU with I/O binding, no host round trip) -> FPS and latency p50/p90/p99,
-  and host-to-host (numpy in, numpy out through `session.run`) p50;
+- rows, each `--runs` timed calls after warm-up, network only (inputs and outputs bound on the GPU with I/O
+  binding, no host round trip) -> FPS and latency p50/p90/p99, plus the host-to-host (numpy in, numpy out
+  through `session.run`) p50 and the first start's time ("start s": session creation + first run, which
+  builds a TensorRT engine or captures a CUDA graph):
+  CUDA fp32; CUDA fp32 on the graph with its batch axis fixed (ONNX Runtime folds the shape computations,
+  which otherwise run on the host); that static graph replayed as a CUDA graph (`enable_cuda_graph`: what the
+  node's `cuda_graph` does); CUDA fp16 (the graph converted to float16, unless --no-fp16); TensorRT fp16
+  (engine cache in --trt-cache) when TensorRT's libraries load; for the default also the node's own runner
+  (inference.backends.OnnxRuntimeBackend, host arrays in and out) with `cuda_graph` off and on;
 - the largest relative output drift vs CPU fp32 (max |gpu - cpu| / max |cpu|; probabilities absolute;
   integer outputs: fraction of elements that differ; keypoint tokens near a tie may differ).
-Rows are printed as they are measured (partial results survive a time-out); a preset is skipped when
---budget-s would be exceeded. Targets (issue 16, network only, batch 1): KPT small >= 300 FPS, A2J >= 150,
-DMA >= 150.
+--profile adds a row per preset with the op types that take most of the CUDA provider's time and the count
+of nodes that ran off the GPU. Rows are printed as they are measured (partial results survive a time-out); a
+preset is skipped when --budget-s would be exceeded. Targets (issue 16, network only, batch 1): KPT small
+>= 300 FPS, A2J >= 150, DMA >= 150. Measured on an H200: docs/speed.md.
 """
 from __future__ import annotations
 

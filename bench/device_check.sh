@@ -15,6 +15,8 @@
 #   pip download -d wheels/ -c requirements/constraints.txt -r requirements/core.txt   # when the GPU machine
 #                                                      # has no Python with the project's core packages
 #
+# Where the wheel cannot travel whole (the 256 MB onnxruntime-gpu wheel over a 64 MiB transfer limit), pack it for
+# the one GPU architecture with bench/device/slim_onnxruntime_gpu.py, unpack it there and set ORT_SITE (below).
 # (the TensorRT version must be the one onnxruntime-gpu 1.31.1 was built against: check its release notes;
 # without the TensorRT libraries the TensorRT rows say so and the CUDA rows are still measured.)
 # Environment: WHEELS (default wheels), PY (a Python that has the core requirements; default: a fresh venv

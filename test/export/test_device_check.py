@@ -26,8 +26,24 @@ def test_dry_run_measures_a_preset_and_prints_its_row(tmp_path):
     done = run("--dry-run-cpu", "--presets", "kpt_h2o3d_3d_lite", "--runs", "2", "--default-dir", str(tmp_path),
                "--trt-cache", str(tmp_path / "trt"))
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| kpt_h2o3d_3d_lite |")]
-    assert len(rows) == 1 and "CUDA fp32 (CPUExecutionProvider)" in rows[0]
-    cells = [c.strip() for c in rows[0].strip("|").split("|")]
-    assert float(cells[5]) > 0                     # FPS
-    assert float(cells[10].split(";")[0]) == 0.0   # the same provider as the reference: no drift
+    rows = {line.split("|")[4].strip(): line for line in done.stdout.splitlines()
+            if line.startswith("| kpt_h2o3d_3d_lite |")}
+    assert set(rows) == {"CUDA fp32 (CPUExecutionProvider)", "CUDA fp32 static batch (CPUExecutionProvider)",
+                         "CUDA fp16 (CPUExecutionProvider)"}, rows
+    for label, row in rows.items():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[5]) > 0, row                # FPS
+        drift = float(cells[10].split(";")[0])
+        # The same provider and graph as the reference: no drift; the float16 graph: half precision's.
+        assert drift < (1e-5 if "fp16" not in label else 2e-2), row
+
+
+def test_torch_check_without_cuda_skips_with_one_line():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is here")
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "device_torch_check.py"), "--presets"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith("device_torch_check: no CUDA device")
