@@ -56,6 +56,21 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+def random_weights_model(family, config):
+    """The family's model of `config` in eval mode with seeded random weights (the stand-in hand's templates for a
+    family that needs object templates): what the GPU checks time when no trained weights are at hand."""
+    import torch
+
+    from hand_object_pose.export.preset_export import template_assets
+
+    torch.manual_seed(0)
+    assets = {}
+    if family.uses_object_templates:
+        hand, templates, _ = template_assets("", (), False)
+        assets = {"hand": hand, "objects": templates}
+    return family.build(config, **assets).eval()
+
+
 def export_preset(preset: str, folder: Path):
     """(fp32 .onnx path, {input: batch-1 array}, weights note) for an author preset."""
     import torch
@@ -79,13 +94,7 @@ def export_preset(preset: str, folder: Path):
         note = f"random weights (seed 0; parity kit unusable: {type(exc).__name__})"
         feed = None
     if feed is None:
-        torch.manual_seed(0)
-        from hand_object_pose.export.preset_export import template_assets
-        assets = {}
-        if family.uses_object_templates:
-            hand, templates, _ = template_assets("", (), False)
-            assets = {"hand": hand, "objects": templates}
-        model = family.build(config, **assets).eval()
+        model = random_weights_model(family, config)
         example = family.example_inputs(model, 1, torch.Generator().manual_seed(0))
         feed = {n: t.numpy() for n, t in zip(family.input_names(config), example)}
     path = write_graph(family, model, folder / f"{preset}.onnx")

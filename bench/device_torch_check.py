@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from device_check import PRESETS, TARGET_FPS, say  # noqa: E402  (bench/ is this script's folder)
+from device_check import PRESETS, TARGET_FPS, random_weights_model, say  # noqa: E402  (bench/ is this script's folder)
 
 DEFAULT_PRESET = "hand_heatmap_r18h"   # the shipped default's network (its weights do not change its speed)
 
@@ -32,16 +32,10 @@ def build(preset: str, batch: int, device):
     """(inference graph on `device`, example inputs on `device`) with seeded random weights."""
     import torch
 
-    from hand_object_pose.export.preset_export import template_assets
     from hand_object_pose.models.registry import get_preset
 
     family, config = get_preset(preset)
-    torch.manual_seed(0)
-    assets = {}
-    if family.uses_object_templates:
-        hand, templates, _ = template_assets("", (), False)
-        assets = {"hand": hand, "objects": templates}
-    model = family.build(config, **assets).eval()
+    model = random_weights_model(family, config)
     graph = family.inference_graph(model).to(device).eval()
     example = family.example_inputs(model, batch, torch.Generator().manual_seed(0))
     return graph, tuple(t.to(device) for t in example)

@@ -16,21 +16,24 @@ from hand_object_pose.inference.backends import OnnxRuntimeBackend
 from hand_object_pose.inference.cuda_graph import CaptureUnavailable, CapturedRuns, static_batch_model
 
 
-class Tiny(torch.nn.Module):
+class BatchShaped(torch.nn.Module):
+    """A convolution whose outputs are reshaped from the batch axis (on a dynamic-batch graph that shape
+    computation runs on the host)."""
+
     def __init__(self):
         super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.filters = torch.nn.Conv2d(3, 4, 3, padding=1)
 
     def forward(self, image):
-        x = self.conv(image)
-        # A shape computation from the batch axis: on a dynamic-batch graph it runs on the host.
-        return x.reshape(x.shape[0], -1).mean(dim=1), x.flatten(1).argmax(dim=1)
+        maps = self.filters(image)
+        return maps.reshape(maps.shape[0], -1).mean(dim=1), maps.flatten(1).argmax(dim=1)
 
 
 @pytest.fixture
 def tiny_path(tmp_path):
     torch.manual_seed(0)
-    return export_onnx(Tiny().eval(), (torch.rand(1, 3, 8, 8),), tmp_path / "tiny.onnx", ("image",), ("mean", "peak"))
+    return export_onnx(BatchShaped().eval(), (torch.rand(1, 3, 8, 8),), tmp_path / "tiny.onnx", ("image",),
+                       ("mean", "peak"))
 
 
 def images(batch, seed):
