@@ -76,7 +76,8 @@ class EstimatorConfig:
       trt_cache_dir: TensorRT engine cache directory (created if missing); empty = no engine cache.
       cuda_graph: ONNX Runtime on the CUDA provider: replay each batch size's run as a captured CUDA graph
         (a static-batch session per batch size; about 2x the network's rate at batch 1 on an H200, see
-        docs/speed.md); a network that cannot be captured runs without, after a warning.
+        docs/speed.md), the hand detector's networks too; a network that cannot be captured runs without,
+        after a warning (measured on the default network, not yet on the detector's).
       precision: the arithmetic the network must run in: "auto" (whatever the file holds, reported as
         `Estimator.precision_in_use`), "fp32" or "int8" (an export of `tools.export_onnx --precision int8`;
         ONNX Runtime only): start-up fails when the model file is of another precision.

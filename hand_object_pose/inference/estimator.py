@@ -270,7 +270,7 @@ class Estimator:
             model_dir=c.hand_detector_dir, mirrored=c.camera_mirrored, min_detection_score=c.detector_min_score,
             redetect_interval=c.detector_redetect_interval,
             providers=tuple(c.providers), fp16=c.fp16, trt_cache_dir=c.trt_cache_dir, threads=c.threads,
-            require_gpu=c.require_gpu))
+            require_gpu=c.require_gpu, cuda_graph=c.cuda_graph))
 
     def _resolve_object_id(self) -> str:
         wanted = self.config.object_id

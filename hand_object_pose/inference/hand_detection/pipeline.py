@@ -54,6 +54,7 @@ class HandDetectorConfig:
     landmark_threads: int = 1           # the landmark network's: a 2.6 ms network gains nothing from a
                                         # second thread on 2 cores and loses much under load (measured)
     require_gpu: bool = False
+    cuda_graph: bool = False            # on the CUDA provider: replay each network as a CUDA graph (backends)
 
     def __post_init__(self):
         if self.max_hands < 1:
@@ -139,7 +140,7 @@ def _backend(path, config: HandDetectorConfig, threads: int):
     try:
         return OnnxRuntimeBackend(str(path), providers=config.providers, fp16=config.fp16,
                                   trt_cache_dir=config.trt_cache_dir, threads=threads,
-                                  require_gpu=config.require_gpu)
+                                  require_gpu=config.require_gpu, cuda_graph=config.cuda_graph)
     except ValueError as exc:  # corrupt file or provider failure: one line naming the file
         raise HandDetectorFilesError(str(exc).splitlines()[0]) from exc
 
