@@ -36,8 +36,8 @@ from sensor_msgs.msg import Image, RegionOfInterest
 from visualization_msgs.msg import MarkerArray
 
 from hand_object_pose.export.cache import resolve_model_path
-from hand_object_pose.geometry.hand_model_files import hand_model_file
 from hand_object_pose.export.preset_export import ExportError
+from hand_object_pose.geometry.hand_model_files import hand_model_file
 from hand_object_pose.inference.catalogue import ObjectCatalogue
 from hand_object_pose.inference.estimator import Estimator, InvalidInputError
 from hand_object_pose.msg import HandObjectPoses, StageTiming
@@ -50,6 +50,7 @@ from hand_object_pose.ros.inputs import camera_intrinsics, clip_roi, stamp_ns
 from hand_object_pose.ros.markers import MarkerBuilder
 from hand_object_pose.ros.overlay import draw_overlay
 from hand_object_pose.ros.parameters import ParameterError, check_command_line_overrides, declare_and_read
+from hand_object_pose.ros.shutdown import shutdown_context
 from hand_object_pose.ros.tf_output import TfOutput, estimate_transforms, frame_id_problem
 
 NODE_NAME = "hand_object_pose"
@@ -480,7 +481,7 @@ def main(argv=None) -> int:
         # the worker is stopped either way, and `run` ends the process next without the interpreter's teardown.
         if node is not None and node.stop() and rclpy.ok():
             node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_context()
     return 0
 
 

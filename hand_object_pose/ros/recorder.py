@@ -50,6 +50,7 @@ from hand_object_pose.inference.result import HandEstimate, HandObjectEstimate, 
 from hand_object_pose.msg import HandObjectPoses
 from hand_object_pose.ros.image_codec import image_to_rgb
 from hand_object_pose.ros.overlay import draw_overlay
+from hand_object_pose.ros.shutdown import shutdown_context
 
 SIDES = ("right", "left")
 MESH_COLOURS = {"right": (51, 153, 255), "left": (255, 128, 26)}   # RGB, as the skeletons (ros/overlay.py)
@@ -416,7 +417,7 @@ def main(argv=None) -> int:
         return 0
     finally:
         node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_context()
 
 
 if __name__ == "__main__":

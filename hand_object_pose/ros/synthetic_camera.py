@@ -34,6 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from hand_object_pose.ros.image_codec import array_to_image_fields
+from hand_object_pose.ros.shutdown import shutdown_context
 from hand_object_pose.synthetic.sequence import SEQUENCE_FILE, load_sequence
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -239,7 +240,7 @@ def main(argv=None) -> int:
     finally:
         if node is not None:
             node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_context()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 import hand_object_pose.msg
+from hand_object_pose.ros.shutdown import shutdown_context
 
 
 def main(type_name: str, in_topic: str, out_topic: str) -> int:
@@ -26,8 +27,9 @@ def main(type_name: str, in_topic: str, out_topic: str) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)   # stopping anyway: no second shutdown from the handler
         node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_context()
     return 0
 
 
