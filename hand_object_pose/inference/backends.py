@@ -122,7 +122,7 @@ class OnnxRuntimeBackend:
         self.io_binding = self.on_gpu if io_binding is None else bool(io_binding)
         self._captured = None
         if cuda_graph and first == "CUDAExecutionProvider":
-            cuda = dict(requested[[p for p, _ in requested].index(first)][1], **CUDA_GRAPH_OPTION)
+            cuda = dict(provider_options(first, fp16, trt_cache_dir), **CUDA_GRAPH_OPTION)
             self._captured = CapturedRuns(path, options, [(first, cuda)], device="cuda")
         elif cuda_graph:
             LOG.warning("cuda_graph is set but the network runs on %s: CUDA graphs need the CUDA provider first "
