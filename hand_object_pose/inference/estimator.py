@@ -108,6 +108,7 @@ class Estimator:
       hands_only: the network reports no object pose.
       runs_on_hand_detector: the preset's network is the offline hand detector's (hand_landmarks).
       object_model_in_use: the object network's .onnx path (`EstimatorConfig.object_model_path`), or "".
+      cuda_graph_in_use: (property) whether runs are replayed as CUDA graphs now (`EstimatorConfig.cuda_graph`).
     """
 
     def __init__(self, config: EstimatorConfig):
@@ -215,6 +216,12 @@ class Estimator:
         self._smoother = ResultSmoother(config.one_euro_min_cutoff_hz, config.one_euro_beta,
                                         config.one_euro_d_cutoff_hz)
         LOG.info("estimator ready: model %s on %s, %s", config.model, self.backend_in_use, self.precision_in_use)
+
+    @property
+    def cuda_graph_in_use(self) -> bool:
+        """Whether the network's runs are replayed as CUDA graphs now (`config.cuda_graph` on the CUDA provider;
+        False again once a capture failed and the plain session took over)."""
+        return bool(getattr(self._backend, "cuda_graph", False))
 
     # --- construction helpers ---------------------------------------------------------------------
 

@@ -249,6 +249,7 @@ class PoseNode(Node):
         status = self.stats.status(f"{self.get_name()}: hand/object pose", self.get_fully_qualified_name(),
                                    {"backend": self._estimator.backend_in_use, "model": self._estimator.model_name,
                                     "precision": self._estimator.precision_in_use,
+                                    "cuda_graph": "on" if self._estimator.cuda_graph_in_use else "off",
                                     "object_model": self._estimator.object_model_in_use or "the model's own",
                                     "tf_path": self._tf.path, "pairing": self._inputs.path,
                                     **self._detector_values()})

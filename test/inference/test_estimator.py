@@ -218,9 +218,13 @@ def test_start_up_errors(small_kpt, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         with_gpu_request = Estimator(EstimatorConfig(model=PRESET, model_path=small_kpt[0], warmup_runs=0,
                                                      providers=("cuda", "cpu"), object_catalogue=str(catalogue),
-                                                     object_id="box", mano_path=str(tmp_path / "no_mano")))
+                                                     object_id="box", mano_path=str(tmp_path / "no_mano"),
+                                                     cuda_graph=True))
     assert with_gpu_request.backend_in_use == "onnxruntime:CPUExecutionProvider"
     assert any("GPU was requested" in r.message for r in caplog.records)
+    # CUDA graphs need the CUDA provider: off, said once, the estimator runs as without.
+    assert not with_gpu_request.cuda_graph_in_use
+    assert any("cuda_graph is set but the network runs on CPUExecutionProvider" in r.message for r in caplog.records)
     assert any("no_mano is not a directory" in r.getMessage() for r in caplog.records)
     result = with_gpu_request.estimate(scene(), CAMERA)
     assert [o.object_id for o in result.objects] in ([], ["box"])

@@ -59,6 +59,7 @@ def test_images_in_results_markers_tf_diagnostics_out(node_with_depth):
     assert int(values["frames_out"]) == len(results) and int(values["frames_dropped"]) == len(stamps) - len(results)
     assert values["backend"] == "torch:cpu" and values["tf_path"] == "tf2_msgs" and values["model"] == "kpt_ho3d_3d_r18"
     assert values["pairing"] == "own"   # message_filters is not installable here
+    assert values["cuda_graph"] == "off"
     for key in ("input_rate_hz", "output_rate_hz", "latency_ms_p50", "latency_ms_p99", "model_ms_p50"):
         assert float(values[key]) > 0.0, key
     assert not [k for k in values if k.startswith("errors.")]
