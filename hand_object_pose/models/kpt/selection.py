@@ -42,8 +42,11 @@ class Peaks(NamedTuple):
     valid: torch.Tensor   # (N, K) bool; valid entries form a prefix of each row
 
 
-def _tracing() -> bool:
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+def _fixed_iterations() -> bool:
+    """Whether the greedy loop must run all its iterations: while tracing or exporting (the graph is fixed) and
+    while a CUDA graph is captured (the early stop's host read is not allowed there)."""
+    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or (torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()))
 
 
 def stack_in_groups(parts: list, group: int = 32) -> torch.Tensor:
@@ -71,7 +74,7 @@ def greedy_peaks(heatmap: torch.Tensor, threshold: float, radius: float, max_pea
         dist2 = (rows - r.view(-1, 1, 1)) ** 2 + (cols - c.view(-1, 1, 1)) ** 2
         claimed = (dist2 <= radius * radius).reshape(-1, h * w) & (value > threshold).view(-1, 1)
         work = torch.where(claimed, fill, work)
-        if not _tracing() and not bool((value > threshold).any()):
+        if not _fixed_iterations() and not bool((value > threshold).any()):
             break
     rc = stack_in_groups(rcs)
     value = stack_in_groups(values)
