@@ -30,10 +30,11 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 """Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks; 3: skin
 relief, screen-space occlusion between fingers, forearm shaded like the wrist; 4: a second holding hand
-that would pass through the first lets go; 5: the back of the hand shaded as a smooth surface)."""
+that would pass through the first lets go; 5: the back of the hand shaded as a smooth surface;
+6: weaker occlusion beside nearer surfaces)."""
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
@@ -719,7 +720,9 @@ class SceneGenerator:
             # Drawn last, so that the rest of a scene's look stays as before they existed.
             "relief": rng.uniform(1.2, 2.8),        # skin relief (knuckles, tendons) lit by the key light
             "crease": rng.uniform(0.25, 0.5),       # darkening in the creases
-            "edge_occlusion": rng.uniform(0.25, 0.45),  # darkening beside a nearer surface
+            # Darkening beside a nearer surface: weak, as the per-vertex ambient occlusion already darkens
+            # between fingers and at contacts (and skin scatters light into its folds).
+            "edge_occlusion": rng.uniform(0.1, 0.18),
         }
 
     def render(self, K, meshes, look):
