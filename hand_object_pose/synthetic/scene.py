@@ -30,11 +30,11 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 """Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks; 3: skin
 relief, screen-space occlusion between fingers, forearm shaded like the wrist; 4: a second holding hand
 that would pass through the first lets go; 5: the back of the hand shaded as a smooth surface;
-6: weaker occlusion beside nearer surfaces)."""
+6: weaker occlusion beside nearer surfaces; 7: weaker skin relief)."""
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
@@ -718,7 +718,7 @@ class SceneGenerator:
             "exposure": np.float32(rng.uniform(0.8, 1.2)),
             "noise": rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(self.config.noise_std),
             # Drawn last, so that the rest of a scene's look stays as before they existed.
-            "relief": rng.uniform(1.2, 2.8),        # skin relief (knuckles, tendons) lit by the key light
+            "relief": rng.uniform(0.6, 1.4),        # skin relief (knuckles, tendons) lit by the key light
             "crease": rng.uniform(0.25, 0.5),       # darkening in the creases
             # Darkening beside a nearer surface: weak, as the per-vertex ambient occlusion already darkens
             # between fingers and at contacts (and skin scatters light into its folds).
