@@ -30,11 +30,11 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
-GENERATOR_VERSION = 7
+GENERATOR_VERSION = 8
 """Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks; 3: skin
 relief, screen-space occlusion between fingers, forearm shaded like the wrist; 4: a second holding hand
 that would pass through the first lets go; 5: the back of the hand shaded as a smooth surface;
-6: weaker occlusion beside nearer surfaces; 7: weaker skin relief)."""
+6: weaker occlusion beside nearer surfaces; 7: weaker skin relief; 8: weaker ambient occlusion on the hands)."""
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
@@ -708,7 +708,8 @@ class SceneGenerator:
         return {
             "light": light,
             "ambient": rng.uniform(0.3, 0.65),
-            "occlusion": rng.uniform(0.15, 0.35),    # darkening where ambient occlusion is full
+            # Darkening where ambient occlusion is full: weak, as skin scatters light into its folds.
+            "occlusion": rng.uniform(0.08, 0.18),
             "sky": np.array([1 + warmth, 1.0, 1 - warmth]) * rng.uniform(0.95, 1.15),
             "ground": looks._jitter(rng, [0.8, 0.72, 0.62], 0.1) * rng.uniform(0.65, 0.9),
             "background": looks.background_image(rng, width, height),
