@@ -266,8 +266,6 @@ def _back_smoother(layer: ManoLayer) -> tuple[np.ndarray, np.ndarray]:
     over each one's mesh neighbours and itself); the same for both sides (the left hand's faces are the
     right's, reversed). Back of the palm: vertices the wrist joint moves most whose rest-pose normal
     faces the dorsal side (model -z)."""
-    from hand_object_pose.synthetic.raster import vertex_normals
-
     faces = layer.faces.numpy()
     count = len(layer.mano.v_template)
     adjacency = np.eye(count, dtype=np.float32)
