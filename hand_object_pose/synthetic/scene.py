@@ -30,10 +30,11 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 8
 """Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks; 3: skin
 relief, screen-space occlusion between fingers, forearm shaded like the wrist; 4: a second holding hand
-that would pass through the first lets go)."""
+that would pass through the first lets go; 5: the back of the hand shaded as a smooth surface;
+6: weaker occlusion beside nearer surfaces; 7: weaker skin relief; 8: weaker ambient occlusion on the hands)."""
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
@@ -260,6 +261,40 @@ def _crease_weights(layer: ManoLayer) -> np.ndarray:
     return crease
 
 
+def _back_smoother(layer: ManoLayer) -> tuple[np.ndarray, np.ndarray]:
+    """(ids (B,) of the vertices on the back of the stand-in's palm, (B, 778) row-normalised averaging
+    over each one's mesh neighbours and itself); the same for both sides (the left hand's faces are the
+    right's, reversed). Back of the palm: vertices the wrist joint moves most whose rest-pose normal
+    faces the dorsal side (model -z)."""
+    faces = layer.faces.numpy()
+    count = len(layer.mano.v_template)
+    adjacency = np.eye(count, dtype=np.float32)
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        adjacency[faces[:, a], faces[:, b]] = 1.0
+        adjacency[faces[:, b], faces[:, a]] = 1.0
+    rest_normals = vertex_normals(layer.mano.v_template, layer.faces).numpy()
+    back = np.flatnonzero((layer.mano.lbs_weights.numpy().argmax(axis=1) == 0) & (rest_normals[:, 2] < 0))
+    rows = adjacency[back]
+    return back, rows / rows.sum(axis=1, keepdims=True)
+
+
+def smooth_back_normals(normals: np.ndarray, back: np.ndarray, average: np.ndarray, iterations: int = 12
+                        ) -> np.ndarray:
+    """(778, 3) vertex normals of one stand-in hand with those on the back of the palm (`_back_smoother`)
+    replaced by repeated neighbour averages, renormalised: the shading of a smooth back of the hand.
+
+    The stand-in's palm is lofted from the wrist ellipse to the four finger base rings, so its back
+    carries four lengthwise lobes that, shaded, look like fingers running down the back of the hand
+    to the wrist (a hand detector trained on real photos then takes the wrist for the palm); a real
+    hand's back is smooth up to the knuckles, which the skin relief draws. Shading only: the mesh, its
+    masks and depth do not change."""
+    out = normals.copy()
+    for _ in range(iterations):
+        mixed = average @ out
+        out[back] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
+    return out
+
+
 def _join_arms(meshes: list, offsets: np.ndarray, normals: np.ndarray, colours: np.ndarray,
                blend_m: float = 0.025) -> None:
     """Shade each forearm's start like the hand it leaves (in place; `meshes` as in `render`, vertex
@@ -372,6 +407,7 @@ class SceneGenerator:
         self.digit_vertices = {name: np.flatnonzero(np.isin(dominant, joints)) for name, joints in MANO_JOINTS.items()}
         self.palmar, self.nail = _skin_regions(self.layers["right"])
         self.crease = _crease_weights(self.layers["right"])
+        self.back_ids, self.back_average = _back_smoother(self.layers["right"])
         # Rest-frame point of every vertex (the left hand's vertices mirror the right's, same ids):
         # the renderer interpolates them per pixel for the skin relief (`look.skin_relief`).
         self.rest_points = self.layers["right"].mano.v_template.numpy().astype(np.float32)
@@ -670,7 +706,8 @@ class SceneGenerator:
         return {
             "light": light,
             "ambient": rng.uniform(0.3, 0.65),
-            "occlusion": rng.uniform(0.15, 0.35),    # darkening where ambient occlusion is full
+            # Darkening where ambient occlusion is full: weak, as skin scatters light into its folds.
+            "occlusion": rng.uniform(0.08, 0.18),
             "sky": np.array([1 + warmth, 1.0, 1 - warmth]) * rng.uniform(0.95, 1.15),
             "ground": looks._jitter(rng, [0.8, 0.72, 0.62], 0.1) * rng.uniform(0.65, 0.9),
             "background": looks.background_image(rng, width, height),
@@ -680,9 +717,11 @@ class SceneGenerator:
             "exposure": np.float32(rng.uniform(0.8, 1.2)),
             "noise": rng.standard_normal((height, width, 3), dtype=np.float32) * np.float32(self.config.noise_std),
             # Drawn last, so that the rest of a scene's look stays as before they existed.
-            "relief": rng.uniform(1.2, 2.8),        # skin relief (knuckles, tendons) lit by the key light
+            "relief": rng.uniform(0.6, 1.4),        # skin relief (knuckles, tendons) lit by the key light
             "crease": rng.uniform(0.25, 0.5),       # darkening in the creases
-            "edge_occlusion": rng.uniform(0.25, 0.45),  # darkening beside a nearer surface
+            # Darkening beside a nearer surface: weak, as the per-vertex ambient occlusion already darkens
+            # between fingers and at contacts (and skin scatters light into its folds).
+            "edge_occlusion": rng.uniform(0.1, 0.18),
         }
 
     def render(self, K, meshes, look):
@@ -691,7 +730,8 @@ class SceneGenerator:
         (rgb (H, W, 3) uint8, depth (H, W) float32 metres with 0 for nothing, labels (H, W) uint8 LABEL_IDS).
         Public so that other scene builders (`synthetic.sequence`) render exactly like the generator.
 
-        Vertex colours are lit by the environment (sky/ground by each vertex normal) before the
+        The backs of the stand-in hands are shaded with smoothed normals (`smooth_back_normals`); vertex
+        colours are lit by the environment (sky/ground by each vertex normal) before the
         renderer adds the key light; each forearm's start is shaded like the wrist it leaves; the
         hands get their skin relief (knuckles, tendons, creases: `look.skin_relief`, from the rest-frame
         points the renderer interpolates) and every surface darkens beside a nearer one
@@ -704,6 +744,10 @@ class SceneGenerator:
             vertices = np.vstack([m[1] for m in meshes])
             colours = np.vstack([m[3] for m in meshes])
             normals = vertex_normals(torch.as_tensor(vertices, dtype=torch.float32), torch.as_tensor(faces)).numpy()
+            for m, start in zip(meshes, offsets):  # the backs of the stand-in hands shaded smooth
+                if m[0] in ("right", "left") and len(m[1]) == len(self.rest_points):
+                    span = slice(start, start + len(m[1]))
+                    normals[span] = smooth_back_normals(normals[span], self.back_ids, self.back_average)
             if "sky" in look:
                 _join_arms(meshes, offsets, normals, colours)
                 colours = colours * looks.hemisphere_tint(normals, look["sky"], look["ground"])
