@@ -302,7 +302,6 @@ def main(argv=None) -> int:
     if meta.is_file():
         info = json.loads(meta.read_text())
         jobs.insert(0, (f"default:{info['preset']}", [1, 2]))   # one hand per crop: both hands in one batch
-    rows = []
     say("| preset | weights | batch | provider (in use) | start s | FPS | p50 ms | p90 ms | p99 ms | host p50 ms "
         "| max drift vs CPU fp32 | target FPS |")
     say("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -340,34 +339,35 @@ def main(argv=None) -> int:
             for batch in batches:
                 inputs = batched(feed, batch)
                 reference = cpu.run(None, inputs)
-                configs = [("CUDA fp32", path, [(gpu, {}), "CPUExecutionProvider"], True)]
+                def session_row(label, graph, providers, host_runs=True):
+                    return label, lambda: measure(ort, graph, label, providers, inputs, args.runs, reference, device,
+                                                  host_runs)
+
+                cuda = [(gpu, {}), "CPUExecutionProvider"]
                 static = static_batch_graph(path, batch, Path(tmp))
-                configs.append(("CUDA fp32 static batch", static, [(gpu, {}), "CPUExecutionProvider"], True))
+                configs = [session_row("CUDA fp32", path, cuda), session_row("CUDA fp32 static batch", static, cuda)]
                 if not args.dry_run_cpu:
-                    configs.append(("CUDA graph fp32 static batch", static, [(gpu, {"enable_cuda_graph": "1"})],
-                                    False))
+                    configs.append(session_row("CUDA graph fp32 static batch", static,
+                                               [(gpu, {"enable_cuda_graph": "1"})], host_runs=False))
                 if half is not None:
-                    configs.append(("CUDA fp16", half, [(gpu, {}), "CPUExecutionProvider"], True))
+                    configs.append(session_row("CUDA fp16", half, cuda))
                 if trt_ok:
                     trt = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
                            "trt_engine_cache_path": str(cache), "trt_timing_cache_enable": True,
                            "trt_timing_cache_path": str(cache), **profile_shapes(cpu, max(batches))}
-                    configs.append(("TensorRT fp16", path, [("TensorrtExecutionProvider", trt),
-                                                            ("CUDAExecutionProvider", {}), "CPUExecutionProvider"], True))
-                if preset.startswith("default:"):
-                    configs += [("node backend", path, False, None), ("node backend, cuda_graph", path, True, None)]
-                for label, graph, providers, host_runs in configs:
+                    configs.append(session_row("TensorRT fp16", path, [("TensorrtExecutionProvider", trt), *cuda]))
+                if preset.startswith("default:"):   # the node's own runner, as the Estimator calls it
+                    for label, on in (("node backend", False), ("node backend, cuda_graph", True)):
+                        configs.append((label, lambda label=label, on=on: node_backend(
+                            path, label, gpu, inputs, args.runs, reference, on)))
+                for label, run in configs:
                     try:
-                        if host_runs is None:   # the node's runner: `providers` holds its cuda_graph setting
-                            r = node_backend(graph, label, gpu, inputs, args.runs, reference, providers)
-                        else:
-                            r = measure(ort, graph, label, providers, inputs, args.runs, reference, device, host_runs)
+                        r = run()
                     except Exception as exc:  # noqa: BLE001 - one failing provider must not stop the check
                         say(f"| {preset} | {note} | {batch} | {label}: FAILED {type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''} |")
                         continue
                     target = TARGET_FPS.get(preset, "-") if batch == 1 else "-"
-                    rows.append((preset, batch, r))
                     say(f"| {preset} | {note} | {batch} | {label} ({r['provider']}) | {r['start_s']:.1f} | "
                         f"{r['fps'] * batch:.0f} | {r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} | "
                         f"{r['host_p50']:.2f} | {r['drift']:.1e}{'; ' + r['notes'] if r['notes'] else ''} | "
