@@ -7,7 +7,7 @@ import torch
 
 from hand_object_pose.models.kpt import KptConfig
 from hand_object_pose.models.kpt.selection import (HAND_TOKEN, OBJECT_TOKEN, PAD_TOKEN, Peaks, assemble_tokens,
-                                                   greedy_peaks, maxpool_peaks, select_tokens,
+                                                   disk_neighbours, greedy_peaks, greedy_peaks_of_two, maxpool_peaks, select_tokens,
                                                    tokens_from_locations)
 
 
@@ -50,6 +50,43 @@ def test_greedy_peaks_match_the_reference_rule(seed):
         np.testing.assert_array_equal(peaks.rc[b].numpy()[valid], rc)
         np.testing.assert_allclose(peaks.value[b].numpy()[valid], values, rtol=1e-6)
         assert valid[: len(rc)].all() and not valid[len(rc):].any()
+
+
+def test_greedy_peaks_match_the_reference_rule_on_a_full_size_crowded_map():
+    """128x128, radius 5, 100 peaks as the KPT presets run it: many blobs, a plateau (ties) and a cap that cuts
+    the list, so the scatter loop's picks after the last valid one and the end-of-loop validity are exercised."""
+    heat = blobs(5, size=128, count=150)
+    heat[40:46, 70:80] = 75.0                                 # a flat top: row-major ties inside it
+    for cap in (100, 300):
+        peaks = greedy_peaks(torch.from_numpy(heat[None]), 20.0, 5.0, cap)
+        rc, values = reference_greedy(heat, 20.0, 5.0, cap)
+        valid = peaks.valid[0].numpy()
+        np.testing.assert_array_equal(peaks.rc[0].numpy()[valid], rc)
+        np.testing.assert_allclose(peaks.value[0].numpy()[valid], values, rtol=1e-6)
+        assert valid.sum() == len(rc) and valid[: len(rc)].all()
+        assert (peaks.rc[0].numpy()[~valid] == 0).all() and (peaks.value[0].numpy()[~valid] == 20.0).all()
+    assert 100 < len(reference_greedy(heat, 20.0, 5.0, 300)[0]) < 300  # cap 100 cuts the list, 300 runs past it
+
+
+@pytest.mark.parametrize("caps", [(50, 50), (12, 30)])
+def test_greedy_peaks_of_two_maps_in_one_loop_equal_two_separate_calls(caps):
+    hand = torch.from_numpy(np.stack([blobs(s, size=64, count=60) for s in (1, 2)]))
+    seg = torch.from_numpy(np.stack([blobs(s, size=64, count=40) for s in (3, 4)])) * 0.5
+    together = greedy_peaks_of_two(hand, seg, (20.0, 12.0), 3.0, caps)
+    alone = greedy_peaks(hand, 20.0, 3.0, caps[0]), greedy_peaks(seg, 12.0, 3.0, caps[1])
+    for got, want in zip(together, alone):
+        for a, b in zip(got, want):
+            assert torch.equal(a, b)
+    assert 5 < int(together[1].valid.sum(1).min()) and int(together[0].valid.sum(1).min()) >= min(caps[0], 20)
+
+
+def test_disk_neighbours_are_the_pixels_within_the_radius_clipped_to_the_map():
+    table = disk_neighbours(9, 7, 2.0).numpy()
+    assert table.shape == (63, 13)            # 13 pixels within distance 2 of a pixel
+    for index in (0, 6, 31, 62):
+        r, c = divmod(index, 7)
+        want = {i * 7 + j for i in range(9) for j in range(7) if (i - r) ** 2 + (j - c) ** 2 <= 4}
+        assert set(table[index].tolist()) == want   # off-map offsets repeat the pixel itself
 
 
 def test_greedy_peaks_break_ties_row_major_and_respect_the_cap():
