@@ -108,6 +108,9 @@ def test_split_transposed_convolutions_is_exact(tmp_path):
     assert split_transposed_convolutions(model) == 2
     onnx.checker.check_model(model)
     assert {n.op_type for n in model.graph.node} == {"Conv", "Concat", "DepthToSpace", "Relu"}
+    # the ReLU reading the first deconvolution moved onto its four phases (before the interleave)
+    relu_inputs = [n.input[0] for n in model.graph.node if n.op_type == "Relu"]
+    assert len(relu_inputs) == 4 and all("/phase" in name for name in relu_inputs)
     onnx.save(model, str(tmp_path / "split.onnx"))
     x = np.random.default_rng(0).random((2, 8, 5, 7), dtype=np.float32)
     ref = ort_session(path).run(None, {"x": x})[0]
