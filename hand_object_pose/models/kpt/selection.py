@@ -24,7 +24,6 @@ configured detector on the maps and packs the result (Keypoint Transformer and O
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -59,7 +58,6 @@ def stack_in_groups(parts: list, group: int = 32) -> torch.Tensor:
     return torch.cat([torch.stack(parts[i:i + group], dim=1) for i in range(0, len(parts), group)], dim=1)
 
 
-@functools.lru_cache(maxsize=8)
 def _disk_neighbour_table(h: int, w: int, radius: float) -> np.ndarray:
     reach = int(radius)
     dr, dc = np.meshgrid(np.arange(-reach, reach + 1), np.arange(-reach, reach + 1), indexing="ij")
@@ -68,18 +66,25 @@ def _disk_neighbour_table(h: int, w: int, radius: float) -> np.ndarray:
     index = np.arange(h * w)
     rows, cols = index[:, None] // w + dr, index[:, None] % w + dc
     on_map = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    table = np.where(on_map, rows * w + cols, index[:, None])
-    table.flags.writeable = False
-    return table
+    return np.where(on_map, rows * w + cols, index[:, None])
+
+
+_NEIGHBOUR_TABLES: dict = {}
 
 
 def disk_neighbours(h: int, w: int, radius: float, device: torch.device | str = "cpu") -> torch.Tensor:
     """(h*w, D) int64: for each row-major pixel index, the indices of the D pixels within Euclidean distance
     <= radius of it (D = the disk's pixel count); offsets that leave the map repeat the pixel's own index.
 
-    Built with numpy so that an exported graph holds it as a constant (built from tensor ops, the traced
-    graph recomputes it on every call: 10 ms on the CPU for a 128x128 map)."""
-    return torch.tensor(_disk_neighbour_table(int(h), int(w), float(radius)), dtype=torch.int64, device=device)
+    Built with numpy and kept per device: an exported graph holds it as a constant (built from tensor ops, the
+    traced graph recomputed it on every call: 10 ms on the CPU for a 128x128 map), and a GPU forward neither
+    copies it again nor breaks a CUDA-graph capture with a host copy. Callers must not modify it."""
+    key = (int(h), int(w), float(radius), str(torch.device(device)))
+    table = _NEIGHBOUR_TABLES.get(key)
+    if table is None:
+        table = torch.from_numpy(_disk_neighbour_table(*key[:3])).to(torch.int64).to(device)
+        _NEIGHBOUR_TABLES[key] = table
+    return table
 
 
 def greedy_peaks(heatmap: torch.Tensor, threshold: float | torch.Tensor, radius: float, max_peaks: int) -> Peaks:
