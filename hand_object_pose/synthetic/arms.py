@@ -22,26 +22,34 @@ def _frame(direction: np.ndarray, width_axis: np.ndarray) -> np.ndarray:
 
 
 def tube(start: np.ndarray, direction: np.ndarray, width_axis: np.ndarray, radii: np.ndarray,
-         lengths: np.ndarray, flatten: float = 0.75, segments: int = 20) -> tuple[np.ndarray, np.ndarray]:
+         lengths: np.ndarray, flatten=0.75, segments: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """A closed tube from `start` (3,) along unit `direction` (3,): radius `radii[k]` (m) at distance
-    `lengths[k]` (m, increasing from 0); `flatten` < 1 makes it flatter across `width_axis`'s normal
-    (wider along the palm's width, as a wrist is). Returns (vertices (V, 3), faces (F, 3))."""
+    `lengths[k]` (m, increasing from 0); `flatten` < 1 (one number, or one per `lengths` entry,
+    interpolated along the tube) makes it flatter across `width_axis`'s normal (wider along the palm's
+    width, as a wrist is). Returns (vertices (V, 3), faces (F, 3))."""
     lengths = np.asarray(lengths, np.float64)
     profile = np.concatenate([[(0.0, lengths[0])], np.stack([radii, lengths], axis=1), [(0.0, lengths[-1])]])
     vertices, faces = lathe(profile, segments)
-    vertices = vertices * [1.0, flatten, 1.0]
+    ratio = np.broadcast_to(np.asarray(flatten, np.float64), lengths.shape)
+    vertices[:, 1] *= np.interp(vertices[:, 2], lengths, ratio)
     return start + vertices @ _frame(direction, width_axis), faces
 
 
 def forearm(wrist: np.ndarray, direction: np.ndarray, width_axis: np.ndarray, wrist_radius_m: float,
-            length_m: float = 0.5, flatten: float = 0.72) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            length_m: float = 0.5, flatten: float = 0.72, belly_flatten: float = 0.85
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forearm from the wrist (3,) along `direction` (3,), widening towards the elbow; `wrist_radius_m`
-    is its half-width across the palm at the wrist, `flatten` its thickness / width there.
+    is its half-width across the palm at the wrist, `flatten` its thickness / width there. Above the
+    wrist the forearm rounds out: its thickness / width rises to `belly_flatten` by 12-20 cm (the
+    flexor and extensor muscles; a real forearm is nearly as thick as it is wide there, where the
+    wrist is flat), so that seen from the thumb's or the little finger's side it is not a thin slab.
 
     Returns (vertices, faces, distance of each vertex from the wrist along the arm, metres)."""
     lengths = np.array([0.0, 0.02, 0.06, 0.12, 0.2, 0.3, length_m])
     radii = wrist_radius_m * np.array([1.0, 1.0, 1.05, 1.15, 1.25, 1.3, 1.3])
-    vertices, faces = tube(wrist, direction, width_axis, radii, lengths, flatten=flatten)
+    rounding = np.array([0.0, 0.0, 0.35, 0.75, 0.9, 0.9, 0.9])
+    ratio = flatten + rounding * max(belly_flatten - flatten, 0.0)
+    vertices, faces = tube(wrist, direction, width_axis, radii, lengths, flatten=ratio)
     along = (vertices - wrist) @ (direction / np.linalg.norm(direction))
     return vertices, faces, along
 

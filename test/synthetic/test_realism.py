@@ -186,6 +186,23 @@ def test_edge_occlusion_darkens_beside_a_nearer_surface_only():
     np.testing.assert_allclose(out[30, 40], image[30, 40])  # on the nearer surface itself
 
 
+def test_forearm_is_flat_at_the_wrist_and_rounds_out_above_it():
+    from hand_object_pose.synthetic.arms import forearm
+
+    width_axis, direction = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])   # thickness along z
+    vertices, _, along = forearm(np.zeros(3), direction, width_axis, 0.028, flatten=0.6, belly_flatten=0.85)
+
+    def ratio(at_m):
+        ring = vertices[np.abs(along - at_m) < 1e-6]
+        return np.ptp(ring[:, 2]) / np.ptp(ring[:, 0])
+
+    assert ratio(0.02) == pytest.approx(0.6, abs=0.01)            # the wrist: as flat as the hand's opening
+    assert ratio(0.2) == pytest.approx(0.6 + 0.9 * 0.25, abs=0.01)  # the muscles: nearly round
+    assert ratio(0.06) < ratio(0.12) < ratio(0.2)
+    flat, _, _ = forearm(np.zeros(3), direction, width_axis, 0.028, flatten=0.9, belly_flatten=0.85)
+    assert np.ptp(flat[:, 2]) <= 0.9 * np.ptp(flat[:, 0]) + 1e-9   # never flattened by the rounding
+
+
 def test_forearm_start_is_shaded_like_the_wrist_it_leaves():
     from hand_object_pose.synthetic.scene import _join_arms
 
