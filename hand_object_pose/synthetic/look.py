@@ -57,14 +57,24 @@ def _wood(rng, width, height) -> np.ndarray:
     return image * (1 + 0.04 * fractal_noise(rng, width, height, octaves=2, base=24)[..., None])
 
 
+def _paint(rng, colour, amount=0.1, cast=0.25):
+    """A wall paint near `colour`: lighter or darker by up to `amount`, with only `cast` of `_jitter`'s
+    per-channel variation (the same three draws): painted walls are near their palette hue, where an
+    independent ±10-12 % per channel turns white walls peach, pink or green."""
+    factors = rng.uniform(1 - amount, 1 + amount, 3)
+    factors = factors.mean() + cast * (factors - factors.mean())
+    return np.clip(np.asarray(colour) * factors, 0.02, 1.0)
+
+
 def _plain(rng, width, height, palette) -> np.ndarray:
-    colour = _jitter(rng, palette[rng.integers(len(palette))], 0.12)
+    pick = palette[rng.integers(len(palette))]
+    colour = _paint(rng, pick, 0.12) if palette is _WALLS else _jitter(rng, pick, 0.12)
     texture = 0.03 * fractal_noise(rng, width, height, octaves=4, base=6)
     return np.broadcast_to(colour, (height, width, 3)) * (1 + texture[..., None])
 
 
 def _tiles(rng, width, height) -> np.ndarray:
-    colour = _jitter(rng, _WALLS[rng.integers(len(_WALLS))], 0.1)
+    colour = _paint(rng, _WALLS[rng.integers(len(_WALLS))], 0.1)
     grout = colour * rng.uniform(0.55, 0.8)
     step = rng.uniform(0.06, 0.2) * max(width, height)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)

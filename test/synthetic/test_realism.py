@@ -139,6 +139,19 @@ def test_camera_effects_change_colours_only_and_are_deterministic():
     np.testing.assert_array_equal(a, b)
 
 
+def test_wall_paints_keep_their_palette_hue():
+    rng = np.random.default_rng(3)
+    white = np.array([0.92, 0.91, 0.88])
+    paints = np.array([look._paint(rng, white, 0.12) for _ in range(200)])
+    jittered = np.array([look._jitter(rng, white, 0.12) for _ in range(200)])
+
+    def casts(colours):  # per-channel factor over the colour's brightness factor
+        return np.abs(colours / white / (colours / white).mean(axis=1, keepdims=True) - 1).max()
+
+    assert casts(paints) < 0.05 < 0.1 < casts(jittered)
+    assert np.ptp(paints.mean(axis=1)) > 0.1   # lighter and darker paints of it
+
+
 def test_skin_relief_has_knuckles_tendons_and_creases_where_a_hand_has_them():
     from hand_object_pose.synthetic.standin_hand import FINGERS
 
