@@ -22,7 +22,8 @@ def _frame(direction: np.ndarray, width_axis: np.ndarray) -> np.ndarray:
 
 
 def tube(start: np.ndarray, direction: np.ndarray, width_axis: np.ndarray, radii: np.ndarray,
-         lengths: np.ndarray, flatten=0.75, segments: int = 20) -> tuple[np.ndarray, np.ndarray]:
+         lengths: np.ndarray, flatten: float | np.ndarray = 0.75, segments: int = 20
+         ) -> tuple[np.ndarray, np.ndarray]:
     """A closed tube from `start` (3,) along unit `direction` (3,): radius `radii[k]` (m) at distance
     `lengths[k]` (m, increasing from 0); `flatten` < 1 (one number, or one per `lengths` entry,
     interpolated along the tube) makes it flatter across `width_axis`'s normal (wider along the palm's
@@ -40,9 +41,10 @@ def forearm(wrist: np.ndarray, direction: np.ndarray, width_axis: np.ndarray, wr
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forearm from the wrist (3,) along `direction` (3,), widening towards the elbow; `wrist_radius_m`
     is its half-width across the palm at the wrist, `flatten` its thickness / width there. Above the
-    wrist the forearm rounds out: its thickness / width rises to `belly_flatten` by 12-20 cm (the
-    flexor and extensor muscles; a real forearm is nearly as thick as it is wide there, where the
-    wrist is flat), so that seen from the thumb's or the little finger's side it is not a thin slab.
+    wrist the forearm rounds out: its thickness / width rises 90 % of the way to `belly_flatten` by
+    12-20 cm (the flexor and extensor muscles; a real forearm is nearly as thick as it is wide there,
+    where the wrist is flat), so that seen from the thumb's or the little finger's side it is not a
+    thin slab.
 
     Returns (vertices, faces, distance of each vertex from the wrist along the arm, metres)."""
     lengths = np.array([0.0, 0.02, 0.06, 0.12, 0.2, 0.3, length_m])
