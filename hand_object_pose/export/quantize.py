@@ -117,7 +117,7 @@ def split_transposed_convolutions(model) -> int:
     A ReLU that alone reads the transposed convolution moves onto each phase (an element-wise op commutes with
     the interleave): then the phases' convolutions carry it, and Concat and DepthToSpace only move int8 data
     (with the ReLU after DepthToSpace, ONNX Runtime dequantized every phase, interleaved floats, and quantized
-    again: 0.5 of the default network's 2.7 ms in int8)."""
+    again: 0.51 of the default network's 2.48 ms of int8 kernel time, 0.31 of 2.36 ms after the move)."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
