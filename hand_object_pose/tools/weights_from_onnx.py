@@ -31,10 +31,11 @@ from torch import nn
 
 
 def onnx_node_tensors(path: Path) -> dict:
-    """(node index, input slot) -> float32 array for every node input that is a stored tensor (an initializer, or
-    one through the Casts of the compact storage and the Identities of a tensor stored once for several uses: those
-    are not counted as nodes). Keyed by place, not by name: the exporter names folded tensors by counter and stores
-    equal tensors (a random network's zero biases) once."""
+    """(op type, its n-th node of that type, input slot) -> float32 array for every node input that is a stored
+    tensor (an initializer, or one through the Casts of the compact storage and the Identities of a tensor stored
+    once for several uses: those are not counted as nodes). Keyed by place, not by name: the exporter names folded
+    tensors by counter and stores equal tensors (a random network's zero biases) once. Counted per op type so that
+    files exported before a change of the parameter-free read-out (other nodes between the Gemms) still match."""
     import onnx
     from onnx import numpy_helper
 
@@ -46,8 +47,12 @@ def onnx_node_tensors(path: Path) -> dict:
             stored[node.output[0]] = stored[node.input[0]]
             storage.append(node)
     computing = [node for node in proto.graph.node if not any(node is kept for kept in storage)]
-    return {(index, slot): stored[name] for index, node in enumerate(computing)
-            for slot, name in enumerate(node.input) if name in stored}
+    places, seen = {}, {}
+    for node in computing:
+        ordinal = seen[node.op_type] = seen.get(node.op_type, -1) + 1
+        places.update({(node.op_type, ordinal, slot): stored[name]
+                       for slot, name in enumerate(node.input) if name in stored})
+    return places
 
 
 def folded_pairs(model: nn.Module) -> list:
@@ -62,7 +67,7 @@ def folded_pairs(model: nn.Module) -> list:
 
 
 def trace_places(family, model: nn.Module) -> dict:
-    """(node index, input slot) -> (state-dict key, kind) of the export of `model`'s architecture; kind "plain" (the
+    """place (as onnx_node_tensors) -> (state-dict key, kind) of the export of `model`'s architecture; kind "plain" (the
     tensor itself), "folded_weight" (a convolution's weight with its norm folded in) or "folded_bias" (the folded
     norm's bias). Found by exporting the architecture once with every tensor distinct and the folded norms
     passing their input through (so the folded weight is the convolution's and the folded bias the norm's).
@@ -106,7 +111,7 @@ def recover_state_dict(family, model: nn.Module, onnx_path: Path) -> dict:
         value = places.get(place)
         if value is None or value.shape != tuple(state[key].shape):
             raise ValueError(f"{onnx_path} has no tensor of shape {tuple(state[key].shape)} where the preset's {key} "
-                             f"goes (node {place[0]}, input {place[1]}): another preset or overrides")
+                             f"goes ({place[0]} node {place[1]}, input {place[2]}): another preset or overrides")
         state[key] = torch.from_numpy(value.copy()).to(state[key].dtype)
         taken.add(key)
         if kind == "folded_bias":   # the norm passes its input through; the file's folded bias is its bias

@@ -190,6 +190,29 @@ def test_onnx_export_matches_torch(random_export):
     assert result.ok, result
 
 
+def test_the_exported_readout_has_constant_shapes_and_one_matmul(random_export):
+    """The read-out runs in float even in an int8 file: its reshapes take constant shapes (no Shape / Gather /
+    Concat chains on the batch size) and u, v are one MatMul against the cell-centre grid."""
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(random_export)).graph.node]
+    assert not {"Shape", "Range", "Unsqueeze"} & set(ops)
+    assert ops.count("MatMul") == 1 and ops.count("ReduceSum") == 1
+
+
+def test_soft_argmax_reads_a_spread_map_as_its_weighted_mean():
+    logits = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    depth = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    uv, rel, _ = soft_argmax(logits, depth, 32)
+    prob = torch.softmax(logits.reshape(2, 3, 64), dim=-1).reshape(2, 3, 8, 8)
+    centres = (torch.arange(8.0) + 0.5) * 4 - 0.5
+    torch.testing.assert_close(uv[..., 0], (prob.sum(dim=2) * centres).sum(dim=-1))
+    torch.testing.assert_close(uv[..., 1], (prob.sum(dim=3) * centres).sum(dim=-1))
+    torch.testing.assert_close(rel, (prob * depth).sum(dim=(2, 3)))
+    with pytest.raises(ValueError, match="square"):
+        soft_argmax(torch.zeros(1, 1, 8, 4), torch.zeros(1, 1, 8, 4), 32)
+
+
 def test_adapter_unmirrors_a_left_hand_and_reads_each_crop_kind():
     family, config = get_preset(PRESET)
     adapter = make_adapter(family, config)

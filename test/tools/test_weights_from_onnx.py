@@ -61,3 +61,30 @@ def test_a_file_of_another_architecture_is_refused_by_name(trained_looking_expor
                  "deconv_channels=64"]) == 2
     assert "deconv" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
     assert main([str(tmp_path / "absent.onnx"), str(tmp_path / "x.pt"), "--model", "hand_heatmap_r18h"]) == 2
+
+
+def test_a_file_whose_parameter_free_nodes_differ_still_recovers(trained_looking_export, tmp_path):
+    """Files shipped before a change of the read-out (other nodes between the weighted ones, e.g. the default
+    exported before SoftArgmax's constant reshapes) must still come back: tensors are placed by their node's
+    order among nodes of its type, not by the node's index in the whole graph."""
+    import onnx
+    from onnx import helper
+
+    family, original, path = trained_looking_export
+    proto = onnx.load(str(path))
+    # Parameter-free nodes, with unused outputs, at the front: every node index after them moves.
+    extra = [helper.make_node("Shape", ["image"], [f"unused_shape_{i}"]) for i in range(3)]
+    nodes = extra + list(proto.graph.node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    shifted = tmp_path / "hand_heatmap_r18h.onnx"
+    onnx.save(proto, str(shifted))
+    (tmp_path / "hand_heatmap_r18h.onnx.json").write_text(path.with_name(path.name + ".json").read_text())
+    out = tmp_path / "recovered.pt"
+    assert main([str(shifted), str(out)]) == 0
+    recovered = family.build(original.config).eval()
+    recovered.load_state_dict(torch.load(out, weights_only=True)["model"])
+    image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want, got = original(image)[0], recovered(image)[0]
+    assert (got - want).abs().max() <= 2e-3 * want.abs().max()

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import OBJECT_CHANNELS
-from .model import HandHeatmapNet, soft_argmax
+from .config import NUM_OBJECT_POINTS, OBJECT_CHANNELS
+from .model import HandHeatmapNet, SoftArgmax
 
 OUTPUT_NAMES = ("points_uv", "points_rel_depth", "points_confidence", "presence", "object_class", "object_heatmap")
 
@@ -26,12 +26,13 @@ class HandHeatmapInferenceGraph(nn.Module):
     def __init__(self, model: HandHeatmapNet):
         super().__init__()
         self.model = model.eval()
-        self.input_size = model.config.input_size
+        self.cells = model.config.heatmap_size
+        self.readout = SoftArgmax(model.num_points, self.cells, model.config.input_size)
 
     def forward(self, image: torch.Tensor):
         logits, depth, presence, object_class = self.model(image)
-        uv, rel_depth, confidence = soft_argmax(logits, depth, self.input_size)
-        object_logits = logits[:, OBJECT_CHANNELS].float()
-        n, p, h, w = object_logits.shape
-        object_heatmap = torch.log_softmax(object_logits.reshape(n, p, h * w), dim=-1).reshape(n, p, h, w)
+        uv, rel_depth, confidence = self.readout(logits, depth)
+        # Sizes from the config, not the tensors, so the exported reshapes are constants.
+        object_logits = logits[:, OBJECT_CHANNELS].float().reshape(-1, NUM_OBJECT_POINTS, self.cells * self.cells)
+        object_heatmap = torch.log_softmax(object_logits, dim=-1).reshape(-1, NUM_OBJECT_POINTS, self.cells, self.cells)
         return uv, rel_depth, confidence, torch.sigmoid(presence), torch.softmax(object_class, dim=-1), object_heatmap
