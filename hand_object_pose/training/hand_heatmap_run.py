@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     task = build_task(experiment.model, experiment.model_overrides, experiment.augmentation,
                       {k: v for k, v in experiment.task.items() if k in ("initial_weights", "depth_weight",
                                                                           "object_weight", "frame_weight",
-                                                                          "side_weight")})
+                                                                          "side_weight", "backbone_init")})
     size = task.input_size
     roots = experiment.dataset["train"].get("roots") or [experiment.dataset["train"]["root"]]
     torch.manual_seed(train_cfg.seed)

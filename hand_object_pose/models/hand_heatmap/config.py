@@ -28,6 +28,9 @@ SYNTHETIC_OBJECT_BOXES = {
 """Object id -> (min corner, max corner) of its box in its own frame, metres (the generator's corners_rest;
 corner k = (x, y, z) with x from bit 2, y from bit 1, z from bit 0 of k, 0 = min, 1 = max)."""
 
+BACKBONES = ("resnet18", "landmark_lite")
+"""The feature extractors a HandHeatmapConfig can name; both end at stride 32."""
+
 HAND_CHANNELS = slice(0, NUM_HAND_JOINTS)
 OBJECT_CHANNELS = slice(NUM_HAND_JOINTS, NUM_HAND_JOINTS + NUM_OBJECT_POINTS)
 FRAME_CHANNELS = slice(NUM_HAND_JOINTS + NUM_OBJECT_POINTS, NUM_POINTS)
@@ -35,14 +38,16 @@ FRAME_CHANNELS = slice(NUM_HAND_JOINTS + NUM_OBJECT_POINTS, NUM_POINTS)
 
 @dataclass(frozen=True)
 class HandHeatmapConfig:
-    """input_size: side of the square crop (px). base_width: ResNet-18 stem/first-stage channels (32 =
-    half width). deconv_channels: channels of each of the `num_deconv` stride-2 transposed convolutions
+    """input_size: side of the square crop (px). backbone: "resnet18" (ResNet-18, `base_width` stem/first-stage
+    channels, 32 = half width) or "landmark_lite" (the body of MediaPipe's hand landmark network,
+    models.backbones.landmark_lite, which training can start from its real-photo weights; base_width unused). deconv_channels: channels of each of the `num_deconv` stride-2 transposed convolutions
     that bring stride 32 back to the heat-map grid. heatmap_size = input_size / 32 * 2 ** num_deconv.
     depth_scale: metres per unit of the relative-depth maps' raw output (targets are divided by it).
     object_ids: the object classes the class head tells apart (the synthetic generator's catalogue ids);
     the Estimator poses the predicted class's box (object_boxes) by PnP."""
 
     input_size: int = 128
+    backbone: str = "resnet18"
     base_width: int = 32
     deconv_channels: int = 128
     num_deconv: int = 3
@@ -56,6 +61,8 @@ class HandHeatmapConfig:
     def __post_init__(self):
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.base_width < 1 or self.deconv_channels < 1 or not 1 <= self.num_deconv <= 5:
             raise ValueError("base_width, deconv_channels must be >= 1 and num_deconv in 1..5")
 
@@ -63,4 +70,7 @@ class HandHeatmapConfig:
 PRESETS = {
     # The shipped default network: ResNet-18 at half width, 128 px per-hand crops, 32x32 heat-maps.
     "hand_heatmap_r18h": HandHeatmapConfig(),
+    # The same heads on the body of MediaPipe's landmark network (0.9 M parameters, depthwise convolutions),
+    # trained from its real-photo weights (task option backbone_init).
+    "hand_heatmap_ll": HandHeatmapConfig(backbone="landmark_lite"),
 }

@@ -1,8 +1,8 @@
 """The per-hand 2.5D heat-map network: a square crop -> per-point heat-map logits, relative-depth maps
 and two presence logits.
 
-Architecture (SimpleBaseline-style): ResNet-18 (models.backbones.resnet, `base_width` channels) ->
-C5 at stride 32 -> `num_deconv` x (ConvTranspose 4x4 stride 2 + BN + ReLU) -> one 1x1 convolution with
+Architecture (SimpleBaseline-style): ResNet-18 (models.backbones.resnet, `base_width` channels) or the body
+of MediaPipe's landmark network (models.backbones.landmark_lite; config.backbone) -> C5 at stride 32 -> `num_deconv` x (ConvTranspose 4x4 stride 2 + BN + ReLU) -> one 1x1 convolution with
 2 x 81 channels: heat-map logits and relative-depth maps of
   - a hand crop (channels 0-20): the 21 joints of the ONE hand the crop is centred on (canonical order;
     left hands are mirrored horizontally before the network, so it only sees right hands);
@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..backbones.landmark_lite import LandmarkLiteBackbone
 from ..backbones.resnet import ResNet
 from .config import NUM_POINTS, HandHeatmapConfig
 
@@ -33,7 +34,10 @@ class HandHeatmapNet(nn.Module):
     def __init__(self, config: HandHeatmapConfig):
         super().__init__()
         self.config = config
-        self.backbone = ResNet(18, norm="batch", base_width=config.base_width)
+        if config.backbone == "landmark_lite":
+            self.backbone = LandmarkLiteBackbone()
+        else:
+            self.backbone = ResNet(18, norm="batch", base_width=config.base_width)
         layers = []
         channels = self.backbone.out_channels
         for _ in range(config.num_deconv):
@@ -46,13 +50,16 @@ class HandHeatmapNet(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.presence = nn.Linear(self.backbone.out_channels, 3)
         self.object_class = nn.Linear(self.backbone.out_channels, len(config.object_ids))
-        # ImageNet-like input normalisation inside the graph (inputs stay [0, 1], as for every family).
+        # ImageNet-like input normalisation inside the graph (inputs stay [0, 1], as for every family); the
+        # landmark body was trained on [0, 1] images as they are.
+        self.normalise = config.backbone == "resnet18"
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = (image - self.mean) / self.std
-        c5 = self.backbone(x).c5
+        x = (image - self.mean) / self.std if self.normalise else image
+        features = self.backbone(x)
+        c5 = features if isinstance(features, torch.Tensor) else features.c5
         out = self.head(self.deconv(c5))
         logits, depth = out[:, :self.num_points], out[:, self.num_points:]
         pooled = c5.mean(dim=(2, 3))

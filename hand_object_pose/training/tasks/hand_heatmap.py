@@ -28,6 +28,7 @@ from torch import nn
 
 from hand_object_pose.geometry.camera import box_around_points, compose_affines, crop_affine, invert_affine, \
     apply_affine, warp_image
+from hand_object_pose.models.backbones.landmark_lite import load_landmark_lite_weights
 from hand_object_pose.models.hand_heatmap.config import FRAME_CHANNELS, HAND_CHANNELS, NUM_FRAME_POINTS, \
     NUM_HAND_JOINTS, NUM_OBJECT_POINTS, OBJECT_CHANNELS
 
@@ -308,17 +309,26 @@ class HandHeatmapTask(TrainingTask):
 
     def __init__(self, family, model_config, augmentation=None, initial_weights: Optional[str] = None,
                  depth_weight: float = 10.0, object_weight: float = 1.0, frame_weight: float = 1.0,
-                 side_weight: float = 1.0, **_runner_options):
+                 side_weight: float = 1.0, backbone_init: Optional[str] = None, **_runner_options):
         from ..augmentation import AugmentationConfig
 
         super().__init__(family, model_config, augmentation or AugmentationConfig(), initial_weights)
+        if backbone_init and model_config.backbone != "landmark_lite":
+            raise ValueError(f"backbone_init ({backbone_init}) loads MediaPipe's landmark network, which only the "
+                             f"landmark_lite backbone has; this model's backbone is {model_config.backbone!r}")
+        self.backbone_init = backbone_init
         self.depth_weight = float(depth_weight)
         self.object_weight = float(object_weight)
         self.frame_weight = float(frame_weight)
         self.side_weight = float(side_weight)
 
     def build_model(self) -> nn.Module:
-        return self.start_from(self.family.build(self.model_config))
+        """The untrained network; its landmark body from `backbone_init` (MediaPipe's landmark network as our ONNX
+        conversion, models/hand_detector/hand_landmark_lite.onnx) when given, then `initial_weights` over all."""
+        model = self.family.build(self.model_config)
+        if self.backbone_init:
+            load_landmark_lite_weights(model.backbone, self.backbone_init)
+        return self.start_from(model)
 
     def parameter_groups(self, model: nn.Module, lr: float) -> list[dict]:
         decay = [p for n, p in model.named_parameters() if p.ndim > 1]
