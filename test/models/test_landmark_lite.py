@@ -10,9 +10,10 @@ import torch
 
 from hand_object_pose.export.check import check_export
 from hand_object_pose.export.preset_export import ExportRequest, export_preset
-from hand_object_pose.models.backbones.landmark_lite import LandmarkLiteBackbone, load_landmark_lite_weights
+from hand_object_pose.models.backbones.landmark_lite import LandmarkLiteBackbone
 from hand_object_pose.models.hand_heatmap.config import NUM_POINTS, HandHeatmapConfig
 from hand_object_pose.models.registry import get_preset
+from hand_object_pose.training.landmark_weights import load_landmark_lite_weights
 from hand_object_pose.training.tasks.hand_heatmap import HandHeatmapTask
 
 MODELS = Path(__file__).resolve().parents[2] / "models" / "hand_detector"

@@ -11,13 +11,11 @@ a final 1x1 expansion + depthwise 3x3. Stride-2 convolutions pad like TensorFlow
 and right), and the one stride-2 block whose channels do not change adds a 2x2 max-pooled shortcut.
 
 forward(image (N, 3, S, S) float in [0, 1], RGB) -> features (N, 672, S/32, S/32): the input the original
-network takes, without mean/std normalisation.
+network takes, without mean/std normalisation. Its released weights are read by
+training.landmark_weights.load_landmark_lite_weights (file reading stays out of the models).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -100,27 +98,3 @@ class LandmarkLiteBackbone(nn.Module):
     def convolutions(self) -> list[SamePadConv]:
         """Every convolution in the order the original graph runs them."""
         return [m for m in self.modules() if isinstance(m, SamePadConv)]
-
-
-def load_landmark_lite_weights(backbone: LandmarkLiteBackbone, onnx_path: str | Path) -> None:
-    """Copy the convolution weights and biases of MediaPipe's landmark network (our ONNX conversion,
-    models/hand_detector/hand_landmark_lite.onnx) into `backbone`, in graph order; raises ValueError naming the
-    first convolution whose shape does not match (a different variant or a changed file)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(onnx_path))
-    initialisers = {t.name: t for t in model.graph.initializer}
-    graph_convs = [node for node in model.graph.node if node.op_type == "Conv"]
-    ours = backbone.convolutions()
-    if len(graph_convs) != len(ours):
-        raise ValueError(f"{onnx_path}: {len(graph_convs)} convolutions, expected {len(ours)} (the lite variant)")
-    with torch.no_grad():
-        for index, (node, conv) in enumerate(zip(graph_convs, ours)):
-            weight = numpy_helper.to_array(initialisers[node.input[1]])
-            bias = numpy_helper.to_array(initialisers[node.input[2]])
-            if tuple(weight.shape) != tuple(conv.weight.shape):
-                raise ValueError(f"{onnx_path}: convolution {index} ({node.name or node.output[0]}) has weights "
-                                 f"{tuple(weight.shape)}, expected {tuple(conv.weight.shape)}")
-            conv.weight.copy_(torch.from_numpy(np.array(weight)))
-            conv.bias.copy_(torch.from_numpy(np.array(bias)))

@@ -40,11 +40,13 @@ FRAME_CHANNELS = slice(NUM_HAND_JOINTS + NUM_OBJECT_POINTS, NUM_POINTS)
 class HandHeatmapConfig:
     """input_size: side of the square crop (px). backbone: "resnet18" (ResNet-18, `base_width` stem/first-stage
     channels, 32 = half width) or "landmark_lite" (the body of MediaPipe's hand landmark network,
-    models.backbones.landmark_lite, which training can start from its real-photo weights; base_width unused). deconv_channels: channels of each of the `num_deconv` stride-2 transposed convolutions
-    that bring stride 32 back to the heat-map grid. heatmap_size = input_size / 32 * 2 ** num_deconv.
+    models.backbones.landmark_lite, which training can start from its real-photo weights; base_width unused).
+    deconv_channels: channels of each of the `num_deconv` stride-2 transposed convolutions that bring stride 32
+    back to the heat-map grid. heatmap_size = input_size / 32 * 2 ** num_deconv.
     depth_scale: metres per unit of the relative-depth maps' raw output (targets are divided by it).
     object_ids: the object classes the class head tells apart (the synthetic generator's catalogue ids);
-    the Estimator poses the predicted class's box (object_boxes) by PnP."""
+    the Estimator searches the pose of the predicted class's box (SYNTHETIC_OBJECT_BOXES) that its corner
+    heat-maps find most likely (inference/object_heatmap_pose.py)."""
 
     input_size: int = 128
     backbone: str = "resnet18"

@@ -2,8 +2,9 @@
 and two presence logits.
 
 Architecture (SimpleBaseline-style): ResNet-18 (models.backbones.resnet, `base_width` channels) or the body
-of MediaPipe's landmark network (models.backbones.landmark_lite; config.backbone) -> C5 at stride 32 -> `num_deconv` x (ConvTranspose 4x4 stride 2 + BN + ReLU) -> one 1x1 convolution with
-2 x 81 channels: heat-map logits and relative-depth maps of
+of MediaPipe's landmark network (models.backbones.landmark_lite; config.backbone) -> C5 at stride 32 ->
+`num_deconv` x (ConvTranspose 4x4 stride 2 + BN + ReLU) -> one 1x1 convolution with 2 x 81 channels: heat-map
+logits and relative-depth maps of
   - a hand crop (channels 0-20): the 21 joints of the ONE hand the crop is centred on (canonical order;
     left hands are mirrored horizontally before the network, so it only sees right hands);
   - an object crop (21-29): the 8 corners of the object's box and its centre;

@@ -28,10 +28,10 @@ from torch import nn
 
 from hand_object_pose.geometry.camera import box_around_points, compose_affines, crop_affine, invert_affine, \
     apply_affine, warp_image
-from hand_object_pose.models.backbones.landmark_lite import load_landmark_lite_weights
 from hand_object_pose.models.hand_heatmap.config import FRAME_CHANNELS, HAND_CHANNELS, NUM_FRAME_POINTS, \
     NUM_HAND_JOINTS, NUM_OBJECT_POINTS, OBJECT_CHANNELS
 
+from ..landmark_weights import load_landmark_lite_weights
 from . import task_for
 from .base import TrainingTask
 
