@@ -30,7 +30,7 @@ from .preset_export import ExportError, ExportRequest, export_preset, object_net
 LOG = logging.getLogger(__name__)
 
 EXPORTER_VERSION = "1"
-QUANTIZER_VERSION = "1"            # bumped whenever what `export.quantize` writes changes
+QUANTIZER_VERSION = "2"            # bumped whenever what `export.quantize` writes changes (2: channels-last interleave)
 INT8_CALIBRATION_FRAMES, INT8_CALIBRATION_SEED = 16, 9161   # as `tools.export_onnx --precision int8`
 WEIGHTS_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar", ".ckpt")
 DEFAULT_CACHE_DIR = "~/.cache/hand_object_pose/onnx"

@@ -6,8 +6,8 @@ int8 on ONNX Runtime's CPU provider (QLinearConv / QLinearMatMul / QLinearAdd ..
 - weights: int8, symmetric, one scale per output channel; activations: uint8 with a zero point, their
   ranges (min / max) calibrated on `feeds` (rendered synthetic hand crops, `synthetic.calibration`);
 - 2x-upsampling transposed convolutions (the U-Net decoders) are first rewritten, exactly, as four 2x2
-  convolutions and a DepthToSpace (`split_transposed_convolutions`): ONNX Runtime's CPU provider has no
-  int8 ConvTranspose, and they are a fifth of the Keypoint Transformer's fp32 time;
+  convolutions and an interleave of their outputs (`split_transposed_convolutions`): ONNX Runtime's CPU
+  provider has no int8 ConvTranspose, and they are a fifth of the Keypoint Transformer's fp32 time;
 - only the operator types of `INT8_OP_TYPES` are quantized; everything else stays float (softmax,
   layer normalisation, grid sampling, the transformers' activation-by-activation products ...);
 - `keep_float_nodes` also keeps in float batched products with a constant of 3+ dimensions (no int8
@@ -44,9 +44,11 @@ WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 DISCRETE_OP_TYPES = ("ArgMax", "ArgMin", "TopK", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual",
                      "NonZero", "Round", "Floor", "Ceil", "Sign")
 DEFAULT_CALIBRATION_FRAMES = 16
-# Names of the nodes `split_transposed_convolutions` adds after the phase convolutions: they move int8 data
-# only (the phases share one output range), so they stay in int8 between the convolutions and the next layer.
+# Name endings of the nodes `split_transposed_convolutions` adds after the phase convolutions: they move int8
+# data only, so they stay in int8 between the convolutions and the next layer (other nodes of these types
+# stay float).
 SPLIT_CONCAT, SPLIT_INTERLEAVE = "/phases_concat", "/phases_interleave"
+INTERLEAVE_OP_TYPES = ("Concat", "DepthToSpace", "Transpose", "Reshape")
 
 
 class QuantizationError(RuntimeError):
@@ -108,20 +110,23 @@ def keep_float_nodes(model) -> list[str]:
 
 def split_transposed_convolutions(model) -> int:
     """Rewrite every 2x-upsampling ConvTranspose (kernel 4, stride 2, padding 1, group 1, constant weights: the
-    U-Net decoders' deconvolutions) as four 2x2 convolutions, one per output phase, concatenated and
-    interleaved by DepthToSpace: the same sums in another order (exact up to float rounding), with the same
-    multiply-adds, but in operators that have int8 kernels. Returns the number of nodes rewritten.
+    U-Net decoders' deconvolutions) as four 2x2 convolutions, one per output phase, and an interleave of the
+    phases: the same sums in another order (exact up to float rounding), with the same multiply-adds, but in
+    operators that have int8 kernels. The interleave is channels-last concatenations and reshapes
+    (`_interleave_channels_last`) where shape inference knows the input's width, else Concat + DepthToSpace.
+    Returns the number of nodes rewritten.
 
     Per axis, output 2q + a of the transposed convolution with kernel w is x[q-1] w[3] + x[q] w[1] for a = 0
     and x[q] w[2] + x[q+1] w[0] for a = 1: a 2-tap correlation padded before (a = 0) or after (a = 1).
     A ReLU that alone reads the transposed convolution moves onto each phase (an element-wise op commutes with
-    the interleave): then the phases' convolutions carry it, and Concat and DepthToSpace only move int8 data
+    the interleave): then the phases' convolutions carry it, and the interleave only moves int8 data
     (with the ReLU after DepthToSpace, ONNX Runtime dequantized every phase, interleaved floats, and quantized
     again: 0.51 of the default network's 2.48 ms of int8 kernel time, 0.31 of 2.36 ms after the move)."""
     from onnx import helper, numpy_helper
 
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
+    widths = _static_widths(model)
     taps = {0: [3, 1], 1: [2, 0]}
     readers: dict[str, list] = {}
     for node in graph.node:
@@ -161,11 +166,15 @@ def split_transposed_convolutions(model) -> int:
                 if relu is not None:
                     nodes.append(helper.make_node("Relu", [f"{name}/out"], [f"{name}/relu"], name=f"{name}/relu"))
                 phases.append(f"{name}/relu" if relu is not None else f"{name}/out")
-        nodes.append(helper.make_node("Concat", phases, [f"{node.name}/phases"], name=f"{node.name}{SPLIT_CONCAT}",
-                                      axis=1))
         output = relu.output[0] if relu is not None else node.output[0]
-        nodes.append(helper.make_node("DepthToSpace", [f"{node.name}/phases"], [output],
-                                      name=f"{node.name}{SPLIT_INTERLEAVE}", blocksize=2, mode="DCR"))
+        width = widths.get(node.input[0])
+        if width:
+            nodes.extend(_interleave_channels_last(graph, node.name, phases, output, weight.shape[1], width))
+        else:
+            nodes.append(helper.make_node("Concat", phases, [f"{node.name}/phases"],
+                                          name=f"{node.name}{SPLIT_CONCAT}", axis=1))
+            nodes.append(helper.make_node("DepthToSpace", [f"{node.name}/phases"], [output],
+                                          name=f"{node.name}{SPLIT_INTERLEAVE}", blocksize=2, mode="DCR"))
         if relu is not None:
             moved_relus.add(relu.output[0])
         rewritten += 1
@@ -177,6 +186,54 @@ def split_transposed_convolutions(model) -> int:
         del graph.initializer[:]
         graph.initializer.extend(kept)
     return rewritten
+
+
+def _static_widths(model) -> dict:
+    """{tensor name: its last axis} for 4-D tensors whose width shape inference can tell."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - no widths: the interleave falls back to DepthToSpace
+        return {}
+    widths = {}
+    for info in [*inferred.graph.value_info, *inferred.graph.input]:
+        dims = info.type.tensor_type.shape.dim
+        if len(dims) == 4 and dims[3].HasField("dim_value"):
+            widths[info.name] = dims[3].dim_value
+    return widths
+
+
+def _interleave_channels_last(graph, name: str, phases: Sequence[str], output: str, channels: int, width: int) -> list:
+    """Nodes (their shape constants added to `graph`) that interleave four (N, C, H, W) phases [00, 01, 10, 11] into (N, C, 2H, 2W) through
+    channels-last data: each phase to (N, H, W, C); the two of a row side by side on the channel axis are
+    (N, H, 2W, C) once reshaped; the two rows one after the other on the width axis are (N, 2H, 2W, C) once
+    reshaped; then back to channels-first. Same result as Concat + DepthToSpace, but ONNX Runtime runs int8
+    convolutions channels-last, so the leading and trailing transposes cancel against the ones it inserts
+    around them and the interleave is two concatenations of uint8 data (DepthToSpace made it insert a
+    transpose pair around each interleave, and moved the data three times)."""
+    from onnx import helper, numpy_helper
+
+    nodes, rows = [], []
+    for a in (0, 1):
+        pair = []
+        for b in (0, 1):
+            pair.append(f"{name}/phase{a}{b}/nhwc")
+            nodes.append(helper.make_node("Transpose", [phases[2 * a + b]], [pair[-1]],
+                                          name=f"{name}/phase{a}{b}{SPLIT_INTERLEAVE}_nhwc", perm=[0, 2, 3, 1]))
+        nodes.append(helper.make_node("Concat", pair, [f"{name}/row{a}"], name=f"{name}/row{a}{SPLIT_CONCAT}", axis=3))
+        rows.append(f"{name}/row{a}/wide")
+        nodes.append(helper.make_node("Reshape", [f"{name}/row{a}", f"{name}/row_shape"], [rows[-1]],
+                                      name=f"{name}/row{a}{SPLIT_INTERLEAVE}"))
+    nodes.append(helper.make_node("Concat", rows, [f"{name}/rows"], name=f"{name}/rows{SPLIT_CONCAT}", axis=2))
+    nodes.append(helper.make_node("Reshape", [f"{name}/rows", f"{name}/out_shape"], [f"{name}/out_nhwc"],
+                                  name=f"{name}{SPLIT_INTERLEAVE}"))
+    nodes.append(helper.make_node("Transpose", [f"{name}/out_nhwc"], [output], name=f"{name}{SPLIT_INTERLEAVE}_nchw",
+                                  perm=[0, 3, 1, 2]))
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([0, 0, 2 * width, channels], np.int64), f"{name}/row_shape"),
+        numpy_helper.from_array(np.array([0, -1, 2 * width, channels], np.int64), f"{name}/out_shape")])
+    return nodes
 
 
 def _name_nodes(model) -> None:
@@ -219,8 +276,9 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[
         _name_nodes(model)
         kept = keep_float_nodes(model) + [n for n in extra_keep_float]
         # Concat / DepthToSpace run in int8 only where the deconvolution split made them.
-        kept += [n.name for n in model.graph.node if n.op_type in ("Concat", "DepthToSpace")
-                 and not n.name.endswith((SPLIT_CONCAT, SPLIT_INTERLEAVE))]
+        kept += [n.name for n in model.graph.node if n.op_type in INTERLEAVE_OP_TYPES
+                 and not n.name.endswith((SPLIT_CONCAT, SPLIT_INTERLEAVE, SPLIT_INTERLEAVE + "_nhwc",
+                                          SPLIT_INTERLEAVE + "_nchw"))]
         op_type = {node.name: node.op_type for node in model.graph.node}
         kept_quantizable = [n for n in kept if op_type.get(n) in op_types]
         onnx.save(model, str(prepared))
@@ -233,7 +291,7 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[
         try:
             quantize_static(str(prepared), str(partial), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            op_types_to_quantize=[*op_types, "Concat", "DepthToSpace"], nodes_to_exclude=kept,
+                            op_types_to_quantize=[*op_types, *INTERLEAVE_OP_TYPES], nodes_to_exclude=kept,
                             calibrate_method=CalibrationMethod.MinMax,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
                                            "CalibTensorRangeSymmetric": False})

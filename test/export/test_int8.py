@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -99,24 +100,62 @@ def test_batched_products_with_3d_constants_stay_float_and_run(tmp_path):
     assert drift["y"]["relative"] < 0.05
 
 
-def test_split_transposed_convolutions_is_exact(tmp_path):
+def _deconvolutions(tmp_path, height=5, width=7):
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 6, 4, 2, 1), torch.nn.ReLU(),
                                  torch.nn.ConvTranspose2d(6, 4, 4, 2, 1, bias=False)).eval()
-    path = export_onnx(module, (torch.rand(1, 8, 5, 7),), tmp_path / "deconv.onnx", ("x",), ("y",))
-    model = onnx.load(str(path))
-    assert split_transposed_convolutions(model) == 2
+    return export_onnx(module, (torch.rand(1, 8, height, width),), tmp_path / "deconv.onnx", ("x",), ("y",))
+
+
+def _split_matches(path, model, tmp_path):
     onnx.checker.check_model(model)
-    assert {n.op_type for n in model.graph.node} == {"Conv", "Concat", "DepthToSpace", "Relu"}
-    # the ReLU reading the first deconvolution moved onto its four phases (before the interleave)
-    relu_inputs = [n.input[0] for n in model.graph.node if n.op_type == "Relu"]
-    assert len(relu_inputs) == 4 and all("/phase" in name for name in relu_inputs)
     onnx.save(model, str(tmp_path / "split.onnx"))
     x = np.random.default_rng(0).random((2, 8, 5, 7), dtype=np.float32)
     ref = ort_session(path).run(None, {"x": x})[0]
     got = ort_session(tmp_path / "split.onnx").run(None, {"x": x})[0]
     assert got.shape == ref.shape == (2, 4, 20, 28)
     assert np.abs(got - ref).max() <= 1e-6 * np.abs(ref).max()
+
+
+def test_split_transposed_convolutions_is_exact(tmp_path):
+    path = _deconvolutions(tmp_path)
+    model = onnx.load(str(path))
+    assert split_transposed_convolutions(model) == 2
+    # widths known: the phases are interleaved channels-last (transposes, concatenations, reshapes)
+    assert {n.op_type for n in model.graph.node} == {"Conv", "Concat", "Reshape", "Transpose", "Relu"}
+    # the ReLU reading the first deconvolution moved onto its four phases (before the interleave)
+    relu_inputs = [n.input[0] for n in model.graph.node if n.op_type == "Relu"]
+    assert len(relu_inputs) == 4 and all("/phase" in name for name in relu_inputs)
+    _split_matches(path, model, tmp_path)
+
+
+def test_split_falls_back_to_depth_to_space_without_static_widths(tmp_path):
+    path = _deconvolutions(tmp_path)
+    model = onnx.load(str(path))
+    for tensor in [*model.graph.input, *model.graph.output]:
+        tensor.type.tensor_type.shape.dim[3].dim_param = "width"     # the width is no longer known
+    assert split_transposed_convolutions(model) == 2
+    assert {n.op_type for n in model.graph.node} == {"Conv", "Concat", "DepthToSpace", "Relu"}
+    _split_matches(path, model, tmp_path)
+
+
+def test_int8_interleave_moves_uint8_data_without_transposes(tmp_path):
+    """In ONNX Runtime's optimized int8 graph the split deconvolutions' interleave is concatenations and
+    reshapes between channels-last int8 convolutions: its transposes cancel against the ones ORT inserts."""
+    path = _deconvolutions(tmp_path)
+    feeds = [{"x": np.random.default_rng(i).random((1, 8, 5, 7), dtype=np.float32)} for i in range(3)]
+    quantize_int8(path, tmp_path / "deconv.int8.onnx", feeds)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    options.log_severity_level = 3
+    ort.InferenceSession(str(tmp_path / "deconv.int8.onnx"), options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    kinds = [n.op_type for n in optimized.graph.node]
+    assert kinds.count("QLinearConv") == 8 and kinds.count("QLinearConcat") == 6
+    # only the graph's own boundaries: its input to channels-last, its output back to channels-first
+    # (with Concat + DepthToSpace: a transpose pair around each of the two interleaves as well)
+    assert kinds.count("Transpose") == 2 and "DepthToSpace" not in kinds
+    assert output_drift(path, tmp_path / "deconv.int8.onnx", feeds)["y"]["relative"] < 0.05
 
 
 @pytest.fixture(scope="module")
