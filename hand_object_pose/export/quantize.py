@@ -48,6 +48,7 @@ DEFAULT_CALIBRATION_FRAMES = 16
 # data only, so they stay in int8 between the convolutions and the next layer (other nodes of these types
 # stay float).
 SPLIT_CONCAT, SPLIT_INTERLEAVE = "/phases_concat", "/phases_interleave"
+SPLIT_NODE_ENDINGS = (SPLIT_CONCAT, SPLIT_INTERLEAVE, SPLIT_INTERLEAVE + "_nhwc", SPLIT_INTERLEAVE + "_nchw")
 INTERLEAVE_OP_TYPES = ("Concat", "DepthToSpace", "Transpose", "Reshape")
 
 
@@ -205,13 +206,13 @@ def _static_widths(model) -> dict:
 
 
 def _interleave_channels_last(graph, name: str, phases: Sequence[str], output: str, channels: int, width: int) -> list:
-    """Nodes (their shape constants added to `graph`) that interleave four (N, C, H, W) phases [00, 01, 10, 11] into (N, C, 2H, 2W) through
-    channels-last data: each phase to (N, H, W, C); the two of a row side by side on the channel axis are
-    (N, H, 2W, C) once reshaped; the two rows one after the other on the width axis are (N, 2H, 2W, C) once
-    reshaped; then back to channels-first. Same result as Concat + DepthToSpace, but ONNX Runtime runs int8
-    convolutions channels-last, so the leading and trailing transposes cancel against the ones it inserts
-    around them and the interleave is two concatenations of uint8 data (DepthToSpace made it insert a
-    transpose pair around each interleave, and moved the data three times)."""
+    """Nodes that interleave four (N, C, H, W) phases [00, 01, 10, 11] into `output` (N, C, 2H, 2W) through
+    channels-last data (their two shape constants are added to `graph`): each phase to (N, H, W, C); the two of
+    a row side by side on the channel axis are (N, H, 2W, C) once reshaped; the two rows one after the other on
+    the width axis are (N, 2H, 2W, C) once reshaped; then back to channels-first. The same result as Concat +
+    DepthToSpace, but ONNX Runtime runs int8 convolutions channels-last, so the leading and trailing transposes
+    cancel against the ones it inserts around them and the interleave is two concatenations of uint8 data
+    (around DepthToSpace it inserted a transpose pair: the data moved three times)."""
     from onnx import helper, numpy_helper
 
     nodes, rows = [], []
@@ -275,10 +276,10 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[
         split = split_transposed_convolutions(model)
         _name_nodes(model)
         kept = keep_float_nodes(model) + [n for n in extra_keep_float]
-        # Concat / DepthToSpace run in int8 only where the deconvolution split made them.
+        # Data moves (Concat, DepthToSpace, Transpose, Reshape) run in int8 only where the deconvolution split
+        # made them.
         kept += [n.name for n in model.graph.node if n.op_type in INTERLEAVE_OP_TYPES
-                 and not n.name.endswith((SPLIT_CONCAT, SPLIT_INTERLEAVE, SPLIT_INTERLEAVE + "_nhwc",
-                                          SPLIT_INTERLEAVE + "_nchw"))]
+                 and not n.name.endswith(SPLIT_NODE_ENDINGS)]
         op_type = {node.name: node.op_type for node in model.graph.node}
         kept_quantizable = [n for n in kept if op_type.get(n) in op_types]
         onnx.save(model, str(prepared))
