@@ -46,11 +46,12 @@ __all__ = ["Estimator", "EstimatorConfig", "InvalidInputError", "TIMING_STAGES"]
 LOG = logging.getLogger(__name__)
 
 TIMING_STAGES = ("detector", "crop", "coarse_pass", "preprocess", "inference", "postprocess", "root_depth",
-                 "smoothing", "total")
+                 "object_fit", "smoothing", "total")
 """Keys of `HandObjectEstimate.timings_ms` (milliseconds). "coarse_pass" (the whole-frame pass when
 tracking was lost, all its sub-stages included) only appears on frames that ran one; "preprocess",
 "inference" and "postprocess" are those of the final crop, absent when the coarse pass found no
 hand (its answer is the frame's result, the network is not run twice on the same crop);
+"object_fit" (an object's pose fitted to the depth image) only on frames with a depth image and an object to fit;
 "smoothing" only with smoothing on; "detector" (the hand detector: palm detection when it ran, and its
 landmark network) only with crop_source "detector" or a family that runs on the detector."""
 

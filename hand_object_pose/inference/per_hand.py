@@ -31,6 +31,7 @@ import numpy as np
 from hand_object_pose.geometry.camera import CameraIntrinsics, apply_affine, invert_affine, warp_image
 
 from . import crops as crop_lib
+from . import object_depth_fit
 from .adapters import CropPrediction
 from .config import EstimatorConfig
 from .depth import root_depth_from_image
@@ -44,6 +45,16 @@ MIN_OBJECT_CONFIDENCE = 0.2
 """An object is reported only when its class probability x the mean heat-map support of its pose (each corner's
 mass in the 3 x 3 cells around where the pose projects it, and the centre's peakedness) reaches this (an
 untrained or lost object head spreads its heat-maps: about 0.01)."""
+
+MIN_FITTED_OBJECT_CONFIDENCE = 0.1
+MIN_DEPTH_AGREEMENT = 0.5
+"""An object fitted to a depth image (`_fit_to_depth`) is reported when its heat-map confidence (as for
+MIN_OBJECT_CONFIDENCE) reaches MIN_FITTED_OBJECT_CONFIDENCE and its fit's `DepthAgreement.agreement` (the share of
+what the depth image says about its visible surface, hands aside, that confirms the pose) MIN_DEPTH_AGREEMENT; its
+confidence is then the product of the two. The pose no longer rests on the heat-maps, so the lower gate only has to
+tell that an object of that class is there: on the calibration split (ground-truth hand boxes) 145 objects of the
+right class (94 within 20 mm and 15 degrees) and 31 of another class pass, against 92 (40) and 11 with 0.2 and no
+fit; 0.2 with the fit: 92 (72) and 11."""
 
 OBJECT_SEARCH_INTERVAL = 5
 """With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (two crops) on
@@ -176,11 +187,12 @@ class PerHandCrops:
         self.size = adapter.input_size
         self._tracked: dict = {}
         self._object_box: Optional[np.ndarray] = None
+        self._object_fit: Optional[tuple] = None   # (object id, rotation, translation) of the last frame's depth fit
         self._object_wait = 0   # frames until the next object search (OBJECT_SEARCH_INTERVAL)
 
     def reset(self) -> None:
         self._tracked = {}
-        self._object_box = None
+        self._object_box = self._object_fit = None
         self._object_wait = 0
 
     def _box(self, uv_image: np.ndarray) -> np.ndarray:
@@ -281,7 +293,7 @@ class PerHandCrops:
                     coarse_object = self._object_box_around(uv_object, camera, self._object_depth_hint(
                         depth_m, uv_object, [h for h in placed if h.confidence >= c.presence_threshold]))
                 else:
-                    self._object_box = None
+                    self._object_box = self._object_fit = None
             origin = crop_lib.FROM_TRACKING if self._tracked else frame_origin
             hand_boxes = self._decide_sides(image, camera, hand_boxes, from_coarse, origin, watch)
         sides = [s for s in self.adapter.sides if s in hand_boxes]
@@ -330,7 +342,7 @@ class PerHandCrops:
         if from_coarse:   # two boxes of the coarse pass may be one hand's; given boxes (detector, labels) are not
             hands = one_hand_per_place(hands, side_belief if self.side_cue == SIDE_CUE_PRESENCE else None)
         self._tracked = {h.side: self._hand_box(h, camera) for h in hands if h.present}
-        objects = self._object_result(camera, depth_m, watch, *object_points) if object_points is not None else []
+        objects = self._object_result(camera, depth_m, watch, hands, *object_points) if object_points is not None else []
         if object_passes == 2 and not objects:
             self._object_wait = OBJECT_SEARCH_INTERVAL - 1
         return hands, objects, origin
@@ -407,23 +419,48 @@ class PerHandCrops:
             return None, 0
         return crop_lib.box_around_keypoints(corners, 1.0, self.config.min_crop_size_px), 2
 
-    def _object_result(self, camera, depth_m, watch, points, uv_image, box, affine) -> list:
+    def _object_result(self, camera, depth_m, watch, hands, points, uv_image, box, affine) -> list:
         """The object's pose from its last crop's heat-maps (`object_heatmap_pose.heatmap_pose`, the depth from the
-        depth image when there is one); [] (and no tracked box) when none is found."""
+        depth image when there is one), then, with a depth image, fitted to it (`_fit_to_depth`); [] (and no
+        tracked object) when none is found (the gates: MIN_OBJECT_CONFIDENCE, MIN_FITTED_OBJECT_CONFIDENCE)."""
         with watch.stage("root_depth"):
             surface = self._object_surface_depth(depth_m, uv_image)
         with watch.stage("postprocess"):
             pose = self.adapter.object_pose(points, affine, camera, uv_image[-1], surface)
         if pose is None:
-            self._object_box = None
+            self._object_box = self._object_fit = None
             return []
-        support = np.append(pose.support, points.confidence[-1])
-        confidence = float(np.max(points.class_probs) * np.mean(support))
-        if not self.config.depth_min_m <= pose.translation[2] <= self.config.depth_max_m \
-                or confidence < MIN_OBJECT_CONFIDENCE:
-            self._object_box = None
+        object_id, rotation, translation = points.object_id, pose.rotation, pose.translation
+        confidence = float(np.max(points.class_probs)) * float(np.mean(np.append(pose.support, points.confidence[-1])))
+        fit = self._fit_to_depth(camera, depth_m, watch, hands, object_id, pose) if surface is not None else None
+        if fit is None:
+            found = confidence >= MIN_OBJECT_CONFIDENCE
+        else:
+            found = confidence >= MIN_FITTED_OBJECT_CONFIDENCE and fit.agreement.agreement >= MIN_DEPTH_AGREEMENT
+            rotation, translation = fit.rotation, fit.translation
+            confidence *= fit.agreement.agreement
+        if not found or not self.config.depth_min_m <= translation[2] <= self.config.depth_max_m:
+            self._object_box = self._object_fit = None
             return []
+        self._object_fit = (object_id, rotation, translation) if fit is not None else None
         # The next frame's crop: sized for the object at the depth just found (the points alone bunch up).
-        self._object_box = self._box_at_least(box, OBJECT_EXTENT_M, float(pose.translation[2]), camera)
-        return [ObjectEstimate(object_id=points.object_id, confidence=confidence, rotation=pose.rotation,
-                               translation=pose.translation)]
+        self._object_box = self._box_at_least(box, OBJECT_EXTENT_M, float(translation[2]), camera)
+        return [ObjectEstimate(object_id=object_id, confidence=confidence, rotation=rotation,
+                               translation=translation)]
+
+    def _fit_to_depth(self, camera, depth_m, watch, hands, object_id: str, pose):
+        """The heat-map pose fitted to the depth image (object_depth_fit), the hands' bones and forearms set
+        aside as what covers the object. Its starts: the heat-map pose turned by each of the object's
+        `start_turns`; for an object of the same class fitted on the last frame, that fit and the heat-map pose
+        alone (2 starts instead of up to 24). None for an object without a known surface (the adapter's
+        `object_surface`)."""
+        shape = self.adapter.object_surface(object_id)
+        if shape is None:
+            return None
+        surface, turns = shape
+        starts = [(pose.rotation @ turn, pose.translation) for turn in turns]
+        if self._object_fit is not None and self._object_fit[0] == object_id:
+            starts = [self._object_fit[1:], (pose.rotation, pose.translation)]
+        with watch.stage("object_fit"):
+            segments = object_depth_fit.hand_segments([h.joints_xyz for h in hands if h.present])
+            return object_depth_fit.fit_to_depth(starts, surface, depth_m, camera, segments)

@@ -88,6 +88,11 @@ class ModelAdapter:
     def use_catalogue(self, catalogue, object_id: str, mano_path: str = "") -> None:
         """Take what the network is built around from the object catalogue (templated families)."""
 
+    def object_surface(self, object_id: str) -> Optional[tuple]:
+        """(object_depth_fit.SurfaceSamples, start turns (M, 3, 3)) of an object whose pose the pipeline may fit
+        to a depth image; None (the default) for no fit."""
+        return None
+
     def build_model(self) -> nn.Module:
         """The torch model (untrained weights) this adapter reads."""
         return self.family.build(self.config)

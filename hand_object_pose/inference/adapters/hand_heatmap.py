@@ -14,11 +14,13 @@ root (the wrist, the object centre). The Estimator runs this family once per cro
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
+from hand_object_pose.inference.object_depth_fit import sample_surface, start_turns
 from hand_object_pose.inference.object_heatmap_pose import HeatmapPose, heatmap_pose
 from hand_object_pose.inference.result import HAND_SIDES
 from hand_object_pose.models.hand_heatmap.config import FRAME_CHANNELS, HAND_CHANNELS, NUM_HAND_JOINTS, \
@@ -101,6 +103,10 @@ class HandHeatmapAdapter(ModelAdapter):
                             tuple(self.config.object_ids),
                             None if whole_frame else np.asarray(outputs["object_heatmap"][0], np.float64).copy())
 
+    def object_surface(self, object_id: str) -> Optional[tuple]:
+        """The fit's surface and starts of one of the network's objects (`synthetic_object_surface`)."""
+        return synthetic_object_surface(object_id)
+
     def object_pose(self, points: ObjectPoints, affine: np.ndarray, camera, centre_uv: np.ndarray,
                     surface_depth: Optional[float]) -> Optional[HeatmapPose]:
         """The pose of an object crop's object (`heatmap_pose` against its class's box): affine (2, 3) raw image
@@ -110,6 +116,23 @@ class HandHeatmapAdapter(ModelAdapter):
         if model is None or points.log_heatmap is None:
             return None
         return heatmap_pose(points.log_heatmap, affine, camera, model, centre_uv, surface_depth, self.input_size)
+
+
+@functools.lru_cache(maxsize=None)
+def synthetic_object_surface(object_id: str) -> Optional[tuple]:
+    """(SurfaceSamples, start turns (M, 3, 3)) of an object the network was trained on, for the fit to a depth
+    image (inference/object_depth_fit.py); None for any other id. The network knows only the synthetic
+    generator's procedural objects, so their meshes and symmetries are part of its definition, as their boxes
+    are."""
+    # Imported here: the generator's object module (numpy geometry only) and the symmetry groups of the metrics
+    # are needed by this family's depth fit alone.
+    from hand_object_pose.evaluation.objects import symmetries_of
+    from hand_object_pose.synthetic.objects import default_objects
+
+    for model in default_objects():
+        if model.object_id == object_id and object_id in SYNTHETIC_OBJECT_BOXES:
+            return sample_surface(model.vertices, model.faces), start_turns(symmetries_of(model.symmetry))
+    return None
 
 
 def object_model_points(object_id: str) -> Optional[np.ndarray]:
