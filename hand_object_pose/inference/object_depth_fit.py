@@ -248,13 +248,13 @@ def _axis_turns() -> np.ndarray:
 AXIS_TURNS = _axis_turns()
 
 
-def start_turns(symmetries: np.ndarray) -> np.ndarray:
-    """(M, 3, 3) object-frame turns to start the fit from (rotation @ turn): all AXIS_TURNS, or the identity alone
-    for an object that every rotation leaves unchanged (a ball; `symmetries` (0, 3, 3), see
-    evaluation.objects.symmetry_rotations). Turns equal up to a cylinder's or a box's symmetries are kept: their
-    fits differ by where the samples fall, and the best of all 24 was better posed than the best of the distinct
-    ones (100 against 91 of 187 calibration objects within 20 mm and 15 degrees)."""
-    return AXIS_TURNS[:1] if len(symmetries) == 0 else AXIS_TURNS
+def start_turns(symmetry: dict) -> np.ndarray:
+    """(M, 3, 3) object-frame turns to start the fit from (rotation @ turn) for an object of this symmetry (the
+    catalogue spelling): all AXIS_TURNS, or the identity alone for a ball ("spherical": every rotation leaves it
+    unchanged). Turns equal up to a cylinder's or a box's symmetries are kept: their fits differ by where the samples
+    fall, and the best of all 24 was better posed than the best of the distinct ones (100 against 91 of 187
+    calibration objects within 20 mm and 15 degrees)."""
+    return AXIS_TURNS[:1] if symmetry.get("kind") == "spherical" else AXIS_TURNS
 
 
 @dataclass(frozen=True)

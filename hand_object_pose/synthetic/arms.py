@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hand_object_pose.synthetic.objects import lathe
+from hand_object_pose.geometry.procedural_objects import lathe
 
 
 def _frame(direction: np.ndarray, width_axis: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from hand_object_pose.synthetic.objects import lathe
+from hand_object_pose.geometry.procedural_objects import lathe
 from hand_object_pose.synthetic.poses import sample_hand_pose
 from hand_object_pose.synthetic.scene import SKIN_TONES, SceneConfig, SceneGenerator
 

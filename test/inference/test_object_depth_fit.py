@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hand_object_pose.evaluation.objects import rotation_error_deg, symmetries_of, symmetry_rotations
+from hand_object_pose.evaluation.objects import rotation_error_deg, symmetries_of
 from hand_object_pose.geometry.camera import CameraIntrinsics
 from hand_object_pose.inference.object_depth_fit import AXIS_TURNS, depth_agreement, distance_to_segments, \
     fit_to_depth, hand_segments, refine_to_depth, sample_surface, start_turns
@@ -90,7 +90,7 @@ def test_a_box_started_along_the_wrong_axis_is_found_among_the_24_turns():
     wrong = ROTATION @ _turn([1.0, 0.0, 0.0], 90.0) @ _turn([0.2, 1.0, 0.3], 8.0)
     alone = refine_to_depth(wrong, TRANSLATION, surface, depth, CAMERA, NO_HANDS, 16, (0.03, 0.01))
     assert _errors(*alone, ROTATION, TRANSLATION, "synthetic_box")[1] > 30.0
-    turns = start_turns(symmetries_of(box.symmetry))
+    turns = start_turns(box.symmetry)
     fit = fit_to_depth([(wrong @ turn, TRANSLATION) for turn in turns], surface, depth, CAMERA, NO_HANDS)
     millimetres, degrees = _errors(fit.rotation, fit.translation, ROTATION, TRANSLATION, "synthetic_box")
     assert millimetres < 1.5 and degrees < 1.5
@@ -143,8 +143,8 @@ def test_start_turns_are_the_24_axis_turns_or_one_for_a_ball():
     assert len(AXIS_TURNS) == 24 and np.allclose(AXIS_TURNS[0], np.eye(3))
     assert np.allclose(np.linalg.det(AXIS_TURNS), 1.0)
     assert len({tuple(np.rint(t).astype(int).ravel()) for t in AXIS_TURNS}) == 24
-    assert len(start_turns(symmetries_of({"kind": "discrete", "axis": [0, 0, 1], "order": 2}))) == 24
-    assert len(start_turns(symmetry_rotations("spherical"))) == 1
+    assert len(start_turns({"kind": "discrete", "axis": [0, 0, 1], "order": 2})) == 24
+    assert len(start_turns({"kind": "spherical"})) == 1
 
 
 def test_distance_to_segments_is_to_the_nearest_point_of_the_nearest_segment():

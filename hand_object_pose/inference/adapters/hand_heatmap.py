@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from hand_object_pose.geometry.procedural_objects import PROCEDURAL_OBJECTS, procedural_object
 from hand_object_pose.inference.object_depth_fit import sample_surface, start_turns
 from hand_object_pose.inference.object_heatmap_pose import HeatmapPose, heatmap_pose
 from hand_object_pose.inference.result import HAND_SIDES
@@ -122,17 +123,12 @@ class HandHeatmapAdapter(ModelAdapter):
 def synthetic_object_surface(object_id: str) -> Optional[tuple]:
     """(SurfaceSamples, start turns (M, 3, 3)) of an object the network was trained on, for the fit to a depth
     image (inference/object_depth_fit.py); None for any other id. The network knows only the synthetic
-    generator's procedural objects, so their meshes and symmetries are part of its definition, as their boxes
-    are."""
-    # Imported here: the generator's object module (numpy geometry only) and the symmetry groups of the metrics
-    # are needed by this family's depth fit alone.
-    from hand_object_pose.evaluation.objects import symmetries_of
-    from hand_object_pose.synthetic.objects import default_objects
-
-    for model in default_objects():
-        if model.object_id == object_id and object_id in SYNTHETIC_OBJECT_BOXES:
-            return sample_surface(model.vertices, model.faces), start_turns(symmetries_of(model.symmetry))
-    return None
+    generator's procedural objects (geometry.procedural_objects), so their meshes are part of its definition, as
+    their boxes are."""
+    if object_id not in SYNTHETIC_OBJECT_BOXES or object_id not in PROCEDURAL_OBJECTS:
+        return None
+    vertices, faces, symmetry = procedural_object(object_id)
+    return sample_surface(vertices, faces), start_turns(symmetry)
 
 
 def object_model_points(object_id: str) -> Optional[np.ndarray]:
