@@ -127,6 +127,7 @@ class _Pairs:
     normals: np.ndarray    # (N, 3) their normals, camera frame
     measured: np.ndarray   # (N,) depth on each visible sample's pixel (NaN: not visible, off the image, no depth)
     visible: np.ndarray    # (N,) facing the camera, in the image, in front of the other samples on its pixel
+    pixel: np.ndarray      # (N,) each sample's flat pixel index (v * width + u; 0 where not inside the image)
 
 
 def _pair(rotation, translation, surface: SurfaceSamples, depth_m: np.ndarray, camera: CameraIntrinsics) -> _Pairs:
@@ -148,11 +149,29 @@ def _pair(rotation, translation, surface: SurfaceSamples, depth_m: np.ndarray, c
     visible = inside & (posed[:, 2] <= nearest[pixel] + 0.005)
     measured = np.where(visible, depth_m.reshape(-1)[pixel], np.nan)
     measured = np.where(np.isfinite(measured) & (measured > 0), measured, np.nan)
-    return _Pairs(posed, normals, measured, visible)
+    return _Pairs(posed, normals, measured, visible, pixel)
 
 
-def _on_hands(points: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    return distance_to_segments(points, segments) < HAND_CLEARANCE_M
+class HandCover:
+    """Which pixels of one depth image measure a hand: their measured point lies within HAND_CLEARANCE_M of one of
+    the segments (S, 2, 3) (`hand_segments`). Computed per pixel when first asked and kept: the fit asks about the
+    same few thousand pixels again and again."""
+
+    def __init__(self, depth_m: np.ndarray, camera: CameraIntrinsics, segments: np.ndarray):
+        self.depth_m, self.camera, self.segments = depth_m, camera, np.asarray(segments, np.float64).reshape(-1, 2, 3)
+        self._known = np.full(depth_m.size, -1, np.int8) if len(self.segments) else None
+
+    def covers(self, pixels: np.ndarray) -> np.ndarray:
+        """(P,) bool for flat pixel indices (P,) with a valid depth."""
+        if self._known is None:
+            return np.zeros(len(pixels), bool)
+        unknown = np.unique(pixels[self._known[pixels] < 0])
+        if len(unknown):
+            width = self.depth_m.shape[1]
+            uv = np.stack([unknown % width, unknown // width], axis=1).astype(np.float64)
+            points = self.camera.backproject(uv, self.depth_m.reshape(-1)[unknown].astype(np.float64))
+            self._known[unknown] = distance_to_segments(points, self.segments) < HAND_CLEARANCE_M
+        return self._known[pixels].astype(bool)
 
 
 def _step(pairs: _Pairs, centre: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +186,7 @@ def _step(pairs: _Pairs, centre: np.ndarray, use: np.ndarray) -> tuple[np.ndarra
 
 
 def refine_to_depth(rotation: np.ndarray, translation: np.ndarray, surface: SurfaceSamples, depth_m: np.ndarray,
-                    camera: CameraIntrinsics, segments: np.ndarray, iterations: int,
+                    camera: CameraIntrinsics, hands: HandCover, iterations: int,
                     tolerances: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """ICP from one start (module doc): (rotation (3, 3), translation (3,)) after `iterations` steps, the pairing
     tolerances (metres) taking turns over equal parts of them, or earlier when fewer than MIN_PAIRS samples pair
@@ -179,10 +198,9 @@ def refine_to_depth(rotation: np.ndarray, translation: np.ndarray, surface: Surf
         pairs = _pair(rotation, translation, surface, depth_m, camera)
         gap = pairs.measured - pairs.posed[:, 2]
         use = np.abs(np.nan_to_num(gap, nan=np.inf)) < tolerance
-        if use.any() and len(segments):
+        if use.any():
             idx = np.flatnonzero(use)
-            on_hand = _on_hands(pairs.posed[idx] * (pairs.measured[idx] / pairs.posed[idx, 2])[:, None], segments)
-            use[idx[on_hand]] = False
+            use[idx[hands.covers(pairs.pixel[idx])]] = False
         if use.sum() < MIN_PAIRS:
             break
         turn, shift = _step(pairs, translation, use)
@@ -217,7 +235,7 @@ class DepthAgreement:
 
 
 def depth_agreement(rotation: np.ndarray, translation: np.ndarray, surface: SurfaceSamples, depth_m: np.ndarray,
-                    camera: CameraIntrinsics, segments: np.ndarray) -> DepthAgreement:
+                    camera: CameraIntrinsics, hands: HandCover) -> DepthAgreement:
     """`DepthAgreement` of one pose (see there)."""
     pairs = _pair(np.asarray(rotation, np.float64), np.asarray(translation, np.float64), surface, depth_m, camera)
     gap = np.nan_to_num(pairs.measured - pairs.posed[:, 2], nan=0.0)
@@ -225,10 +243,7 @@ def depth_agreement(rotation: np.ndarray, translation: np.ndarray, surface: Surf
     agreeing = measured & (np.abs(gap) < AGREEMENT_TOLERANCE_M)
     behind = measured & (gap >= AGREEMENT_TOLERANCE_M)
     covered = np.flatnonzero(measured & (gap <= -AGREEMENT_TOLERANCE_M))
-    by_hands = 0
-    if len(covered) and len(segments):
-        by_hands = int(_on_hands(pairs.posed[covered] * (pairs.measured[covered] / pairs.posed[covered, 2])[:, None],
-                                 segments).sum())
+    by_hands = int(hands.covers(pairs.pixel[covered]).sum())
     return DepthAgreement(int(agreeing.sum()), int(behind.sum()), by_hands, len(covered) - by_hands,
                           int(pairs.visible.sum()))
 
@@ -270,12 +285,15 @@ def fit_to_depth(starts: Sequence[tuple], surface: SurfaceSamples, depth_m: np.n
                  segments: np.ndarray) -> DepthFit:
     """The best fit from the starts (rotation (3, 3), translation (3,)), ranked by `DepthAgreement.score`: each
     start screened (SCREEN_ITERATIONS), the FINALISTS best refined (FINAL_ITERATIONS); an earlier start wins ties.
-    `starts` must not be empty."""
+    Measured points near the segments (S, 2, 3) (`hand_segments`) are the hands' (`HandCover`). `starts` must
+    not be empty."""
+    hands = HandCover(depth_m, camera, segments)
+
     def ranked(poses, iterations, tolerances):
         fits = []
         for rotation, translation in poses:
-            fitted = refine_to_depth(rotation, translation, surface, depth_m, camera, segments, iterations, tolerances)
-            fits.append(DepthFit(*fitted, depth_agreement(*fitted, surface, depth_m, camera, segments)))
+            fitted = refine_to_depth(rotation, translation, surface, depth_m, camera, hands, iterations, tolerances)
+            fits.append(DepthFit(*fitted, depth_agreement(*fitted, surface, depth_m, camera, hands)))
         return sorted(fits, key=lambda fit: -fit.agreement.score)   # stable: ties keep the starts' order
 
     screened = ranked(starts, SCREEN_ITERATIONS, SCREEN_TOLERANCES_M)[:FINALISTS]

@@ -46,15 +46,10 @@ MIN_OBJECT_CONFIDENCE = 0.2
 mass in the 3 x 3 cells around where the pose projects it, and the centre's peakedness) reaches this (an
 untrained or lost object head spreads its heat-maps: about 0.01)."""
 
-MIN_FITTED_OBJECT_CONFIDENCE = 0.1
 MIN_DEPTH_AGREEMENT = 0.5
-"""An object fitted to a depth image (`_fit_to_depth`) is reported when its heat-map confidence (as for
-MIN_OBJECT_CONFIDENCE) reaches MIN_FITTED_OBJECT_CONFIDENCE and its fit's `DepthAgreement.agreement` (the share of
-what the depth image says about its visible surface, hands aside, that confirms the pose) MIN_DEPTH_AGREEMENT; its
-confidence is then the product of the two. The pose no longer rests on the heat-maps, so the lower gate only has to
-tell that an object of that class is there: on the calibration split (ground-truth hand boxes) 145 objects of the
-right class (94 within 20 mm and 15 degrees) and 31 of another class pass, against 92 (40) and 11 with 0.2 and no
-fit; 0.2 with the fit: 92 (72) and 11."""
+"""With a depth image, an object that passes MIN_OBJECT_CONFIDENCE is fitted to it (`_fit_to_depth`) and reported
+when its fit's `DepthAgreement.agreement` (the share of what the depth image says about its visible surface, hands
+aside, that confirms the pose) reaches this; its confidence is then the heat-maps' times the agreement."""
 
 OBJECT_SEARCH_INTERVAL = 5
 """With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (two crops) on
@@ -422,7 +417,7 @@ class PerHandCrops:
     def _object_result(self, camera, depth_m, watch, hands, points, uv_image, box, affine) -> list:
         """The object's pose from its last crop's heat-maps (`object_heatmap_pose.heatmap_pose`, the depth from the
         depth image when there is one), then, with a depth image, fitted to it (`_fit_to_depth`); [] (and no
-        tracked object) when none is found (the gates: MIN_OBJECT_CONFIDENCE, MIN_FITTED_OBJECT_CONFIDENCE)."""
+        tracked object) when none is found (the gates: MIN_OBJECT_CONFIDENCE, MIN_DEPTH_AGREEMENT)."""
         with watch.stage("root_depth"):
             surface = self._object_surface_depth(depth_m, uv_image)
         with watch.stage("postprocess"):
@@ -432,13 +427,14 @@ class PerHandCrops:
             return []
         object_id, rotation, translation = points.object_id, pose.rotation, pose.translation
         confidence = float(np.max(points.class_probs)) * float(np.mean(np.append(pose.support, points.confidence[-1])))
-        fit = self._fit_to_depth(camera, depth_m, watch, hands, object_id, pose) if surface is not None else None
-        if fit is None:
-            found = confidence >= MIN_OBJECT_CONFIDENCE
-        else:
-            found = confidence >= MIN_FITTED_OBJECT_CONFIDENCE and fit.agreement.agreement >= MIN_DEPTH_AGREEMENT
+        # The heat-maps' confidence gates first: an object that will not be reported is not fitted.
+        found, fit = confidence >= MIN_OBJECT_CONFIDENCE, None
+        if found and surface is not None:
+            fit = self._fit_to_depth(camera, depth_m, watch, hands, object_id, pose)
+        if fit is not None:
             rotation, translation = fit.rotation, fit.translation
             confidence *= fit.agreement.agreement
+            found = fit.agreement.agreement >= MIN_DEPTH_AGREEMENT
         if not found or not self.config.depth_min_m <= translation[2] <= self.config.depth_max_m:
             self._object_box = self._object_fit = None
             return []
