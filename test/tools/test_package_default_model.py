@@ -132,3 +132,32 @@ def test_a_network_trained_for_handedness_is_recorded_so_and_the_pipeline_reads_
     with pytest.raises(ValueError, match=r"hand_side_cue 'vote' is not one of \('peakedness', 'presence'\)"):
         Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(out / "hand_heatmap_r18h.onnx"),
                                   warmup_runs=0, threads=1))
+
+
+def test_rescore_replaces_the_models_numbers_with_todays_pipelines_and_keeps_the_rest(run, capsys):
+    """--rescore: the packaged model's held-out numbers are computed again (here the same pipeline: the same numbers
+    where a sentinel was written), `evaluation.rescored` says when, the training record and baseline are kept; a
+    split with a training seed, or an OUT without a model, is refused."""
+    root, checkpoint, config = run
+    out = root / "rescored"
+    assert main([str(checkpoint), "--train-config", str(config), "--data", str(root / "data"), "--out", str(out)]) == 0
+    path = out / "metadata.json"
+    packaged = json.loads(path.read_text())
+    edited = json.loads(path.read_text())
+    edited["evaluation"]["model_gt_crop"] = {"sentinel": True}
+    edited["evaluation"]["mean_pose_baseline"]["sentinel"] = True
+    path.write_text(json.dumps(edited))
+    assert main(["--rescore", "--data", str(root / "data"), "--out", str(out)]) == 0
+    rescored = json.loads(path.read_text())
+    assert rescored["evaluation"]["model_gt_crop"] == packaged["evaluation"]["model_gt_crop"]
+    assert rescored["evaluation"]["model_pipeline_crop"] == packaged["evaluation"]["model_pipeline_crop"]
+    assert rescored["evaluation"]["mean_pose_baseline"]["sentinel"] is True   # kept as packaged
+    assert rescored["evaluation"]["rescored"]["date"] and rescored["training"] == packaged["training"]
+    assert main(["--rescore", "--data", str(root / "data"), "--test-split", "same_seed", "--out", str(out)]) == 2
+    assert "has the training seed 3" in capsys.readouterr().err
+    assert main(["--rescore", "--data", str(root / "data"), "--out", str(root / "nothing")]) == 2
+    assert "no packaged model to re-score" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--rescore", str(checkpoint), "--data", str(root / "data"), "--out", str(out)])
+    with pytest.raises(SystemExit):
+        main(["--data", str(root / "data"), "--out", str(out)])
