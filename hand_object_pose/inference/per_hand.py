@@ -10,7 +10,8 @@ Per frame:
 2. one crop per present hand (left hands mirrored by the adapter), lifted to the camera frame like any
    other crop (`lifting.lift_prediction`: depth image -> 2D fit -> default depth); a right and a left hand on
    the same place are one hand found twice, unless (presence cue) both crops show the hand of their side: the
-   less sure side is dropped (`one_hand_per_place`);
+   less sure side is dropped (`one_hand_per_place`); with a depth image each visible joint's depth is then
+   moved half way towards the measured one (`joint_depth.refine_joint_depths`);
 3. the object: a crop around its tracked box, else its coarse-pass points, else the hands' boxes (then a
    second crop around the first answer; after such a search found nothing, the next one comes
    OBJECT_SEARCH_INTERVAL frames later); its class, centre point and 9 log heat-maps -> the class's box pose that
@@ -35,6 +36,7 @@ from . import object_depth_fit
 from .adapters import CropPrediction
 from .config import EstimatorConfig
 from .depth import root_depth_from_image
+from .joint_depth import refine_joint_depths
 from .lifting import lift_prediction
 from .result import HandEstimate, ObjectEstimate
 
@@ -336,6 +338,11 @@ class PerHandCrops:
         hands = [hands[side] for side in sides]
         if from_coarse:   # two boxes of the coarse pass may be one hand's; given boxes (detector, labels) are not
             hands = one_hand_per_place(hands, side_belief if self.side_cue == SIDE_CUE_PRESENCE else None)
+        if depth_m is not None and "depth_image" in c.depth_sources:
+            with watch.stage("root_depth"):   # each visible joint's depth towards the depth image's (joint_depth)
+                for hand in hands:
+                    if hand.present and np.all(np.isfinite(hand.joints_xyz)):
+                        hand.joints_xyz, _ = refine_joint_depths(hand.joints_xyz, hand.joints_uv, depth_m)
         self._tracked = {h.side: self._hand_box(h, camera) for h in hands if h.present}
         objects = self._object_result(camera, depth_m, watch, hands, *object_points) if object_points is not None else []
         if object_passes == 2 and not objects:
