@@ -33,7 +33,7 @@ split 0.35 / 0.5 / 0.65 / 1.0 gave left hands 18.8 / 18.4 (with a 4 cm gate) / 1
 15.5 / 16.8 mm."""
 
 JOINT_DEPTH_GATE_M = 0.04
-"""A joint whose measured depth (with its offset) differs from its own by more than this is taken for hidden (2 / 3 /
+"""A joint whose measured depth (with its offset) differs from its own by more than this is taken for hidden (2.5 / 3 /
 4 cm: left hands 18.9 / 18.7 / 18.4 mm with the 0.5 blend)."""
 
 WINDOW_PX = 1

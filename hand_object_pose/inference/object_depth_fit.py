@@ -16,7 +16,7 @@ How (projective point-to-plane ICP, the association of depth-camera fusion):
 3. one Gauss-Newton step of the point-to-plane distances (6 unknowns: a small turn about the object's centre and
    a shift).
 Several starts (`start_turns`: the heat-map rotation turned by each of the 24 turns that map a box's axes onto
-axes, those equal under the object's symmetries dropped) cover a box seen along the wrong axis and a mug's handle
+axes; one for a ball) cover a box seen along the wrong axis and a mug's handle
 on the wrong side; the fit that the depth image agrees with most (`DepthAgreement.score`) wins.
 
 Frames: camera optical frame, metres; depth image (H, W) metres, aligned with the colour image (0 or NaN where
