@@ -142,6 +142,28 @@ def test_depth_agreement_tells_free_space_from_cover():
     assert by_hands.covered_by_hands > 0 and by_hands.covered_by_other < further.covered_by_other
 
 
+def test_a_hand_at_the_objects_depth_is_no_evidence_for_it():
+    """A ball posed on a 'hand' (a slab 1 cm deep at the ball's front) where no ball is: the slab's depth agrees with
+    the posed front, but with the hand's bones given those samples are the hand's own surface, not agreement."""
+    ball = OBJECTS["synthetic_sphere"]
+    surface = sample_surface(ball.vertices, ball.faces)
+    radius = float(np.max(np.linalg.norm(ball.vertices, axis=1)))
+    centre = np.array([0.0, 0.0, 0.5])
+    front = centre[2] - radius
+    slab_vertices = np.array([[x, y, z] for x in (-0.15, 0.15) for y in (-0.15, 0.15)
+                              for z in (front - 0.005, front + 0.005)])
+    slab_faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1], [2, 3, 7], [2, 7, 6],
+                           [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]])
+    depth = _depth((slab_vertices, slab_faces))
+    # "Fingers" side by side over the slab, 2 cm apart: every slab point within 1 cm of a bone.
+    bones = np.array([[[-0.1, y, front], [0.1, y, front]] for y in np.arange(-0.1, 0.101, 0.02)])
+    without = depth_agreement(np.eye(3), centre, surface, depth, CAMERA, HandCover(depth, CAMERA, NO_HANDS))
+    with_hand = depth_agreement(np.eye(3), centre, surface, depth, CAMERA, HandCover(depth, CAMERA, bones))
+    assert without.agreeing > 10 and without.covered_by_hands == 0
+    assert with_hand.agreeing < 0.1 * without.agreeing
+    assert with_hand.covered_by_hands >= without.agreeing - with_hand.agreeing
+
+
 def test_start_turns_are_the_24_axis_turns_or_one_for_a_ball():
     assert len(AXIS_TURNS) == 24 and np.allclose(AXIS_TURNS[0], np.eye(3))
     assert np.allclose(np.linalg.det(AXIS_TURNS), 1.0)
