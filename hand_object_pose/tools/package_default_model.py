@@ -3,6 +3,7 @@
     python -m hand_object_pose.tools.package_default_model runs/kpt_synthetic_lite/latest.pt \\
         --train-config config/train/kpt_synthetic_lite.yaml --data /data/hop_synthetic \\
         [--object-checkpoint runs/NAME_object/latest.pt --object-train-config CONFIG] \\
+        [--earlier-stage-config CONFIG ...] \\
         [--test-split test] [--baseline-split train] [--out models/default] [--limit 0]
 
 1. exports the run's checkpoint with `tools.export_onnx` (compact weights, checked against torch), and with
@@ -154,6 +155,9 @@ def main(argv=None) -> int:
     parser.add_argument("--object-checkpoint", default="",
                         help="a second run of the same preset whose network runs the object crops (an object network)")
     parser.add_argument("--object-train-config", default="", help="the training YAML of --object-checkpoint's run")
+    parser.add_argument("--earlier-stage-config", action="append", default=[], metavar="CONFIG",
+                        help="the training YAML of a stage whose weights started the run (repeat, first stage "
+                             "first): recorded with the training config, so that the record has the whole recipe")
     parser.add_argument("--train-split", default="train")
     parser.add_argument("--test-split", default="test")
     parser.add_argument("--baseline-split", default="train", help="split whose mean labels are the baseline")
@@ -169,6 +173,10 @@ def main(argv=None) -> int:
         parser.error("packaging needs the checkpoint and --train-config (or --rescore)")
     if bool(args.object_checkpoint) != bool(args.object_train_config):
         print("package_default_model: --object-checkpoint and --object-train-config go together", file=sys.stderr)
+        return 2
+    missing = [c for c in args.earlier_stage_config if not Path(c).is_file()]
+    if missing:
+        print(f"package_default_model: --earlier-stage-config {missing[0]} is not a file", file=sys.stderr)
         return 2
 
     experiment = load_experiment(args.train_config)
@@ -231,6 +239,8 @@ def main(argv=None) -> int:
                 f"{len(SyntheticDataset(root))} frames rendered with seed {seed} ({root})"
                 for root, seed in zip(train_roots, train_seeds)),
             "config": yaml.safe_load(Path(args.train_config).read_text()),
+            **({"earlier_stages": [yaml.safe_load(Path(c).read_text()) for c in args.earlier_stage_config]}
+               if args.earlier_stage_config else {}),
             "epochs_done": run_info.get("epoch"), "steps": run_info.get("step"),
             "checkpoint_sha256": run_info.get("sha256"),
         },

@@ -58,6 +58,21 @@ def test_checkpoint_becomes_the_default_model_with_its_numbers(run):
     assert meta["date"]
 
 
+def test_the_stages_that_started_the_run_are_recorded_with_it(run, capsys):
+    root, checkpoint, config = run
+    earlier = root / "stage1.yaml"
+    earlier.write_text("model: kpt_h2o3d_3d_lite\nmodel_overrides: {input_size: 64}\ntrain: {out_dir: runs/stage1}\n")
+    out = root / "staged"
+    assert main([str(checkpoint), "--train-config", str(config), "--earlier-stage-config", str(earlier),
+                 "--data", str(root / "data"), "--out", str(out), "--limit", "1"]) == 0
+    training = json.loads((out / "metadata.json").read_text())["training"]
+    assert training["earlier_stages"] == [{"model": "kpt_h2o3d_3d_lite", "model_overrides": {"input_size": 64},
+                                           "train": {"out_dir": "runs/stage1"}}]
+    assert main([str(checkpoint), "--train-config", str(config), "--earlier-stage-config", str(root / "gone.yaml"),
+                 "--data", str(root / "data"), "--out", str(out)]) == 2
+    assert "gone.yaml is not a file" in capsys.readouterr().err
+
+
 def test_a_test_split_with_the_training_seed_is_refused(run, capsys):
     root, checkpoint, config = run
     assert main([str(checkpoint), "--train-config", str(config), "--data", str(root / "data"),
