@@ -220,8 +220,9 @@ def test_the_estimator_fits_the_default_networks_objects_to_the_depth_image():
             for obj in result.objects:
                 if obj.object_id == label.object_id:
                     errors.append(1000 * np.linalg.norm(obj.translation - label.translation))
-    # With the networks of 5 Dec 2026: 10 and 12 objects of the right class; the fit put 5 within 1 mm, the heat-maps none within 5 mm (the rest of
-    # the fits: a mug's handle on the wrong side, a box or ball mostly covered by the hands).
+    # With the networks of 5 Dec 2026: 10 and 12 objects of the right class; the fit put 5 within 1 mm, the
+    # heat-maps none within 5 mm (the rest of the fits: a mug's handle on the wrong side, a box or ball mostly
+    # covered by the hands).
     assert len(fitted) >= 8 and len(heatmap_only) >= 4, (fitted, heatmap_only)
     assert np.sum(np.asarray(fitted) < 1.0) >= 4, fitted
     assert np.min(heatmap_only) > 3.0, heatmap_only
