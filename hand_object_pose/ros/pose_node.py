@@ -50,7 +50,7 @@ from hand_object_pose.ros.inputs import camera_intrinsics, clip_roi, stamp_ns
 from hand_object_pose.ros.markers import MarkerBuilder
 from hand_object_pose.ros.overlay import draw_overlay
 from hand_object_pose.ros.parameters import ParameterError, check_command_line_overrides, declare_and_read
-from hand_object_pose.ros.shutdown import shutdown_context
+from hand_object_pose.ros.shutdown import release_node, shutdown_context
 from hand_object_pose.ros.tf_output import TfOutput, estimate_transforms, frame_id_problem
 
 NODE_NAME = "hand_object_pose"
@@ -439,7 +439,7 @@ def main(argv=None) -> int:
     except Exception as exc:  # rcl's RCLError, e.g. a params file that is missing or not YAML
         print(f"{NODE_NAME}: error: cannot initialise ROS: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    node, executor = None, None
+    node, executor, signalled = None, None, False
     try:
         options = remove_ros_args(args)[1:]
         if "--autostart" in options and "--managed" not in options:
@@ -468,20 +468,19 @@ def main(argv=None) -> int:
         if node is not None and not rclpy.ok():
             # rclpy's SIGINT handler shuts the context down at once, so a callback that was publishing then
             # raises "publisher's context is invalid": part of a clean stop, not a failure.
+            signalled = True
             return 0
         reason = " ".join(str(exc).split())
         print(f"{NODE_NAME}: error: {reason}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        signalled = True
     finally:
         if executor is not None:
             executor.shutdown()
-        # After SIGINT rclpy has already shut the context down, and destroying the node's entities one by one then
-        # crashed rcl now and then (exit -11 inside destroy_node after a clean stop, in the demo and node tests):
-        # the worker is stopped either way, and `run` ends the process next without the interpreter's teardown.
-        if node is not None and node.stop() and rclpy.ok():
-            node.destroy_node()
+        # The worker is stopped either way; a node it may still be publishing from is not destroyed under it.
+        if node is not None and node.stop():
+            release_node(node, stopped_by_signal=signalled)
         shutdown_context()
     return 0
 

@@ -50,7 +50,7 @@ from hand_object_pose.inference.result import HandEstimate, HandObjectEstimate, 
 from hand_object_pose.msg import HandObjectPoses
 from hand_object_pose.ros.image_codec import image_to_rgb
 from hand_object_pose.ros.overlay import draw_overlay
-from hand_object_pose.ros.shutdown import shutdown_context
+from hand_object_pose.ros.shutdown import release_node, shutdown_context
 
 SIDES = ("right", "left")
 MESH_COLOURS = {"right": (51, 153, 255), "left": (255, 128, 26)}   # RGB, as the skeletons (ros/overlay.py)
@@ -406,17 +406,18 @@ def main(argv=None) -> int:
     rclpy.init(args=argv if argv is not None else sys.argv)
     node = Recorder()
     print("recorder: ready", flush=True)
+    signalled = False
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        signalled = True
     try:
         started = time.monotonic()
         node.finish()
         print(f"recorder: wrote outputs in {time.monotonic() - started:.1f} s", flush=True)
         return 0
     finally:
-        node.destroy_node()
+        release_node(node, stopped_by_signal=signalled)
         shutdown_context()
 
 

@@ -34,7 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from hand_object_pose.ros.image_codec import array_to_image_fields
-from hand_object_pose.ros.shutdown import shutdown_context
+from hand_object_pose.ros.shutdown import release_node, shutdown_context
 from hand_object_pose.synthetic.sequence import SEQUENCE_FILE, load_sequence
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -218,7 +218,7 @@ class SyntheticCamera(Node):
 
 def main(argv=None) -> int:
     rclpy.init(args=argv if argv is not None else sys.argv)
-    node = None
+    node, signalled = None, False
     try:
         node = SyntheticCamera()
         source = node.source
@@ -236,10 +236,10 @@ def main(argv=None) -> int:
         print(f"camera: error: {exc}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
+        signalled = True
         return 130
     finally:
-        if node is not None:
-            node.destroy_node()
+        release_node(node, stopped_by_signal=signalled)
         shutdown_context()
 
 
