@@ -157,6 +157,30 @@ out of its crop. `make demo`'s 90 frames (small moves) are unchanged; the fast d
 motion (large moves, its tracked frames 2-3x worse than its coarse-pass ones): right 17.7 -> 14.6 mm, left 32.8 ->
 26.8 mm (0.05: 14.6 / 25.8, 0.15: 17.0 / 28.2)."""
 
+TRACK_NEAR_COARSE = 1.0
+"""A tracked box is kept only while the coarse pass sees a hand (either side: it mixes them up) centred within this
+share of the box's side from the box's centre; else the hand starts again from its coarse-pass box. Tracked crops
+otherwise stayed where a hand had been: after it left the image, on unrelated frames (a folder of photos). With
+TRACK_AT_LEAST_COARSE, four rendered sequences with a depth image: roots more than 15 cm off 5 -> 0 hand-frames, MRRPE
+mean 35.2 -> 30.2 mm, 3 more of ~500 hand-frames missed; 150 unrelated held-out frames, tracked: MPJPE right 66 ->
+42 mm (0.5: 20.5 mm there, but 6 more sequence hand-frames missed). Numbers: docs/hand_heatmap.md."""
+
+TRACK_AT_LEAST_COARSE = 1.0
+"""A tracked box is grown to at least this share of the coarse pass's box side for the same hand. Without a depth
+image nothing else bounds a tracked box from below, and it collapsed: a crop a little too small shows the network a
+hand that overflows it, whose keypoints come out bunched together, the next box is smaller still, and the hand-size
+depth fit puts the hand metres away (a hand 0.46 m away reported at 3.1 m ten frames later). Four rendered sequences
+without a depth image: MRRPE mean 400 -> 88 mm (median 85 -> 54), roots more than 15 cm off 102 -> 40 hand-frames,
+MPJPE right 30.9 -> 23.1, left 32.3 -> 29.7 mm; with one: right 20.1 -> 19.6, left 24.5 -> 24.8 mm (0.8: no-depth
+MRRPE mean 153 mm; 1.2: right 22.8 mm with depth)."""
+
+def _at_least(box: np.ndarray, side: float) -> np.ndarray:
+    """Square `box` (x0, y0, side, side) grown about its centre to at least `side` pixels."""
+    box = np.asarray(box, np.float64)
+    if box[2] >= side:
+        return box
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return np.array([cx - side / 2, cy - side / 2, side, side])
 
 def _moved(box: np.ndarray, new_box: np.ndarray, share: float) -> bool:
     """The centre of `new_box` lies more than `share` of `box`'s side from `box`'s centre."""
@@ -275,14 +299,19 @@ class PerHandCrops:
                 to_image = invert_affine(crop.affine)
                 placed, _ = lift_prediction(coarse, crop, camera, depth_m, c, "", (width, height))
                 hand_boxes = {}
+                seen = {h.side: self._hand_box(h, camera) for h in placed if h.confidence >= c.presence_threshold}
                 for hand in placed:
-                    if hand.confidence < c.presence_threshold:
+                    if hand.side not in seen:
                         self._tracked.pop(hand.side, None)
                         continue
                     box = self._tracked.get(hand.side)
+                    coarse_box = seen[hand.side]
+                    if box is not None and all(_moved(box, other, TRACK_NEAR_COARSE) for other in seen.values()):
+                        box = None
+                    if box is not None:
+                        box = _at_least(box, TRACK_AT_LEAST_COARSE * coarse_box[2])
                     from_coarse[hand.side] = box is None
-                    hand_boxes[hand.side] = (box if box is not None else self._hand_box(hand, camera),
-                                             hand.confidence)
+                    hand_boxes[hand.side] = (box if box is not None else coarse_box, hand.confidence)
                 points = self.adapter.parse_object(outputs, whole_frame=True)
                 look_for_object = points.presence >= MIN_OBJECT_PRESENCE
                 if look_for_object:

@@ -157,11 +157,12 @@ def test_a_tracked_hand_that_moved_out_of_its_crop_gets_a_second_crop(lone_right
             hand, = [h for h in estimator.estimate(frame.rgb, frame.K).hands if h.side == "right"]
             return hand.crop_box, float(np.linalg.norm(hand.joints_uv - frame.hands["right"].joints_2d, axis=1).mean())
 
-        crop_box, _ = tracked_from(on_hand)
-        assert np.allclose(crop_box, on_hand)                        # still on the hand: its one crop
-        refined_box, refined_error = tracked_from(off_hand)
-        with _per_hand_constant("TRACKED_REFINE_SHIFT", float("inf")):
-            kept_box, kept_error = tracked_from(off_hand)
+        with _per_hand_constant("TRACK_AT_LEAST_COARSE", 0.0):   # boxes exactly as given (the coarse pass's floor off)
+            crop_box, _ = tracked_from(on_hand)
+            assert np.allclose(crop_box, on_hand)                    # still on the hand: its one crop
+            refined_box, refined_error = tracked_from(off_hand)
+            with _per_hand_constant("TRACKED_REFINE_SHIFT", float("inf")):
+                kept_box, kept_error = tracked_from(off_hand)
         assert np.allclose(kept_box, off_hand)
         refined += not np.allclose(refined_box, off_hand)
         errors["refined"].append(refined_error)
@@ -180,3 +181,57 @@ def test_with_side_beliefs_two_hands_that_each_show_their_side_are_both_kept():
     assert per_hand.one_hand_per_place([right, left], both) == [right, left]
     assert per_hand.one_hand_per_place([right, left], {"right": 0.1, "left": 0.8}) == [left]
     assert per_hand.one_hand_per_place([right, left]) == [right]       # peakedness without beliefs
+
+
+def _tracked_from(estimator, frame, box):
+    """The right hand of `frame` estimated (no depth image) with its tracked box set to `box`: (crop box, mean pixel
+    error from the true joints, wrist depth in metres)."""
+    estimator._per_hand._tracked = {"right": np.asarray(box, np.float64).copy()}
+    hand, = [h for h in estimator.estimate(frame.rgb, frame.K).hands if h.side == "right"]
+    error = float(np.linalg.norm(hand.joints_uv - frame.hands["right"].joints_2d, axis=1).mean())
+    return hand.crop_box, error, float(hand.joints_xyz[0, 2])
+
+
+def test_a_tracked_box_too_small_for_its_hand_grows_to_the_coarse_pass_box(lone_right_hands):
+    """Without a depth image a tracked box had no lower bound: a box a third of the hand's showed the network a hand
+    overflowing its crop, the keypoints came out bunched and the hand-size fit put the hand far away. The box now grows
+    to the coarse pass's (TRACK_AT_LEAST_COARSE)."""
+    estimator = _default_pipeline()
+    grown, kept = [], []
+    for frame in lone_right_hands[:3]:
+        estimator.reset_tracking()
+        estimator.estimate(frame.rgb, frame.K)
+        on_hand = estimator._per_hand._tracked["right"]
+        small = on_hand + np.array([1.0, 1.0, -2.0, -2.0]) * on_hand[2] / 3
+        true_depth = float(frame.hands["right"].joints_cam[0, 2])
+        box, error, depth = _tracked_from(estimator, frame, small)
+        assert box[2] > 2 * small[2]
+        grown.append((error, abs(depth - true_depth)))
+        with _per_hand_constant("TRACK_AT_LEAST_COARSE", 0.0):
+            box, error, depth = _tracked_from(estimator, frame, small)
+        assert box[2] < 0.9 * on_hand[2]
+        kept.append((error, abs(depth - true_depth)))
+    grown, kept = np.array(grown), np.array(kept)
+    assert np.all(grown[:, 0] < kept[:, 0]), (grown, kept)               # pixels
+    assert np.mean(grown[:, 1]) < np.mean(kept[:, 1]), (grown, kept)     # metres of wrist depth
+
+
+def test_a_tracked_box_where_the_coarse_pass_sees_no_hand_is_dropped(lone_right_hands):
+    """A tracked box where the whole-frame pass sees no hand (an unrelated frame, a hand that left) is not kept: the
+    hand starts again from its coarse-pass box (TRACK_NEAR_COARSE)."""
+    estimator = _default_pipeline()
+    for frame in lone_right_hands[:2]:
+        estimator.reset_tracking()
+        estimator.estimate(frame.rgb, frame.K)
+        on_hand = estimator._per_hand._tracked["right"]
+        width, height = frame.rgb.shape[1], frame.rgb.shape[0]
+        centre = on_hand[:2] + on_hand[2:] / 2
+        away = on_hand.copy()   # the same box in the image's farthest corner from the hand
+        away[:2] = [0.0 if centre[0] > width / 2 else width - on_hand[2],
+                    0.0 if centre[1] > height / 2 else height - on_hand[3]]
+        assert np.linalg.norm(away[:2] - on_hand[:2]) > 1.5 * on_hand[2]
+        box, error, _ = _tracked_from(estimator, frame, away)
+        assert not np.allclose(box, away) and error < 0.1 * on_hand[2], (box, error)
+        with _per_hand_constant("TRACK_NEAR_COARSE", float("inf")):
+            box, error, _ = _tracked_from(estimator, frame, away)
+        assert error > 0.3 * on_hand[2], (box, error)      # the stale crop (refined once) shows no hand
