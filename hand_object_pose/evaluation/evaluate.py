@@ -150,6 +150,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-depth", action="store_true",
                         help="do not give the estimator the dataset's depth images (default: given when the "
                              "dataset has them, as the node gets its aligned depth topic)")
+    parser.add_argument("--tracking", default="auto", choices=("auto", "on", "off"),
+                        help="carry crops from one frame to the next: on for video splits, off for splits of "
+                             "unrelated frames (the synthetic splits); auto (default) = off with --crop gt, on with "
+                             "--crop pipeline")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N frames")
     parser.add_argument("--mean-pose-baseline", metavar="TRAIN_ROOT", default="",
                         help="score the trivial baseline instead of a model: the mean labels of the training "
@@ -170,10 +174,13 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
-    summary = evaluate_dataset(estimator, reader, args.limit, args.crop, progress=True, use_depth=not args.no_depth)
+    independent = {"auto": args.crop == "gt", "on": False, "off": True}[args.tracking]
+    summary = evaluate_dataset(estimator, reader, args.limit, args.crop, progress=True,
+                               independent_frames=independent, use_depth=not args.no_depth)
     path = write_report(summary, args.out, {"model": model, "backend": estimator.backend_in_use,
                                             "params_file": args.params_file, "dataset": args.dataset,
-                                            "split": args.split, "crop": args.crop})
+                                            "split": args.split, "crop": args.crop,
+                                            "tracking": "off" if independent else "on"})
     print(f"wrote {path}")
     print({k: v for k, v in summary.items() if k not in ("pck_curve",)})
     return 0

@@ -200,7 +200,12 @@ def test_cli_runs_the_configuration_of_a_node_params_file(synthetic_split, tmp_p
     report = json.loads((out / "report.json").read_text())
     assert report["params_file"] == str(params_file) and report["model"] == "kpt_h2o3d_3d_lite"
     assert report["counts"]["frames"] == 1 and report["counts"]["frames_with_depth"] == 1
-    assert report["backend"].startswith("torch")
+    assert report["backend"].startswith("torch") and report["tracking"] == "off"     # --crop gt: frames one by one
+    for tracking, expected in (("auto", "on"), ("off", "off")):
+        assert main(["--params-file", str(params_file), "--dataset", "synthetic", "--root", str(synthetic_split[0]),
+                     "--split", "test", "--out", str(out), "--limit", "1", "--crop", "pipeline",
+                     "--tracking", tracking]) == 0
+        assert json.loads((out / "report.json").read_text())["tracking"] == expected
     params["/**"]["ros__parameters"]["crop_margin"] = 9.0
     params_file.write_text(yaml.safe_dump(params))
     assert main(["--params-file", str(params_file), "--dataset", "synthetic", "--root", str(synthetic_split[0]),
