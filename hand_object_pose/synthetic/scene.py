@@ -30,12 +30,13 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
-GENERATOR_VERSION = 10
+GENERATOR_VERSION = 11
 """Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks; 3: skin
 relief, screen-space occlusion between fingers, forearm shaded like the wrist; 4: a second holding hand
 that would pass through the first lets go; 5: the back of the hand shaded as a smooth surface;
 6: weaker occlusion beside nearer surfaces; 7: weaker skin relief; 8: weaker ambient occlusion on the hands;
-9: the forearm rounds out above the wrist; 10: wall paints without strong colour casts)."""
+9: the forearm rounds out above the wrist; 10: wall paints without strong colour casts; 11: the palmar side
+of the palm shaded smooth too, the three palm creases half as strong, skin tones a little redder)."""
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's
@@ -262,11 +263,11 @@ def _crease_weights(layer: ManoLayer) -> np.ndarray:
     return crease
 
 
-def _back_smoother(layer: ManoLayer) -> tuple[np.ndarray, np.ndarray]:
-    """(ids (B,) of the vertices on the back of the stand-in's palm, (B, 778) row-normalised averaging
-    over each one's mesh neighbours and itself); the same for both sides (the left hand's faces are the
-    right's, reversed). Back of the palm: vertices the wrist joint moves most whose rest-pose normal
-    faces the dorsal side (model -z)."""
+def _palm_smoothers(layer: ManoLayer) -> tuple:
+    """((ids (B,), averaging (B, 778)) of the back of the stand-in's palm, the same of its palmar side): each
+    face's vertices and a row-normalised averaging over each one's mesh neighbours and itself; the same for
+    both sides (the left hand's faces are the right's, reversed). The palm: vertices the wrist joint moves
+    most; its back: those whose rest-pose normal faces the dorsal side (model -z), the palmar side the others."""
     faces = layer.faces.numpy()
     count = len(layer.mano.v_template)
     adjacency = np.eye(count, dtype=np.float32)
@@ -274,25 +275,31 @@ def _back_smoother(layer: ManoLayer) -> tuple[np.ndarray, np.ndarray]:
         adjacency[faces[:, a], faces[:, b]] = 1.0
         adjacency[faces[:, b], faces[:, a]] = 1.0
     rest_normals = vertex_normals(layer.mano.v_template, layer.faces).numpy()
-    back = np.flatnonzero((layer.mano.lbs_weights.numpy().argmax(axis=1) == 0) & (rest_normals[:, 2] < 0))
-    rows = adjacency[back]
-    return back, rows / rows.sum(axis=1, keepdims=True)
+    on_palm = layer.mano.lbs_weights.numpy().argmax(axis=1) == 0
+    smoothers = []
+    for face in (on_palm & (rest_normals[:, 2] < 0), on_palm & (rest_normals[:, 2] >= 0)):
+        ids = np.flatnonzero(face)
+        rows = adjacency[ids]
+        smoothers.append((ids, rows / rows.sum(axis=1, keepdims=True)))
+    return tuple(smoothers)
 
 
-def smooth_back_normals(normals: np.ndarray, back: np.ndarray, average: np.ndarray, iterations: int = 12
-                        ) -> np.ndarray:
-    """(778, 3) vertex normals of one stand-in hand with those on the back of the palm (`_back_smoother`)
-    replaced by repeated neighbour averages, renormalised: the shading of a smooth back of the hand.
+def smooth_palm_normals(normals: np.ndarray, smoothers: tuple, iterations: int = 12) -> np.ndarray:
+    """(778, 3) vertex normals of one stand-in hand with those of each face of the palm (`_palm_smoothers`: the
+    back, then the palmar side) replaced by repeated neighbour averages, renormalised: the shading of a
+    smooth palm.
 
-    The stand-in's palm is lofted from the wrist ellipse to the four finger base rings, so its back
-    carries four lengthwise lobes that, shaded, look like fingers running down the back of the hand
-    to the wrist (a hand detector trained on real photos then takes the wrist for the palm); a real
-    hand's back is smooth up to the knuckles, which the skin relief draws. Shading only: the mesh, its
-    masks and depth do not change."""
+    The stand-in's palm is lofted from the wrist ellipse to the four finger base rings, so both its faces
+    carry four lengthwise lobes that, shaded, look like fingers running down the hand to the wrist (a hand
+    detector trained on real photos then takes the wrist for the palm); a real hand's back is smooth up to
+    the knuckles and its palm a soft pad, which the skin relief and the palm creases draw. Shading only:
+    the mesh, its masks and depth do not change. Each face is averaged on its own, so the palm's edges keep
+    their turn from one face to the other."""
     out = normals.copy()
-    for _ in range(iterations):
-        mixed = average @ out
-        out[back] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
+    for ids, average in smoothers:
+        for _ in range(iterations):
+            mixed = average @ out
+            out[ids] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-9)
     return out
 
 
@@ -408,7 +415,7 @@ class SceneGenerator:
         self.digit_vertices = {name: np.flatnonzero(np.isin(dominant, joints)) for name, joints in MANO_JOINTS.items()}
         self.palmar, self.nail = _skin_regions(self.layers["right"])
         self.crease = _crease_weights(self.layers["right"])
-        self.back_ids, self.back_average = _back_smoother(self.layers["right"])
+        self.palm_smoothers = _palm_smoothers(self.layers["right"])
         # Rest-frame point of every vertex (the left hand's vertices mirror the right's, same ids):
         # the renderer interpolates them per pixel for the skin relief (`look.skin_relief`).
         self.rest_points = self.layers["right"].mano.v_template.numpy().astype(np.float32)
@@ -731,7 +738,7 @@ class SceneGenerator:
         (rgb (H, W, 3) uint8, depth (H, W) float32 metres with 0 for nothing, labels (H, W) uint8 LABEL_IDS).
         Public so that other scene builders (`synthetic.sequence`) render exactly like the generator.
 
-        The backs of the stand-in hands are shaded with smoothed normals (`smooth_back_normals`); vertex
+        The palms of the stand-in hands are shaded with smoothed normals (`smooth_palm_normals`); vertex
         colours are lit by the environment (sky/ground by each vertex normal) before the
         renderer adds the key light; each forearm's start is shaded like the wrist it leaves; the
         hands get their skin relief (knuckles, tendons, creases: `look.skin_relief`, from the rest-frame
@@ -745,10 +752,10 @@ class SceneGenerator:
             vertices = np.vstack([m[1] for m in meshes])
             colours = np.vstack([m[3] for m in meshes])
             normals = vertex_normals(torch.as_tensor(vertices, dtype=torch.float32), torch.as_tensor(faces)).numpy()
-            for m, start in zip(meshes, offsets):  # the backs of the stand-in hands shaded smooth
+            for m, start in zip(meshes, offsets):  # the palms of the stand-in hands shaded smooth
                 if m[0] in ("right", "left") and len(m[1]) == len(self.rest_points):
                     span = slice(start, start + len(m[1]))
-                    normals[span] = smooth_back_normals(normals[span], self.back_ids, self.back_average)
+                    normals[span] = smooth_palm_normals(normals[span], self.palm_smoothers)
             if "sky" in look:
                 _join_arms(meshes, offsets, normals, colours)
                 colours = colours * looks.hemisphere_tint(normals, look["sky"], look["ground"])

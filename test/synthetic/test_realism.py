@@ -275,28 +275,30 @@ def test_two_hands_holding_the_object_do_not_pass_through_each_other(generator):
     assert _hands_overlap(hand, hand) and not _hands_overlap(hand, moved)
 
 
-def test_back_of_the_hand_is_shaded_as_a_smooth_surface():
+def test_both_faces_of_the_palm_are_shaded_as_smooth_surfaces():
     # The stand-in's palm is lofted onto the four finger base rings: its raw normals swing from lobe to
-    # lobe across the back of the hand. The shading normals vary smoothly there; the palmar side and
-    # the digits keep theirs.
+    # lobe across the back of the hand and across the palm. The shading normals vary smoothly on each face;
+    # the digits keep theirs, and each face still faces its own way.
     from hand_object_pose.synthetic.raster import vertex_normals
-    from hand_object_pose.synthetic.scene import _back_smoother, smooth_back_normals
+    from hand_object_pose.synthetic.scene import _palm_smoothers, smooth_palm_normals
 
     generator = SceneGenerator(SceneConfig(image_size=SIZE), renderer="torch")
     layer = generator.layers["right"]
     with torch.no_grad():
         rest = layer(torch.zeros(1, 3), torch.zeros(1, 45), torch.zeros(1, 10)).vertices[0]
     normals = vertex_normals(rest, layer.faces).numpy().astype(np.float64)
-    back, average = _back_smoother(layer)
-    assert 100 < len(back) < 300
-    smooth = smooth_back_normals(normals, back, average)
+    (back, back_average), (front, front_average) = _palm_smoothers(layer)
+    assert 100 < len(back) < 300 and 100 < len(front) < 300 and not np.intersect1d(back, front).size
+    smooth = smooth_palm_normals(normals, _palm_smoothers(layer))
     np.testing.assert_allclose(np.linalg.norm(smooth, axis=1), 1.0, atol=1e-6)
-    others = np.setdiff1d(np.arange(len(normals)), back)
+    others = np.setdiff1d(np.arange(len(normals)), np.concatenate([back, front]))
     np.testing.assert_array_equal(smooth[others], normals[others])
-    assert (smooth[back, 2] < 0).all()   # still the back (model -z)
+    assert (smooth[back, 2] < 0).all()       # still the back (model -z)
+    assert np.mean(smooth[front, 2] > 0) > 0.95   # still the palmar side (its rim turns towards the edges)
 
-    def roughness(n):  # mean angle between a vertex's normal and the mean normal around it
+    def roughness(n, ids, average):  # mean angle between a vertex's normal and the mean normal around it
         mean = average @ n
-        cos = np.einsum("ij,ij->i", n[back], mean / np.linalg.norm(mean, axis=1, keepdims=True))
+        cos = np.einsum("ij,ij->i", n[ids], mean / np.linalg.norm(mean, axis=1, keepdims=True))
         return np.degrees(np.arccos(np.clip(cos, -1, 1))).mean()
-    assert roughness(smooth) < 0.4 * roughness(normals)
+    assert roughness(smooth, back, back_average) < 0.4 * roughness(normals, back, back_average)
+    assert roughness(smooth, front, front_average) < 0.4 * roughness(normals, front, front_average)
