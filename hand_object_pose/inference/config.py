@@ -99,6 +99,10 @@ class EstimatorConfig:
       presence_threshold: hand presence probability in [0, 1] at or above which a hand is "present".
       track_lost_after: consecutive frames without a present hand after which tracking is dropped
         and the next frame starts with a coarse pass.
+      tracking: carry crops (and smoothing) from one frame to the next; false looks at every frame
+        afresh, for images that are not a video (a folder of photos): a crop carried into an
+        unrelated image finds the hand only where the whole-frame pass vouches for it, and costs
+        accuracy (docs/hand_heatmap.md).
       hand_detector_dir: folder of the hand detector's files (ONNX + metadata.json); empty = the
         shipped models/hand_detector.
       camera_mirrored: the image is mirrored (a selfie view): the detector's handedness is read accordingly.
@@ -165,6 +169,7 @@ class EstimatorConfig:
     min_crop_size_px: float = 48.0
     presence_threshold: float = 0.5
     track_lost_after: int = 1
+    tracking: bool = True
     hand_detector_dir: str = ""
     camera_mirrored: bool = False
     detector_min_score: float = 0.5
@@ -213,7 +218,8 @@ class EstimatorConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 fail(name, f"an integer >= {low}")
 
-        for name in ("allow_random_weights", "require_gpu", "fp16", "cuda_graph", "smoothing", "camera_mirrored"):
+        for name in ("allow_random_weights", "require_gpu", "fp16", "cuda_graph", "smoothing", "camera_mirrored",
+                     "tracking"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "true or false")
         for name in ("trt_cache_dir", "object_catalogue", "object_id", "mano_path", "hand_detector_dir"):

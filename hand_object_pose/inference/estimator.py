@@ -349,6 +349,8 @@ class Estimator:
         """
         start = time.perf_counter()
         image_rgb, camera = self._check_inputs(image_rgb, camera)
+        if not self.config.tracking:
+            self.reset_tracking()   # unrelated images: nothing carries over from the previous one
         height, width = image_rgb.shape[:2]
         result = HandObjectEstimate(model=self.model_name, backend=self.backend_in_use)
         watch = _Stopwatch(result.timings_ms)

@@ -114,6 +114,8 @@ ESTIMATOR_PARAMETERS = {
     "min_crop_size_px": ("smallest crop side in pixels", (8.0, 10000.0)),
     "presence_threshold": ("hand presence probability at or above which a hand is present", (0.0, 1.0)),
     "track_lost_after": ("frames without a hand after which tracking restarts with a coarse pass", (1, 1000)),
+    "tracking": ("carry crops and smoothing from frame to frame; false for images that are not a video (a folder "
+                 "of photos): every frame looked at afresh", None),
     "hand_detector_dir": ("folder of the offline hand detector's files; '' = the shipped models/hand_detector",
                           None),
     "camera_mirrored": ("the image is mirrored (selfie view): the hand detector's handedness is read so", None),

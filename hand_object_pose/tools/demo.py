@@ -241,9 +241,9 @@ def wait_for(condition, timeout: float, watched: list[Process], what: str) -> No
 # --- configuration files -------------------------------------------------------------------------
 
 def write_node_params(out_dir: Path, model: ModelChoice, settings: dict, has_depth: bool, object_catalogue,
-                      object_id, synthetic: bool = False) -> Path:
+                      object_id, synthetic: bool = False, tracking: bool = True) -> Path:
     """<out>/pose_node_params.yaml: config/<preset>.yaml with the demo's changes; object_catalogue None keeps
-    the preset's catalogue and object."""
+    the preset's catalogue and object; tracking False: every frame looked at afresh (unrelated photos)."""
     preset_file = REPO_ROOT / "config" / f"{model.preset}.yaml"
     if not preset_file.is_file():
         raise DemoError(f"no parameter file {preset_file} for preset {model.preset!r}")
@@ -256,6 +256,8 @@ def write_node_params(out_dir: Path, model: ModelChoice, settings: dict, has_dep
         params.update(settings.get("untrained_pose_node") or {})
     params.update(model=model.preset, backend="onnxruntime", model_path="" if model.runs_on_detector else
                   str(model.path), use_depth=has_depth)
+    if not tracking:
+        params["tracking"] = False
     if object_catalogue is not None:
         params.update(object_catalogue=object_catalogue, object_id=object_id)
     elif params.get("object_catalogue") and not os.path.isabs(params["object_catalogue"]):
@@ -308,6 +310,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hand_object_pose.tools.demo",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--input", default="", help="video file or image folder instead of the synthetic sequence")
+    parser.add_argument("--independent-frames", action="store_true",
+                        help="the frames are unrelated photos, not a video: the node looks at each afresh (tracking "
+                             "off)")
     parser.add_argument("--model", default="", help="exported .onnx (default: with --input the shipped hand "
                                                      "detector, else models/default/, else untrained)")
     parser.add_argument("--preset", default="", help="model preset of --model (else from its metadata file)")
@@ -344,7 +349,8 @@ def run(args) -> dict:
     source, has_depth, catalogue, object_id = prepare_frames(args, settings, out_dir)
     if model.runs_on_detector:
         catalogue, object_id = "", ""   # hands only: no object catalogue
-    params = write_node_params(out_dir, model, settings, has_depth, catalogue, object_id, synthetic=not args.input)
+    params = write_node_params(out_dir, model, settings, has_depth, catalogue, object_id, synthetic=not args.input,
+                               tracking=not args.independent_frames)
     camera_settings = dict(settings["camera"])
     rate = args.rate or float(camera_settings["rate_hz"])
     frames_log = out_dir / "frames.jsonl"

@@ -115,14 +115,16 @@ def test_bad_arguments_fail_fast_with_a_clear_message(tmp_path):
 
 
 def test_input_mode_on_an_image_folder(demo_run, tmp_path):
-    """`make demo INPUT=folder MODEL=...`: the user's own frames, default intrinsics, no depth, no ground truth."""
+    """`make demo INPUT=folder MODEL=... DEMO_ARGS=--independent-frames`: the user's own photos, default intrinsics,
+    no depth, no ground truth, each photo looked at afresh (the node's tracking off)."""
     out, _, summary = demo_run
     folder = tmp_path / "my_images"
     folder.mkdir()
     for path in sorted((out / "frames").glob("rgb_*.png"))[:4]:
         (folder / path.name.replace("rgb_", "shot_")).write_bytes(path.read_bytes())
     model = DEFAULT_MODEL                                      # its metadata.json names the preset
-    result = _demo("--input", str(folder), "--model", str(model), "--rate", "5", "--out", str(tmp_path / "out"))
+    result = _demo("--input", str(folder), "--model", str(model), "--rate", "5", "--out", str(tmp_path / "out"),
+                   "--independent-frames")
     assert result.returncode == 0, f"demo failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     assert "THE MODEL IS UNTRAINED" not in result.stdout
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -130,7 +132,7 @@ def test_input_mode_on_an_image_folder(demo_run, tmp_path):
     assert summary["frames_in"] == 4 and summary["frames_out"] + summary["dropped"] == 4
     assert summary["overlays_written"] == summary["frames_out"] >= 1
     params = (tmp_path / "out" / "pose_node_params.yaml").read_text()
-    assert "use_depth: false" in params
+    assert "use_depth: false" in params and "tracking: false" in params
 
 
 def test_a_failing_pose_node_stops_the_demo_with_its_message(tmp_path):

@@ -235,3 +235,25 @@ def test_a_tracked_box_where_the_coarse_pass_sees_no_hand_is_dropped(lone_right_
         with _per_hand_constant("TRACK_NEAR_COARSE", float("inf")):
             box, error, _ = _tracked_from(estimator, frame, away)
         assert error > 0.3 * on_hand[2], (box, error)      # the stale crop (refined once) shows no hand
+
+
+def test_without_tracking_every_frame_is_looked_at_afresh(lone_right_hands):
+    """`tracking: false` (unrelated photos): a frame's result is what a fresh estimator gives on it, whatever came
+    before; with tracking the crop of the frame before carries over and the result differs."""
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+
+    first, second = lone_right_hands[0], lone_right_hands[1]
+
+    def estimator(tracking: bool):
+        return Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(DEFAULT_MODEL), warmup_runs=0,
+                                         crop_source="auto", threads=1, tracking=tracking))
+
+    def right_joints(est, frame):
+        return next(h for h in est.estimate(frame.rgb, frame.K).hands if h.side == "right").joints_uv
+
+    fresh = right_joints(estimator(True), second)
+    untracked, tracked = estimator(False), estimator(True)
+    right_joints(untracked, first)
+    right_joints(tracked, first)
+    np.testing.assert_allclose(right_joints(untracked, second), fresh)
+    assert not np.allclose(right_joints(tracked, second), fresh)
