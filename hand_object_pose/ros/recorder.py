@@ -267,6 +267,9 @@ class Recorder(Node):
         # must not fill the memory with raw frames).
         self.images: dict[int, np.ndarray] = {}
         self.kept_images: dict[int, bytes] = {}
+        # Results whose frame has not arrived yet: the topics are delivered independently, and on a loaded
+        # machine a result can overtake its (much larger) image.
+        self.awaiting_image: set[int] = set()
         self.images_received = 0
         self.tf_frames: dict[str, int] = {}
         self.marker_namespaces: dict[str, int] = {}
@@ -290,20 +293,30 @@ class Recorder(Node):
 
     def _on_image(self, msg) -> None:
         self.images_received += 1
-        self.images[stamp_ns(msg.header)] = image_to_rgb(msg)
+        stamp = stamp_ns(msg.header)
+        if stamp in self.awaiting_image:   # its result came first
+            self.awaiting_image.discard(stamp)
+            self._store_png(stamp, image_to_rgb(msg))
+            return
+        self.images[stamp] = image_to_rgb(msg)
         while len(self.images) > self.max_images:   # oldest first (dicts keep insertion order)
             self.images.pop(next(iter(self.images)))
 
     def _keep_image(self, stamp: int) -> None:
-        """Keep the result's frame (PNG, fast compression) and forget older frames: results come in stamp
-        order, so those will never get one."""
+        """Keep the result's frame (PNG, fast compression), or wait for it if the result overtook it; forget
+        older frames: results come in stamp order, so those will never get one."""
         image = self.images.pop(stamp, None)
         for old in [s for s in self.images if s < stamp]:
             del self.images[old]
-        if image is not None:
-            ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-            if ok:
-                self.kept_images[stamp] = png.tobytes()
+        if image is None:
+            self.awaiting_image.add(stamp)
+        else:
+            self._store_png(stamp, image)
+
+    def _store_png(self, stamp: int, image: np.ndarray) -> None:
+        ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if ok:
+            self.kept_images[stamp] = png.tobytes()
 
     def _on_tf(self, msg) -> None:
         for transform in msg.transforms:
