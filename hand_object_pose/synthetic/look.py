@@ -302,10 +302,10 @@ _PALM_CREASES = (
     np.array([[0.040, 0.062], [0.024, 0.051], [0.014, 0.034], [0.011, 0.012]]),
 )
 PALM_CREASE_WEIGHT = 0.5
-"""At full weight the three palm lines read as dark cuts: a real-photo detector missed 26 % more palm views
-(realism bench, 1000 scenes each of seeds 14000 / 15000 / 16000, with the palm's palmar side shaded smooth:
-palm views 201 / 179 / 177 found at 0.5, 185 / ... at 1.0; without the lines as many are found as at 0.5
-but the detector's handedness of palm views falls from 93 % to 64 %)."""
+"""At full weight the three palm lines read as dark cuts. Realism bench, 1000 scenes of seed 14000, the palm's
+palmar side shaded smooth: a real-photo detector found 185 of 249 palm views at full weight, 201 at 0.5 (179 and 177
+on seeds 15000 and 16000, where version 10 found 146 and 149); without the lines it found as many (200) but told
+the hand's side of only 64 % of them (93 % at 0.5)."""
 
 
 def surface_detail(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
