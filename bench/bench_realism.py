@@ -191,7 +191,8 @@ def main(argv=None) -> int:
     errors = np.array([r["error"] for r in hits])
     frames = args.scenes * len(args.seed)
     print(f"realism bench: {args.scenes} scenes of SceneGenerator(SceneConfig(image_size={args.size})) for each of "
-          f"seed(s) {' '.join(map(str, args.seed))}, renderer {generator.renderer}; detector {detector.in_use}, {args.threads} threads; "
+          f"seed(s) {' '.join(map(str, args.seed))}, renderer {generator.renderer}; detector {detector.in_use}, "
+          f"{args.threads} threads; "
           f"cpus {len(os.sched_getaffinity(0))}, load {os.getloadavg()[0]:.1f}")
     print(f"render {1e3 * render_s / frames:.0f} ms/scene, detector {1e3 * detect_s / frames:.0f} ms/frame")
     print(f"labelled hands {len(rows)}, eligible (>= {MIN_SIZE_PX:.0f} px, <= {100 * MAX_OCCLUSION:.0f} % "

@@ -174,6 +174,7 @@ without a depth image: MRRPE mean 400 -> 88 mm (median 85 -> 54), roots more tha
 MPJPE right 30.9 -> 23.1, left 32.3 -> 29.7 mm; with one: right 20.1 -> 19.6, left 24.5 -> 24.8 mm (0.8: no-depth
 MRRPE mean 153 mm; 1.2: right 22.8 mm with depth)."""
 
+
 def _at_least(box: np.ndarray, side: float) -> np.ndarray:
     """Square `box` (x0, y0, side, side) grown about its centre to at least `side` pixels."""
     box = np.asarray(box, np.float64)
@@ -181,6 +182,7 @@ def _at_least(box: np.ndarray, side: float) -> np.ndarray:
         return box
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     return np.array([cx - side / 2, cy - side / 2, side, side])
+
 
 def _moved(box: np.ndarray, new_box: np.ndarray, share: float) -> bool:
     """The centre of `new_box` lies more than `share` of `box`'s side from `box`'s centre."""
@@ -223,9 +225,7 @@ class PerHandCrops:
         """`box` grown about its centre to at least crop_margin x `extent_m` seen at `depth_m` (metres)."""
         if depth_m is None or not np.isfinite(depth_m) or depth_m <= 0:
             return box
-        side = max(float(box[2]), self.config.crop_margin * extent_m * float(camera.matrix[0, 0]) / depth_m)
-        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
-        return np.array([cx - side / 2, cy - side / 2, side, side])
+        return _at_least(box, self.config.crop_margin * extent_m * float(camera.matrix[0, 0]) / depth_m)
 
     def _hand_box(self, hand: HandEstimate, camera: CameraIntrinsics) -> np.ndarray:
         """Square box around a placed hand's keypoints, at least crop_margin x HAND_EXTENT_M at its wrist depth."""

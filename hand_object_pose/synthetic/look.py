@@ -369,7 +369,8 @@ def surface_detail(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         height[back] += 0.0009 * np.exp(-0.5 * (distance / 0.002) ** 2) * fade * dorsal_palm[back]
     front = np.flatnonzero((palmar_palm > 0) & (p[:, 1] < 0.08))
     for line in _PALM_CREASES:
-        g = PALM_CREASE_WEIGHT * np.exp(-0.5 * (_segment_distance(p[front, :2], line) / 0.0009) ** 2) * palmar_palm[front]
+        g = np.exp(-0.5 * (_segment_distance(p[front, :2], line) / 0.0009) ** 2) * palmar_palm[front]
+        g *= PALM_CREASE_WEIGHT
         height[front] -= 0.0006 * g
         crease[front] = np.maximum(crease[front], g)
     return height, crease
