@@ -249,10 +249,12 @@ def _read_weights(path: str) -> WeightsFile:
 
 def _check_node_can_read(family, preset: str, preset_config, config) -> None:
     """The node reads an ONNX file with the preset's own settings (overrides are not allowed with the
-    onnxruntime backend): refuse overrides that change the graph's input size or its outputs."""
+    onnxruntime backend): refuse overrides that change the graph's input size or drop or rename an output the
+    preset has. Outputs added after the preset's (an object network's segmentation) are allowed: the node reads
+    the outputs by name and checks for its own, and the reader of the new one asks for it."""
     ours = (family.input_size(config), tuple(family.output_names(config)))
     node = (family.input_size(preset_config), tuple(family.output_names(preset_config)))
-    if ours != node:
+    if ours[0] != node[0] or ours[1][:len(node[1])] != node[1]:
         raise ExportError(f"these overrides change the graph's interface (input {ours[0]} px, outputs {list(ours[1])}) "
                           f"from what the node expects for {preset!r} (input {node[0]} px, outputs {list(node[1])}): "
                           "export a preset whose outputs match, overrides may only change how the network computes them")

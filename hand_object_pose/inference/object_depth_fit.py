@@ -20,6 +20,11 @@ axes; one for a ball) cover a box seen along the wrong axis and a mug's handle
 on the wrong side; the fit that the depth image agrees with most (`DepthAgreement.score`) wins. Samples on a hand's
 own surface (`HAND_SURFACE_M`) are never agreement: a pose slid onto the holding fingers would otherwise agree.
 
+With the object's pixels (`object_pixels.ObjectPixels`, from an object network with a segmentation head) the fit
+pairs samples with those pixels only, agreement counts only there, a sample where the crop sees background
+(nothing nearer hiding it) counts against the pose, and the share of the object's pixels the pose explains
+(`coverage`) counts for it: a pose must cover the object the image shows, not just lie on some of it.
+
 Frames: camera optical frame, metres; depth image (H, W) metres, aligned with the colour image (0 or NaN where
 nothing was measured); rotations camera <- object.
 """
@@ -27,13 +32,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from hand_object_pose.geometry.camera import CameraIntrinsics
 from hand_object_pose.geometry.rotations import axis_angle_to_matrix
 from hand_object_pose.geometry.skeleton import PARENTS
+from hand_object_pose.inference.object_pixels import ObjectPixels
 
 SURFACE_SAMPLES = 600
 """Surface samples per object (about one per 6 mm x 6 mm of a 6 x 9 x 5 cm box)."""
@@ -73,12 +79,26 @@ agreeing ones in `DepthAgreement.score`: a pose that puts the object where the c
 one that agrees with part of a surface may only be partly occluded."""
 
 
+OUTSIDE_WEIGHT = 1.0
+"""Weight of the visible samples on pixels the crop calls background (with the object's pixels) in the score."""
+
+COVERAGE_WEIGHT = 1.0
+"""Weight of `DepthAgreement.coverage` (with the object's pixels) in the score."""
+
+COVERAGE_CELL_SAMPLES = 2.0
+"""Coverage is counted on square cells of the image this many sample spacings a side (`SurfaceSamples.spacing_m` at
+the object's depth; at least 2 px): about 4 samples a cell, so a pose that lies on all of the object's pixels
+leaves few of their cells empty (area-uniform samples fall unevenly: at one sample a cell a third stay empty)."""
+
+
 @dataclass(frozen=True)
 class SurfaceSamples:
-    """points (N, 3) on an object's surface and normals (N, 3) (unit, outward), object frame, metres."""
+    """points (N, 3) on an object's surface and normals (N, 3) (unit, outward), object frame, metres; spacing_m:
+    the side of the surface area per sample (0: unknown)."""
 
     points: np.ndarray
     normals: np.ndarray
+    spacing_m: float = 0.0
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int = SURFACE_SAMPLES,
@@ -97,7 +117,7 @@ def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int = SURFACE
     r1, r2 = np.sqrt(rng.random(count)), rng.random(count)
     points = ((1 - r1)[:, None] * a[tri] + (r1 * (1 - r2))[:, None] * b[tri] + (r1 * r2)[:, None] * c[tri])
     normals = cross[tri] / np.maximum(np.linalg.norm(cross[tri], axis=1, keepdims=True), 1e-12)
-    return SurfaceSamples(points, normals)
+    return SurfaceSamples(points, normals, float(np.sqrt(area.sum() / count)))
 
 
 def hand_segments(hands_xyz: Sequence[np.ndarray]) -> np.ndarray:
@@ -204,10 +224,11 @@ def _step(pairs: _Pairs, centre: np.ndarray, use: np.ndarray) -> tuple[np.ndarra
 
 def refine_to_depth(rotation: np.ndarray, translation: np.ndarray, surface: SurfaceSamples, depth_m: np.ndarray,
                     camera: CameraIntrinsics, hands: HandCover, iterations: int,
-                    tolerances: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+                    tolerances: Sequence[float], evidence: Optional["ObjectEvidence"] = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """ICP from one start (module doc): (rotation (3, 3), translation (3,)) after `iterations` steps, the pairing
     tolerances (metres) taking turns over equal parts of them, or earlier when fewer than MIN_PAIRS samples pair
-    with the depth image (then the pose reached so far)."""
+    with the depth image (then the pose reached so far). With `evidence`, only the object's pixels pair."""
     rotation = np.array(rotation, np.float64)
     translation = np.array(translation, np.float64)
     for it in range(iterations):
@@ -215,6 +236,8 @@ def refine_to_depth(rotation: np.ndarray, translation: np.ndarray, surface: Surf
         pairs = _pair(rotation, translation, surface, depth_m, camera)
         gap = pairs.measured - pairs.posed[:, 2]
         use = np.abs(np.nan_to_num(gap, nan=np.inf)) < tolerance
+        if evidence is not None:
+            use &= evidence.object[pairs.pixel]
         if use.any():
             idx = np.flatnonzero(use)
             use[idx[hands.covers(pairs.pixel[idx])]] = False
@@ -232,28 +255,72 @@ class DepthAgreement:
     hand's own surface (HAND_SURFACE_M), `behind` (the camera sees further: free space the object would fill),
     `covered_by_hands` (a hand nearer, within HAND_CLEARANCE_M of its bones, or a hand's own surface as near) and
     `covered_by_other` (something else nearer), of `visible` samples facing the camera (no depth: in none of the
-    four)."""
+    four).
+
+    With the object's pixels (`ObjectEvidence`): `agreeing` only on them; `covered_by_other` = the object's own
+    surface measured nearer (the pose lies inside it); anything else nearer covers the sample (counted in
+    `covered_by_hands`); `outside` = on a pixel the crop calls background with nothing nearer; `coverage` = the
+    share of the object's pixel cells (COVERAGE_CELL_SAMPLES, with depth) holding an agreeing sample."""
 
     agreeing: int
     behind: int
     covered_by_hands: int
     covered_by_other: int
     visible: int
+    outside: int = 0
+    coverage: float = 0.0
 
     @property
     def score(self) -> float:
-        """(agreeing - BEHIND_WEIGHT x behind - covered_by_other) / visible: the starts' ranking; at most 1."""
-        return (self.agreeing - BEHIND_WEIGHT * self.behind - self.covered_by_other) / max(self.visible, 1)
+        """(agreeing - BEHIND_WEIGHT x behind - covered_by_other - OUTSIDE_WEIGHT x outside) / visible
+        + COVERAGE_WEIGHT x coverage: the starts' ranking (outside and coverage are 0 without the object's
+        pixels)."""
+        penalty = BEHIND_WEIGHT * self.behind + self.covered_by_other + OUTSIDE_WEIGHT * self.outside
+        return (self.agreeing - penalty) / max(self.visible, 1) + COVERAGE_WEIGHT * self.coverage
 
     @property
     def agreement(self) -> float:
-        """agreeing / (agreeing + behind + covered_by_other) in [0, 1]: how much of what the depth image says
-        about the visible, not hand-covered surface confirms the pose (0 when it says nothing)."""
-        return self.agreeing / max(self.agreeing + self.behind + self.covered_by_other, 1)
+        """agreeing / (agreeing + behind + covered_by_other + outside) in [0, 1]: how much of what the depth
+        image (and the crop's background) says about the visible, not hand-covered surface confirms the pose
+        (0 when it says nothing)."""
+        return self.agreeing / max(self.agreeing + self.behind + self.covered_by_other + self.outside, 1)
+
+
+class ObjectEvidence:
+    """The object's pixels (`object_pixels.ObjectPixels`) as the fit of one surface reads them: flat `object` and
+    `background` masks (H * W,) and the cells (COVERAGE_CELL_SAMPLES) of the object's pixels that have a depth."""
+
+    def __init__(self, pixels: ObjectPixels, depth_m: np.ndarray, surface: SurfaceSamples, camera: CameraIntrinsics):
+        height, width = depth_m.shape
+        if pixels.object.shape != depth_m.shape:
+            raise ValueError(f"object pixels {pixels.object.shape} do not match the depth image {depth_m.shape}")
+        self.object = pixels.object.reshape(-1)
+        self.background = pixels.background.reshape(-1)
+        flat_depth = depth_m.reshape(-1)
+        with np.errstate(invalid="ignore"):
+            measured = np.flatnonzero(self.object & np.isfinite(flat_depth) & (flat_depth > 0))
+        depth = float(np.median(flat_depth[measured])) if len(measured) else 1.0
+        spacing_px = camera.fx * surface.spacing_m / depth if surface.spacing_m > 0 else 2.0
+        self._cell = max(2, int(round(COVERAGE_CELL_SAMPLES * spacing_px)))
+        self._width, self._cells_wide = width, -(-width // self._cell)
+        self._cell_count = -(-height // self._cell) * self._cells_wide
+        self.object_cells = np.unique(self._cells(measured))
+
+    def _cells(self, pixels: np.ndarray) -> np.ndarray:
+        return (pixels // self._width // self._cell) * self._cells_wide + (pixels % self._width) // self._cell
+
+    def coverage(self, agreeing_pixels: np.ndarray) -> float:
+        """Share of the object's cells holding one of the flat pixels `agreeing_pixels` (0 without cells)."""
+        if not len(self.object_cells):
+            return 0.0
+        hit = np.zeros(self._cell_count, bool)
+        hit[self._cells(agreeing_pixels)] = True
+        return float(hit[self.object_cells].mean())
 
 
 def depth_agreement(rotation: np.ndarray, translation: np.ndarray, surface: SurfaceSamples, depth_m: np.ndarray,
-                    camera: CameraIntrinsics, hands: HandCover) -> DepthAgreement:
+                    camera: CameraIntrinsics, hands: HandCover,
+                    evidence: Optional[ObjectEvidence] = None) -> DepthAgreement:
     """`DepthAgreement` of one pose (see there)."""
     pairs = _pair(np.asarray(rotation, np.float64), np.asarray(translation, np.float64), surface, depth_m, camera)
     gap = np.nan_to_num(pairs.measured - pairs.posed[:, 2], nan=0.0)
@@ -262,6 +329,8 @@ def depth_agreement(rotation: np.ndarray, translation: np.ndarray, surface: Surf
     on_hand[measured] = hands.on_hand(pairs.pixel[measured])
     covers[measured] = hands.covers(pairs.pixel[measured])
     close = measured & (np.abs(gap) < AGREEMENT_TOLERANCE_M)
+    if evidence is not None:
+        return _agreement_on_object(pairs, gap, measured, close, on_hand, evidence)
     # A sample on a hand's own surface says nothing for the pose, even at the hand's depth: counting it as
     # agreement kept poses slid onto the fingers of the hand that holds the object.
     agreeing = close & ~on_hand
@@ -270,6 +339,20 @@ def depth_agreement(rotation: np.ndarray, translation: np.ndarray, surface: Surf
     by_hands = int((nearer & covers).sum() + (close & on_hand).sum())
     return DepthAgreement(int(agreeing.sum()), int(behind.sum()), by_hands, int((nearer & ~covers).sum()),
                           int(pairs.visible.sum()))
+
+
+def _agreement_on_object(pairs: _Pairs, gap, measured, close, on_hand, evidence: ObjectEvidence) -> DepthAgreement:
+    """`depth_agreement` with the object's pixels (DepthAgreement's second paragraph)."""
+    on_object = pairs.visible & evidence.object[pairs.pixel]
+    agreeing = close & on_object & ~on_hand
+    behind = measured & (gap >= AGREEMENT_TOLERANCE_M)
+    nearer = measured & (gap <= -AGREEMENT_TOLERANCE_M)
+    inside = nearer & on_object
+    # Background with nothing nearer: no depth there, or a depth that agrees (not a hand's own surface).
+    outside = pairs.visible & evidence.background[pairs.pixel] & ~nearer & ~behind & ~(close & on_hand)
+    covered = pairs.visible & ~agreeing & ~behind & ~inside & ~outside & (nearer | (close & on_hand))
+    return DepthAgreement(int(agreeing.sum()), int(behind.sum()), int(covered.sum()), int(inside.sum()),
+                          int(pairs.visible.sum()), int(outside.sum()), evidence.coverage(pairs.pixel[agreeing]))
 
 
 def _axis_turns() -> np.ndarray:
@@ -306,18 +389,20 @@ class DepthFit:
 
 
 def fit_to_depth(starts: Sequence[tuple], surface: SurfaceSamples, depth_m: np.ndarray, camera: CameraIntrinsics,
-                 segments: np.ndarray) -> DepthFit:
+                 segments: np.ndarray, pixels: Optional[ObjectPixels] = None) -> DepthFit:
     """The best fit from the starts (rotation (3, 3), translation (3,)), ranked by `DepthAgreement.score`: each
     start screened (SCREEN_ITERATIONS), the FINALISTS best refined (FINAL_ITERATIONS); an earlier start wins ties.
-    Measured points near the segments (S, 2, 3) (`hand_segments`) are the hands' (`HandCover`). `starts` must
-    not be empty."""
+    Measured points near the segments (S, 2, 3) (`hand_segments`) are the hands' (`HandCover`); `pixels`: the
+    object's pixels (module doc), when known. `starts` must not be empty."""
     hands = HandCover(depth_m, camera, segments)
+    evidence = ObjectEvidence(pixels, depth_m, surface, camera) if pixels is not None else None
 
     def ranked(poses, iterations, tolerances):
         fits = []
         for rotation, translation in poses:
-            fitted = refine_to_depth(rotation, translation, surface, depth_m, camera, hands, iterations, tolerances)
-            fits.append(DepthFit(*fitted, depth_agreement(*fitted, surface, depth_m, camera, hands)))
+            fitted = refine_to_depth(rotation, translation, surface, depth_m, camera, hands, iterations, tolerances,
+                                     evidence)
+            fits.append(DepthFit(*fitted, depth_agreement(*fitted, surface, depth_m, camera, hands, evidence)))
         return sorted(fits, key=lambda fit: -fit.agreement.score)   # stable: ties keep the starts' order
 
     screened = ranked(starts, SCREEN_ITERATIONS, SCREEN_TOLERANCES_M)[:FINALISTS]

@@ -25,6 +25,7 @@ Boxes are (x0, y0, width, height) image pixels; results in metres, camera optica
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Optional
 
 import numpy as np
@@ -38,6 +39,7 @@ from .config import EstimatorConfig
 from .depth import root_depth_from_image
 from .joint_depth import refine_joint_depths
 from .lifting import lift_prediction
+from .object_pixels import ObjectPixels, object_pixels
 from .result import HandEstimate, ObjectEstimate
 
 MIN_OBJECT_PRESENCE = 0.5
@@ -52,6 +54,17 @@ MIN_DEPTH_AGREEMENT = 0.5
 """With a depth image, an object that passes MIN_OBJECT_CONFIDENCE is fitted to it (`_fit_to_depth`) and reported
 when its fit's `DepthAgreement.agreement` (the share of what the depth image says about its visible surface, hands
 aside, that confirms the pose) reaches this; its confidence is then the heat-maps' times the agreement."""
+
+MIN_OBJECT_PIXELS = 30
+"""With an object network that segments its crop (`object_pixels`) and a depth image: an object is fitted (and
+may be reported) when at least this many of its pixels have a depth; the heat-map gate (MIN_OBJECT_CONFIDENCE)
+does not apply then: the fit's agreement and coverage decide (MIN_SEGMENTED_AGREEMENT)."""
+
+MIN_SEGMENTED_AGREEMENT = 0.5
+"""The gate of a fit on the object's pixels: its `DepthAgreement.agreement` x its coverage reaches this."""
+
+MASK_CLASS_WEIGHT = 0.5
+"""The class of a segmented object crop: (1 - w) x the class head's probabilities + w x the pixels' class votes."""
 
 OBJECT_SEARCH_INTERVAL = 5
 """With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (two crops) on
@@ -457,20 +470,34 @@ class PerHandCrops:
         with watch.stage("root_depth"):
             surface = self._object_surface_depth(depth_m, uv_image)
         with watch.stage("postprocess"):
+            pixels = self._segmented_pixels(points, affine, depth_m) if surface is not None else None
+            if pixels is not None:
+                points = dataclasses.replace(points, class_probs=(1.0 - MASK_CLASS_WEIGHT) * points.class_probs
+                                             + MASK_CLASS_WEIGHT * pixels.class_votes)
             pose = self.adapter.object_pose(points, affine, camera, uv_image[-1], surface)
         if pose is None:
             self._object_box = self._object_fit = None
             return []
         object_id, rotation, translation = points.object_id, pose.rotation, pose.translation
         confidence = float(np.max(points.class_probs)) * float(np.mean(np.append(pose.support, points.confidence[-1])))
-        # The heat-maps' confidence gates first: an object that will not be reported is not fitted.
-        found, fit = confidence >= MIN_OBJECT_CONFIDENCE, None
-        if found and surface is not None:
-            fit = self._fit_to_depth(camera, depth_m, watch, hands, object_id, pose)
-        if fit is not None:
-            rotation, translation = fit.rotation, fit.translation
-            confidence *= fit.agreement.agreement
-            found = fit.agreement.agreement >= MIN_DEPTH_AGREEMENT
+        if pixels is not None:
+            fit = self._fit_to_depth(camera, depth_m, watch, hands, object_id, pose, pixels)
+            if fit is None:
+                found = False
+            else:
+                rotation, translation = fit.rotation, fit.translation
+                quality = fit.agreement.agreement * fit.agreement.coverage
+                confidence = float(np.max(points.class_probs)) * quality
+                found = quality >= MIN_SEGMENTED_AGREEMENT
+        else:
+            # The heat-maps' confidence gates first: an object that will not be reported is not fitted.
+            found, fit = confidence >= MIN_OBJECT_CONFIDENCE, None
+            if found and surface is not None:
+                fit = self._fit_to_depth(camera, depth_m, watch, hands, object_id, pose)
+            if fit is not None:
+                rotation, translation = fit.rotation, fit.translation
+                confidence *= fit.agreement.agreement
+                found = fit.agreement.agreement >= MIN_DEPTH_AGREEMENT
         if not found or not self.config.depth_min_m <= translation[2] <= self.config.depth_max_m:
             self._object_box = self._object_fit = None
             return []
@@ -480,19 +507,45 @@ class PerHandCrops:
         return [ObjectEstimate(object_id=object_id, confidence=confidence, rotation=rotation,
                                translation=translation)]
 
-    def _fit_to_depth(self, camera, depth_m, watch, hands, object_id: str, pose):
+    def _segmented_pixels(self, points, affine, depth_m) -> Optional[ObjectPixels]:
+        """The object crop's segmentation in the image (`object_pixels`) when the object network has that head and
+        at least MIN_OBJECT_PIXELS of the object's pixels have a depth; else None (the heat-map path)."""
+        if points.segmentation is None or depth_m is None:
+            return None
+        pixels = object_pixels(points.segmentation, affine, self.adapter.input_size, depth_m.shape)
+        with np.errstate(invalid="ignore"):
+            measured = int((pixels.object & np.isfinite(depth_m) & (depth_m > 0)).sum())
+        return pixels if measured >= MIN_OBJECT_PIXELS else None
+
+    def _fit_to_depth(self, camera, depth_m, watch, hands, object_id: str, pose, pixels=None):
         """The heat-map pose fitted to the depth image (object_depth_fit), the hands' bones and forearms set
         aside as what covers the object. Its starts: the heat-map pose turned by each of the object's
-        `start_turns`; for an object of the same class fitted on the last frame, that fit and the heat-map pose
-        alone (2 starts instead of up to 24). None for an object without a known surface (the adapter's
-        `object_surface`)."""
+        `start_turns`, and with the object's `pixels` the same turns at the centre their depth points suggest
+        (`_centre_of_pixels`); for an object of the same class fitted on the last frame, that fit and the
+        heat-map pose alone (2 starts instead of up to 48). None for an object without a known surface (the
+        adapter's `object_surface`)."""
         shape = self.adapter.object_surface(object_id)
         if shape is None:
             return None
         surface, turns = shape
         starts = [(pose.rotation @ turn, pose.translation) for turn in turns]
+        centre = self._centre_of_pixels(pixels, depth_m, camera, surface) if pixels is not None else None
+        if centre is not None:
+            starts += [(pose.rotation @ turn, centre) for turn in turns]
         if self._object_fit is not None and self._object_fit[0] == object_id:
             starts = [self._object_fit[1:], (pose.rotation, pose.translation)]
         with watch.stage("object_fit"):
             segments = object_depth_fit.hand_segments([h.joints_xyz for h in hands if h.present])
-            return object_depth_fit.fit_to_depth(starts, surface, depth_m, camera, segments)
+            return object_depth_fit.fit_to_depth(starts, surface, depth_m, camera, segments, pixels)
+
+    @staticmethod
+    def _centre_of_pixels(pixels: ObjectPixels, depth_m, camera, surface) -> Optional[np.ndarray]:
+        """(3,) metres: the median of the object's measured points, moved away from the camera by half the
+        surface's median distance from its centre (the camera sees the near side), or None without points."""
+        v, u = np.nonzero(pixels.object & np.isfinite(depth_m) & (depth_m > 0))
+        if not len(v):
+            return None
+        points = camera.backproject(np.stack([u, v], axis=1).astype(np.float64), depth_m[v, u].astype(np.float64))
+        middle = np.median(points, axis=0)
+        depth_offset = 0.5 * float(np.median(np.linalg.norm(surface.points, axis=1)))
+        return middle + depth_offset * middle / max(float(np.linalg.norm(middle)), 1e-9)

@@ -201,8 +201,11 @@ def main(argv=None) -> int:
     object_path = out / f"{experiment.model}_object.onnx"
     object_run = None
     if args.object_checkpoint:
-        status = export_onnx.main([experiment.model, str(object_path), "--checkpoint", args.object_checkpoint,
-                                   *overrides, "--weights", "compact", "--check"])
+        # The object network's own model_overrides (its segmentation head, for one).
+        object_experiment = load_experiment(args.object_train_config)
+        object_overrides = [a for k, v in object_experiment.model_overrides.items() for a in ("--override", f"{k}={v}")]
+        status = export_onnx.main([object_experiment.model, str(object_path), "--checkpoint", args.object_checkpoint,
+                                   *object_overrides, "--weights", "compact", "--check"])
         if status != 0:
             return status
         object_run = json.loads(object_path.with_name(object_path.name + ".json").read_text())["weights"]

@@ -49,7 +49,8 @@ DEFAULTS = {"steps": 6000, "warmup_steps": 50, "hand_crops": 20, "object_crops":
 
 
 class SyntheticFrames:
-    """Frames of one or more synthetic splits in memory: JPEG bytes, K, hands, objects.
+    """Frames of one or more synthetic splits in memory: JPEG bytes, K, hands, objects, the object masks (PNG
+    bytes; None for a frame without an object or a split without masks).
 
     items: list of (frame index, kind, payload): HAND with (side, joints_cam (21, 3)), OBJECT with
     (object_id, points_cam (9, 3)) after symmetry canonicalisation, FRAME with (box, points (51, 3),
@@ -57,7 +58,7 @@ class SyntheticFrames:
     """
 
     def __init__(self, roots: list, min_visible_joints: int = 8, object_ids: tuple = ()):
-        self.jpegs, self.Ks, self.items = [], [], []
+        self.jpegs, self.Ks, self.items, self.masks = [], [], [], []
         classes = {name: i for i, name in enumerate(object_ids)}
         for root in roots:
             root = Path(root)
@@ -70,6 +71,9 @@ class SyntheticFrames:
                 self.jpegs.append(np.frombuffer((root / "rgb" / f"{label_path.stem}.jpg").read_bytes(), np.uint8))
                 K = np.asarray(labels["K"], np.float64)
                 self.Ks.append(K)
+                mask_path = root / "object_mask" / f"{label_path.stem}.png"
+                self.masks.append(np.frombuffer(mask_path.read_bytes(), np.uint8)
+                                  if labels["objects"] and mask_path.exists() else None)
                 seen = {}
                 for side, hand in labels["hands"].items():
                     uv = np.asarray(hand["joints_2d"])
@@ -101,6 +105,11 @@ class SyntheticFrames:
     def image(self, frame: int) -> np.ndarray:
         return cv2.cvtColor(cv2.imdecode(self.jpegs[frame], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
+    def object_mask(self, frame: int):
+        """(H, W) uint8 object mask of a frame (non-zero on the object), or None."""
+        data = self.masks[frame]
+        return None if data is None else cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+
     def example(self, item: int, size: int, rng=None, side_target: float = -1.0):
         """The crop of item `item` (augmented with `rng`); for a hand, `side_target` 0 mirrors it the wrong way
         round (`CropExample.side_target`)."""
@@ -112,7 +121,8 @@ class SyntheticFrames:
         mirrored = kind == HAND and (payload[0] == "left") != (side_target == 0.0)
         object_class = self.classes.get(payload[0], -1) if kind == OBJECT else -1
         return make_example(self.image(frame), self.Ks[frame], kind, payload[1], mirrored, size, rng,
-                            object_class=object_class, side_target=side_target if kind == HAND else -1.0)
+                            object_class=object_class, side_target=side_target if kind == HAND else -1.0,
+                            object_mask=self.object_mask(frame) if kind == OBJECT else None)
 
 
 def hand_picks(frames: SyntheticFrames, count: int, left_share: float, rng) -> list:
@@ -151,18 +161,23 @@ def evaluate_heldout(model, frames: SyntheticFrames, size: int, limit: int = 0, 
     crop px), depth_mm (relative-depth error), object_mm (object points, true centre depth), object_uv_px;
     whole-frame crops (coarse pass): frame_mpjpe_mm, frame_uv_px (hands), presence_acc (hands and object);
     object_class_acc (object and frame crops); side_acc: hands whose crop, mirrored the wrong way round, has
-    the lower right-hand presence (the Estimator's side check)."""
+    the lower right-hand presence (the Estimator's side check); with a segmentation head, object crops with a
+    mask: object_mask_iou (cells whose object share is over a half, against cells whose background
+    probability is under a half) and mask_class_acc (the class with the most probability over those cells)."""
     from hand_object_pose.models.hand_heatmap.model import soft_argmax
 
     model.eval()
     errors = {k: [] for k in ("mpjpe_mm", "uv_px", "depth_mm", "object_mm", "object_uv_px", "frame_mpjpe_mm",
-                              "frame_uv_px", "presence_acc", "object_class_acc", "side_acc")}
+                              "frame_uv_px", "presence_acc", "object_class_acc", "side_acc", "object_mask_iou",
+                              "mask_class_acc")}
     items = frames.hands[:limit or None] + frames.objects[:(limit // 3) or None] + frames.frames[:(limit // 3) or None]
     for start in range(0, len(items), batch):
         examples = [frames.example(i, size) for i in items[start:start + batch]]
         data = collate_examples(examples)
-        logits, depth, presence, object_class = model(data["image"])
+        logits, depth, presence, object_class, segmentation = model(data["image"])
         uv, rel, _ = soft_argmax(logits, depth, size)
+        if segmentation is not None:
+            _segmentation_metrics(segmentation, data, errors)
         for e, u_all, r_all, pres, cls in zip(examples, uv.numpy(), rel.numpy(), torch.sigmoid(presence).numpy(),
                                               object_class.argmax(-1).numpy()):
             if e.object_class >= 0:
@@ -199,6 +214,23 @@ def evaluate_heldout(model, frames: SyntheticFrames, size: int, limit: int = 0, 
         errors["side_acc"] += (right_hand[0] > right_hand[1]).float().tolist()
     set_train_mode(model, freeze_norm)
     return {k: float(np.mean(v)) if v else float("nan") for k, v in errors.items()}
+
+
+def _segmentation_metrics(segmentation: torch.Tensor, data: dict, errors: dict) -> None:
+    """Appends object_mask_iou and mask_class_acc (evaluate_heldout) of the batch's masked object crops."""
+    from .tasks.hand_heatmap import segmentation_targets
+
+    rows = (data["object_mask_valid"] & (data["object_class"] >= 0)).nonzero().flatten()
+    if not len(rows):
+        return
+    prob = torch.softmax(segmentation[rows].float(), dim=1)
+    target = segmentation_targets(data["object_mask"][rows], data["object_class"][rows], prob.shape[1] - 1,
+                                  prob.shape[-1])
+    truth, found = target[:, 0] < 0.5, prob[:, 0] < 0.5
+    union = (truth | found).flatten(1).sum(1).clamp_min(1)
+    errors["object_mask_iou"] += ((truth & found).flatten(1).sum(1) / union).tolist()
+    votes = (prob[:, 1:] * found[:, None]).sum(dim=(2, 3))
+    errors["mask_class_acc"] += (votes.argmax(1) == data["object_class"][rows]).float().tolist()
 
 
 def overfit_check(model, frames: SyntheticFrames, size: int, count: int, steps: int, lr: float, amp: bool) -> float:
@@ -247,7 +279,8 @@ def main(argv=None) -> int:
     task = build_task(experiment.model, experiment.model_overrides, experiment.augmentation,
                       {k: v for k, v in experiment.task.items() if k in ("initial_weights", "depth_weight",
                                                                           "object_weight", "frame_weight",
-                                                                          "side_weight", "backbone_init")})
+                                                                          "side_weight", "backbone_init",
+                                                                          "segmentation_weight")})
     size = task.input_size
     roots = experiment.dataset["train"].get("roots") or [experiment.dataset["train"]["root"]]
     torch.manual_seed(train_cfg.seed)

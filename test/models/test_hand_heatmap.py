@@ -2,6 +2,7 @@
 per-hand path (issue 17)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -18,8 +19,8 @@ from hand_object_pose.inference.object_heatmap_pose import heatmap_pose
 from hand_object_pose.models.hand_heatmap import PRESETS, HandHeatmapNet, soft_argmax
 from hand_object_pose.models.hand_heatmap.config import NUM_POINTS
 from hand_object_pose.models.registry import get_family, get_preset
-from hand_object_pose.training.tasks.hand_heatmap import HAND, canonical_rotation, collate_examples, heatmap_loss, \
-    heatmap_targets, make_example, mirror_affine
+from hand_object_pose.training.tasks.hand_heatmap import HAND, OBJECT, canonical_rotation, collate_examples, \
+    heatmap_loss, heatmap_targets, make_example, mirror_affine, segmentation_targets
 
 PRESET = "hand_heatmap_r18h"
 CONFIG = PRESETS[PRESET]
@@ -37,9 +38,10 @@ def test_preset_is_registered_with_half_width_resnet18():
     model = family.build(config)
     assert model.backbone.conv1.out_channels == 32 and model.backbone.out_channels == 256
     assert 3.8e6 < sum(p.numel() for p in model.parameters()) < 4.0e6
-    logits, depth, presence, object_class = model(torch.rand(2, 3, 128, 128))
+    logits, depth, presence, object_class, segmentation = model(torch.rand(2, 3, 128, 128))
     assert logits.shape == depth.shape == (2, NUM_POINTS, 32, 32)
     assert presence.shape == (2, 3) and object_class.shape == (2, len(config.object_ids))
+    assert segmentation is None and not hasattr(model.segmentation, "weight")   # the object network's head only
 
 
 def test_soft_argmax_of_a_peak_is_its_cell_centre_in_crop_pixels():
@@ -173,6 +175,84 @@ def test_loss_is_finite_and_gives_every_trained_part_a_gradient():
     assert torch.isfinite(losses["total"]) and set(losses) >= {"heatmap", "depth", "total"}
     losses["total"].backward()
     assert model.head.weight.grad.abs().sum() > 0 and model.backbone.conv1.weight.grad.abs().sum() > 0
+
+
+def _object_example_with_mask():
+    """An object crop (a 'box' of 9 points around a blob) of a frame whose object mask is a disc."""
+    K = np.array([[350.0, 0, 128], [0, 350.0, 128], [0, 0, 1]])
+    image = np.random.default_rng(4).integers(0, 255, size=(256, 256, 3), dtype=np.uint8)
+    points = np.array([0.0, 0.0, 0.5]) + np.array([[x, y, z] for x in (-0.04, 0.04) for y in (-0.04, 0.04)
+                                                    for z in (-0.04, 0.04)] + [[0.0, 0.0, 0.0]])
+    mask = np.zeros((256, 256), np.uint8)
+    v, u = np.mgrid[:256, :256]
+    mask[(u - 128) ** 2 + (v - 128) ** 2 < 20 ** 2] = 255
+    return make_example(image, K, OBJECT, points, False, 128, object_class=2, object_mask=mask)
+
+
+def test_the_segmentation_target_is_each_cells_share_of_object_pixels_on_its_class():
+    example = _object_example_with_mask()
+    assert example.object_mask.shape == (128, 128) and 0.0 <= example.object_mask.min() <= example.object_mask.max() <= 1.0
+    batch = collate_examples([example, _hand_example()])
+    assert batch["object_mask_valid"].tolist() == [True, False]
+    target = segmentation_targets(batch["object_mask"][:1], batch["object_class"][:1], 5, 32)
+    assert target.shape == (1, 6, 32, 32) and torch.allclose(target.sum(1), torch.ones(1, 32, 32))
+    share = target[0, 3]                                    # class 2 -> channel 3
+    assert share[16, 16] == 1.0 and share[0, 0] == 0.0 and target[0, [1, 2, 4, 5]].abs().sum() == 0
+    # The disc (radius 20 image px) covers pi r^2 cells of 4 crop px at the crop's scale.
+    radius_cells = 20.0 * example.affine[0, 0] / 4.0
+    assert float(share.sum()) == pytest.approx(math.pi * radius_cells ** 2, rel=0.05)
+
+
+def test_a_segmentation_head_trains_on_masked_object_crops_only():
+    """The object network's head: (N, 1 + C, H, H) logits, a loss term on object crops with a mask (none on a
+    hand crop), gradients to the head and the body; a network without the head has no such term."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(CONFIG, object_segmentation=True)
+    model = HandHeatmapNet(config)
+    batch = collate_examples([_object_example_with_mask(), _hand_example()])
+    outputs = model(batch["image"])
+    assert outputs[4].shape == (2, 6, 32, 32)
+    losses = heatmap_loss(*outputs, batch, 128)
+    assert 1.0 < float(losses["segmentation"]) < 2.5          # about log(6) for an untrained head
+    losses["total"].backward()
+    assert model.segmentation.weight.grad.abs().sum() > 0 and model.backbone.conv1.weight.grad.abs().sum() > 0
+    hand_only = heatmap_loss(*model(batch["image"][1:]), collate_examples([_hand_example()]), 128)
+    assert "segmentation" not in hand_only
+    assert "segmentation" not in heatmap_loss(*HandHeatmapNet(CONFIG)(batch["image"]), batch, 128)
+
+
+def test_an_object_network_grows_its_segmentation_head_from_weights_without_one(tmp_path):
+    """initial_weights without the head: every other tensor loads (strictly), the head starts untrained; weights
+    missing another tensor are still refused."""
+    from hand_object_pose.models.weights_file import WeightsFileError
+    from hand_object_pose.training.tasks.hand_heatmap import HandHeatmapTask
+
+    torch.manual_seed(1)
+    plain = HandHeatmapNet(CONFIG)
+    path = tmp_path / "plain.pt"
+    torch.save(plain.state_dict(), path)
+    family = get_family("hand_heatmap")
+    config = dataclasses.replace(CONFIG, object_segmentation=True)
+    grown = HandHeatmapTask(family, config, initial_weights=str(path)).build_model()
+    assert torch.equal(grown.head.weight, plain.head.weight) and grown.segmentation is not None
+    broken = {k: v for k, v in plain.state_dict().items() if k != "head.bias"}
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(WeightsFileError, match="head.bias"):
+        HandHeatmapTask(family, config, initial_weights=str(tmp_path / "broken.pt")).build_model()
+
+
+def test_an_object_network_with_segmentation_exports_one_output_more(tmp_path):
+    """The graph of a network with the head ends with object_segmentation (per-cell probabilities); the export
+    accepts the override (an output added after the preset's) and matches torch."""
+    path = tmp_path / "object.onnx"
+    export_preset(ExportRequest(PRESET, path, weight_storage="compact", overrides={"object_segmentation": True}))
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    assert names[:-1] == list(get_family("hand_heatmap").output_names(CONFIG)) and names[-1] == "object_segmentation"
+    probabilities = session.run(["object_segmentation"], {"image": np.random.rand(2, 3, 128, 128).astype(np.float32)})[0]
+    assert probabilities.shape == (2, 6, 32, 32) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -479,8 +559,8 @@ def test_a_hand_mirrored_the_wrong_way_round_trains_only_the_side():
     torch.manual_seed(0)
     model = HandHeatmapNet(CONFIG)
     batch = collate_examples([wrong])
-    logits, depth, presence, object_class = model(batch["image"])
-    losses = heatmap_loss(logits, depth, presence, object_class, batch, 128, side_weight=2.0)
+    logits, depth, presence, object_class, segmentation = model(batch["image"])
+    losses = heatmap_loss(logits, depth, presence, object_class, segmentation, batch, 128, side_weight=2.0)
     assert float(losses["heatmap"]) == 0.0 and float(losses["depth"]) == 0.0
     expected = torch.nn.functional.binary_cross_entropy_with_logits(presence[:, :2], torch.tensor([[0.0, 1.0]]))
     assert torch.isclose(losses["side"], expected) and torch.isclose(losses["total"], 2.0 * expected)

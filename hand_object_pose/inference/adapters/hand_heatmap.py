@@ -25,7 +25,7 @@ from hand_object_pose.inference.object_depth_fit import sample_surface, start_tu
 from hand_object_pose.inference.object_heatmap_pose import HeatmapPose, heatmap_pose
 from hand_object_pose.inference.result import HAND_SIDES
 from hand_object_pose.models.hand_heatmap.config import FRAME_CHANNELS, HAND_CHANNELS, NUM_HAND_JOINTS, \
-    OBJECT_CHANNELS, SYNTHETIC_OBJECT_BOXES
+    OBJECT_CHANNELS, SEGMENTATION_OUTPUT, SYNTHETIC_OBJECT_BOXES
 
 from . import adapter_for
 from .base import CropPrediction, HandInCrop, ModelAdapter, crop_to_input
@@ -36,7 +36,9 @@ class ObjectPoints:
     """The object as one crop sees it: uv (9, 2) crop px (8 box corners, centre), rel_depth (9,) metres
     minus the centre's, confidence (9,), class_probs (C,) over config.object_ids, presence in [0, 1]
     (1.0 for an object crop, which assumes the object is there); log_heatmap (9, H, H): the object crop's
-    log heat-maps of the 9 points (None for a whole-frame crop)."""
+    log heat-maps of the 9 points (None for a whole-frame crop); segmentation (1 + C, H, H): the object crop's
+    per-cell probabilities [background, each class] (None for a whole-frame crop or a network without that
+    head)."""
 
     uv: np.ndarray
     rel_depth: np.ndarray
@@ -50,6 +52,7 @@ class ObjectPoints:
 
     ids: tuple = ()
     log_heatmap: Optional[np.ndarray] = None
+    segmentation: Optional[np.ndarray] = None
 
 
 @adapter_for("hand_heatmap")
@@ -102,7 +105,9 @@ class HandHeatmapAdapter(ModelAdapter):
                             np.asarray(outputs["object_class"][0], np.float64).copy(),
                             float(outputs["presence"][0, 2]) if whole_frame else 1.0,
                             tuple(self.config.object_ids),
-                            None if whole_frame else np.asarray(outputs["object_heatmap"][0], np.float64).copy())
+                            None if whole_frame else np.asarray(outputs["object_heatmap"][0], np.float64).copy(),
+                            None if whole_frame or SEGMENTATION_OUTPUT not in outputs
+                            else np.asarray(outputs[SEGMENTATION_OUTPUT][0], np.float64).copy())
 
     def object_surface(self, object_id: str) -> Optional[tuple]:
         """The fit's surface and starts of one of the network's objects (`synthetic_object_surface`)."""

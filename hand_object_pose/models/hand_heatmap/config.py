@@ -35,6 +35,9 @@ HAND_CHANNELS = slice(0, NUM_HAND_JOINTS)
 OBJECT_CHANNELS = slice(NUM_HAND_JOINTS, NUM_HAND_JOINTS + NUM_OBJECT_POINTS)
 FRAME_CHANNELS = slice(NUM_HAND_JOINTS + NUM_OBJECT_POINTS, NUM_POINTS)
 
+SEGMENTATION_OUTPUT = "object_segmentation"
+"""The graph output of a network with an object segmentation head (HandHeatmapConfig.object_segmentation)."""
+
 
 @dataclass(frozen=True)
 class HandHeatmapConfig:
@@ -46,7 +49,10 @@ class HandHeatmapConfig:
     depth_scale: metres per unit of the relative-depth maps' raw output (targets are divided by it).
     object_ids: the object classes the class head tells apart (the synthetic generator's catalogue ids);
     the Estimator searches the pose of the predicted class's box (SYNTHETIC_OBJECT_BOXES) that its corner
-    heat-maps find most likely (inference/object_heatmap_pose.py)."""
+    heat-maps find most likely (inference/object_heatmap_pose.py).
+    object_segmentation: a head of 1 + len(object_ids) logits per heat-map cell of an object crop (background,
+    then each class): which pixels are the object, and of which class, for the fit to a depth image
+    (inference/object_depth_fit.py). The object network's (its own training config turns it on)."""
 
     input_size: int = 128
     backbone: str = "resnet18"
@@ -55,6 +61,7 @@ class HandHeatmapConfig:
     num_deconv: int = 3
     depth_scale: float = 0.1
     object_ids: tuple = SYNTHETIC_OBJECT_IDS
+    object_segmentation: bool = False
 
     @property
     def heatmap_size(self) -> int:

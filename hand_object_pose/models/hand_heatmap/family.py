@@ -11,7 +11,7 @@ from hand_object_pose.geometry.skeleton import JOINT_NAMES
 
 from ..family import ModelFamily
 from .config import PRESETS
-from .inference_graph import OUTPUT_NAMES, HandHeatmapInferenceGraph
+from .inference_graph import HandHeatmapInferenceGraph, output_names
 from .model import HandHeatmapNet
 
 
@@ -31,7 +31,7 @@ class HandHeatmapFamily(ModelFamily):
         return HandHeatmapInferenceGraph(model)
 
     def output_names(self, config) -> tuple:
-        return OUTPUT_NAMES
+        return output_names(config)
 
     def joint_order(self, config) -> dict:
         return {"name": "canonical (wrist; thumb, index, middle, ring, pinky, base to tip), one hand per crop",

@@ -10,7 +10,9 @@ logits and relative-depth maps of
   - an object crop (21-29): the 8 corners of the object's box and its centre;
   - a whole-frame crop, the coarse pass (30-80): right hand 21, left hand 21, object 9;
 and, from the globally pooled C5, presence logits (right hand, left hand, object) of a whole-frame crop
-and object class logits (config.object_ids) of an object or whole-frame crop.
+and object class logits (config.object_ids) of an object or whole-frame crop; with
+config.object_segmentation, one more 1x1 convolution: per-cell segmentation logits of an object crop
+(background, then each class).
 All crop kinds share every other weight.
 """
 from __future__ import annotations
@@ -25,7 +27,8 @@ from .config import NUM_POINTS, HandHeatmapConfig
 
 class HandHeatmapNet(nn.Module):
     """forward(image (N, 3, S, S) float in [0, 1], RGB) -> (heatmap_logits (N, 81, H, H),
-    depth (N, 81, H, H) metres, presence_logits (N, 3) [right, left, object], class_logits (N, C));
+    depth (N, 81, H, H) metres, presence_logits (N, 3) [right, left, object], class_logits (N, C),
+    segmentation_logits (N, 1 + C, H, H) [background, classes] or None without config.object_segmentation);
     H = config.heatmap_size, C = len(config.object_ids).
     Depth maps hold each point's camera depth minus its group's root depth (the wrist for a hand, the
     centre for the object), metres."""
@@ -51,20 +54,23 @@ class HandHeatmapNet(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.presence = nn.Linear(self.backbone.out_channels, 3)
         self.object_class = nn.Linear(self.backbone.out_channels, len(config.object_ids))
+        self.segmentation = nn.Conv2d(channels, 1 + len(config.object_ids), 1) if config.object_segmentation else None
         # ImageNet-like input normalisation inside the graph (inputs stay [0, 1], as for every family); the
         # landmark body was trained on [0, 1] images as they are.
         self.normalise = config.backbone == "resnet18"
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor):
         x = (image - self.mean) / self.std if self.normalise else image
         features = self.backbone(x)
         c5 = features if isinstance(features, torch.Tensor) else features.c5
-        out = self.head(self.deconv(c5))
+        upsampled = self.deconv(c5)
+        out = self.head(upsampled)
         logits, depth = out[:, :self.num_points], out[:, self.num_points:]
         pooled = c5.mean(dim=(2, 3))
-        return logits, depth * self.config.depth_scale, self.presence(pooled), self.object_class(pooled)
+        segmentation = self.segmentation(upsampled) if self.segmentation is not None else None
+        return logits, depth * self.config.depth_scale, self.presence(pooled), self.object_class(pooled), segmentation
 
 
 class SoftArgmax(nn.Module):

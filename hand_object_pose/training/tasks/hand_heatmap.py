@@ -9,6 +9,9 @@ u <-> grid coordinate g = (u + 0.5) / s - 0.5, cell i's centre at g = i):
     cross-entropy of the point's logits against it (points outside the grid are left out);
   - relative depth: camera z minus the wrist's (hand) or the object centre's (object), metres; loss =
     L1 of the predicted depth map read at the point's ground-truth cell, weight `depth_weight` (10).
+  - object segmentation (a network with that head, config.object_segmentation): on object crops, each
+    heat-map cell's share of object pixels (the renderer's object mask) as the soft target of softmax
+    cross-entropy over [background, classes], weight `segmentation_weight`.
 Object poses are made symmetry-canonical before the corners are computed (`canonical_rotation`), so
 symmetric objects have one label per view.
 
@@ -17,6 +20,7 @@ per-crop loop, `training.hand_heatmap_run`, which uses the pieces below.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -30,6 +34,8 @@ from hand_object_pose.geometry.camera import box_around_points, compose_affines,
     apply_affine, warp_image
 from hand_object_pose.models.hand_heatmap.config import FRAME_CHANNELS, HAND_CHANNELS, NUM_FRAME_POINTS, \
     NUM_HAND_JOINTS, NUM_OBJECT_POINTS, OBJECT_CHANNELS
+
+from hand_object_pose.models.weights_file import load_weights, read_weights_file
 
 from ..landmark_weights import load_landmark_lite_weights
 from . import task_for
@@ -127,6 +133,7 @@ class CropExample:
     mirrored: bool
     K: np.ndarray
     side_target: float = -1.0
+    object_mask: Optional[np.ndarray] = None
 
 
 def frame_points(hands: dict, obj: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,13 +164,15 @@ def group_roots(kind: int) -> np.ndarray:
 def make_example(image: np.ndarray, K: np.ndarray, kind: int, points_cam: np.ndarray, mirrored: bool,
                  size: int, rng: Optional[np.random.Generator] = None, shift: float = 0.1, scale: float = 0.15,
                  colour: float = 0.2, valid: Optional[np.ndarray] = None, presence=None,
-                 box: Optional[np.ndarray] = None, object_class: int = -1, side_target: float = -1.0) -> CropExample:
+                 box: Optional[np.ndarray] = None, object_class: int = -1, side_target: float = -1.0,
+                 object_mask: Optional[np.ndarray] = None) -> CropExample:
     """Crop one hand (points_cam (21, 3)), the object ((9, 3)) or the whole frame ((51, 3) with `valid`,
     `presence` and `box` = the letterbox square) from the full RGB image (H, W, 3) with optional
     augmentation (rng None: none): box centre shift up to +-`shift` of the side, side x (1 +- `scale`),
     per-channel gain 1 +- `colour`. Half the object crops are wide (side x 1-2, shift +-25 %): the
     Estimator's first object crop comes from the hands' box. side_target: `CropExample.side_target` (0 makes
-    every point invalid: the network is not asked where the joints of a hand it should not see are)."""
+    every point invalid: the network is not asked where the joints of a hand it should not see are).
+    object_mask: (H, W) of the full image, non-zero on the object's pixels (`CropExample.object_mask`)."""
     valid = np.ones(len(points_cam), bool) if valid is None else np.asarray(valid, bool)
     if box is None:
         box = crop_box(project(np.asarray(points_cam, np.float64)[valid], K))
@@ -189,16 +198,18 @@ def make_example(image: np.ndarray, K: np.ndarray, kind: int, points_cam: np.nda
         gain = rng.uniform(1 - colour, 1 + colour, size=3)
         crop = np.clip(crop.astype(np.float32) * gain, 0, 255).astype(np.uint8)
     rel = safe[:, 2] - safe[group_roots(kind), 2]
+    mask = None if object_mask is None else warp_image((np.asarray(object_mask) > 0).astype(np.float32), affine, size)
     return CropExample(crop, kind, apply_affine(uv_img, affine).astype(np.float32), rel.astype(np.float32), valid,
                        safe.astype(np.float32), np.zeros(3, np.float32) if presence is None else
                        np.asarray(presence, np.float32), int(object_class), affine, mirrored, np.asarray(K, np.float64),
-                       float(side_target))
+                       float(side_target), mask)
 
 
 def collate_examples(examples: list[CropExample]) -> dict:
     """image (N, 3, S, S) float [0, 1]; kind (N,) int64; uv (N, 51, 2) crop px, rel_depth (N, 51) m and
     valid (N, 51) bool, hand / object crops padded with valid False; presence (N, 3) float; object_class
-    (N,) int64 (-1: none); side_target (N,) float (`CropExample.side_target`)."""
+    (N,) int64 (-1: none); side_target (N,) float (`CropExample.side_target`); object_mask (N, S, S) float and
+    object_mask_valid (N,) bool (crops without a mask: zeros, False)."""
     n = len(examples)
     images = np.stack([e.image for e in examples]).astype(np.float32) / 255.0
     uv = np.zeros((n, NUM_FRAME_POINTS, 2), np.float32)
@@ -207,7 +218,12 @@ def collate_examples(examples: list[CropExample]) -> dict:
     for i, e in enumerate(examples):
         p = len(e.uv)
         uv[i, :p], depth[i, :p], valid[i, :p] = e.uv, e.rel_depth, e.valid
-    return {"image": torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
+    size = images.shape[1]
+    masks = np.stack([e.object_mask if e.object_mask is not None else np.zeros((size, size), np.float32)
+                      for e in examples])
+    return {"object_mask": torch.from_numpy(masks.astype(np.float32)),
+            "object_mask_valid": torch.tensor([e.object_mask is not None for e in examples]),
+            "image": torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))),
             "kind": torch.tensor([e.kind for e in examples], dtype=torch.int64),
             "uv": torch.from_numpy(uv), "rel_depth": torch.from_numpy(depth), "valid": torch.from_numpy(valid),
             "presence": torch.from_numpy(np.stack([e.presence for e in examples])),
@@ -230,18 +246,31 @@ def heatmap_targets(uv: torch.Tensor, size: int, grid: int, sigma: float = 1.0):
     return target, inside, ij[..., 1] * grid + ij[..., 0]
 
 
+def segmentation_targets(object_mask: torch.Tensor, object_class: torch.Tensor, classes: int, grid: int) -> torch.Tensor:
+    """object_mask (N, S, S) in [0, 1], object_class (N,) int64 (>= 0) -> (N, 1 + classes, grid, grid) soft
+    targets: each cell's share of object pixels on its class's channel, the rest on background (channel 0)."""
+    share = F.adaptive_avg_pool2d(object_mask[:, None].float(), grid)[:, 0]
+    target = torch.zeros(len(share), 1 + classes, grid, grid)
+    target[:, 0] = 1.0 - share
+    target[torch.arange(len(share)), 1 + object_class] = share
+    return target
+
+
 def heatmap_loss(logits: torch.Tensor, depth: torch.Tensor, presence: torch.Tensor, object_class: torch.Tensor,
-                 batch: dict, size: int, depth_weight: float = 10.0, object_weight: float = 1.0,
-                 frame_weight: float = 1.0, side_weight: float = 1.0) -> dict:
+                 segmentation: Optional[torch.Tensor], batch: dict, size: int, depth_weight: float = 10.0,
+                 object_weight: float = 1.0, frame_weight: float = 1.0, side_weight: float = 1.0,
+                 segmentation_weight: float = 1.0) -> dict:
     """Cross-entropy heat-map loss + depth_weight x L1 relative depth read at the ground-truth cell, per
     crop kind on its channels (KIND_CHANNELS), + binary cross-entropy of the presence logits on frame crops
     + cross-entropy of the object class logits on crops with a known object class + side_weight x binary
     cross-entropy of the right / left presence logits on hand crops with a side target (handedness: [1, 0]
-    for a crop that shows a right hand, [0, 1] for a left hand, one mirrored the wrong way round).
+    for a crop that shows a right hand, [0, 1] for a left hand, one mirrored the wrong way round)
+    + segmentation_weight x the soft cross-entropy of the segmentation logits on object crops with a mask and
+    a class (`segmentation_targets`).
 
-    logits, depth: (N, 81, H, H); presence: (N, 3) logits; object_class: (N, C) logits; batch:
-    `collate_examples`. Returns scalars {"total", "heatmap", "depth" (hand crops), "object", "frame",
-    "presence", "object_class", "side"}.
+    logits, depth: (N, 81, H, H); presence: (N, 3) logits; object_class: (N, C) logits; segmentation:
+    (N, 1 + C, H, H) logits or None (no such head); batch: `collate_examples`. Returns scalars {"total",
+    "heatmap", "depth" (hand crops), "object", "frame", "presence", "object_class", "side", "segmentation"}.
     """
     grid = logits.shape[-1]
     kind = batch["kind"]
@@ -283,6 +312,14 @@ def heatmap_loss(logits: torch.Tensor, depth: torch.Tensor, presence: torch.Tens
         bce_side = F.binary_cross_entropy_with_logits(presence[sided, :2].float(), torch.stack([target, 1 - target], 1))
         out["side"] = bce_side.detach()
         totals.append(side_weight * bce_side)
+    masked = (batch["object_mask_valid"] & (batch["object_class"] >= 0)).nonzero().flatten() \
+        if segmentation is not None else []
+    if len(masked):
+        target = segmentation_targets(batch["object_mask"][masked], batch["object_class"][masked],
+                                      segmentation.shape[1] - 1, segmentation.shape[-1])
+        ce_seg = -(target * F.log_softmax(segmentation[masked].float(), dim=1)).sum(1).mean()
+        out["segmentation"] = ce_seg.detach()
+        totals.append(segmentation_weight * ce_seg)
     out["total"] = sum(totals)
     return out
 
@@ -309,7 +346,8 @@ class HandHeatmapTask(TrainingTask):
 
     def __init__(self, family, model_config, augmentation=None, initial_weights: Optional[str] = None,
                  depth_weight: float = 10.0, object_weight: float = 1.0, frame_weight: float = 1.0,
-                 side_weight: float = 1.0, backbone_init: Optional[str] = None, **_runner_options):
+                 side_weight: float = 1.0, backbone_init: Optional[str] = None, segmentation_weight: float = 1.0,
+                 **_runner_options):
         from ..augmentation import AugmentationConfig
 
         super().__init__(family, model_config, augmentation or AugmentationConfig(), initial_weights)
@@ -321,6 +359,7 @@ class HandHeatmapTask(TrainingTask):
         self.object_weight = float(object_weight)
         self.frame_weight = float(frame_weight)
         self.side_weight = float(side_weight)
+        self.segmentation_weight = float(segmentation_weight)
 
     def build_model(self) -> nn.Module:
         """The untrained network; its landmark body from `backbone_init` (MediaPipe's landmark network as our ONNX
@@ -329,6 +368,19 @@ class HandHeatmapTask(TrainingTask):
         if self.backbone_init:
             load_landmark_lite_weights(model.backbone, self.backbone_init)
         return self.start_from(model)
+
+    def start_from(self, model: nn.Module) -> nn.Module:
+        """`initial_weights` loaded strictly, except that a segmentation head the weights do not have starts
+        untrained (an object network grown from one without it: every other tensor must fit)."""
+        if not self.initial_weights or model.segmentation is None:
+            return super().start_from(model)
+        weights = read_weights_file(self.initial_weights)
+        if not any(name.startswith("segmentation.") for name in weights.state):
+            own = {f"segmentation.{k}": v for k, v in model.segmentation.state_dict().items()}
+            print(f"{self.initial_weights}: no segmentation head; it starts untrained", flush=True)
+            weights = dataclasses.replace(weights, state={**weights.state, **own})
+        load_weights(self.family, model, weights)
+        return model
 
     def parameter_groups(self, model: nn.Module, lr: float) -> list[dict]:
         decay = [p for n, p in model.named_parameters() if p.ndim > 1]
@@ -343,7 +395,7 @@ class HandHeatmapTask(TrainingTask):
 
     def loss(self, model: nn.Module, batch: dict) -> dict:
         return heatmap_loss(*model(batch["image"]), batch, self.input_size, self.depth_weight, self.object_weight,
-                            self.frame_weight, self.side_weight)
+                            self.frame_weight, self.side_weight, self.segmentation_weight)
 
     def evaluate(self, model: nn.Module, batches) -> dict:
         raise ValueError("hand_heatmap is evaluated by training.hand_heatmap_run (held-out per-hand crops)")
