@@ -174,11 +174,19 @@ def _pair(rotation, translation, surface: SurfaceSamples, depth_m: np.ndarray, c
     u, v = np.rint(uv[:, 0]).astype(np.int64), np.rint(uv[:, 1]).astype(np.int64)
     inside = facing & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     pixel = np.where(inside, v * width + u, 0)
-    nearest = np.full(height * width, np.inf)
-    np.minimum.at(nearest, pixel[inside], posed[inside, 2])
     # Samples further than 5 mm behind the nearest one on their pixel are hidden by the object itself (a mug's
-    # handle behind its body).
-    visible = inside & (posed[:, 2] <= nearest[pixel] + 0.005)
+    # handle behind its body). The nearest per pixel from the samples sorted by pixel, then depth: a z-buffer of
+    # the whole image cost more than the rest of the step on a 640 x 480 frame.
+    visible = np.zeros(len(posed), bool)
+    idx = np.flatnonzero(inside)
+    if len(idx):
+        depth_of, pixel_of = posed[idx, 2], pixel[idx]
+        order = np.lexsort((depth_of, pixel_of))
+        first = np.ones(len(order), bool)
+        first[1:] = pixel_of[order][1:] != pixel_of[order][:-1]
+        nearest = np.empty(len(idx))
+        nearest[order] = depth_of[order][first][np.cumsum(first) - 1]
+        visible[idx] = depth_of <= nearest + 0.005
     measured = np.where(visible, depth_m.reshape(-1)[pixel], np.nan)
     measured = np.where(np.isfinite(measured) & (measured > 0), measured, np.nan)
     return _Pairs(posed, normals, measured, visible, pixel)

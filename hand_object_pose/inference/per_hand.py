@@ -16,7 +16,8 @@ Per frame:
    second crop around the first answer; after such a search found nothing, the next one comes
    OBJECT_SEARCH_INTERVAL frames later); its class, centre point and 9 log heat-maps -> the class's box pose that
    the heat-maps find most likely (object_heatmap_pose), its depth from a depth image around its centre
-   point when there is one (`_object_surface_depth`), else searched too.
+   point when there is one (`_object_surface_depth`), else searched too; with a depth image, fitted to it
+   (object_depth_fit), on the object's own pixels when the object network segments its crop (object_pixels).
 The hands' crops and the object's first crop go to the network in ONE call (a batch; with an object network of its
 own, `object_run`, the object's crop is that network's call), the second crops (a coarse-pass hand's refinement, the
 object's) in one more, and a frame whose coarse pass finds a new hand pays one
@@ -63,8 +64,13 @@ does not apply then: MIN_SEGMENTED_CONFIDENCE does (with fewer pixels, the heat-
 MIN_SEGMENTED_CONFIDENCE = 0.5
 """The gate of a fit on the object's pixels: its class probability (MASK_CLASS_WEIGHT) x its
 `DepthAgreement.agreement` x its coverage reaches this; that product is the reported confidence. On the calibration
-split (own crops, 6 Dec 2026) it reported 109 objects, 88 well posed, 18 poorly, 3 of the wrong class; agreement x
-coverage >= 0.5 alone: 130, 92, 26, 12 (docs/hand_heatmap.md)."""
+split (own crops, 6 Dec 2026, every fit reported to the gate) it kept 109 objects, 88 well posed, 18 poorly, 3 of
+the wrong class; agreement x coverage >= 0.5 alone: 130, 92, 26, 12 (docs/hand_heatmap.md)."""
+
+MIN_SEGMENTED_HEATMAP_CONFIDENCE = 0.1
+"""A fit on the object's pixels is reported only when the heat-maps' confidence (MIN_OBJECT_CONFIDENCE's measure)
+reaches this too: on the calibration split it cost 1 well posed object of 82 and 1 of the wrong class; in make
+demo, whose mug the networks take for other classes, it halved the frames with a wrong object (15 -> 8)."""
 
 MASK_CLASS_WEIGHT = 0.5
 """The class of a segmented object crop: (1 - w) x the class head's probabilities + w x the pixels' class votes
@@ -72,7 +78,9 @@ MASK_CLASS_WEIGHT = 0.5
 
 OBJECT_SEARCH_INTERVAL = 5
 """With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (two crops) on
-every this many frames, as the palm detector looks for missing hands: an object appears up to 4 frames (133 ms at
+every this many frames, as the palm detector looks for missing hands; likewise a fit on the object's pixels that
+found nothing is not repeated for this many frames less one (a stream whose object stays under the gate otherwise
+pays a full fit, 20-60 ms, every frame): an object appears up to 4 frames (133 ms at
 30 Hz) later, and a frame without one costs the hands' crops only. A lost track is searched on the next frame;
 `reset` makes the next frame search."""
 
@@ -229,11 +237,12 @@ class PerHandCrops:
         self._object_box: Optional[np.ndarray] = None
         self._object_fit: Optional[tuple] = None   # (object id, rotation, translation) of the last frame's depth fit
         self._object_wait = 0   # frames until the next object search (OBJECT_SEARCH_INTERVAL)
+        self._full_fit_wait = 0   # frames until the next full fit of an untracked object (OBJECT_SEARCH_INTERVAL)
 
     def reset(self) -> None:
         self._tracked = {}
         self._object_box = self._object_fit = None
-        self._object_wait = 0
+        self._object_wait = self._full_fit_wait = 0
 
     def _box(self, uv_image: np.ndarray) -> np.ndarray:
         return crop_lib.box_around_keypoints([uv_image], self.config.crop_margin, self.config.min_crop_size_px)
@@ -469,8 +478,9 @@ class PerHandCrops:
 
     def _object_result(self, camera, depth_m, watch, hands, points, uv_image, box, affine) -> list:
         """The object's pose from its last crop's heat-maps (`object_heatmap_pose.heatmap_pose`, the depth from the
-        depth image when there is one), then, with a depth image, fitted to it (`_fit_to_depth`); [] (and no
-        tracked object) when none is found (the gates: MIN_OBJECT_CONFIDENCE, MIN_DEPTH_AGREEMENT)."""
+        depth image when there is one), then, with a depth image, fitted to it (`_fit_to_depth`; on the object's
+        pixels when the object network segments its crop); [] (and no tracked object) when none is found (the gates:
+        MIN_OBJECT_CONFIDENCE and MIN_DEPTH_AGREEMENT, or MIN_SEGMENTED_CONFIDENCE on the object's pixels)."""
         with watch.stage("root_depth"):
             surface = self._object_surface_depth(depth_m, uv_image)
         with watch.stage("postprocess"):
@@ -486,7 +496,7 @@ class PerHandCrops:
         confidence = float(np.max(points.class_probs)) * float(np.mean(np.append(pose.support, points.confidence[-1])))
         if pixels is not None:
             fit = self._fit_to_depth(camera, depth_m, watch, hands, object_id, pose, pixels)
-            if fit is None:
+            if fit is None or confidence < MIN_SEGMENTED_HEATMAP_CONFIDENCE:
                 found = False
             else:
                 rotation, translation = fit.rotation, fit.translation
@@ -505,6 +515,7 @@ class PerHandCrops:
             self._object_box = self._object_fit = None
             return []
         self._object_fit = (object_id, rotation, translation) if fit is not None else None
+        self._full_fit_wait = 0
         # The next frame's crop: sized for the object at the depth just found (the points alone bunch up).
         self._object_box = self._box_at_least(box, OBJECT_EXTENT_M, float(translation[2]), camera)
         return [ObjectEstimate(object_id=object_id, confidence=confidence, rotation=rotation,
@@ -523,23 +534,30 @@ class PerHandCrops:
     def _fit_to_depth(self, camera, depth_m, watch, hands, object_id: str, pose, pixels=None):
         """The heat-map pose fitted to the depth image (object_depth_fit), the hands' bones and forearms set
         aside as what covers the object. Its starts: the heat-map pose turned by each of the object's
-        `start_turns`, and with the object's `pixels` the same turns at the centre their depth points suggest
-        (`_centre_of_pixels`) and along the heat-map pose's ray at that centre's depth; for an object of the same
-        class fitted on the last frame, that fit and the heat-map pose alone (2 starts instead of up to 72). None
-        for an object without a known surface (the adapter's `object_surface`)."""
+        `start_turns`, with the object's `pixels` moved along its ray to the depth of the centre their depth points
+        suggest (`_centre_of_pixels`); for an object of the same class fitted on the last frame, that fit and the
+        heat-map pose alone (2 starts instead of up to 24). None for an object without a known surface (the
+        adapter's `object_surface`), and on the OBJECT_SEARCH_INTERVAL - 1 frames after a fit on the pixels that
+        found nothing."""
         shape = self.adapter.object_surface(object_id)
         if shape is None:
             return None
         surface, turns = shape
-        starts = [(pose.rotation @ turn, pose.translation) for turn in turns]
+        tracked = self._object_fit is not None and self._object_fit[0] == object_id
+        if pixels is not None and not tracked and self._full_fit_wait > 0:
+            self._full_fit_wait -= 1
+            return None
+        start = pose.translation
         centre = self._centre_of_pixels(pixels, depth_m, camera, surface) if pixels is not None else None
-        if centre is not None:
-            # The pixels' centre is off where the hands hide part of the object, the heat-map pose's depth where
-            # the camera sees the object's near end: both, and the heat-map pose's direction at the pixels' depth.
-            along_ray = pose.translation * (centre[2] / pose.translation[2]) if pose.translation[2] > 0 else centre
-            starts += [(pose.rotation @ turn, where) for where in (centre, along_ray) for turn in turns]
-        if self._object_fit is not None and self._object_fit[0] == object_id:
-            starts = [self._object_fit[1:], (pose.rotation, pose.translation)]
+        if centre is not None and pose.translation[2] > 0:
+            # The heat-map pose's direction at the depth of the object's pixels: the pixels' centre is off where
+            # the hands hide part of the object, the heat-map pose's depth where the camera sees its near end.
+            start = pose.translation * (centre[2] / pose.translation[2])
+        starts = [(pose.rotation @ turn, start) for turn in turns]
+        if tracked:
+            starts = [self._object_fit[1:], (pose.rotation, start)]
+        elif centre is not None:
+            self._full_fit_wait = OBJECT_SEARCH_INTERVAL - 1   # cleared when the object is reported
         with watch.stage("object_fit"):
             segments = object_depth_fit.hand_segments([h.joints_xyz for h in hands if h.present])
             return object_depth_fit.fit_to_depth(starts, surface, depth_m, camera, segments, pixels)

@@ -191,7 +191,8 @@ def _object_example_with_mask():
 
 def test_the_segmentation_target_is_each_cells_share_of_object_pixels_on_its_class():
     example = _object_example_with_mask()
-    assert example.object_mask.shape == (128, 128) and 0.0 <= example.object_mask.min() <= example.object_mask.max() <= 1.0
+    assert example.object_mask.shape == (128, 128)
+    assert 0.0 <= example.object_mask.min() <= example.object_mask.max() <= 1.0
     batch = collate_examples([example, _hand_example()])
     assert batch["object_mask_valid"].tolist() == [True, False]
     target = segmentation_targets(batch["object_mask"][:1], batch["object_class"][:1], 5, 32)
@@ -251,7 +252,8 @@ def test_an_object_network_with_segmentation_exports_one_output_more(tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     assert names[:-1] == list(get_family("hand_heatmap").output_names(CONFIG)) and names[-1] == "object_segmentation"
-    probabilities = session.run(["object_segmentation"], {"image": np.random.rand(2, 3, 128, 128).astype(np.float32)})[0]
+    image = np.random.rand(2, 3, 128, 128).astype(np.float32)
+    probabilities = session.run(["object_segmentation"], {"image": image})[0]
     assert probabilities.shape == (2, 6, 32, 32) and np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
 
 

@@ -46,6 +46,9 @@ def test_the_recovered_weights_compute_what_the_file_computes(trained_looking_ex
     image = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         for want, got in zip(original(image), recovered(image)):
+            if want is None:   # no segmentation head (the object network's)
+                assert got is None
+                continue
             assert (got - want).abs().max() <= 2e-3 * want.abs().max()    # fp16 storage
     # The folded norms pass their input through plus the folded bias; the rest are the file's tensors.
     conv, norm = folded_pairs(recovered)[0]

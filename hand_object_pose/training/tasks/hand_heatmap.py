@@ -246,7 +246,8 @@ def heatmap_targets(uv: torch.Tensor, size: int, grid: int, sigma: float = 1.0):
     return target, inside, ij[..., 1] * grid + ij[..., 0]
 
 
-def segmentation_targets(object_mask: torch.Tensor, object_class: torch.Tensor, classes: int, grid: int) -> torch.Tensor:
+def segmentation_targets(object_mask: torch.Tensor, object_class: torch.Tensor, classes: int,
+                         grid: int) -> torch.Tensor:
     """object_mask (N, S, S) in [0, 1], object_class (N,) int64 (>= 0) -> (N, 1 + classes, grid, grid) soft
     targets: each cell's share of object pixels on its class's channel, the rest on background (channel 0)."""
     share = F.adaptive_avg_pool2d(object_mask[:, None].float(), grid)[:, 0]
