@@ -3,31 +3,16 @@ objects, fits from perturbed and wrongly turned starts, hands that cover the obj
 on generated scenes with the shipped default networks."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hand_object_pose.evaluation.objects import rotation_error_deg, symmetries_of
-from hand_object_pose.geometry.camera import CameraIntrinsics
 from hand_object_pose.inference.object_depth_fit import AXIS_TURNS, HandCover, depth_agreement, \
     distance_to_segments, fit_to_depth, hand_segments, refine_to_depth, sample_surface, start_turns
-from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.raster import render_mesh
-
-SIZE = (320, 240)
-K = np.array([[300.0, 0.0, 159.5], [0.0, 300.0, 119.5], [0.0, 0.0, 1.0]])
-CAMERA = CameraIntrinsics.from_matrix(K, width=SIZE[0], height=SIZE[1])
-OBJECTS = {o.object_id: o for o in default_objects()}
-NO_HANDS = np.zeros((0, 2, 3))
-
-
-def _turn(axis, degrees):
-    a = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    angle = math.radians(degrees)
-    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
+from inference.object_scene_fixtures import CAMERA, K, NO_HANDS, OBJECTS, SIZE, turn
 
 
 def _depth(*meshes) -> np.ndarray:
@@ -50,7 +35,7 @@ def _errors(fit_rotation, fit_translation, rotation, translation, object_id):
             rotation_error_deg(fit_rotation, rotation, symmetries))
 
 
-ROTATION = _turn([1.0, 0.4, 0.2], 35.0)
+ROTATION = turn([1.0, 0.4, 0.2], 35.0)
 TRANSLATION = np.array([0.02, -0.01, 0.55])
 
 
@@ -73,7 +58,7 @@ def test_a_box_pose_two_centimetres_and_twelve_degrees_off_is_fitted_to_its_dept
     box = OBJECTS["synthetic_box"]
     depth = _depth(_posed("synthetic_box", ROTATION, TRANSLATION))
     surface = sample_surface(box.vertices, box.faces)
-    start = (_turn([0.3, 1.0, -0.5], 12.0) @ ROTATION, TRANSLATION + np.array([0.012, -0.01, 0.012]))
+    start = (turn([0.3, 1.0, -0.5], 12.0) @ ROTATION, TRANSLATION + np.array([0.012, -0.01, 0.012]))
     assert min(_errors(*start, ROTATION, TRANSLATION, "synthetic_box")) > 10.0
     fit = fit_to_depth([start], surface, depth, CAMERA, NO_HANDS)
     millimetres, degrees = _errors(fit.rotation, fit.translation, ROTATION, TRANSLATION, "synthetic_box")
@@ -87,7 +72,7 @@ def test_a_box_started_along_the_wrong_axis_is_found_among_the_24_turns():
     box = OBJECTS["synthetic_box"]
     depth = _depth(_posed("synthetic_box", ROTATION, TRANSLATION))
     surface = sample_surface(box.vertices, box.faces)
-    wrong = ROTATION @ _turn([1.0, 0.0, 0.0], 90.0) @ _turn([0.2, 1.0, 0.3], 8.0)
+    wrong = ROTATION @ turn([1.0, 0.0, 0.0], 90.0) @ turn([0.2, 1.0, 0.3], 8.0)
     no_hands = HandCover(depth, CAMERA, NO_HANDS)
     alone = refine_to_depth(wrong, TRANSLATION, surface, depth, CAMERA, no_hands, 16, (0.03, 0.01))
     assert _errors(*alone, ROTATION, TRANSLATION, "synthetic_box")[1] > 30.0

@@ -3,31 +3,16 @@ object's own pixels (inference/object_depth_fit.py with ObjectPixels): rendered 
 objects, masks made from the renders."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from hand_object_pose.evaluation.objects import rotation_error_deg, symmetries_of
-from hand_object_pose.geometry.camera import CameraIntrinsics, crop_affine
+from hand_object_pose.geometry.camera import crop_affine
 from hand_object_pose.inference.object_depth_fit import HandCover, ObjectEvidence, depth_agreement, fit_to_depth, \
     sample_surface, start_turns
 from hand_object_pose.inference.object_pixels import ObjectPixels, grid_affine, object_pixels
-from hand_object_pose.synthetic.objects import default_objects
 from hand_object_pose.synthetic.raster import render_mesh
-
-SIZE = (320, 240)
-K = np.array([[300.0, 0.0, 159.5], [0.0, 300.0, 119.5], [0.0, 0.0, 1.0]])
-CAMERA = CameraIntrinsics.from_matrix(K, width=SIZE[0], height=SIZE[1])
-OBJECTS = {o.object_id: o for o in default_objects()}
-NO_HANDS = np.zeros((0, 2, 3))
-
-
-def _turn(axis, degrees):
-    a = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    angle = math.radians(degrees)
-    return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * k @ k
+from inference.object_scene_fixtures import CAMERA, K, NO_HANDS, OBJECTS, SIZE, turn
 
 
 def _render(object_id, rotation, translation) -> np.ndarray:
@@ -42,7 +27,7 @@ def _pixels(mask: np.ndarray) -> ObjectPixels:
     return ObjectPixels(mask, ~mask, np.zeros(5))
 
 
-ROTATION = _turn([1.0, 0.4, 0.2], 35.0)
+ROTATION = turn([1.0, 0.4, 0.2], 35.0)
 TRANSLATION = np.array([0.01, -0.01, 0.5])
 
 
