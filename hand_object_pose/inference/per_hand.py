@@ -312,6 +312,7 @@ class PerHandCrops:
         the coarse pass; an object looked for around the hands)."""
         height, width = image.shape[:2]
         c = self.config
+        self._full_fit_wait = max(self._full_fit_wait - 1, 0)
         coarse_object = None
         look_for_object = True
         origin = box_origin
@@ -545,7 +546,6 @@ class PerHandCrops:
         surface, turns = shape
         tracked = self._object_fit is not None and self._object_fit[0] == object_id
         if pixels is not None and not tracked and self._full_fit_wait > 0:
-            self._full_fit_wait -= 1
             return None
         start = pose.translation
         centre = self._centre_of_pixels(pixels, depth_m, camera, surface) if pixels is not None else None
@@ -557,7 +557,7 @@ class PerHandCrops:
         if tracked:
             starts = [self._object_fit[1:], (pose.rotation, start)]
         elif centre is not None:
-            self._full_fit_wait = OBJECT_SEARCH_INTERVAL - 1   # cleared when the object is reported
+            self._full_fit_wait = OBJECT_SEARCH_INTERVAL   # counted down per frame; cleared when one is reported
         with watch.stage("object_fit"):
             segments = object_depth_fit.hand_segments([h.joints_xyz for h in hands if h.present])
             return object_depth_fit.fit_to_depth(starts, surface, depth_m, camera, segments, pixels)

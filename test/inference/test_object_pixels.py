@@ -107,3 +107,45 @@ def test_the_fit_pairs_only_the_objects_pixels():
     everywhere = fit_to_depth(start, surface, depth, CAMERA, NO_HANDS)
     assert 1000 * np.linalg.norm(on_object.translation - translation) < 1.5
     assert 1000 * np.linalg.norm(everywhere.translation - translation) > 5.0
+
+
+def test_an_object_network_with_the_head_takes_the_pixel_path_through_the_estimator(tmp_path, monkeypatch):
+    """The shipped hand network with an object network that has the segmentation head (random weights: its cells
+    are all about 5/6 'object'): with a depth image the fit gets the object crop's pixels (and nothing off the
+    crop), the full fits are paused for OBJECT_SEARCH_INTERVAL - 1 frames after one that found nothing,
+    and without a depth image no pixels are made."""
+    from pathlib import Path
+
+    from hand_object_pose.export.preset_export import ExportRequest, export_preset
+    from hand_object_pose.inference import object_depth_fit, per_hand
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+    from hand_object_pose.synthetic.scene import SceneConfig, SceneGenerator
+
+    object_network = tmp_path / "object.onnx"
+    export_preset(ExportRequest("hand_heatmap_r18h", object_network, weight_storage="compact",
+                                overrides={"object_segmentation": True}))
+    model = Path(__file__).resolve().parents[2] / "models" / "default" / "hand_heatmap_r18h.onnx"
+    estimator = Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(model), warmup_runs=0,
+                                          object_model_path=str(object_network), threads=1))
+    calls = []
+    real_fit = object_depth_fit.fit_to_depth
+
+    def spied(starts, surface, depth_m, camera, segments, pixels=None):
+        calls.append((len(starts), pixels))
+        return real_fit(starts, surface, depth_m, camera, segments, pixels)
+
+    monkeypatch.setattr(object_depth_fit, "fit_to_depth", spied)
+    monkeypatch.setattr(per_hand, "MIN_SEGMENTED_CONFIDENCE", 2.0)   # nothing is reported: each search finds nothing
+    scene = next(s for s in (SceneGenerator(SceneConfig(image_size=(256, 256))).sample(2001, i) for i in range(20))
+                 if s.objects)
+    for _ in range(per_hand.OBJECT_SEARCH_INTERVAL + 1):   # the coarse pass finds the object on every frame
+        estimator.estimate(scene.rgb, scene.K, depth_m=scene.depth)
+    assert len(calls) == 2, [n for n, _ in calls]   # a search, a pause of 4 frames, the next search
+    starts, pixels = calls[0]
+    assert pixels is not None and starts in (24, 1)   # the heat-map pose's turns (one for a ball)
+    assert pixels.object.shape == scene.depth.shape and pixels.count > 100
+    assert not (pixels.object & pixels.background).any() and pixels.class_votes.sum() == pytest.approx(1.0)
+    calls.clear()
+    estimator.reset_tracking()
+    estimator.estimate(scene.rgb, scene.K, depth_m=None)
+    assert calls == []
