@@ -54,9 +54,10 @@ def test_the_landmark_preset_builds_exports_and_matches_torch(tmp_path):
     family, config = get_preset("hand_heatmap_ll")
     assert config.backbone == "landmark_lite"
     model = family.build(config).eval()
-    logits, depth, presence, object_class = model(torch.rand(2, 3, 128, 128))
+    logits, depth, presence, object_class, segmentation = model(torch.rand(2, 3, 128, 128))
     assert logits.shape == depth.shape == (2, NUM_POINTS, 32, 32)
     assert presence.shape == (2, 3) and object_class.shape == (2, len(config.object_ids))
+    assert segmentation is None
 
     path = tmp_path / "hand_heatmap_ll.onnx"
     export_preset(ExportRequest("hand_heatmap_ll", path, weight_storage="compact"))
