@@ -35,8 +35,6 @@ import cv2
 import numpy as np
 import torch
 
-from hand_object_pose.models.registry import get_preset
-
 from .checkpoint import LATEST, load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from .config import load_experiment
 from .tasks import build_task
