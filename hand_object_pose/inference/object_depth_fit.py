@@ -163,30 +163,42 @@ class _Pairs:
 
 
 def _pair(rotation, translation, surface: SurfaceSamples, depth_m: np.ndarray, camera: CameraIntrinsics) -> _Pairs:
-    posed = surface.points @ rotation.T + translation
-    normals = surface.normals @ rotation.T
+    """`_pair_many` of one pose: arrays without the leading axis."""
+    many = _pair_many(np.asarray(rotation)[None], np.asarray(translation)[None], surface, depth_m, camera)
+    return _Pairs(many.posed[0], many.normals[0], many.measured[0], many.visible[0], many.pixel[0])
+
+
+def _pair_many(rotations: np.ndarray, translations: np.ndarray, surface: SurfaceSamples, depth_m: np.ndarray,
+               camera: CameraIntrinsics) -> _Pairs:
+    """The samples of M poses (rotations (M, 3, 3), translations (M, 3)) and what the depth image measures on their
+    rays, as `_Pairs` whose arrays have a leading M axis: the fit's starts move together (one array operation for
+    all of them instead of one small one per start: the per-call overhead was most of the fit's time)."""
+    to_camera = np.swapaxes(rotations, 1, 2)
+    posed = surface.points @ to_camera + translations[:, None, :]
+    normals = surface.normals @ to_camera
     height, width = depth_m.shape
-    front = posed[:, 2] > 1e-3
-    facing = front & (np.einsum("ij,ij->i", normals, posed) < 0)
-    uv = np.full((len(posed), 2), -1.0)
+    front = posed[..., 2] > 1e-3
+    facing = front & ((normals * posed).sum(axis=-1) < 0)
+    uv = np.full(posed.shape[:2] + (2,), -1.0)
     if facing.any():
         uv[facing] = camera.project(posed[facing])
-    u, v = np.rint(uv[:, 0]).astype(np.int64), np.rint(uv[:, 1]).astype(np.int64)
+    u, v = np.rint(uv[..., 0]).astype(np.int64), np.rint(uv[..., 1]).astype(np.int64)
     inside = facing & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     pixel = np.where(inside, v * width + u, 0)
-    # Samples further than 5 mm behind the nearest one on their pixel are hidden by the object itself (a mug's
-    # handle behind its body). The nearest per pixel from the samples sorted by pixel, then depth: a z-buffer of
-    # the whole image cost more than the rest of the step on a 640 x 480 frame.
-    visible = np.zeros(len(posed), bool)
-    idx = np.flatnonzero(inside)
-    if len(idx):
-        depth_of, pixel_of = posed[idx, 2], pixel[idx]
-        order = np.lexsort((depth_of, pixel_of))
+    # Samples further than 5 mm behind the nearest one on their pixel (of the same pose) are hidden by the object
+    # itself (a mug's handle behind its body). The nearest per pixel from the samples sorted by pose and pixel,
+    # then depth: a z-buffer of the whole image cost more than the rest of the step on a 640 x 480 frame.
+    visible = np.zeros(inside.shape, bool)
+    pose_of, sample_of = np.nonzero(inside)
+    if len(pose_of):
+        depth_of = posed[pose_of, sample_of, 2]
+        key = pose_of * (height * width) + pixel[pose_of, sample_of]
+        order = np.lexsort((depth_of, key))
         first = np.ones(len(order), bool)
-        first[1:] = pixel_of[order][1:] != pixel_of[order][:-1]
-        nearest = np.empty(len(idx))
+        first[1:] = key[order][1:] != key[order][:-1]
+        nearest = np.empty(len(order))
         nearest[order] = depth_of[order][first][np.cumsum(first) - 1]
-        visible[idx] = depth_of <= nearest + 0.005
+        visible[pose_of, sample_of] = depth_of <= nearest + 0.005
     measured = np.where(visible, depth_m.reshape(-1)[pixel], np.nan)
     measured = np.where(np.isfinite(measured) & (measured > 0), measured, np.nan)
     return _Pairs(posed, normals, measured, visible, pixel)
@@ -223,15 +235,18 @@ class HandCover:
         return self._distances(pixels) < HAND_SURFACE_M
 
 
-def _step(pairs: _Pairs, centre: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The Gauss-Newton step (turn (3, 3), shift (3,)) of the point-to-plane distances of the `use` samples to
-    their measured points; the turn is about `centre`."""
-    posed, normals = pairs.posed[use], pairs.normals[use]
-    target = posed * (pairs.measured[use] / posed[:, 2])[:, None]
-    residual = np.einsum("ij,ij->i", normals, posed - target)
-    jacobian = np.concatenate([np.cross(posed - centre, normals), normals], axis=1)
-    solution = np.linalg.solve(jacobian.T @ jacobian + 1e-6 * np.eye(6), -jacobian.T @ residual)
-    return _small_turn(solution[:3]), solution[3:]
+def _step(pairs: _Pairs, centres: np.ndarray, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Gauss-Newton steps (turns (M, 3, 3), shifts (M, 3)) of the point-to-plane distances of each pose's
+    `use` samples (M, N) to their measured points (`_pair_many`'s arrays); each turn is about its centre (M, 3)."""
+    weight = use.astype(np.float64)
+    posed, normals = pairs.posed, pairs.normals
+    scale = np.where(use, np.nan_to_num(pairs.measured) / np.where(use, posed[..., 2], 1.0), 0.0)
+    target = posed * scale[..., None]
+    residual = np.where(use, (normals * (posed - target)).sum(axis=-1), 0.0)
+    jacobian = np.concatenate([np.cross(posed - centres[:, None, :], normals), normals], axis=-1) * weight[..., None]
+    normal_matrix = np.swapaxes(jacobian, 1, 2) @ jacobian + 1e-6 * np.eye(6)
+    solution = np.linalg.solve(normal_matrix, -(np.swapaxes(jacobian, 1, 2) @ residual[..., None]))[..., 0]
+    return np.stack([_small_turn(s) for s in solution[:, :3]]), solution[:, 3:]
 
 
 def _small_turn(axis_angle: np.ndarray) -> np.ndarray:
@@ -252,24 +267,44 @@ def refine_to_depth(rotation: np.ndarray, translation: np.ndarray, surface: Surf
     """ICP from one start (module doc): (rotation (3, 3), translation (3,)) after `iterations` steps, the pairing
     tolerances (metres) taking turns over equal parts of them, or earlier when fewer than MIN_PAIRS samples pair
     with the depth image (then the pose reached so far). With `evidence`, only the object's pixels pair."""
-    rotation = np.array(rotation, np.float64)
-    translation = np.array(translation, np.float64)
+    rotations, translations = refine_many(np.asarray(rotation, np.float64)[None],
+                                          np.asarray(translation, np.float64)[None], surface, depth_m, camera, hands,
+                                          iterations, tolerances, evidence)
+    return rotations[0], translations[0]
+
+
+def refine_many(rotations: np.ndarray, translations: np.ndarray, surface: SurfaceSamples, depth_m: np.ndarray,
+                camera: CameraIntrinsics, hands: HandCover, iterations: int, tolerances: Sequence[float],
+                evidence: Optional["ObjectEvidence"] = None) -> tuple[np.ndarray, np.ndarray]:
+    """`refine_to_depth` of M starts at once (rotations (M, 3, 3), translations (M, 3)): each start is moved as it
+    would be alone, and one that pairs fewer than MIN_PAIRS samples stops where it is."""
+    rotations = np.array(rotations, np.float64)
+    translations = np.array(translations, np.float64)
+    moving = np.ones(len(rotations), bool)
     for it in range(iterations):
+        if not moving.any():
+            break
         tolerance = tolerances[min(it * len(tolerances) // iterations, len(tolerances) - 1)]
-        pairs = _pair(rotation, translation, surface, depth_m, camera)
-        gap = pairs.measured - pairs.posed[:, 2]
+        which = np.flatnonzero(moving)
+        pairs = _pair_many(rotations[which], translations[which], surface, depth_m, camera)
+        gap = pairs.measured - pairs.posed[..., 2]
         use = np.abs(np.nan_to_num(gap, nan=np.inf)) < tolerance
         if evidence is not None:
             use &= evidence.object[pairs.pixel]
         if use.any():
-            idx = np.flatnonzero(use)
-            use[idx[hands.covers(pairs.pixel[idx])]] = False
-        if use.sum() < MIN_PAIRS:
+            pose_of, sample_of = np.nonzero(use)
+            use[pose_of, sample_of] = ~hands.covers(pairs.pixel[pose_of, sample_of])
+        enough = use.sum(axis=1) >= MIN_PAIRS
+        moving[which[~enough]] = False
+        if not enough.any():
             break
-        turn, shift = _step(pairs, translation, use)
-        rotation = turn @ rotation
-        translation = translation + shift
-    return rotation, translation
+        keep = np.flatnonzero(enough)
+        pairs = _Pairs(pairs.posed[keep], pairs.normals[keep], pairs.measured[keep], pairs.visible[keep],
+                       pairs.pixel[keep])
+        turns, shifts = _step(pairs, translations[which[keep]], use[keep])
+        rotations[which[keep]] = turns @ rotations[which[keep]]
+        translations[which[keep]] = translations[which[keep]] + shifts
+    return rotations, translations
 
 
 @dataclass(frozen=True)
@@ -421,11 +456,11 @@ def fit_to_depth(starts: Sequence[tuple], surface: SurfaceSamples, depth_m: np.n
     evidence = ObjectEvidence(pixels, depth_m, surface, camera) if pixels is not None else None
 
     def ranked(poses, iterations, tolerances):
-        fits = []
-        for rotation, translation in poses:
-            fitted = refine_to_depth(rotation, translation, surface, depth_m, camera, hands, iterations, tolerances,
-                                     evidence)
-            fits.append(DepthFit(*fitted, depth_agreement(*fitted, surface, depth_m, camera, hands, evidence)))
+        rotations, translations = refine_many(np.asarray([r for r, _ in poses], np.float64),
+                                              np.asarray([t for _, t in poses], np.float64), surface, depth_m,
+                                              camera, hands, iterations, tolerances, evidence)
+        fits = [DepthFit(r, t, depth_agreement(r, t, surface, depth_m, camera, hands, evidence))
+                for r, t in zip(rotations, translations)]
         return sorted(fits, key=lambda fit: -fit.agreement.score)   # stable: ties keep the starts' order
 
     if evidence is None:
