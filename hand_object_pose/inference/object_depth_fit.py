@@ -153,26 +153,20 @@ def distance_to_segments(points: np.ndarray, segments: np.ndarray) -> np.ndarray
 
 @dataclass(frozen=True)
 class _Pairs:
-    """The posed samples of one pose and what the depth image measures on their rays."""
+    """The posed samples of M poses and what the depth image measures on their rays."""
 
-    posed: np.ndarray      # (N, 3) samples, camera frame
-    normals: np.ndarray    # (N, 3) their normals, camera frame
-    measured: np.ndarray   # (N,) depth on each visible sample's pixel (NaN: not visible, off the image, no depth)
-    visible: np.ndarray    # (N,) facing the camera, in the image, in front of the other samples on its pixel
-    pixel: np.ndarray      # (N,) each sample's flat pixel index (v * width + u; 0 where not inside the image)
-
-
-def _pair(rotation, translation, surface: SurfaceSamples, depth_m: np.ndarray, camera: CameraIntrinsics) -> _Pairs:
-    """`_pair_many` of one pose: arrays without the leading axis."""
-    many = _pair_many(np.asarray(rotation)[None], np.asarray(translation)[None], surface, depth_m, camera)
-    return _Pairs(many.posed[0], many.normals[0], many.measured[0], many.visible[0], many.pixel[0])
+    posed: np.ndarray      # (M, N, 3) samples, camera frame
+    normals: np.ndarray    # (M, N, 3) their normals, camera frame
+    measured: np.ndarray   # (M, N) depth on each visible sample's pixel (NaN: not visible, off the image, no depth)
+    visible: np.ndarray    # (M, N) facing the camera, in the image, in front of the pose's other samples on its pixel
+    pixel: np.ndarray      # (M, N) each sample's flat pixel index (v * width + u; 0 where not inside the image)
 
 
 def _pair_many(rotations: np.ndarray, translations: np.ndarray, surface: SurfaceSamples, depth_m: np.ndarray,
                camera: CameraIntrinsics) -> _Pairs:
     """The samples of M poses (rotations (M, 3, 3), translations (M, 3)) and what the depth image measures on their
-    rays, as `_Pairs` whose arrays have a leading M axis: the fit's starts move together (one array operation for
-    all of them instead of one small one per start: the per-call overhead was most of the fit's time)."""
+    rays (`_Pairs`): the fit's starts move together (one array operation for all of them instead of one small one
+    per start: the per-call overhead was most of the fit's time)."""
     to_camera = np.swapaxes(rotations, 1, 2)
     posed = surface.points @ to_camera + translations[:, None, :]
     normals = surface.normals @ to_camera
@@ -380,37 +374,46 @@ def depth_agreement(rotation: np.ndarray, translation: np.ndarray, surface: Surf
                     camera: CameraIntrinsics, hands: HandCover,
                     evidence: Optional[ObjectEvidence] = None) -> DepthAgreement:
     """`DepthAgreement` of one pose (see there)."""
-    pairs = _pair(np.asarray(rotation, np.float64), np.asarray(translation, np.float64), surface, depth_m, camera)
-    gap = np.nan_to_num(pairs.measured - pairs.posed[:, 2], nan=0.0)
+    return depth_agreements(np.asarray(rotation, np.float64)[None], np.asarray(translation, np.float64)[None],
+                            surface, depth_m, camera, hands, evidence)[0]
+
+
+def depth_agreements(rotations: np.ndarray, translations: np.ndarray, surface: SurfaceSamples, depth_m: np.ndarray,
+                     camera: CameraIntrinsics, hands: HandCover,
+                     evidence: Optional[ObjectEvidence] = None) -> list:
+    """`DepthAgreement` of each of M poses (rotations (M, 3, 3), translations (M, 3)), computed together."""
+    pairs = _pair_many(rotations, translations, surface, depth_m, camera)
+    gap = np.nan_to_num(pairs.measured - pairs.posed[..., 2], nan=0.0)
     measured = np.isfinite(pairs.measured)
     on_hand, covers = np.zeros_like(measured), np.zeros_like(measured)
     on_hand[measured] = hands.on_hand(pairs.pixel[measured])
     covers[measured] = hands.covers(pairs.pixel[measured])
     close = measured & (np.abs(gap) < AGREEMENT_TOLERANCE_M)
+    behind = measured & (gap >= AGREEMENT_TOLERANCE_M)
+    nearer = measured & (gap <= -AGREEMENT_TOLERANCE_M)
+    visible = pairs.visible.sum(axis=1)
     if evidence is not None:
-        return _agreement_on_object(pairs, gap, measured, close, on_hand, evidence)
+        return _agreements_on_object(pairs, close, behind, nearer, on_hand, visible, evidence)
     # A sample on a hand's own surface says nothing for the pose, even at the hand's depth: counting it as
     # agreement kept poses slid onto the fingers of the hand that holds the object.
-    agreeing = close & ~on_hand
-    behind = measured & (gap >= AGREEMENT_TOLERANCE_M)
-    nearer = measured & (gap <= -AGREEMENT_TOLERANCE_M)
-    by_hands = int((nearer & covers).sum() + (close & on_hand).sum())
-    return DepthAgreement(int(agreeing.sum()), int(behind.sum()), by_hands, int((nearer & ~covers).sum()),
-                          int(pairs.visible.sum()))
+    agreeing = (close & ~on_hand).sum(axis=1)
+    by_hands = (nearer & covers).sum(axis=1) + (close & on_hand).sum(axis=1)
+    by_other = (nearer & ~covers).sum(axis=1)
+    return [DepthAgreement(int(a), int(b), int(h), int(o), int(v))
+            for a, b, h, o, v in zip(agreeing, behind.sum(axis=1), by_hands, by_other, visible)]
 
 
-def _agreement_on_object(pairs: _Pairs, gap, measured, close, on_hand, evidence: ObjectEvidence) -> DepthAgreement:
-    """`depth_agreement` with the object's pixels (DepthAgreement's second paragraph)."""
+def _agreements_on_object(pairs: _Pairs, close, behind, nearer, on_hand, visible, evidence: ObjectEvidence) -> list:
+    """`depth_agreements` with the object's pixels (DepthAgreement's second paragraph)."""
     on_object = pairs.visible & evidence.object[pairs.pixel]
     agreeing = close & on_object & ~on_hand
-    behind = measured & (gap >= AGREEMENT_TOLERANCE_M)
-    nearer = measured & (gap <= -AGREEMENT_TOLERANCE_M)
     inside = nearer & on_object
     # Background with nothing nearer: no depth there, or a depth that agrees (not a hand's own surface).
     outside = pairs.visible & evidence.background[pairs.pixel] & ~nearer & ~behind & ~(close & on_hand)
     covered = pairs.visible & ~agreeing & ~behind & ~inside & ~outside & (nearer | (close & on_hand))
-    return DepthAgreement(int(agreeing.sum()), int(behind.sum()), int(covered.sum()), int(inside.sum()),
-                          int(pairs.visible.sum()), int(outside.sum()), evidence.coverage(pairs.pixel[agreeing]))
+    return [DepthAgreement(int(agreeing[m].sum()), int(behind[m].sum()), int(covered[m].sum()), int(inside[m].sum()),
+                           int(visible[m]), int(outside[m].sum()), evidence.coverage(pairs.pixel[m][agreeing[m]]))
+            for m in range(len(visible))]
 
 
 def _axis_turns() -> np.ndarray:
@@ -459,8 +462,8 @@ def fit_to_depth(starts: Sequence[tuple], surface: SurfaceSamples, depth_m: np.n
         rotations, translations = refine_many(np.asarray([r for r, _ in poses], np.float64),
                                               np.asarray([t for _, t in poses], np.float64), surface, depth_m,
                                               camera, hands, iterations, tolerances, evidence)
-        fits = [DepthFit(r, t, depth_agreement(r, t, surface, depth_m, camera, hands, evidence))
-                for r, t in zip(rotations, translations)]
+        agreements = depth_agreements(rotations, translations, surface, depth_m, camera, hands, evidence)
+        fits = [DepthFit(r, t, a) for r, t, a in zip(rotations, translations, agreements)]
         return sorted(fits, key=lambda fit: -fit.agreement.score)   # stable: ties keep the starts' order
 
     if evidence is None:
