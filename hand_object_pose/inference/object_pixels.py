@@ -34,9 +34,11 @@ class ObjectPixels:
     background: np.ndarray
     class_votes: np.ndarray
 
-    @property
-    def count(self) -> int:
-        return int(self.object.sum())
+    def measured_depths(self, depth_m: np.ndarray) -> np.ndarray:
+        """(K,) metres: what the depth image (H, W) measures on the object's pixels (those with a depth)."""
+        depths = np.asarray(depth_m)[self.object]
+        with np.errstate(invalid="ignore"):
+            return depths[np.isfinite(depths) & (depths > 0)]
 
 
 def grid_affine(affine: np.ndarray, crop_size: int, cells: int) -> np.ndarray:

@@ -528,15 +528,14 @@ class PerHandCrops:
         if points.segmentation is None or depth_m is None:
             return None
         pixels = object_pixels(points.segmentation, affine, self.adapter.input_size, depth_m.shape)
-        with np.errstate(invalid="ignore"):
-            measured = int((pixels.object & np.isfinite(depth_m) & (depth_m > 0)).sum())
-        return pixels if measured >= MIN_OBJECT_PIXELS else None
+        return pixels if len(pixels.measured_depths(depth_m)) >= MIN_OBJECT_PIXELS else None
 
     def _fit_to_depth(self, camera, depth_m, watch, hands, object_id: str, pose, pixels=None):
         """The heat-map pose fitted to the depth image (object_depth_fit), the hands' bones and forearms set
         aside as what covers the object. Its starts: the heat-map pose turned by each of the object's
-        `start_turns`, with the object's `pixels` moved along its ray to the depth of the centre their depth points
-        suggest (`_centre_of_pixels`); for an object of the same class fitted on the last frame, that fit and the
+        `start_turns`, with the object's `pixels` moved along its ray to the depth their measured depths suggest
+        (their median, plus half the surface's median distance from its centre: the camera sees the near side);
+        for an object of the same class fitted on the last frame, that fit and the
         heat-map pose alone (2 starts instead of up to 24). None for an object without a known surface (the
         adapter's `object_surface`), and on the OBJECT_SEARCH_INTERVAL - 1 frames after a fit on the pixels that
         found nothing."""
@@ -548,28 +547,17 @@ class PerHandCrops:
         if pixels is not None and not tracked and self._full_fit_wait > 0:
             return None
         start = pose.translation
-        centre = self._centre_of_pixels(pixels, depth_m, camera, surface) if pixels is not None else None
-        if centre is not None and pose.translation[2] > 0:
-            # The heat-map pose's direction at the depth of the object's pixels: the pixels' centre is off where
-            # the hands hide part of the object, the heat-map pose's depth where the camera sees its near end.
-            start = pose.translation * (centre[2] / pose.translation[2])
+        if pixels is not None and pose.translation[2] > 0:
+            # The heat-map pose's direction at the depth of the object's pixels (the pixels' own centre is off where
+            # the hands hide part of the object, the heat-map pose's depth where the camera sees its near end).
+            depth = float(np.median(pixels.measured_depths(depth_m)))
+            depth += 0.5 * float(np.median(np.linalg.norm(surface.points, axis=1)))
+            start = pose.translation * (depth / pose.translation[2])
         starts = [(pose.rotation @ turn, start) for turn in turns]
         if tracked:
             starts = [self._object_fit[1:], (pose.rotation, start)]
-        elif centre is not None:
+        elif pixels is not None:
             self._full_fit_wait = OBJECT_SEARCH_INTERVAL   # counted down per frame; cleared when one is reported
         with watch.stage("object_fit"):
             segments = object_depth_fit.hand_segments([h.joints_xyz for h in hands if h.present])
             return object_depth_fit.fit_to_depth(starts, surface, depth_m, camera, segments, pixels)
-
-    @staticmethod
-    def _centre_of_pixels(pixels: ObjectPixels, depth_m, camera, surface) -> Optional[np.ndarray]:
-        """(3,) metres: the median of the object's measured points, moved away from the camera by half the
-        surface's median distance from its centre (the camera sees the near side), or None without points."""
-        v, u = np.nonzero(pixels.object & np.isfinite(depth_m) & (depth_m > 0))
-        if not len(v):
-            return None
-        points = camera.backproject(np.stack([u, v], axis=1).astype(np.float64), depth_m[v, u].astype(np.float64))
-        middle = np.median(points, axis=0)
-        depth_offset = 0.5 * float(np.median(np.linalg.norm(surface.points, axis=1)))
-        return middle + depth_offset * middle / max(float(np.linalg.norm(middle)), 1e-9)

@@ -41,7 +41,7 @@ def test_object_pixels_are_the_cells_the_network_calls_object_in_the_image():
     affine = crop_affine(np.array([50.0, 40.0, 128.0, 128.0]), 128)
     pixels = object_pixels(segmentation, affine, 128, (240, 320, 3))
     assert pixels.object[82:118, 84:112].all() and not pixels.object[:, :80].any() and not pixels.object[:76].any()
-    assert 0.9 * 40 * 32 < pixels.count < 1.1 * 40 * 32
+    assert 0.9 * 40 * 32 < pixels.object.sum() < 1.1 * 40 * 32
     assert pixels.background[45:75, 55:170].all() and not (pixels.object & pixels.background).any()
     assert not pixels.background[:, :49].any() and not pixels.background[170:].any()   # off the crop: neither
     np.testing.assert_allclose(pixels.class_votes, [0, 0, 1, 0, 0])
@@ -143,7 +143,7 @@ def test_an_object_network_with_the_head_takes_the_pixel_path_through_the_estima
     assert len(calls) == 2, [n for n, _ in calls]   # a search, a pause of 4 frames, the next search
     starts, pixels = calls[0]
     assert pixels is not None and starts in (24, 1)   # the heat-map pose's turns (one for a ball)
-    assert pixels.object.shape == scene.depth.shape and pixels.count > 100
+    assert pixels.object.shape == scene.depth.shape and pixels.object.sum() > 100
     assert not (pixels.object & pixels.background).any() and pixels.class_votes.sum() == pytest.approx(1.0)
     calls.clear()
     estimator.reset_tracking()

@@ -42,7 +42,8 @@ class HandHeatmapInferenceGraph(nn.Module):
         # Sizes from the config, not the tensors, so the exported reshapes are constants.
         object_logits = logits[:, OBJECT_CHANNELS].float().reshape(-1, NUM_OBJECT_POINTS, self.cells * self.cells)
         object_heatmap = torch.log_softmax(object_logits, dim=-1).reshape(-1, NUM_OBJECT_POINTS, self.cells, self.cells)
-        outputs = (uv, rel_depth, confidence, torch.sigmoid(presence), torch.softmax(object_class, dim=-1), object_heatmap)
+        outputs = (uv, rel_depth, confidence, torch.sigmoid(presence), torch.softmax(object_class, dim=-1),
+                   object_heatmap)
         if segmentation is not None:
             outputs += (torch.softmax(segmentation.float(), dim=1),)
         return outputs
