@@ -22,10 +22,14 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import cv2
+import numpy as np
+
 from hand_object_pose.models.registry import get_preset
 from hand_object_pose.models.weights_file import sha256_of
 
-from .preset_export import ExportError, ExportRequest, export_preset, object_network_of, read_record, record_path_of
+from .preset_export import COMPANION_NETWORKS, ExportError, ExportRequest, companion_network_of, export_preset, \
+    read_record, record_path_of
 
 LOG = logging.getLogger(__name__)
 
@@ -115,31 +119,35 @@ def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int
     now: calibrated on `calibration(INT8_CALIBRATION_FRAMES, INT8_CALIBRATION_SEED)` (rendered hand crops through
     the family's adapter), with a record of what was quantized and each output's drift on 4 other crops.
 
-    An object network named in the fp32 file's record (`object_model_file`, the shipped default's) is quantized
-    the same way and named, by its cached path, in the int8 file's record.
+    The companion networks named in the fp32 file's record (COMPANION_NETWORKS: the shipped default's object
+    network, and its coarse network, calibrated on the same crops resized to its own input size) are quantized the
+    same way and named, by their cached paths, in the int8 file's record.
 
-    The key: the fp32 file's bytes (and its object network's), the preset, the calibration and `QUANTIZER_VERSION`.
+    The key: the fp32 file's bytes (and its companions'), the preset, the calibration and `QUANTIZER_VERSION`.
     Raises ExportError (one line) when the quantization fails."""
     from .quantize import QuantizationError, output_drift, quantize_int8
 
     source = Path(fp32_path).expanduser()
     if not source.is_file():
         raise ExportError(f"ONNX model file not found: {source}")
-    object_source = object_network_of(source)
-    if object_source is not None and not object_source.is_file():
-        raise ExportError(f"{source}'s record names the object network {object_source}, which is missing")
+    companions = {key: companion_network_of(source, key) for key in COMPANION_NETWORKS}
+    companions = {key: path for key, path in companions.items() if path is not None}
+    for key, path in companions.items():
+        if not path.is_file():
+            raise ExportError(f"{source}'s record names the companion network {path} ({key}), which is missing")
     side_cue = (read_record(source) or {}).get("hand_side_cue", "")   # how the network tells a hand's side
     digest = hashlib.sha256("\n".join([f"quantizer={QUANTIZER_VERSION}", f"preset={preset}", f"onnx={sha256_of(source)}",
                                        f"calibration={INT8_CALIBRATION_FRAMES}x{INT8_CALIBRATION_SEED}"]
-                                      + ([f"object={sha256_of(object_source)}"] if object_source else [])
+                                      + [f"{key}={sha256_of(path)}" for key, path in companions.items()]
                                       + [f"side_cue={side_cue}"]).encode())
     entry = usable_cache_dir(cache_dir) / f"{preset}-int8-{digest.hexdigest()[:32]}.onnx"
     record = read_record(entry) if entry.is_file() else None
     if record is not None and record.get("preset") == preset and record.get("precision") == "int8" \
-            and (object_source is None or Path(record.get("object_model_file", "")).is_file()):
+            and all(Path(record.get(key, "")).is_file() for key in companions):
         say(f"export cache hit: int8 of {source.name} ({preset}) -> {entry}")
         return entry
-    object_entry = int8_for_onnx(object_source, preset, calibration, cache_dir, say) if object_source else None
+    companion_entries = {key: int8_for_onnx(path, preset, _at_input_size(calibration, path), cache_dir, say)
+                         for key, path in companions.items()}
     say(f"export cache miss: quantizing {source} ({preset}) to int8 once, into {entry} (rendering "
         f"{INT8_CALIBRATION_FRAMES} calibration crops first)")
     try:
@@ -150,8 +158,7 @@ def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int
     record = {"preset": preset, "precision": "int8", "quantized_from": {"file": str(source), "sha256": sha256_of(source)},
               "int8": {**report.as_dict(), "drift_vs_fp32": {
                   "frames": f"4 rendered frames, seed {INT8_CALIBRATION_SEED + 1} (not calibrated on)", "outputs": drift}}}
-    if object_entry is not None:
-        record["object_model_file"] = str(object_entry)
+    record.update({key: str(path) for key, path in companion_entries.items()})
     if side_cue:   # it does not change with the arithmetic
         record["hand_side_cue"] = side_cue
     partial = record_path_of(entry).with_name(record_path_of(entry).name + ".partial")
@@ -161,6 +168,25 @@ def int8_for_onnx(fp32_path: str | Path, preset: str, calibration: Callable[[int
         + ", ".join(f"{name} {value.get('relative', value.get('differing', 0.0)):.1e}" for name, value in drift.items())
         + ")")
     return entry
+
+
+def _at_input_size(calibration: Callable[[int, int], list], onnx_path: Path) -> Callable[[int, int], list]:
+    """`calibration` with its images (N, 3, S, S) resized to the image input side of `onnx_path` when that differs
+    (a coarse network runs at its own size)."""
+    import onnx
+
+    dims = onnx.load(str(onnx_path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    side = dims[-1].dim_value if len(dims) == 4 else 0
+
+    def resized(count: int, seed: int) -> list:
+        feeds = calibration(count, seed)
+        if not side or not feeds or feeds[0]["image"].shape[-1] == side:
+            return feeds
+        return [{**feed, "image": np.stack([cv2.resize(image.transpose(1, 2, 0), (side, side),
+                                                       interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+                                            for image in feed["image"]])} for feed in feeds]
+
+    return resized
 
 
 def resolve_model_path(values: dict, cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,

@@ -66,6 +66,9 @@ class ExportRequest:
     calibration: Optional[Callable[[int, int], list]] = None
     calibration_frames: int = 16
     calibration_seed: int = 9161           # held-out drift: the next seed
+    # A coarse network (the whole-frame pass of a family that sees one hand per crop, EstimatorConfig.
+    # coarse_model_path): its input size may differ from the preset's (the Estimator reads it from the graph).
+    coarse_network: bool = False
 
 
 @dataclass
@@ -89,10 +92,16 @@ def read_record(onnx_path: str | Path) -> Optional[dict]:
         return None
 
 
-def object_network_of(onnx_path: str | Path) -> Optional[Path]:
-    """The object network an export's record names (`object_model_file`, relative to the record unless absolute;
-    `tools.package_default_model --object-checkpoint`, the int8 cache), or None when it names none."""
-    named = (read_record(onnx_path) or {}).get("object_model_file")
+COMPANION_NETWORKS = ("object_model_file", "coarse_model_file")
+"""The export-record keys that name a model's companion networks (a family that sees one hand per crop): the
+object network, which runs the object crops, and the coarse network, which runs the whole-frame pass
+(EstimatorConfig.object_model_path / coarse_model_path; `tools.package_default_model`)."""
+
+
+def companion_network_of(onnx_path: str | Path, key: str) -> Optional[Path]:
+    """The companion network an export's record names under `key` (COMPANION_NETWORKS; relative to the record unless
+    absolute; `tools.package_default_model`, the int8 cache), or None when it names none."""
+    named = (read_record(onnx_path) or {}).get(key)
     if not named:
         return None
     path = Path(named).expanduser()
@@ -109,7 +118,7 @@ def export_preset(request: ExportRequest, say: Callable[[str], None] = LOG.info)
         config = family.with_overrides(preset_config, request.overrides)
     except (TypeError, ValueError) as exc:
         raise ExportError(one_line(exc)) from None
-    _check_node_can_read(family, request.preset, preset_config, config)
+    _check_node_can_read(family, request.preset, preset_config, config, request.coarse_network)
     _check_precision(request)
     weights = _read_weights(request.weights) if request.weights else None
 
@@ -247,14 +256,15 @@ def _read_weights(path: str) -> WeightsFile:
         raise ExportError(str(exc)) from None
 
 
-def _check_node_can_read(family, preset: str, preset_config, config) -> None:
+def _check_node_can_read(family, preset: str, preset_config, config, any_input_size: bool = False) -> None:
     """The node reads an ONNX file with the preset's own settings (overrides are not allowed with the
-    onnxruntime backend): refuse overrides that change the graph's input size or drop or rename an output the
-    preset has. Outputs added after the preset's (an object network's segmentation) are allowed: the node reads
-    the outputs by name and checks for its own, and the reader of the new one asks for it."""
+    onnxruntime backend): refuse overrides that change the graph's input size (unless `any_input_size`: a coarse
+    network, whose size the Estimator reads from the graph) or drop or rename an output the preset has. Outputs
+    added after the preset's (an object network's segmentation) are allowed: the node reads the outputs by name
+    and checks for its own, and the reader of the new one asks for it."""
     ours = (family.input_size(config), tuple(family.output_names(config)))
     node = (family.input_size(preset_config), tuple(family.output_names(preset_config)))
-    if ours[0] != node[0] or ours[1][:len(node[1])] != node[1]:
+    if (ours[0] != node[0] and not any_input_size) or ours[1][:len(node[1])] != node[1]:
         raise ExportError(f"these overrides change the graph's interface (input {ours[0]} px, outputs {list(ours[1])}) "
                           f"from what the node expects for {preset!r} (input {node[0]} px, outputs {list(node[1])}): "
                           "export a preset whose outputs match, overrides may only change how the network computes them")

@@ -109,6 +109,10 @@ class OnnxRuntimeBackend:
         self.output_names = [o.name for o in self.session.get_outputs()]
         # Several crops in one call need a free first axis (the exports' "batch"); a fixed one takes one crop.
         self.takes_batches = all(i.shape and not isinstance(i.shape[0], int) for i in self.session.get_inputs())
+        # The side of a square image input (N, C, S, S) fixed in the graph, else None.
+        shape = self.session.get_inputs()[0].shape if self.session.get_inputs() else []
+        self.input_side = shape[-1] if len(shape) == 4 and isinstance(shape[-1], int) and shape[-1] == shape[-2] \
+            else None
         self.providers_in_use = list(self.session.get_providers())
         first = self.providers_in_use[0]
         self.in_use = f"onnxruntime:{first}"

@@ -23,8 +23,10 @@ DEPTH_SOURCES = ("depth_image", "fit_2d", "default")
 
 # `precision`: "auto" = whatever the model file holds (docs/speed.md).
 PRECISIONS = ("auto", "fp32", "int8")
-# `object_model_path` that keeps the model's own object outputs even when its export record names an object network.
+# `object_model_path` that keeps the model's own object outputs even when its export record names an object network;
+# `coarse_model_path` that runs the coarse pass on the model even when its export record names a coarse network.
 OBJECT_MODEL_NONE = "none"
+COARSE_MODEL_NONE = "none"
 # Short aliases accepted in `providers` (ROS parameter files are easier to write with these).
 PROVIDER_ALIASES = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -65,6 +67,10 @@ class EstimatorConfig:
         object crops, for a family that sees one hand per crop (hand_heatmap: the shipped default's object
         network); "" = the one the model's export record names (`<model>.onnx.json`: `object_model_file`), if
         any; "none" = the model's own object outputs. ONNX Runtime only.
+      coarse_model_path: a .onnx of the same preset, of any input size, that runs the coarse pass (the whole-frame
+        crop that finds the hands) for a family that sees one hand per crop (the shipped default's coarse
+        network, 192 px); "" = the one the model's export record names (`coarse_model_file`), if any; "none" =
+        the model itself. ONNX Runtime only.
       allow_random_weights: torch only: build the preset with random weights when model_path is empty
         (tests, timing). Results are meaningless; a warning is logged.
       device: torch device, "cpu", "cuda" or "cuda:N".
@@ -151,6 +157,7 @@ class EstimatorConfig:
     backend: str = "onnxruntime"
     model_path: str = ""
     object_model_path: str = ""
+    coarse_model_path: str = ""
     allow_random_weights: bool = False
     device: str = "cpu"
     providers: tuple = ("CPUExecutionProvider",)
@@ -245,10 +252,12 @@ class EstimatorConfig:
                                "random weights only with backend='torch' and allow_random_weights=True")
         if self.backend == "onnxruntime" and not on_detector and not self.model_path.endswith(".onnx"):
             fail("model_path", "a .onnx file for backend='onnxruntime'")
-        if not isinstance(self.object_model_path, str) or self.object_model_path not in ("", OBJECT_MODEL_NONE) \
-                and (self.backend != "onnxruntime" or not self.object_model_path.endswith(".onnx")):
-            fail("object_model_path", f"'' (the one the model's export record names), {OBJECT_MODEL_NONE!r}, or a "
-                                      ".onnx file of the same preset (backend 'onnxruntime' only)")
+        for name, none in (("object_model_path", OBJECT_MODEL_NONE), ("coarse_model_path", COARSE_MODEL_NONE)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in ("", none) \
+                    and (self.backend != "onnxruntime" or not value.endswith(".onnx")):
+                fail(name, f"'' (the one the model's export record names), {none!r}, or a .onnx file of the same "
+                           "preset (backend 'onnxruntime' only)")
         if not (self.device == "cpu" or self.device == "cuda" or
                 (self.device.startswith("cuda:") and self.device[5:].isdigit())):
             fail("device", "'cpu', 'cuda' or 'cuda:N'")

@@ -35,7 +35,8 @@ from . import crops as crop_lib
 from .adapters import CropPrediction, make_adapter
 from .backends import OnnxRuntimeBackend, TorchBackend, warm_up
 from .catalogue import ObjectCatalogue
-from .config import CROP_AUTO, CROP_DETECTOR, CROP_FIXED, CROP_FULL, CROP_ROI, OBJECT_MODEL_NONE, EstimatorConfig
+from .config import CROP_AUTO, CROP_DETECTOR, CROP_FIXED, CROP_FULL, CROP_ROI, COARSE_MODEL_NONE, OBJECT_MODEL_NONE, \
+    EstimatorConfig
 from .filtering import ResultSmoother
 from .lifting import lift_prediction
 from .per_hand import SIDE_CUE_PEAKEDNESS, SIDE_CUES, PerHandCrops
@@ -109,6 +110,7 @@ class Estimator:
       hands_only: the network reports no object pose.
       runs_on_hand_detector: the preset's network is the offline hand detector's (hand_landmarks).
       object_model_in_use: the object network's .onnx path (`EstimatorConfig.object_model_path`), or "".
+      coarse_model_in_use: the coarse network's .onnx path (`EstimatorConfig.coarse_model_path`), or "".
       cuda_graph_in_use: (property) whether runs are replayed as CUDA graphs now (`EstimatorConfig.cuda_graph`).
     """
 
@@ -132,10 +134,11 @@ class Estimator:
             model_config = family.with_overrides(model_config, config.model_overrides)
         except (TypeError, ValueError) as exc:  # an unknown field, or the config's own validation
             raise ValueError(f"EstimatorConfig.model_overrides={config.model_overrides!r} is invalid: {exc}") from None
-        if config.object_model_path not in ("", OBJECT_MODEL_NONE) and not getattr(family, "per_hand_crops", False):
-            raise ValueError(f"EstimatorConfig.object_model_path={config.object_model_path!r}: {config.model!r} "
-                             "sees both hands and the object in one crop; an object network is for a family that "
-                             "sees one hand per crop (hand_heatmap)")
+        for name, none in (("object_model_path", OBJECT_MODEL_NONE), ("coarse_model_path", COARSE_MODEL_NONE)):
+            if getattr(config, name) not in ("", none) and not getattr(family, "per_hand_crops", False):
+                raise ValueError(f"EstimatorConfig.{name}={getattr(config, name)!r}: {config.model!r} sees both "
+                                 "hands and the object in one crop; object and coarse networks are for a family "
+                                 "that sees one hand per crop (hand_heatmap)")
         self._adapter = make_adapter(family, model_config, config.mano_path)
         self.input_size = self._adapter.input_size
         self.catalogue = ObjectCatalogue.load(config.object_catalogue) if config.object_catalogue else None
@@ -197,19 +200,31 @@ class Estimator:
             self._hand_detector.warm_up(config.warmup_runs)
 
         # A family that sees one hand per crop (hand_heatmap) runs once per hand (and object) crop; its object
-        # crops may go to an object network of their own (`object_model_path`).
+        # crops may go to an object network of their own (`object_model_path`), its coarse pass to a coarse
+        # network (`coarse_model_path`, of its own input size).
         self.per_hand_crops = bool(getattr(family, "per_hand_crops", False))
-        object_path = self._object_model_file() if self.per_hand_crops else ""
-        self._object_backend = self._onnx_backend(object_path) if object_path else None
+        object_path = self._companion_file("object_model_path", OBJECT_MODEL_NONE, "object_model_file")
+        self._object_backend = self._companion_backend(object_path, "object")
         if self._object_backend is not None:
-            if self._object_backend.precision != self.precision_in_use:
-                raise ValueError(f"object network {object_path} runs in {self._object_backend.precision} but the "
-                                 f"model {config.model_path} in {self.precision_in_use}: give both in one precision")
             warm_up(self._object_backend.run, self._adapter.preprocess(blank), config.warmup_runs)
         self.object_model_in_use = str(object_path or "")
+        coarse_path = self._companion_file("coarse_model_path", COARSE_MODEL_NONE, "coarse_model_file")
+        coarse = None
+        if coarse_path:
+            backend = self._companion_backend(coarse_path, "coarse")
+            if backend.input_side is None:
+                raise ValueError(f"coarse network {coarse_path}: its image input has no fixed square size "
+                                 f"(inputs {[i.shape for i in backend.session.get_inputs()]})")
+            # Its input size is its own: the adapter that reads it is the preset's at that size.
+            coarse_config = family.with_overrides(model_config, {"input_size": backend.input_side})
+            coarse_adapter = make_adapter(family, coarse_config, config.mano_path)
+            side = coarse_adapter.input_size
+            warm_up(backend.run, coarse_adapter.preprocess(np.zeros((side, side, 3), np.uint8)), config.warmup_runs)
+            coarse = (coarse_adapter, backend.run)
+        self.coarse_model_in_use = str(coarse_path or "")
         self._per_hand = (PerHandCrops(self._adapter, self._backend.run, config, self._backend.takes_batches,
                                        self._object_backend.run if self._object_backend is not None else None,
-                                       self._hand_side_cue())
+                                       self._hand_side_cue(), coarse)
                           if self.per_hand_crops else None)
         self._tracker = crop_lib.CropTracker(config.track_lost_after)
         self._last_roi: Optional[np.ndarray] = None
@@ -241,21 +256,34 @@ class Estimator:
                                           _export_record(path))
         return backend
 
-    def _object_model_file(self) -> str:
-        """The object network's .onnx path: `object_model_path`, else the one the model's export record names
-        (relative to the record), else "" (none; also for "none" and the torch backend)."""
+    def _companion_file(self, field: str, none: str, record_key: str) -> str:
+        """A companion network's .onnx path (the object or the coarse network of a family that sees one hand per
+        crop): the config's `field`, else the one the model's export record names under `record_key` (relative to
+        the record), else "" (none; also for `none`, the torch backend and other families)."""
         c = self.config
-        if c.object_model_path == OBJECT_MODEL_NONE or c.backend != "onnxruntime" or self._runs_on_detector:
+        value = getattr(c, field)
+        if not self.per_hand_crops or value == none or c.backend != "onnxruntime" or self._runs_on_detector:
             return ""
-        if c.object_model_path:
-            return c.object_model_path
-        # As export.preset_export.object_network_of, which the int8 cache uses (inference and export sit side by side
-        # and do not import each other: docs/architecture.md).
-        named = (_export_record(c.model_path) or {}).get("object_model_file")
+        if value:
+            return value
+        # As export.preset_export.companion_network_of, which the int8 cache uses (inference and export sit side by
+        # side and do not import each other: docs/architecture.md).
+        named = (_export_record(c.model_path) or {}).get(record_key)
         if not named:
             return ""
         path = Path(named).expanduser()
         return str(path if path.is_absolute() else Path(c.model_path).expanduser().parent / path)
+
+    def _companion_backend(self, path: str, role: str) -> Optional[OnnxRuntimeBackend]:
+        """The session of a companion (`role`) network at `path` ("" -> None), checked to be the preset's and in
+        the model's precision (ValueError otherwise)."""
+        if not path:
+            return None
+        backend = self._onnx_backend(path)
+        if backend.precision != self.precision_in_use:
+            raise ValueError(f"{role} network {path} runs in {backend.precision} but the model "
+                             f"{self.config.model_path} in {self.precision_in_use}: give both in one precision")
+        return backend
 
     def _hand_side_cue(self) -> str:
         """What tells a new hand's side (per_hand.SIDE_CUES): the export record's `hand_side_cue` (a network trained

@@ -223,16 +223,18 @@ class PerHandCrops:
     named inputs -> named outputs; config: the Estimator's validated config; batch: `run` takes several crops
     along the batch axis (a dynamic-batch export, torch), else each crop is its own call; object_run: the object
     network's backend (same inputs and outputs), which then runs the object crops, or None (`run` does);
-    side_cue: SIDE_CUES, what tells a new hand's side."""
+    side_cue: SIDE_CUES, what tells a new hand's side; coarse: (adapter, run) of a coarse network, which then runs
+    the coarse pass (the whole-frame crop) at its adapter's input size, or None (`run` does)."""
 
     def __init__(self, adapter, run: Callable[[dict], dict], config: EstimatorConfig, batch: bool = True,
-                 object_run: Optional[Callable[[dict], dict]] = None, side_cue: str = SIDE_CUE_PEAKEDNESS):
+                 object_run: Optional[Callable[[dict], dict]] = None, side_cue: str = SIDE_CUE_PEAKEDNESS,
+                 coarse: Optional[tuple] = None):
         if side_cue not in SIDE_CUES:
             raise ValueError(f"side cue {side_cue!r}: expected one of {SIDE_CUES}")
         self.adapter, self.run, self.config, self.batch = adapter, run, config, bool(batch)
         self.object_run = object_run
+        self.coarse_adapter, self.coarse_run = coarse if coarse is not None else (adapter, run)
         self.side_cue = side_cue
-        self.size = adapter.input_size
         self._tracked: dict = {}
         self._object_box: Optional[np.ndarray] = None
         self._object_fit: Optional[tuple] = None   # (object id, rotation, translation) of the last frame's depth fit
@@ -262,12 +264,15 @@ class PerHandCrops:
         image's there, else its hands' wrists', else none)."""
         return self._box_at_least(self._box(uv_image), OBJECT_EXTENT_M, depth_m, camera)
 
-    def _prepare(self, image, camera, box, origin, watch, side: str = ""):
-        """The crop at `box` (origin FROM_*) and its network inputs (batch 1); `side` for a hand crop."""
-        crop = crop_lib.make_crop(np.asarray(box, np.float64), camera, self.size, origin)
+    def _prepare(self, image, camera, box, origin, watch, side: str = "", adapter=None):
+        """The crop at `box` (origin FROM_*) and its network inputs (batch 1); `side` for a hand crop; `adapter`
+        (default the model's) gives the input size and the preprocessing."""
+        adapter = adapter or self.adapter
+        size = adapter.input_size
+        crop = crop_lib.make_crop(np.asarray(box, np.float64), camera, size, origin)
         with watch.stage("preprocess"):
-            pixels = warp_image(image, crop.affine, self.size)
-            inputs = self.adapter.preprocess_hand(pixels, side) if side else self.adapter.preprocess(pixels)
+            pixels = warp_image(image, crop.affine, size)
+            inputs = adapter.preprocess_hand(pixels, side) if side else adapter.preprocess(pixels)
         return crop, inputs
 
     def _run_inputs(self, inputs: list, watch, run: Optional[Callable[[dict], dict]] = None) -> list:
@@ -294,9 +299,10 @@ class PerHandCrops:
                     outputs[k] = out
         return outputs
 
-    def _run_crop(self, image, camera, box, origin, watch, side: str = ""):
-        crop, inputs = self._prepare(image, camera, box, origin, watch, side)
-        return crop, self._run_inputs([inputs], watch)[0]
+    def _run_coarse_pass(self, image, camera, box, origin, watch):
+        """(crop, outputs) of the coarse pass on `box`, by the coarse network (`coarse`) or the model."""
+        crop, inputs = self._prepare(image, camera, box, origin, watch, adapter=self.coarse_adapter)
+        return crop, self._run_inputs([inputs], watch, self.coarse_run)[0]
 
     def estimate(self, image: np.ndarray, camera: CameraIntrinsics, depth_m: Optional[np.ndarray], watch,
                  hand_boxes: Optional[dict] = None, roi_box: Optional[np.ndarray] = None,
@@ -321,8 +327,8 @@ class PerHandCrops:
             with watch.stage("coarse_pass"):
                 frame_box = roi_box if roi_box is not None else crop_lib.full_frame_box(width, height)
                 frame_origin = crop_lib.FROM_ROI if roi_box is not None else crop_lib.FROM_FULL_FRAME
-                crop, outputs = self._run_crop(image, camera, frame_box, frame_origin, watch)
-                coarse = self.adapter.parse(outputs)
+                crop, outputs = self._run_coarse_pass(image, camera, frame_box, frame_origin, watch)
+                coarse = self.coarse_adapter.parse(outputs)
                 to_image = invert_affine(crop.affine)
                 placed, _ = lift_prediction(coarse, crop, camera, depth_m, c, "", (width, height))
                 hand_boxes = {}
@@ -339,7 +345,7 @@ class PerHandCrops:
                         box = _at_least(box, TRACK_AT_LEAST_COARSE * coarse_box[2])
                     from_coarse[hand.side] = box is None
                     hand_boxes[hand.side] = (box if box is not None else coarse_box, hand.confidence)
-                points = self.adapter.parse_object(outputs, whole_frame=True)
+                points = self.coarse_adapter.parse_object(outputs, whole_frame=True)
                 look_for_object = points.presence >= MIN_OBJECT_PRESENCE
                 if look_for_object:
                     uv_object = apply_affine(points.uv, to_image)

@@ -93,6 +93,10 @@ ESTIMATOR_PARAMETERS = {
                           "model_path's export record names (the shipped default's object network), 'none' = the "
                           "model's own object outputs; precision int8 quantizes the record's one with model_path (an "
                           "explicit file must then be an int8 export itself)", None),
+    "coarse_model_path": ("hand_heatmap: a .onnx of the preset, of its own input size, that runs the coarse pass "
+                          "(the whole-frame crop that finds the hands); '' = the one model_path's export record names "
+                          "(the shipped default's coarse network), 'none' = the model itself; precision int8 "
+                          "quantizes the record's one with model_path", None),
     "allow_random_weights": ("torch only: random weights when model_path is empty (tests/timing only)", None),
     "device": ("torch device: 'cpu', 'cuda' or 'cuda:N'", None),
     "providers": ("ONNX Runtime providers in priority order, e.g. ['tensorrt', 'cuda', 'cpu']", None),

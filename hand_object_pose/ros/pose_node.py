@@ -169,6 +169,7 @@ class PoseNode(Node):
         self.get_logger().info(
             f"ready: model {estimator.model_name} on {estimator.backend_in_use} ({estimator.precision_in_use}); "
             + (f"object crops on {estimator.object_model_in_use}; " if estimator.object_model_in_use else "")
+            + (f"coarse pass on {estimator.coarse_model_in_use}; " if estimator.coarse_model_in_use else "")
             + f"TF via {self._tf.path}; "
             f"pairing via {self._inputs.path}; "
             f"objects {list(self._objects) or 'none'}; depth {'on' if s.use_depth else 'off'}")
@@ -252,6 +253,7 @@ class PoseNode(Node):
                                     "precision": self._estimator.precision_in_use,
                                     "cuda_graph": "on" if self._estimator.cuda_graph_in_use else "off",
                                     "object_model": self._estimator.object_model_in_use or "the model's own",
+                                    "coarse_model": self._estimator.coarse_model_in_use or "the model",
                                     "tf_path": self._tf.path, "pairing": self._inputs.path,
                                     **self._detector_values()})
         array = DiagnosticArray(status=[status])

@@ -108,6 +108,9 @@ def parse_args(argv):
                         help="fp32 (default, outputs identical to torch) or int8: static QDQ quantization for ONNX "
                              "Runtime on the CPU, calibrated on rendered synthetic hand crops (about 2x faster, "
                              "outputs within a few percent; the record holds the measured drift; docs/speed.md)")
+    parser.add_argument("--coarse-network", action="store_true",
+                        help="a coarse network (EstimatorConfig.coarse_model_path): --override input_size=... may "
+                             "change its input size")
     parser.add_argument("--calibration-frames", type=int, default=16,
                         help="int8: rendered frames the activation ranges are calibrated on (default 16)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
@@ -134,7 +137,7 @@ def run(args) -> int:
                             overrides=overrides, check=args.check, precision=args.precision,
                             calibration=calibration, calibration_frames=args.calibration_frames,
                             weight_storage=args.weights, opset=args.opset, mano_path=args.mano_path,
-                            object_templates=tuple(args.object_template),
+                            object_templates=tuple(args.object_template), coarse_network=args.coarse_network,
                             command=("python", "-m", "hand_object_pose.tools.export_onnx", *args.argv))
     outcome = export_preset(request, say=print)
     status = 0

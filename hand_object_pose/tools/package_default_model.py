@@ -3,12 +3,15 @@
     python -m hand_object_pose.tools.package_default_model runs/kpt_synthetic_lite/latest.pt \\
         --train-config config/train/kpt_synthetic_lite.yaml --data /data/hop_synthetic \\
         [--object-checkpoint runs/NAME_object/latest.pt --object-train-config CONFIG] \\
+        [--coarse-checkpoint runs/NAME_coarse/latest.pt --coarse-train-config CONFIG] \\
         [--earlier-stage-config CONFIG ...] \\
         [--test-split test] [--baseline-split train] [--out models/default] [--limit 0]
 
 1. exports the run's checkpoint with `tools.export_onnx` (compact weights, checked against torch), and with
    `--object-checkpoint` a second run's (same preset) as the object network, `OUT/<preset>_object.onnx`, named in
-   the model's export record (`object_model_file`) so that every Estimator of the model runs its object crops there;
+   the model's export record (`object_model_file`) so that every Estimator of the model runs its object crops there,
+   and with `--coarse-checkpoint` a third run's as the coarse network, `OUT/<preset>_coarse.onnx` at its own input
+   size (`coarse_model_file`: the coarse pass, the whole-frame crop that finds the hands, runs there);
 2. evaluates the export on the held-out synthetic split DATA/TEST_SPLIT through the shared inference
    pipeline (ground-truth crop, the papers' protocol, and the pipeline's own crop), and the mean-pose
    baseline of DATA/BASELINE_SPLIT on the same frames;
@@ -137,6 +140,36 @@ def network_time_ms(onnx_path: Path, threads: int, runs: int = 50) -> dict:
             "p90_ms": float(np.percentile(times, 90))}
 
 
+COMPANIONS = {
+    "object": "the object crops run through this network (its object channels and class head), the hands through "
+              "model_file's",
+    "coarse": "the coarse pass (the whole-frame crop that finds the hands and names their sides) runs through this "
+              "network, at its own input size; the hand crops through model_file's",
+}
+"""Companion networks a model may ship with (`--<role>-checkpoint`): role -> what runs through it."""
+
+
+def _export_companion(role: str, out: Path, preset: str, checkpoint: str, train_config: str, export_onnx) -> tuple:
+    """(exit status, None or {"file", "config", "run"}): the `role` network's export, OUT/<preset>_<role>.onnx with
+    its training config's model_overrides (an object network's segmentation head, a coarse network's input size);
+    without a checkpoint, a stale one beside a model that no longer names it is removed."""
+    from hand_object_pose.training.config import load_experiment
+
+    path = out / f"{preset}_{role}.onnx"
+    if not checkpoint:
+        for stale in (path, path.with_name(path.name + ".json")):
+            stale.unlink(missing_ok=True)
+        return 0, None
+    experiment = load_experiment(train_config)
+    overrides = [a for k, v in experiment.model_overrides.items() for a in ("--override", f"{k}={v}")]
+    status = export_onnx.main([experiment.model, str(path), "--checkpoint", checkpoint, *overrides, "--weights",
+                               "compact", "--check", *(["--coarse-network"] if role == "coarse" else [])])
+    if status != 0:
+        return status, None
+    run = json.loads(path.with_name(path.name + ".json").read_text())["weights"]
+    return 0, {"file": path.name, "config": train_config, "run": run}
+
+
 def main(argv=None) -> int:
     from hand_object_pose.evaluation.baseline import MeanPoseBaseline
     from hand_object_pose.evaluation.evaluate import evaluate_dataset
@@ -155,6 +188,9 @@ def main(argv=None) -> int:
     parser.add_argument("--object-checkpoint", default="",
                         help="a second run of the same preset whose network runs the object crops (an object network)")
     parser.add_argument("--object-train-config", default="", help="the training YAML of --object-checkpoint's run")
+    parser.add_argument("--coarse-checkpoint", default="",
+                        help="a run of the same preset (any input size) whose network runs the coarse pass")
+    parser.add_argument("--coarse-train-config", default="", help="the training YAML of --coarse-checkpoint's run")
     parser.add_argument("--earlier-stage-config", action="append", default=[], metavar="CONFIG",
                         help="the training YAML of a stage whose weights started the run (repeat, first stage "
                              "first): recorded with the training config, so that the record has the whole recipe")
@@ -166,14 +202,15 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads of the network timing")
     args = parser.parse_args(argv)
     if args.rescore:
-        if args.checkpoint or args.train_config or args.object_checkpoint:
-            parser.error("--rescore takes no checkpoint, --train-config or --object-checkpoint")
+        if args.checkpoint or args.train_config or args.object_checkpoint or args.coarse_checkpoint:
+            parser.error("--rescore takes no checkpoint, --train-config, --object-checkpoint or --coarse-checkpoint")
         return rescore(Path(args.out), Path(args.data), args.test_split, args.limit)
     if not args.checkpoint or not args.train_config:
         parser.error("packaging needs the checkpoint and --train-config (or --rescore)")
-    if bool(args.object_checkpoint) != bool(args.object_train_config):
-        print("package_default_model: --object-checkpoint and --object-train-config go together", file=sys.stderr)
-        return 2
+    for role in COMPANIONS:
+        if bool(getattr(args, f"{role}_checkpoint")) != bool(getattr(args, f"{role}_train_config")):
+            print(f"package_default_model: --{role}-checkpoint and --{role}-train-config go together", file=sys.stderr)
+            return 2
     missing = [c for c in args.earlier_stage_config if not Path(c).is_file()]
     if missing:
         print(f"package_default_model: --earlier-stage-config {missing[0]} is not a file", file=sys.stderr)
@@ -198,21 +235,14 @@ def main(argv=None) -> int:
         return status
     record_path = onnx_path.with_name(onnx_path.name + ".json")
     export_record = json.loads(record_path.read_text())
-    object_path = out / f"{experiment.model}_object.onnx"
-    object_run = None
-    if args.object_checkpoint:
-        # The object network's own model_overrides (its segmentation head, for one).
-        object_experiment = load_experiment(args.object_train_config)
-        object_overrides = [a for k, v in object_experiment.model_overrides.items() for a in ("--override", f"{k}={v}")]
-        status = export_onnx.main([object_experiment.model, str(object_path), "--checkpoint", args.object_checkpoint,
-                                   *object_overrides, "--weights", "compact", "--check"])
+    companions = {}
+    for role in COMPANIONS:
+        status, companions[role] = _export_companion(role, out, experiment.model, getattr(args, f"{role}_checkpoint"),
+                                                     getattr(args, f"{role}_train_config"), export_onnx)
         if status != 0:
             return status
-        object_run = json.loads(object_path.with_name(object_path.name + ".json").read_text())["weights"]
-        export_record["object_model_file"] = object_path.name
-    else:   # no stale object network beside a model that no longer names it
-        for stale in (object_path, object_path.with_name(object_path.name + ".json")):
-            stale.unlink(missing_ok=True)
+        if companions[role] is not None:
+            export_record[f"{role}_model_file"] = companions[role]["file"]
     if int(experiment.task.get("side_crops", 0)) > 0:   # trained for handedness: the pipeline reads its presence
         export_record["hand_side_cue"] = SIDE_CUE_PRESENCE
     record_path.write_text(json.dumps(export_record, indent=2) + "\n")
@@ -232,11 +262,10 @@ def main(argv=None) -> int:
         "joint_order": export_record["joint_order"],
         "outputs": export_record["onnx"]["outputs"],
         "weight_storage": export_record.get("weight_storage"),
-        **({"object_model_file": object_path.name, "object_training": {
-            "note": "the object crops run through this second network (its object channels and class head); the "
-                    "hands and the coarse pass through model_file's",
-            "config": yaml.safe_load(Path(args.object_train_config).read_text()),
-            "steps": object_run.get("step"), "checkpoint_sha256": object_run.get("sha256")}} if object_run else {}),
+        **{key: value for role, companion in companions.items() if companion is not None
+           for key, value in ((f"{role}_model_file", companion["file"]), (f"{role}_training", {
+               "note": COMPANIONS[role], "config": yaml.safe_load(Path(companion["config"]).read_text()),
+               "steps": companion["run"].get("step"), "checkpoint_sha256": companion["run"].get("sha256")}))},
         "training": {
             "data": "synthetic (stand-in hands, NOT MANO; procedural objects): " + ", ".join(
                 f"{len(SyntheticDataset(root))} frames rendered with seed {seed} ({root})"

@@ -258,3 +258,29 @@ def test_an_fp32_export_run_in_int8_is_quantized_once_into_the_cache(tmp_path):
     assert sided != with_object and json.loads(Path(f"{sided}.json").read_text())["hand_side_cue"] == "presence"
     estimator = Estimator(EstimatorConfig(model=preset, model_path=sided, warmup_runs=0, threads=1))
     assert estimator._per_hand.side_cue == "presence"
+
+
+def test_a_coarse_network_named_in_the_record_is_quantized_at_its_own_input_size(tmp_path):
+    """precision int8 with an fp32 export whose record names a coarse network of another input size: the coarse
+    network is quantized too (calibrated on the same crops resized to its size), named in the int8 file's record,
+    and the Estimator runs its coarse pass there, in int8."""
+    from pathlib import Path
+
+    from hand_object_pose.export.cache import file_precision, resolve_model_path
+    from hand_object_pose.export.preset_export import ExportRequest, export_preset
+    from hand_object_pose.ros.pose_node import int8_calibration
+
+    preset = "hand_heatmap_r18h"
+    fp32, coarse = tmp_path / "default.onnx", tmp_path / "coarse.onnx"
+    export_preset(ExportRequest(preset, fp32, weight_storage="compact"))
+    export_preset(ExportRequest(preset, coarse, weight_storage="compact", overrides={"input_size": 160},
+                                coarse_network=True))
+    record = json.loads(Path(f"{fp32}.json").read_text())
+    Path(f"{fp32}.json").write_text(json.dumps({**record, "coarse_model_file": "coarse.onnx"}))
+    values = {"model": preset, "backend": "onnxruntime", "model_path": str(fp32), "precision": "int8"}
+    path = resolve_model_path(values, tmp_path / "cache", calibration_of=int8_calibration)
+    coarse_int8 = json.loads(Path(f"{path}.json").read_text())["coarse_model_file"]
+    assert Path(coarse_int8).parent == tmp_path / "cache" and file_precision(coarse_int8) == "int8"
+    estimator = Estimator(EstimatorConfig(model=preset, model_path=path, warmup_runs=0, threads=1))
+    assert estimator.precision_in_use == "int8" and estimator.coarse_model_in_use == coarse_int8
+    assert estimator._per_hand.coarse_adapter.input_size == 160

@@ -117,6 +117,36 @@ def test_an_object_network_ships_beside_the_model_and_is_named_in_its_record(run
     assert not (root / "refused").exists()
 
 
+def test_a_coarse_network_ships_at_its_own_input_size_and_is_named_in_the_record(run):
+    """--coarse-checkpoint: a run of the same preset at another input size (its training config's model_overrides)
+    is exported beside the model as its coarse network and named in its record; an Estimator of the packaged model
+    runs its coarse pass there."""
+    from hand_object_pose.inference.estimator import Estimator, EstimatorConfig
+    from hand_object_pose.models.registry import get_preset
+
+    root, _, _ = run
+    family, config = get_preset("hand_heatmap_r18h")
+    torch.manual_seed(0)
+    checkpoint = root / "hand_heatmap_coarse.pt"
+    torch.save({"model": family.build(config).state_dict(), "step": 300, "task": "hand_heatmap"}, checkpoint)
+    train_config, coarse_config = root / "hand.yaml", root / "coarse.yaml"
+    dataset = "dataset:\n  train: {type: synthetic, root: data/train}\ntrain: {epochs: 1, batch_size: 4}\n"
+    train_config.write_text("model: hand_heatmap_r18h\n" + dataset)
+    coarse_config.write_text("model: hand_heatmap_r18h\nmodel_overrides: {input_size: 160}\n" + dataset)
+    out = root / "with_coarse"
+    assert main([str(checkpoint), "--train-config", str(train_config), "--coarse-checkpoint", str(checkpoint),
+                 "--coarse-train-config", str(coarse_config), "--data", str(root / "data"), "--out", str(out),
+                 "--limit", "1"]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    record = json.loads((out / "hand_heatmap_r18h.onnx.json").read_text())
+    assert meta["coarse_model_file"] == record["coarse_model_file"] == "hand_heatmap_r18h_coarse.onnx"
+    assert meta["coarse_training"]["steps"] == 300 and "object_model_file" not in meta
+    estimator = Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(out / "hand_heatmap_r18h.onnx"),
+                                          warmup_runs=0, threads=1))
+    assert estimator.coarse_model_in_use == str(out / "hand_heatmap_r18h_coarse.onnx")
+    assert estimator._per_hand.coarse_adapter.input_size == 160
+
+
 def test_a_network_trained_for_handedness_is_recorded_so_and_the_pipeline_reads_its_presence(run):
     """A training config with side_crops (the crops' presence trained to tell a right from a left hand): the export
     record says hand_side_cue "presence", and an Estimator of the packaged model checks new hands' sides with it;
