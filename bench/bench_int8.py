@@ -163,8 +163,10 @@ def default_network(args) -> dict | None:
     test = SyntheticDataset(Path(args.data), args.test_split)
     summaries = {}
     for name, path in (("fp32", fp32), ("int8", int8)):
+        # Ground-truth crops: no coarse pass, so no coarse network on either side.
         estimator = Estimator(EstimatorConfig(model=preset, model_path=str(path), object_model_path=object_models[name],
-                                              warmup_runs=0, crop_source="roi", threads=args.threads))
+                                              coarse_model_path="none", warmup_runs=0, crop_source="roi",
+                                              threads=args.threads))
         summaries[name] = evaluate_dataset(estimator, test, args.eval_frames, "gt")
     result["accuracy"] = summaries
     result["test"] = f"{test_root}, {args.eval_frames or len(test)} frames"
