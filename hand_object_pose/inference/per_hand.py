@@ -224,7 +224,7 @@ class PerHandCrops:
     along the batch axis (a dynamic-batch export, torch), else each crop is its own call; object_run: the object
     network's backend (same inputs and outputs), which then runs the object crops, or None (`run` does);
     side_cue: SIDE_CUES, what tells a new hand's side; coarse: (adapter, run) of a coarse network, which then runs
-    the coarse pass (the whole-frame crop) at its adapter's input size, or None (`run` does)."""
+    the coarse pass (the whole-frame crop) at its adapter's input size, or None (`run` does: `coarse_run` None)."""
 
     def __init__(self, adapter, run: Callable[[dict], dict], config: EstimatorConfig, batch: bool = True,
                  object_run: Optional[Callable[[dict], dict]] = None, side_cue: str = SIDE_CUE_PEAKEDNESS,
@@ -233,7 +233,7 @@ class PerHandCrops:
             raise ValueError(f"side cue {side_cue!r}: expected one of {SIDE_CUES}")
         self.adapter, self.run, self.config, self.batch = adapter, run, config, bool(batch)
         self.object_run = object_run
-        self.coarse_adapter, self.coarse_run = coarse if coarse is not None else (adapter, run)
+        self.coarse_adapter, self.coarse_run = coarse if coarse is not None else (adapter, None)
         self.side_cue = side_cue
         self._tracked: dict = {}
         self._object_box: Optional[np.ndarray] = None

@@ -513,7 +513,7 @@ def test_object_network_errors_name_the_file_and_what_is_expected(export_with_ob
 
     with pytest.raises(ValueError, match="object_model_path.*'none', or a .onnx file"):
         EstimatorConfig(model=PRESET, model_path=str(export_with_object_network), object_model_path="w.pt").validate()
-    with pytest.raises(ValueError, match="object network is for a family that sees one hand per crop"):
+    with pytest.raises(ValueError, match="object and coarse networks are for a family that sees one hand per crop"):
         Estimator(EstimatorConfig(model="kpt_ih26m_2p5d", model_path=str(tmp_path / "kpt.onnx"),
                                   object_model_path=str(export_with_object_network), warmup_runs=0))
     model = tmp_path / "model.onnx"
