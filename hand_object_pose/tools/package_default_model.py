@@ -83,6 +83,7 @@ def rescore(out: Path, data: Path, test_split: str, limit: int) -> int:
     metadata = json.loads(path.read_text())
     test_seed = _seed_of(data / test_split)
     training_seeds = {int(seed) for seed in re.findall(r"seed (\d+)", metadata["training"]["data"])}
+    training_seeds |= {seed for role in COMPANIONS for seed in metadata.get(f"{role}_training", {}).get("seeds", [])}
     if test_seed in training_seeds:
         print(f"package_default_model: the test split {test_split} has the training seed {test_seed}: "
               "re-score on a held-out split", file=sys.stderr)
@@ -113,6 +114,18 @@ def _training_splits(experiment, data: Path, train_split: str) -> list[Path]:
     spec = experiment.dataset.get("train", {})
     roots = [Path(r) for r in (spec.get("roots") or ([spec["root"]] if spec.get("root") else []))]
     return roots if roots and all((r / "meta.json").is_file() for r in roots) else [data / train_split]
+
+
+def _seeds_of_config(train_config: str) -> list[int]:
+    """The generator seeds of the training folders a config names that are on this machine (a companion network's
+    run: the held-out split must avoid them too); [] without a config."""
+    from hand_object_pose.training.config import load_experiment
+
+    if not train_config:
+        return []
+    spec = load_experiment(train_config).dataset.get("train", {})
+    roots = [Path(r) for r in (spec.get("roots") or ([spec["root"]] if spec.get("root") else []))]
+    return [_seed_of(root) for root in roots if (root / "meta.json").is_file()]
 
 
 def network_time_ms(onnx_path: Path, threads: int, runs: int = 50) -> dict:
@@ -220,6 +233,8 @@ def main(argv=None) -> int:
     data = Path(args.data)
     train_roots = _training_splits(experiment, data, args.train_split)
     train_seeds = [_seed_of(root) for root in train_roots]
+    companion_seeds = {role: _seeds_of_config(getattr(args, f"{role}_train_config")) for role in COMPANIONS}
+    train_seeds += [seed for seeds in companion_seeds.values() for seed in seeds]
     test_seed = _seed_of(data / args.test_split)
     if test_seed in train_seeds:
         print(f"package_default_model: the test split {args.test_split} has the training seed {test_seed}: "
@@ -265,6 +280,7 @@ def main(argv=None) -> int:
         **{key: value for role, companion in companions.items() if companion is not None
            for key, value in ((f"{role}_model_file", companion["file"]), (f"{role}_training", {
                "note": COMPANIONS[role], "config": yaml.safe_load(Path(companion["config"]).read_text()),
+               "seeds": companion_seeds[role],
                "steps": companion["run"].get("step"), "checkpoint_sha256": companion["run"].get("sha256")}))},
         "training": {
             "data": "synthetic (stand-in hands, NOT MANO; procedural objects): " + ", ".join(

@@ -140,11 +140,20 @@ def test_a_coarse_network_ships_at_its_own_input_size_and_is_named_in_the_record
     meta = json.loads((out / "metadata.json").read_text())
     record = json.loads((out / "hand_heatmap_r18h.onnx.json").read_text())
     assert meta["coarse_model_file"] == record["coarse_model_file"] == "hand_heatmap_r18h_coarse.onnx"
-    assert meta["coarse_training"]["steps"] == 300 and "object_model_file" not in meta
+    assert meta["coarse_training"]["steps"] == 300 and meta["coarse_training"]["seeds"] == []
+    assert "object_model_file" not in meta
     estimator = Estimator(EstimatorConfig(model="hand_heatmap_r18h", model_path=str(out / "hand_heatmap_r18h.onnx"),
                                           warmup_runs=0, threads=1))
     assert estimator.coarse_model_in_use == str(out / "hand_heatmap_r18h_coarse.onnx")
     assert estimator._per_hand.coarse_adapter.input_size == 160
+    # A companion trained on the held-out split's seed is refused too (here the coarse run trained on the test split).
+    leaky = root / "coarse_on_test.yaml"
+    leaky.write_text("model: hand_heatmap_r18h\nmodel_overrides: {input_size: 160}\n"
+                     f"dataset:\n  train: {{type: synthetic, root: {root / 'data' / 'test'}}}\n"
+                     "train: {epochs: 1, batch_size: 4}\n")
+    assert main([str(checkpoint), "--train-config", str(train_config), "--coarse-checkpoint", str(checkpoint),
+                 "--coarse-train-config", str(leaky), "--data", str(root / "data"), "--out", str(root / "leaky")]) == 2
+    assert not (root / "leaky").exists()
 
 
 def test_a_network_trained_for_handedness_is_recorded_so_and_the_pipeline_reads_its_presence(run):
