@@ -76,6 +76,16 @@ MASK_CLASS_WEIGHT = 0.5
 """The class of a segmented object crop: (1 - w) x the class head's probabilities + w x the pixels' class votes
 (0.2 / 0.5 / 0.8 posed 119 / 117 / 115 of 266 calibration objects well with every fit reported)."""
 
+OBJECT_CLASS_MEMORY = 0.7
+"""A tracked object's class probabilities are this share its last reported frame's (themselves so mixed) and the rest
+this frame's: a class seen over several frames outweighs one frame's doubt. Frames are otherwise judged alone, and
+the class flickered between frames where the object turned or the fingers hid it, each switch a full depth fit of
+the new class (24 starts) and a jump of the reported pose. The memory lasts while the object is tracked (its crop
+from its last pose); a lost track, `reset` or a frame without an object forgets it."""
+
+FURTHER_STARTS_M = (0.02, 0.04)
+"""An object new to the fit also starts from its heat-map pose moved this much further along its ray (metres)."""
+
 OBJECT_SEARCH_INTERVAL = 5
 """With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (two crops) on
 every this many frames, as the palm detector looks for missing hands; likewise a fit on the object's pixels that
@@ -238,6 +248,7 @@ class PerHandCrops:
         self._tracked: dict = {}
         self._object_box: Optional[np.ndarray] = None
         self._object_fit: Optional[tuple] = None   # (object id, rotation, translation) of the last frame's depth fit
+        self._object_class: Optional[np.ndarray] = None   # the tracked object's class probabilities (OBJECT_CLASS_MEMORY)
         self._object_wait = 0   # frames until the next object search (OBJECT_SEARCH_INTERVAL)
         self._full_fit_wait = 0   # frames until the next full fit of an untracked object (OBJECT_SEARCH_INTERVAL)
 
@@ -495,6 +506,9 @@ class PerHandCrops:
             if pixels is not None:
                 points = dataclasses.replace(points, class_probs=(1.0 - MASK_CLASS_WEIGHT) * points.class_probs
                                              + MASK_CLASS_WEIGHT * pixels.class_votes)
+            if self._object_box is not None and self._object_class is not None:   # tracked: its class so far counts
+                points = dataclasses.replace(points, class_probs=OBJECT_CLASS_MEMORY * self._object_class
+                                             + (1.0 - OBJECT_CLASS_MEMORY) * points.class_probs)
             pose = self.adapter.object_pose(points, affine, camera, uv_image[-1], surface)
         if pose is None:
             self._object_box = self._object_fit = None
@@ -522,6 +536,7 @@ class PerHandCrops:
             self._object_box = self._object_fit = None
             return []
         self._object_fit = (object_id, rotation, translation) if fit is not None else None
+        self._object_class = points.class_probs
         self._full_fit_wait = 0
         # The next frame's crop: sized for the object at the depth just found (the points alone bunch up).
         self._object_box = self._box_at_least(box, OBJECT_EXTENT_M, float(translation[2]), camera)
@@ -540,9 +555,9 @@ class PerHandCrops:
         """The heat-map pose fitted to the depth image (object_depth_fit), the hands' bones and forearms set
         aside as what covers the object. Its starts: the heat-map pose turned by each of the object's
         `start_turns`, with the object's `pixels` moved along its ray to the depth their measured depths suggest
-        (their median, plus half the surface's median distance from its centre: the camera sees the near side);
-        for an object of the same class fitted on the last frame, that fit and the
-        heat-map pose alone (2 starts instead of up to 24). None for an object without a known surface (the
+        (their median, plus half the surface's median distance from its centre: the camera sees the near side),
+        and the heat-map pose FURTHER_STARTS_M further along its ray; for an object of the same class fitted on the
+        last frame, that fit and the heat-map pose alone (2 starts instead of up to 26). None for an object without a known surface (the
         adapter's `object_surface`), and on the OBJECT_SEARCH_INTERVAL - 1 frames after a fit on the pixels that
         found nothing."""
         shape = self.adapter.object_surface(object_id)
@@ -560,6 +575,8 @@ class PerHandCrops:
             depth += 0.5 * float(np.median(np.linalg.norm(surface.points, axis=1)))
             start = pose.translation * (depth / pose.translation[2])
         starts = [(pose.rotation @ turn, start) for turn in turns]
+        if start[2] > 0:   # the heat-map pose further along its ray: what the camera sees at its centre may be a finger
+            starts += [(pose.rotation, start * (1.0 + step / start[2])) for step in FURTHER_STARTS_M]
         if tracked:
             starts = [self._object_fit[1:], (pose.rotation, start)]
         elif pixels is not None:
