@@ -98,3 +98,26 @@ def test_a_new_objects_fit_also_starts_further_along_its_ray(estimator, reported
     calls.clear()
     estimator.estimate(scene.rgb, scene.K, depth_m=scene.depth)
     assert [len(s) for s in calls] == [2]
+
+
+@pytest.mark.parametrize("index, object_id", [(158, "synthetic_bottle"), (147, "synthetic_mug")])
+def test_a_sure_class_with_weak_heatmaps_is_reported_when_its_fit_agrees(estimator, monkeypatch, index, object_id):
+    """Generated scene 158 of seed 2001: a bottle held in the fingers, class probability ~1, heat-map confidence
+    between SURE_CLASS_MIN_CONFIDENCE and MIN_OBJECT_CONFIDENCE, its fit agreeing with the depth image: reported
+    (SURE_CLASS's way), and not without that way. Scene 147: a mug alike, which never takes that way
+    (HEATMAP_GATED_CLASSES), but would be reported if it did."""
+    scene = SceneGenerator(SceneConfig(image_size=(256, 256))).sample(2001, index)
+    assert [o.object_id for o in scene.objects] == [object_id]
+
+    def reported(**patches) -> list:
+        with monkeypatch.context() as patched:
+            for name, value in patches.items():
+                patched.setattr(per_hand, name, value)
+            estimator.reset_tracking()
+            return [o.object_id for o in estimator.estimate(scene.rgb, scene.K, depth_m=scene.depth).objects]
+
+    sure_way = {"HEATMAP_GATED_CLASSES": ()} if object_id in per_hand.HEATMAP_GATED_CLASSES else {}
+    assert reported(**sure_way) == [object_id]
+    assert reported(SURE_CLASS=1.01, **sure_way) == []
+    if sure_way:
+        assert reported() == []
