@@ -17,7 +17,9 @@ Per frame:
    OBJECT_SEARCH_INTERVAL frames later); its class, centre point and 9 log heat-maps -> the class's box pose that
    the heat-maps find most likely (object_heatmap_pose), its depth from a depth image around its centre
    point when there is one (`_object_surface_depth`), else searched too; with a depth image, fitted to it
-   (object_depth_fit), on the object's own pixels when the object network segments its crop (object_pixels).
+   (object_depth_fit), on the object's own pixels when the object network segments its crop (object_pixels);
+   a tracked object's class remembers its last frames (OBJECT_CLASS_MEMORY), and a sure class with weak heat-maps
+   may pass by its fit's agreement instead (SURE_CLASS).
 The hands' crops and the object's first crop go to the network in ONE call (a batch; with an object network of its
 own, `object_run`, the object's crop is that network's call), the second crops (a coarse-pass hand's refinement, the
 object's) in one more, and a frame whose coarse pass finds a new hand pays one
@@ -272,7 +274,7 @@ class PerHandCrops:
 
     def reset(self) -> None:
         self._tracked = {}
-        self._object_box = self._object_fit = None
+        self._object_box = self._object_fit = self._object_class = None
         self._object_wait = self._full_fit_wait = 0
 
     def _box(self, uv_image: np.ndarray) -> np.ndarray:
