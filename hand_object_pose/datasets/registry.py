@@ -1,7 +1,7 @@
 """Dataset readers by name, for YAML configs: {type: ..., root: ..., split: ...}."""
 from __future__ import annotations
 
-READERS = ("interhand26m", "ho3d", "h2o3d", "dexycb", "synthetic")
+READERS = ("interhand26m", "ho3d", "h2o3d", "dexycb", "synthetic", "synthetic_sequence")
 
 
 def build_reader(spec: dict):
@@ -22,4 +22,7 @@ def build_reader(spec: dict):
     if kind == "synthetic":
         from .synthetic import SyntheticDataset
         return SyntheticDataset(**spec)
+    if kind == "synthetic_sequence":
+        from .synthetic_sequence import SyntheticSequenceDataset
+        return SyntheticSequenceDataset(**spec)
     raise ValueError(f"unknown dataset type {kind!r}; known: {', '.join(READERS)}")
