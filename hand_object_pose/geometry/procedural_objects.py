@@ -81,13 +81,22 @@ def make_bottle(radius=0.033, height=0.2, neck_radius=0.012, segments=32):
     return lathe(np.asarray(profile), segments)
 
 
-def make_mug(radius=0.04, height=0.095, handle_radius=0.028, handle_thickness=0.007, segments=32):
-    """A closed cup body plus a handle (a half torus on the +x side, capped)."""
+def make_mug(radius=0.04, height=0.095, handle_radius=0.028, handle_thickness=0.007, wall=0.005, floor=0.008,
+             segments=32):
+    """An open cup (a wall `wall` thick, an inner floor `floor` above its foot) plus a handle (a half torus on the
+    +x side, capped, its ends sunk into the wall).
+
+    Why open: a closed cup with a centred handle looks the same upside down about the handle's axis (within 3.4 mm,
+    its taper), so pose labels that say "no symmetry" asked the networks for a flip they could not see. The
+    opening, like a real mug's, tells which end is up whenever the camera sees into it or onto its foot."""
     h = height / 2.0
-    body_v, body_f = lathe([(0, -h), (radius * 0.95, -h), (radius, -h + 0.006), (radius * 1.03, h),
-                            (radius * 1.03, h), (0, h)], segments)
+    rim, foot = radius * 1.03, radius * 0.95
+    body_v, body_f = lathe([(0, -h), (foot, -h), (radius, -h + 0.006), (rim, h), (rim, h), (rim - wall, h),
+                            (rim - wall, h), (radius - wall, -h + floor), (radius - wall, -h + floor),
+                            (0, -h + floor)], segments)
     # Handle: circle (radius handle_thickness) swept along an arc in the xz plane, ends inside the body.
-    sweep = np.linspace(-np.pi / 2 - 0.25, np.pi / 2 + 0.25, 14)
+    # The ends stop inside the wall (x about 37.4 mm, the wall 35.5-40.5 mm there), not in the opening.
+    sweep = np.linspace(-np.pi / 2 + 0.05, np.pi / 2 - 0.05, 14)
     ring = np.linspace(0.0, 2.0 * np.pi, 10, endpoint=False)
     centre = np.array([radius * 0.9, 0.0, 0.0])
     rings = []

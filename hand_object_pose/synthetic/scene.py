@@ -30,13 +30,14 @@ from hand_object_pose.synthetic.poses import MANO_JOINTS, sample_hand_pose
 from hand_object_pose.synthetic.gl_render import make_renderer
 from hand_object_pose.synthetic.raster import vertex_normals
 
-GENERATOR_VERSION = 11
+GENERATOR_VERSION = 12
 """Bumped when the same (seed, index) renders differently (2: issue 14's realism: arms, views, looks; 3: skin
 relief, screen-space occlusion between fingers, forearm shaded like the wrist; 4: a second holding hand
 that would pass through the first lets go; 5: the back of the hand shaded as a smooth surface;
 6: weaker occlusion beside nearer surfaces; 7: weaker skin relief; 8: weaker ambient occlusion on the hands;
 9: the forearm rounds out above the wrist; 10: wall paints without strong colour casts; 11: the palmar side
-of the palm shaded smooth too, the three palm creases half as strong, skin tones a little redder)."""
+of the palm shaded smooth too, the three palm creases half as strong, skin tones a little redder; 12: the mug is
+open at the top, so it no longer looks the same upside down)."""
 
 LABEL_IDS = {"background": 0, "right": 1, "left": 2, "object": 3, "right_arm": 4, "left_arm": 5}
 """Values of the instance label image: the hands (labelled, with joints), the object, and each hand's

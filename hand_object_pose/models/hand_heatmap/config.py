@@ -22,7 +22,7 @@ SYNTHETIC_OBJECT_BOXES = {
     "synthetic_box": ((-0.03, -0.045, -0.025), (0.03, 0.045, 0.025)),
     "synthetic_cylinder": ((-0.035, -0.035, -0.06), (0.035, 0.035, 0.06)),
     "synthetic_sphere": ((-0.04, -0.04, -0.04), (0.04, 0.04, 0.04)),
-    "synthetic_mug": ((-0.055929, -0.0412, -0.0475), (0.055929, 0.0412, 0.0475)),
+    "synthetic_mug": ((-0.05598, -0.0412, -0.0475), (0.05598, 0.0412, 0.0475)),
     "synthetic_bottle": ((-0.033, -0.033, -0.1), (0.033, 0.033, 0.1)),
 }
 """Object id -> (min corner, max corner) of its box in its own frame, metres (the generator's corners_rest;
