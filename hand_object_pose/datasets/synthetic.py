@@ -3,7 +3,8 @@ read back as `Sample`s like every real dataset.
 
 Layout under `root`:
   meta.json                 {"format": "hand_object_pose-synthetic-v1", "seed", "count", "image_size",
-                             "stand_in_hand": true, "objects": {id: {"corners_rest", "symmetry"}}}
+                             "stand_in_hand": true, "objects": {id: {"corners_rest", "symmetry"}},
+                             "generator": `synthetic.scene.GENERATOR_VERSION` (absent in folders written before it)}
   rgb/NNNNNN.jpg            colour image (JPEG quality 95, 4:4:4 chroma)
   depth/NNNNNN.png          uint16 depth in millimetres (0 = nothing)
   object_mask/NNNNNN.png    uint8, 255 where the object is visible
@@ -32,14 +33,15 @@ def _name(index: int) -> str:
     return f"{index:06d}"
 
 
-def write_meta(root: str | Path, seed: int, count: int, image_size, objects) -> None:
-    """Write meta.json; `objects` are the `synthetic.objects.ObjectModel`s the scenes draw from."""
+def write_meta(root: str | Path, seed: int, count: int, image_size, objects, generator: int | None = None) -> None:
+    """Write meta.json; `objects` are the `synthetic.objects.ObjectModel`s the scenes draw from; `generator`: the
+    generator version that renders them (the same seed renders differently across versions)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / "meta.json").write_text(json.dumps({
         "format": FORMAT, "seed": seed, "count": count, "image_size": list(image_size), "stand_in_hand": True,
         "objects": {o.object_id: {"corners_rest": o.corners().tolist(), "symmetry": dict(o.symmetry)}
-                    for o in objects}}, indent=1))
+                    for o in objects}, **({"generator": generator} if generator is not None else {})}, indent=1))
 
 
 def write_sample(root: str | Path, index: int, scene) -> None:

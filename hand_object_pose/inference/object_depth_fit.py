@@ -326,7 +326,11 @@ class DepthAgreement:
     def score(self) -> float:
         """(agreeing - BEHIND_WEIGHT x behind - covered_by_other - OUTSIDE_WEIGHT x outside) / visible
         + COVERAGE_WEIGHT x coverage: the starts' ranking (outside and coverage are 0 without the object's
-        pixels)."""
+        pixels). A pose with no visible sample scores -inf: the depth image says nothing for it, so it must not win
+        over poses it speaks against (an ICP step from a start centimetres off can carry the object metres away,
+        out of the image: scored 0, it beat every pose the image had seen, and the fit reported nothing)."""
+        if self.visible == 0:
+            return float("-inf")
         penalty = BEHIND_WEIGHT * self.behind + self.covered_by_other + OUTSIDE_WEIGHT * self.outside
         return (self.agreeing - penalty) / max(self.visible, 1) + COVERAGE_WEIGHT * self.coverage
 

@@ -47,8 +47,9 @@ def generate(out: str, count: int, seed: int, size=(256, 256), workers: int = 1,
     """Write `count` samples under `out`; returns samples per second."""
     from hand_object_pose.synthetic.objects import default_objects
     from hand_object_pose.datasets.synthetic import write_meta
+    from hand_object_pose.synthetic.scene import GENERATOR_VERSION
 
-    write_meta(out, seed, count, size, default_objects())
+    write_meta(out, seed, count, size, default_objects(), GENERATOR_VERSION)
     jobs = [(out, seed, i) for i in range(count)]
     bar = None
     if progress:

@@ -43,6 +43,12 @@ def _seed_of(root: Path) -> int:
     return int(json.loads((root / "meta.json").read_text())["seed"])
 
 
+def _split_words(root: Path, frames: int, seed: int) -> str:
+    """How the record names a synthetic split: its folder, frames, seed and generator version (when recorded)."""
+    generator = json.loads((root / "meta.json").read_text()).get("generator")
+    return f"({root}), {frames} frames, seed {seed}" + (f", generator version {generator}" if generator else "")
+
+
 def _headline(summary: dict) -> dict:
     """The numbers the issue asks for, from an evaluation summary."""
     hands = summary.get("hands", {})
@@ -92,8 +98,9 @@ def rescore(out: Path, data: Path, test_split: str, limit: int) -> int:
     metrics = score_model(metadata["preset"], out / metadata["model_file"], test, limit)
     evaluation = metadata["evaluation"]
     evaluation.update(metrics)
-    evaluation["test_data"] = f"held-out synthetic split '{test_split}', {len(test)} frames, seed {test_seed}" + (
-        f" (first {limit})" if limit else "")
+    evaluation["test_data"] = (f"held-out synthetic split '{test_split}' "
+                               f"{_split_words(data / test_split, len(test), test_seed)}"
+                               + (f" (first {limit})" if limit else ""))
     evaluation["rescored"] = {"date": datetime.date.today().isoformat(),
                               "note": "model_gt_crop and model_pipeline_crop re-scored with the pipeline of this date "
                                       "(the same files); mean_pose_baseline as packaged"}
@@ -293,7 +300,8 @@ def main(argv=None) -> int:
             "checkpoint_sha256": run_info.get("sha256"),
         },
         "evaluation": {
-            "test_data": f"held-out synthetic split '{args.test_split}', {len(test)} frames, seed {test_seed}"
+            "test_data": f"held-out synthetic split '{args.test_split}' "
+                         f"{_split_words(data / args.test_split, len(test), test_seed)}"
                          + (f" (first {args.limit})" if args.limit else ""),
             "protocol": "root-aligned MPJPE per hand (mm), MRRPE (mm), hand-presence accuracy, object translation "
                         "(mm) and rotation (deg) error; model_gt_crop: crop from the ground-truth hand box; "

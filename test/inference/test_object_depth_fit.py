@@ -211,3 +211,19 @@ def test_the_estimator_fits_the_default_networks_objects_to_the_depth_image():
     assert len(fitted) >= 8 and len(heatmap_only) >= 4, (fitted, heatmap_only)
     assert np.sum(np.asarray(fitted) < 1.0) >= 4, fitted
     assert np.min(heatmap_only) > 3.0, heatmap_only
+
+
+def test_a_pose_out_of_sight_never_wins_over_one_the_depth_image_speaks_against():
+    """A pose whose samples all fall outside the image (no visible sample: the depth image says nothing) ranks last,
+    below a pose the image contradicts (negative score), so the fit keeps a pose it has seen."""
+    box = OBJECTS["synthetic_box"]
+    depth = _depth(_posed("synthetic_box", ROTATION, TRANSLATION))
+    surface = sample_surface(box.vertices, box.faces)
+    no_hands = HandCover(depth, CAMERA, NO_HANDS)
+    unseen = depth_agreement(ROTATION, TRANSLATION + [3.0, 0.0, 0.0], surface, depth, CAMERA, no_hands)
+    contradicted = depth_agreement(ROTATION, TRANSLATION - [0, 0, 0.03], surface, depth, CAMERA, no_hands)
+    assert unseen.visible == 0 and unseen.agreement == 0.0
+    assert contradicted.score < 0 and unseen.score < contradicted.score
+    fit = fit_to_depth([(ROTATION, TRANSLATION + [3.0, 0.0, 0.0]), (ROTATION, TRANSLATION - [0, 0, 0.03])],
+                       surface, depth, CAMERA, NO_HANDS)
+    assert fit.agreement.visible > 0 and np.linalg.norm(fit.translation - TRANSLATION) < 0.03   # not 3 m away

@@ -142,7 +142,7 @@ def test_an_object_network_with_the_head_takes_the_pixel_path_through_the_estima
         estimator.estimate(scene.rgb, scene.K, depth_m=scene.depth)
     assert len(calls) == 2, [n for n, _ in calls]   # a search, a pause of 4 frames, the next search
     starts, pixels = calls[0]
-    assert pixels is not None and starts - len(per_hand.FURTHER_STARTS_M) in (24, 1)   # its turns (a ball: one)
+    assert pixels is not None and starts - len(per_hand.RAY_STARTS_M) in (24, 1)   # its turns (a ball: one)
     assert pixels.object.shape == scene.depth.shape and pixels.object.sum() > 100
     assert not (pixels.object & pixels.background).any() and pixels.class_votes.sum() == pytest.approx(1.0)
     calls.clear()

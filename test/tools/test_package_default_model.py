@@ -13,6 +13,7 @@ from hand_object_pose.synthetic.scene import SceneConfig, SceneGenerator
 from hand_object_pose.tools.demo import read_metadata
 from hand_object_pose.tools.package_default_model import main
 from hand_object_pose.datasets.synthetic import write_meta, write_sample
+from hand_object_pose.synthetic.scene import GENERATOR_VERSION
 
 TINY = {"enc_layers": 1}
 
@@ -23,7 +24,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("package")
     generator = SceneGenerator(SceneConfig(image_size=(128, 96)))
     for split, seed, count in (("train", 3, 4), ("test", 4, 3), ("same_seed", 3, 2)):
-        write_meta(root / "data" / split, seed, count, (128, 96), default_objects())
+        write_meta(root / "data" / split, seed, count, (128, 96), default_objects(), GENERATOR_VERSION)
         for i in range(count):
             write_sample(root / "data" / split, i, generator.sample(seed, i))
     torch.manual_seed(0)
@@ -49,7 +50,7 @@ def test_checkpoint_becomes_the_default_model_with_its_numbers(run):
     assert meta["weight_storage"]["bytes_after"] == onnx_path.stat().st_size
     assert meta["training"]["steps"] == 6250 and meta["training"]["config"]["model_overrides"] == TINY
     assert "4 frames rendered with seed 3" in meta["training"]["data"]
-    assert "3 frames, seed 4" in meta["evaluation"]["test_data"]
+    assert f"3 frames, seed 4, generator version {GENERATOR_VERSION}" in meta["evaluation"]["test_data"]
     evaluation = meta["evaluation"]
     for name in ("model_gt_crop", "model_pipeline_crop", "mean_pose_baseline"):
         assert evaluation[name]["counts"]["frames"] == 3, name
