@@ -207,10 +207,12 @@ def test_the_estimator_fits_the_default_networks_objects_to_the_depth_image():
                     errors.append(1000 * np.linalg.norm(obj.translation - label.translation))
     # With the networks of 5 Dec 2026: 10 and 12 objects of the right class; the fit put 5 within 1 mm, the
     # heat-maps none within 5 mm (the rest of the fits: a mug's handle on the wrong side, a box or ball mostly
-    # covered by the hands).
+    # covered by the hands). With the object network of 6 Dec (generator version 12): 14 and 13; the fit 10 within
+    # 1 mm (median 0.5 mm), the heat-maps one within 3 mm (median 20.8 mm).
     assert len(fitted) >= 8 and len(heatmap_only) >= 4, (fitted, heatmap_only)
     assert np.sum(np.asarray(fitted) < 1.0) >= 4, fitted
-    assert np.min(heatmap_only) > 3.0, heatmap_only
+    assert np.median(heatmap_only) > 10.0 and np.sum(np.asarray(heatmap_only) < 3.0) <= 1, heatmap_only
+    assert np.median(fitted) < 0.2 * np.median(heatmap_only), (fitted, heatmap_only)
 
 
 def test_a_pose_out_of_sight_never_wins_over_one_the_depth_image_speaks_against():
