@@ -587,9 +587,9 @@ class PerHandCrops:
         `start_turns`, with the object's `pixels` moved along its ray to the depth their measured depths suggest
         (their median, plus half the surface's median distance from its centre: the camera sees the near side),
         and the heat-map pose moved along its ray by each of RAY_STARTS_M; for an object of the same class fitted on
-        the last frame, that fit and the heat-map pose alone (2 starts instead of up to 28). None for an object without a
-        known surface (the adapter's `object_surface`), and on the OBJECT_SEARCH_INTERVAL - 1 frames after a fit on
-        the pixels that found nothing."""
+        the last frame, that fit and the heat-map pose alone (2 starts instead of up to 28). None for an object
+        without a known surface (the adapter's `object_surface`), and on the OBJECT_SEARCH_INTERVAL - 1 frames after
+        a fit on the pixels that found nothing."""
         shape = self.adapter.object_surface(object_id)
         if shape is None:
             return None

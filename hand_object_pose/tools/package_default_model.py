@@ -58,6 +58,7 @@ def _headline(summary: dict) -> dict:
             "hand_presence_accuracy": summary.get("hand_presence_accuracy"),
             "object": summary.get("objects"),
             "object_median": summary.get("objects_median"),
+            "object_median_all": summary.get("objects_median_all"),
             "counts": summary.get("counts")}
 
 
