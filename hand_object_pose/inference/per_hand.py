@@ -606,7 +606,8 @@ class PerHandCrops:
             start = pose.translation * (depth / pose.translation[2])
         starts = [(pose.rotation @ turn, start) for turn in turns]
         if start[2] > 0:   # the heat-map pose along its ray: the depth at its centre may be a finger's, or its end's
-            starts += [(pose.rotation, start * (1.0 + step / start[2])) for step in RAY_STARTS_M]
+            starts += [(pose.rotation, start * (1.0 + step / start[2])) for step in RAY_STARTS_M
+                       if start[2] + step >= self.config.depth_min_m]   # never nearer than a depth can be measured
         if tracked:
             starts = [self._object_fit[1:], (pose.rotation, start)]
         elif pixels is not None:

@@ -121,3 +121,21 @@ def test_a_sure_class_with_weak_heatmaps_is_reported_when_its_fit_agrees(estimat
     assert reported() == [object_id]
     assert reported(SURE_CLASS=1.01) == []
     assert reported(HEATMAP_GATED_CLASSES=(object_id,)) == []
+
+
+def test_no_fit_starts_nearer_than_a_depth_can_be_measured(estimator, monkeypatch):
+    """An object 12 cm from the camera: its fit starts 2 and 4 cm further along the ray, but not 3 or 6 cm nearer
+    where they would lie under `depth_min_m` (10 cm), let alone behind the camera."""
+    from hand_object_pose.geometry.camera import CameraIntrinsics
+    from hand_object_pose.inference.estimator import _Stopwatch
+    from hand_object_pose.inference.object_heatmap_pose import HeatmapPose
+
+    calls = []
+    monkeypatch.setattr(object_depth_fit, "fit_to_depth", lambda starts, *args, **kwargs: calls.append(starts))
+    crops = estimator._per_hand
+    crops.reset()
+    pose = HeatmapPose(rotation=np.eye(3), translation=np.array([0.0, 0.0, 0.12]), support=np.ones(8))
+    depth = np.full((64, 64), 0.12, np.float32)
+    crops._fit_to_depth(CameraIntrinsics(60.0, 60.0, 32.0, 32.0), depth, _Stopwatch({}), [], "synthetic_box", pose)
+    depths = sorted({round(float(t[2]), 6) for _, t in calls[0]})
+    assert depths == [0.12, 0.14, 0.16] and estimator.config.depth_min_m == pytest.approx(0.1)
