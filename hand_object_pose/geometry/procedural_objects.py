@@ -86,9 +86,9 @@ def make_mug(radius=0.04, height=0.095, handle_radius=0.028, handle_thickness=0.
     """An open cup (a wall `wall` thick, an inner floor `floor` above its foot) plus a handle (a half torus on the
     +x side, capped, its ends sunk into the wall).
 
-    Why open: a closed cup with a centred handle looks the same upside down about the handle's axis (within 3.4 mm,
-    its taper), so pose labels that say "no symmetry" asked the networks for a flip they could not see. The
-    opening, like a real mug's, tells which end is up whenever the camera sees into it or onto its foot."""
+    Why open: a closed cup with a centred handle looks the same upside down about the handle's axis (its vertices
+    within 6 mm of its own, its taper), so pose labels that say "no symmetry" asked the networks for a flip they could
+    not see. The opening, like a real mug's, tells which end is up whenever the camera sees into it or onto its foot."""
     h = height / 2.0
     rim, foot = radius * 1.03, radius * 0.95
     body_v, body_f = lathe([(0, -h), (foot, -h), (radius, -h + 0.006), (rim, h), (rim, h), (rim - wall, h),

@@ -73,8 +73,9 @@ HEATMAP_GATED_CLASSES = ("synthetic_mug",)
 looked the same upside down about its handle's axis, while its labels said it had no symmetry: its heat-maps were
 flat and about half its fits upside down (with mugs on that way, 2 more well posed and 8 more poorly posed on the
 calibration splits). Since generator version 12 the mug is open; with the object network trained on it the mugs'
-heat-map confidence is still 0.08-0.15 and their fits mostly turned 50-170 degrees off, and letting them take the
-sure way changed nothing on the calibration splits (no mug passed the agreement gate either way)."""
+heat-map confidence is still 0.08-0.14 (10th-90th percentile) and their fits mostly turned 50-170 degrees off, and
+letting them take the sure way changed nothing on the calibration splits (no mug passed the agreement gate either
+way)."""
 
 MIN_OBJECT_PIXELS = 30
 """With an object network that segments its crop (`object_pixels`) and a depth image: an object is fitted (and
