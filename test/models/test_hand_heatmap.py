@@ -390,13 +390,15 @@ def test_hand_crops_and_the_object_crop_are_one_network_call(random_export):
 def test_coarse_pass_hands_are_refined_together(random_export):
     """Without hand boxes: the coarse pass, then both hands' crops run as a right and as a left hand (the side
     check) in one call, then the hands' (and the object's) crops in one call, then both hands' refinement crops in
-    one call: four calls instead of one per crop, with the same results."""
+    one call: four calls instead of one per crop, with the same results. The random network puts both hands on one
+    place, so one is dropped and the frame looked at again with the other painted over: a fifth call, the coarse
+    pass alone (no hand there reaches SECOND_LOOK_PRESENCE, so no crops follow)."""
     image = np.random.default_rng(1).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
     K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
     batched, batch_sizes = _counting_estimator(random_export, batch=True, presence_threshold=0.0)
     single, single_sizes = _counting_estimator(random_export, batch=False, presence_threshold=0.0)
     _assert_same_hands(batched.estimate(image, K), single.estimate(image, K))
-    assert batch_sizes[:2] == [1, 4] and batch_sizes[2] in (2, 3) and batch_sizes[3] == 2 and len(batch_sizes) == 4
+    assert batch_sizes[:2] == [1, 4] and batch_sizes[2] in (2, 3) and batch_sizes[3:] == [2, 1]
     assert sum(batch_sizes) == len(single_sizes) == sum(single_sizes)
 
 
