@@ -228,8 +228,8 @@ SIDE_CHECK_TURNS_DEG = (20.0, -20.0)
 both ways round, and compares the right-hand presences averaged over the turns: the network's handedness is less
 sure of some views, and a turned view is a second opinion (4 more crops in the side check's one call). Calibration
 splits (seeds 2001 and 2002, 900 frames, with the second look; presence errors of 1800): none 60, +-20 54, +-15 58,
-+-30 56, +-20 and +-40 56, +-10 and +-20 58. Per independent frame (every hand new) median 34.6 -> 39.4 ms; a tracked
-hand runs no side check."""
++-30 56, +-20 and +-40 56, +-10 and +-20 58. Frames on their own (every hand new; seed 2001, 300 frames, one
+process, with the second look): median 27.2 -> 27.5 ms, p90 49.4 -> 53.9 ms; a tracked hand runs no side check."""
 
 PRESENCE_PAIR_SIDE_MARGIN = 0.3
 """Two new hands swap sides when their crops, each mirrored the other way round, show right hands with a summed
