@@ -13,8 +13,8 @@ Per frame:
    less sure side is dropped (`one_hand_per_place`), and the frame is looked at again with the kept hand painted
    over for the hand the coarse pass missed (`_look_beside`, SECOND_LOOK_PRESENCE); with a depth image each visible joint's depth is then
    moved half way towards the measured one (`joint_depth.refine_joint_depths`);
-3. the object: a crop around its tracked box, else its coarse-pass points, else the hands' boxes (then a
-   second crop around the first answer; after such a search found nothing, the next one comes
+3. the object: a crop around its tracked box, else its coarse-pass points (with the hands' boxes given, the
+   coarse pass runs for the object alone, and after such a search found nothing the next one comes
    OBJECT_SEARCH_INTERVAL frames later); its class, centre point and 9 log heat-maps -> the class's box pose that
    the heat-maps find most likely (object_heatmap_pose), its depth from a depth image around its centre
    point when there is one (`_object_surface_depth`), else searched too; with a depth image, fitted to it
@@ -119,8 +119,9 @@ config/train/hand_heatmap_synthetic_v12_object.yaml: 112 -> 121 and 243 -> 256, 
 nearer by 2 and 4 cm, or by 2, 4 and 6 cm: 120 / 257 and 121 / 257). docs/hand_heatmap.md has the tables."""
 
 OBJECT_SEARCH_INTERVAL = 5
-"""With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (two crops) on
-every this many frames, as the palm detector looks for missing hands; likewise a fit on the object's pixels that
+"""With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (the coarse pass
+on the whole frame for its points, then its crop in the hands' call) on every this many frames, as the palm detector
+looks for missing hands; likewise a fit on the object's pixels that
 found nothing is not repeated for this many frames less one (a stream whose object stays under the gate otherwise
 pays a full fit, 20-60 ms, every frame): an object appears up to 4 frames (133 ms at
 30 Hz) later, and a frame without one costs the hands' crops only. A lost track is searched on the next frame;
@@ -377,13 +378,15 @@ class PerHandCrops:
 
         Network calls: the coarse pass (when it runs), then, for hands new to it, one call that runs each one's
         crop as a right and as a left hand (`_decide_sides`), then one call for every hand's crop and the object's
-        first crop together, then, only when needed, one call for the second crops (a hand whose box came from
-        the coarse pass; an object looked for around the hands)."""
+        crop together, then, only when needed, one call for the second crops (a hand whose box came from the
+        coarse pass), and after a hand seen twice the second look. With the hands' boxes given, a frame that looks
+        for the object runs the coarse pass for the object's points alone."""
         height, width = image.shape[:2]
         c = self.config
         self._full_fit_wait = max(self._full_fit_wait - 1, 0)
         coarse_object = None
         look_for_object = True
+        searching = False   # boxes given: this frame's coarse pass is the object's search (OBJECT_SEARCH_INTERVAL)
         origin = box_origin
         from_coarse: dict = {}
         if hand_boxes is None:
@@ -418,12 +421,17 @@ class PerHandCrops:
                     self._object_box = self._object_fit = None
             origin = crop_lib.FROM_TRACKING if self._tracked else frame_origin
             hand_boxes = self._decide_sides(image, camera, hand_boxes, from_coarse, origin, watch)
+        elif self._object_box is None and hand_boxes:   # hands' boxes given, no object tracked: search when due
+            searching = self._object_wait == 0
+            self._object_wait = max(self._object_wait - 1, 0)
+            coarse_object = self._coarse_object_box(image, camera, depth_m, watch) if searching else None
+            look_for_object = coarse_object is not None
+            if searching and not look_for_object:
+                self._object_fit = None
+                self._object_wait = OBJECT_SEARCH_INTERVAL - 1
         sides = [s for s in self.adapter.sides if s in hand_boxes]
-        # The object's first crop: its tracked box, else the coarse pass's, else (hands' boxes given) a wide one
-        # around the hands' boxes, looked at again around its answer (a second crop).
-        object_box, object_passes = None, 0
-        if look_for_object:
-            object_box, object_passes = self._object_start(hand_boxes, coarse_object)
+        # The object's crop: its tracked box, else the one around the coarse pass's object points.
+        object_box = (self._object_box if self._object_box is not None else coarse_object) if look_for_object else None
         jobs = [(side, hand_boxes[side][0], origin) for side in sides]
         if object_box is not None:
             jobs.append(("", object_box, crop_lib.FROM_TRACKING))
@@ -442,8 +450,6 @@ class PerHandCrops:
                         uv_image = apply_affine(points.uv, invert_affine(crop.affine))
                     object_points = (points, uv_image, self._object_box_around(
                         uv_image, camera, self._object_depth_hint(depth_m, uv_image, list(hands.values()))), crop.affine)
-                    if passes < object_passes:
-                        again.append(("", object_points[2], crop_origin))
                     continue
                 with watch.stage("postprocess"):
                     hand = self.adapter.parse_hand(out, side, hand_boxes[side][1])
@@ -476,7 +482,7 @@ class PerHandCrops:
                         hand.joints_xyz, _ = refine_joint_depths(hand.joints_xyz, hand.joints_uv, depth_m)
         self._tracked = {h.side: self._hand_box(h, camera) for h in hands if h.present}
         objects = self._object_result(camera, depth_m, watch, hands, *object_points) if object_points is not None else []
-        if object_passes == 2 and not objects:
+        if searching and not objects:
             self._object_wait = OBJECT_SEARCH_INTERVAL - 1
         return hands, objects, origin
 
@@ -587,22 +593,21 @@ class PerHandCrops:
         depths = [float(h.joints_xyz[0, 2]) for h in hands if h.present and np.isfinite(h.joints_xyz[0, 2])]
         return float(np.median(depths)) if depths else None
 
-    def _object_start(self, hand_boxes: dict, coarse_box) -> tuple:
-        """(box, crops) of the object's search this frame: the tracked box (1 crop), the coarse pass's (1), a
-        wide box around the hands' boxes (2: the second around the first one's answer) when a search is due
-        (OBJECT_SEARCH_INTERVAL), or (None, 0)."""
-        if self._object_box is not None:
-            return self._object_box, 1
-        if coarse_box is not None:
-            return coarse_box, 1
-        corners = [np.asarray(box, np.float64)[:2] + np.array([[0.0, 0.0], [box[2], box[3]]])
-                   for box, _ in hand_boxes.values()]
-        if not corners:
-            return None, 0
-        if self._object_wait > 0:
-            self._object_wait -= 1
-            return None, 0
-        return crop_lib.box_around_keypoints(corners, 1.0, self.config.min_crop_size_px), 2
+    def _coarse_object_box(self, image, camera, depth_m, watch) -> Optional[np.ndarray]:
+        """The box around the object's points from the coarse pass on the whole frame, when the hands' boxes were
+        given (its hands are not used), or None when its object presence is under MIN_OBJECT_PRESENCE. It replaced a
+        search crop around the hands' boxes and a second crop around its answer: ground-truth hand boxes,
+        calibration splits (seeds 2001 / 2002), objects within 20 mm and 15 deg 113 -> 125 of 266 and 217 -> 258 of
+        509 (the pipeline's own crops, whose coarse pass finds the object this way: 121 and 256)."""
+        width, height = image.shape[1], image.shape[0]
+        with watch.stage("coarse_pass"):
+            crop, outputs = self._run_coarse_pass(image, camera, crop_lib.full_frame_box(width, height),
+                                                  crop_lib.FROM_FULL_FRAME, watch)
+            points = self.coarse_adapter.parse_object(outputs, whole_frame=True)
+            if points.presence < MIN_OBJECT_PRESENCE:
+                return None
+            uv_object = apply_affine(points.uv, invert_affine(crop.affine))
+            return self._object_box_around(uv_object, camera, self._object_depth_hint(depth_m, uv_object, []))
 
     def _object_result(self, camera, depth_m, watch, hands, points, uv_image, box, affine) -> list:
         """The object's pose from its last crop's heat-maps (`object_heatmap_pose.heatmap_pose`, the depth from the

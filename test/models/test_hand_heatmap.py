@@ -360,21 +360,21 @@ def _assert_same_hands(got, expected):
     assert len(got.objects) == len(expected.objects)
 
 
-def test_hand_crops_and_the_object_crop_are_one_network_call(random_export):
-    """Given hand boxes (the detector's): both hands' crops and the object's first crop in ONE batched call, its
-    second crop in one more; a tracked object box needs no second call; the results are those of one call per
-    crop (issue 16: at camera rate each call's fixed cost counts)."""
+def test_hand_crops_and_the_object_crop_are_one_network_call(random_export, monkeypatch):
+    """Given hand boxes (the detector's) and no object tracked: the object's search, the coarse pass on the whole
+    frame (its object points; every presence counts as found here), then both hands' crops and the object's crop
+    in ONE batched call; a tracked object box needs no search; the results are those of one call per crop (issue
+    16: at camera rate each call's fixed cost counts)."""
+    from hand_object_pose.inference import per_hand as per_hand_module
+
+    monkeypatch.setattr(per_hand_module, "MIN_OBJECT_PRESENCE", 0.0)
     image = np.random.default_rng(0).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
     K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
     boxes = {"right": (np.array([40.0, 60, 70, 80]), 1.0), "left": (np.array([200.0, 50, 60, 60]), 1.0)}
     batched, batch_sizes = _counting_estimator(random_export, batch=True)
     single, single_sizes = _counting_estimator(random_export, batch=False)
     _assert_same_hands(batched.estimate(image, K, hand_rois=boxes), single.estimate(image, K, hand_rois=boxes))
-    assert batch_sizes == [3, 1] and single_sizes == [1, 1, 1, 1]
-    # The object's search crop (two crops) is the square around both hands' boxes (x 40..260, y 50..140).
-    batched.reset_tracking()
-    start, crops = batched._per_hand._object_start(boxes, None)
-    assert crops == 2 and np.allclose(start, [40.0, 95.0 - 110.0, 220.0, 220.0])
+    assert batch_sizes == [1, 3] and single_sizes == [1, 1, 1, 1]
     batched.reset_tracking()
     # A tracked object box: one call for everything.
     batched._per_hand._object_box = np.array([100.0, 60, 90, 90])
@@ -402,11 +402,14 @@ def test_coarse_pass_hands_are_refined_together(random_export):
     assert sum(batch_sizes) == len(single_sizes) == sum(single_sizes)
 
 
-def test_object_search_comes_every_few_frames_while_none_is_tracked(random_export):
-    """Hand boxes given and no object found (random weights): the object's two search crops come on every
-    OBJECT_SEARCH_INTERVAL-th frame; the frames between run the hands' crops only; reset searches at once."""
+def test_object_search_comes_every_few_frames_while_none_is_tracked(random_export, monkeypatch):
+    """Hand boxes given and no object found (random weights): the object's search (the coarse pass on the whole
+    frame, then the object's crop beside the hands') comes on every OBJECT_SEARCH_INTERVAL-th frame; the frames
+    between run the hands' crops only; reset searches at once."""
+    from hand_object_pose.inference import per_hand as per_hand_module
     from hand_object_pose.inference.per_hand import OBJECT_SEARCH_INTERVAL
 
+    monkeypatch.setattr(per_hand_module, "MIN_OBJECT_PRESENCE", 0.0)   # the coarse pass always sees one
     image = np.random.default_rng(2).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
     K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
     boxes = {"right": (np.array([40.0, 60, 70, 80]), 1.0), "left": (np.array([200.0, 50, 60, 60]), 1.0)}
@@ -416,7 +419,7 @@ def test_object_search_comes_every_few_frames_while_none_is_tracked(random_expor
         sizes.clear()
         assert estimator.estimate(image, K, hand_rois=boxes).objects == []
         per_frame.append(list(sizes))
-    searching, hands_only = [3, 1], [2]
+    searching, hands_only = [1, 3], [2]
     assert per_frame == [searching] + [hands_only] * (OBJECT_SEARCH_INTERVAL - 1) + [searching, hands_only]
     estimator.reset_tracking()
     sizes.clear()
@@ -474,12 +477,14 @@ def export_with_object_network(random_export, tmp_path_factory):
     return model
 
 
-def test_an_object_network_named_in_the_record_runs_the_object_crops(export_with_object_network):
+def test_an_object_network_named_in_the_record_runs_the_object_crops(export_with_object_network, monkeypatch):
     """With an object network (the shipped default's): the hands' crops go to the model and the object's crops to
     the object network, one call each; the hands are those without it, the object crop's outputs the object
     network's own; `object_model_path` 'none' keeps the model's own object outputs."""
+    from hand_object_pose.inference import per_hand as per_hand_module
     from hand_object_pose.inference.estimator import _Stopwatch
 
+    monkeypatch.setattr(per_hand_module, "MIN_OBJECT_PRESENCE", 0.0)   # the search's coarse pass sees an object
     image = np.random.default_rng(0).integers(0, 255, size=(240, 320, 3), dtype=np.uint8)
     K = np.array([[300.0, 0, 160], [0, 300.0, 120], [0, 0, 1]])
     boxes = {"right": (np.array([40.0, 60, 70, 80]), 1.0), "left": (np.array([200.0, 50, 60, 60]), 1.0)}
@@ -496,7 +501,7 @@ def test_an_object_network_named_in_the_record_runs_the_object_crops(export_with
     without, without_sizes = _counting_estimator(export_with_object_network, batch=True, object_model_path="none")
     assert without.object_model_in_use == "" and without._per_hand.object_run is None
     _assert_same_hands(with_object.estimate(image, K, hand_rois=boxes), without.estimate(image, K, hand_rois=boxes))
-    assert model_sizes == [2] and object_sizes == [1, 1] and without_sizes == [3, 1]
+    assert model_sizes == [1, 2] and object_sizes == [1] and without_sizes == [1, 3]
     # The object crop's outputs are the object network's, not the model's.
     watch = _Stopwatch({})
     _, inputs = per_hand._prepare(image, CameraIntrinsics(fx=300.0, fy=300.0, cx=160.0, cy=120.0),
