@@ -229,7 +229,8 @@ SIDE_CHECK_TURNS_DEG = (20.0, -20.0)
 both ways round, and compares the right-hand presences averaged over the turns: the network's handedness is less
 sure of some views, and a turned view is a second opinion (4 more crops in the side check's one call). Calibration
 splits (seeds 2001 and 2002, 900 frames, with the second look; presence errors of 1800): none 60, +-20 54, +-15 58,
-+-30 56, +-20 and +-40 56, +-10 and +-20 58. Frames on their own (every hand new; seed 2001, 300 frames, one
++-30 56, +-20 and +-40 56, +-10 and +-20 58 (the 3 frames +-20 changed, all to the true side: two by under 0.001
+of averaged presence, one by 0.18; a small gain, mostly at the decision's edge). Frames on their own (every hand new; seed 2001, 300 frames, one
 process, with the second look): median 27.2 -> 27.5 ms, p90 49.4 -> 53.9 ms; a tracked hand runs no side check."""
 
 PRESENCE_PAIR_SIDE_MARGIN = 0.3

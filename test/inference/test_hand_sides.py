@@ -278,19 +278,37 @@ def test_a_turned_side_check_crop_is_the_crop_turned_about_its_centre():
     np.testing.assert_allclose(quarter[0, :, inner, inner], turned_upright[:, inner, inner], atol=1e-5)
 
 
-def test_a_lone_hand_the_unturned_crops_give_the_wrong_side_is_named_by_the_turned_ones():
-    """Generated scene 107 of seed 2001 (generator version 12): one right hand, which the coarse pass calls left
-    and the side check's unturned crops agree; their turned crops (SIDE_CHECK_TURNS_DEG) call it right."""
-    from hand_object_pose.synthetic.scene import SceneConfig, SceneGenerator
-
-    scene = SceneGenerator(SceneConfig(image_size=(256, 256))).sample(2001, 107)
-    assert list(scene.hands) == ["right"]
+def test_a_lone_new_hands_side_is_the_one_its_turned_crops_show_on_average(lone_right_hands):
+    """A lone new hand's side check runs its crop both ways round at 0 and each of SIDE_CHECK_TURNS_DEG in ONE call
+    (6 crops), and the hand takes the side whose crops, averaged over the turns, show a right hand more; without
+    turns the call has 2 crops. (What the turns gain is measured in docs/hand_heatmap.md: on the calibration splits
+    3 lone hands of 447 changed side, all to the true one, two of them by under 0.001 of averaged presence.)"""
     estimator = _default_pipeline()
+    crops = estimator._per_hand
+    calls, real_run = [], crops._run_inputs
 
-    def reported() -> list:
-        estimator.reset_tracking()
-        return [h.side for h in estimator.estimate(scene.rgb, scene.K, depth_m=scene.depth).hands if h.present]
+    def spy(inputs, watch, run=None):
+        outputs = real_run(inputs, watch, run)
+        calls.append(outputs)
+        return outputs
 
-    assert reported() == ["right"]
-    with _per_hand_constant("SIDE_CHECK_TURNS_DEG", ()):
-        assert reported() == ["left"]
+    crops._run_inputs = spy
+    turns = 1 + len(per_hand.SIDE_CHECK_TURNS_DEG)
+    checked = 0
+    for frame in lone_right_hands[:6]:
+        for turned in (True, False):
+            calls.clear()
+            estimator.reset_tracking()
+            with _per_hand_constant("SIDE_CHECK_TURNS_DEG", per_hand.SIDE_CHECK_TURNS_DEG if turned else ()):
+                result = estimator.estimate(frame.rgb, frame.K, depth_m=frame.depth)
+            reported = [h.side for h in result.hands if h.present]
+            if len(calls) < 2 or len(calls[1]) == 4 or len(reported) != 1:
+                continue   # the coarse pass (the first call) found no hand or two; or no lone hand was reported
+            outputs = calls[1]   # the side check: (as right, as left) x turns
+            assert len(outputs) == (2 * turns if turned else 2)
+            n = len(outputs) // 2
+            as_right = np.mean([crops.adapter.right_hand_probability(o) for o in outputs[:n]])
+            as_left = np.mean([crops.adapter.right_hand_probability(o) for o in outputs[n:]])
+            assert reported == ["right" if as_right > as_left else "left"], (as_right, as_left)
+            checked += 1
+    assert checked >= 6
