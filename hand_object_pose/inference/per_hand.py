@@ -11,8 +11,8 @@ Per frame:
    other crop (`lifting.lift_prediction`: depth image -> 2D fit -> default depth); a right and a left hand on
    the same place are one hand found twice, unless (presence cue) both crops show the hand of their side: the
    less sure side is dropped (`one_hand_per_place`), and the frame is looked at again with the kept hand painted
-   over for the hand the coarse pass missed (`_look_beside`, SECOND_LOOK_PRESENCE); with a depth image each visible joint's depth is then
-   moved half way towards the measured one (`joint_depth.refine_joint_depths`);
+   over for the hand the coarse pass missed (`_look_beside`, SECOND_LOOK_PRESENCE); with a depth image each
+   visible joint's depth is then moved half way towards the measured one (`joint_depth.refine_joint_depths`);
 3. the object: a crop around its tracked box, else its coarse-pass points (with the hands' boxes given, the
    coarse pass runs for the object alone, and after such a search found nothing the next one comes
    OBJECT_SEARCH_INTERVAL frames later); its class, centre point and 9 log heat-maps -> the class's box pose that
@@ -121,11 +121,10 @@ nearer by 2 and 4 cm, or by 2, 4 and 6 cm: 120 / 257 and 121 / 257). docs/hand_h
 OBJECT_SEARCH_INTERVAL = 5
 """With the hands' boxes given (the hand detector's) and no object tracked, the object is looked for (the coarse pass
 on the whole frame for its points, then its crop in the hands' call) on every this many frames, as the palm detector
-looks for missing hands; likewise a fit on the object's pixels that
-found nothing is not repeated for this many frames less one (a stream whose object stays under the gate otherwise
-pays a full fit, 20-60 ms, every frame): an object appears up to 4 frames (133 ms at
-30 Hz) later, and a frame without one costs the hands' crops only. A lost track is searched on the next frame;
-`reset` makes the next frame search."""
+looks for missing hands; likewise a fit on the object's pixels that found nothing is not repeated for this many frames
+less one (a stream whose object stays under the gate otherwise pays a full fit, 20-60 ms, every frame): an object
+appears up to 4 frames (133 ms at 30 Hz) later, and a frame without one costs the hands' crops only. A lost track is
+searched on the next frame; `reset` makes the next frame search."""
 
 HAND_EXTENT_M = 0.11
 """Median image-plane extent of a hand in the synthetic training set (the larger side of its keypoints'
@@ -230,8 +229,9 @@ both ways round, and compares the right-hand presences averaged over the turns: 
 sure of some views, and a turned view is a second opinion (4 more crops in the side check's one call). Calibration
 splits (seeds 2001 and 2002, 900 frames, with the second look; presence errors of 1800): none 60, +-20 54, +-15 58,
 +-30 56, +-20 and +-40 56, +-10 and +-20 58 (the 3 frames +-20 changed, all to the true side: two by under 0.001
-of averaged presence, one by 0.18; a small gain, mostly at the decision's edge). Frames on their own (every hand new; seed 2001, 300 frames, one
-process, with the second look): median 27.2 -> 27.5 ms, p90 49.4 -> 53.9 ms; a tracked hand runs no side check."""
+of averaged presence, one by 0.18; a small gain, mostly at the decision's edge). Frames on their own (every hand new;
+seed 2001, 300 frames, one process, with the second look): median 27.2 -> 27.5 ms, p90 49.4 -> 53.9 ms; a tracked
+hand runs no side check."""
 
 PRESENCE_PAIR_SIDE_MARGIN = 0.3
 """Two new hands swap sides when their crops, each mirrored the other way round, show right hands with a summed
